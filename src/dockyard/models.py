@@ -1,0 +1,352 @@
+"""Models and enums with the names, constructors and attributes of azure-containerregistry 1.2.
+
+Read-only attributes raise ``AttributeError`` on assignment; the ``can_*`` lock flags are writable.
+Every model has a readable ``repr`` and value equality. Fixes over the original: tags carry their
+``repository_name``, ``fully_qualified_reference`` keeps the ``sha256:`` prefix, and unknown
+architectures / operating systems are kept as plain strings.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from datetime import datetime
+from enum import Enum, EnumMeta
+from typing import Any
+
+__all__ = [
+    "ArtifactArchitecture",
+    "ArtifactManifestOrder",
+    "ArtifactManifestProperties",
+    "ArtifactOperatingSystem",
+    "ArtifactTagOrder",
+    "ArtifactTagProperties",
+    "DownloadManifestResult",
+    "GetManifestResult",
+    "RepositoryProperties",
+]
+
+
+class _CaseInsensitiveEnumMeta(EnumMeta):
+    """Member lookup by name ignores case: ``ArtifactTagOrder["last_updated_on_descending"]``."""
+
+    def __getitem__(cls, name: str) -> Any:
+        return super().__getitem__(name.upper())
+
+    def __getattr__(cls, name: str) -> Any:
+        try:
+            return cls._member_map_[name.upper()]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class _StrEnum(str, Enum, metaclass=_CaseInsensitiveEnumMeta):
+    """A str enum whose constructor also accepts member names and values in any case."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+            folded = value.lower()
+            for member in cls:
+                if member.value.lower() == folded or member.name.lower() == folded:
+                    return member
+        return None
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ArtifactTagOrder(_StrEnum):
+    """Order of ``list_tag_properties``."""
+
+    NONE = "none"
+    LAST_UPDATED_ON_DESCENDING = "timedesc"
+    LAST_UPDATED_ON_ASCENDING = "timeasc"
+
+
+class ArtifactManifestOrder(_StrEnum):
+    """Order of ``list_manifest_properties``."""
+
+    NONE = "none"
+    LAST_UPDATED_ON_DESCENDING = "timedesc"
+    LAST_UPDATED_ON_ASCENDING = "timeasc"
+
+
+class ArtifactArchitecture(_StrEnum):
+    """CPU architectures (GOARCH values)."""
+
+    AMD64 = "amd64"
+    ARM = "arm"
+    ARM64 = "arm64"
+    I386 = "386"
+    MIPS = "mips"
+    MIPS64 = "mips64"
+    MIPS64LE = "mips64le"
+    MIPSLE = "mipsle"
+    PPC64 = "ppc64"
+    PPC64LE = "ppc64le"
+    RISCV64 = "riscv64"
+    S390X = "s390x"
+    WASM = "wasm"
+
+
+class ArtifactOperatingSystem(_StrEnum):
+    """Operating systems (GOOS values)."""
+
+    AIX = "aix"
+    ANDROID = "android"
+    DARWIN = "darwin"
+    DRAGONFLY = "dragonfly"
+    FREEBSD = "freebsd"
+    ILLUMOS = "illumos"
+    IOS = "ios"
+    JS = "js"
+    LINUX = "linux"
+    NETBSD = "netbsd"
+    OPENBSD = "openbsd"
+    PLAN9 = "plan9"
+    SOLARIS = "solaris"
+    WINDOWS = "windows"
+
+
+def _enum_or_str(enum: type[_StrEnum], value: Any) -> Any:
+    """The enum member for ``value`` when there is one, else the raw string (or ``None``)."""
+    if value is None or isinstance(value, enum):
+        return value
+    try:
+        return enum(value)
+    except ValueError:
+        return value
+
+
+_LOCKS = ("can_delete", "can_write", "can_list", "can_read")
+
+
+class _Model:
+    """Shared behaviour: read-only fields in ``_values``, writable lock flags, repr and equality."""
+
+    _READ_ONLY: tuple[str, ...] = ()
+
+    def __init__(self, **kwargs: Any) -> None:
+        values = {name: kwargs.pop(name, None) for name in self._READ_ONLY}
+        object.__setattr__(self, "_values", values)
+        for name in _LOCKS:
+            object.__setattr__(self, name, kwargs.pop(name, None))
+        # Like the original, unknown keyword arguments are accepted and ignored.
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._READ_ONLY or not (name in _LOCKS or name.startswith("_")):
+            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+        object.__setattr__(self, name, value)
+
+    def _fields(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in self._READ_ONLY}
+        out.update({name: getattr(self, name) for name in _LOCKS})
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable lock flags
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._fields().items() if v is not None)
+        return f"{type(self).__name__}({shown})"
+
+    def _changeable_attributes(self) -> dict[str, bool]:
+        """The lock flags that are set, in their wire names (``deleteEnabled`` ...)."""
+        wire = {"can_delete": "deleteEnabled", "can_write": "writeEnabled", "can_list": "listEnabled",
+                "can_read": "readEnabled"}
+        return {wire[name]: getattr(self, name) for name in _LOCKS if getattr(self, name) is not None}
+
+
+class RepositoryProperties(_Model):
+    """Properties of a repository (``/acr/v1/{name}``)."""
+
+    _READ_ONLY = ("name", "created_on", "last_updated_on", "manifest_count", "tag_count")
+
+    can_delete: bool | None
+    can_write: bool | None
+    can_list: bool | None
+    can_read: bool | None
+
+    @property
+    def name(self) -> str | None:
+        return self._values["name"]
+
+    @property
+    def created_on(self) -> datetime | None:
+        return self._values["created_on"]
+
+    @property
+    def last_updated_on(self) -> datetime | None:
+        return self._values["last_updated_on"]
+
+    @property
+    def last_udpated_on(self) -> datetime | None:
+        """Deprecated misspelling kept for compatibility; use ``last_updated_on``."""
+        warnings.warn("last_udpated_on is deprecated; use last_updated_on", DeprecationWarning, stacklevel=2)
+        return self.last_updated_on
+
+    @property
+    def manifest_count(self) -> int | None:
+        return self._values["manifest_count"]
+
+    @property
+    def tag_count(self) -> int | None:
+        return self._values["tag_count"]
+
+
+class ArtifactTagProperties(_Model):
+    """Properties of a tag."""
+
+    _READ_ONLY = ("name", "digest", "created_on", "last_updated_on", "repository_name")
+
+    can_delete: bool | None
+    can_write: bool | None
+    can_list: bool | None
+    can_read: bool | None
+
+    @property
+    def name(self) -> str | None:
+        return self._values["name"]
+
+    @property
+    def digest(self) -> str | None:
+        return self._values["digest"]
+
+    @property
+    def created_on(self) -> datetime | None:
+        return self._values["created_on"]
+
+    @property
+    def last_updated_on(self) -> datetime | None:
+        return self._values["last_updated_on"]
+
+    @property
+    def repository_name(self) -> str | None:
+        return self._values["repository_name"]
+
+
+class ArtifactManifestProperties(_Model):
+    """Properties of a manifest.
+
+    Beyond the original: ``media_type``, ``config_media_type`` and ``references`` (the child manifests of an
+    index, as ``ArtifactManifestProperties`` with digest, architecture and operating system).
+    """
+
+    _READ_ONLY = (
+        "digest",
+        "size_in_bytes",
+        "created_on",
+        "last_updated_on",
+        "architecture",
+        "operating_system",
+        "tags",
+        "repository_name",
+        "registry",
+        "media_type",
+        "config_media_type",
+        "references",
+    )
+
+    can_delete: bool | None
+    can_write: bool | None
+    can_list: bool | None
+    can_read: bool | None
+
+    def __init__(self, **kwargs: Any) -> None:
+        architecture = kwargs.pop("cpu_architecture", None)
+        architecture = kwargs.pop("architecture", architecture)
+        super().__init__(**kwargs)
+        self._values["architecture"] = _enum_or_str(ArtifactArchitecture, architecture)
+        self._values["operating_system"] = _enum_or_str(ArtifactOperatingSystem, self._values["operating_system"])
+        self._values["tags"] = list(self._values["tags"] or [])
+        self._values["references"] = list(self._values["references"] or [])
+
+    @property
+    def digest(self) -> str | None:
+        return self._values["digest"]
+
+    @property
+    def size_in_bytes(self) -> int | None:
+        return self._values["size_in_bytes"]
+
+    @property
+    def created_on(self) -> datetime | None:
+        return self._values["created_on"]
+
+    @property
+    def last_updated_on(self) -> datetime | None:
+        return self._values["last_updated_on"]
+
+    @property
+    def architecture(self) -> ArtifactArchitecture | str | None:
+        return self._values["architecture"]
+
+    @property
+    def operating_system(self) -> ArtifactOperatingSystem | str | None:
+        return self._values["operating_system"]
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._values["tags"])
+
+    @property
+    def repository_name(self) -> str | None:
+        return self._values["repository_name"]
+
+    @property
+    def registry(self) -> str | None:
+        return self._values["registry"]
+
+    @property
+    def media_type(self) -> str | None:
+        return self._values["media_type"]
+
+    @property
+    def config_media_type(self) -> str | None:
+        return self._values["config_media_type"]
+
+    @property
+    def references(self) -> list[ArtifactManifestProperties]:
+        return list(self._values["references"])
+
+    @property
+    def fully_qualified_reference(self) -> str:
+        """``registry/repository@sha256:…`` (the original drops the ``sha256:`` prefix; this keeps it)."""
+        return f"{self.registry}/{self.repository_name}@{self.digest}"
+
+
+class GetManifestResult:
+    """The result of ``get_manifest``: the parsed JSON ``manifest``, its ``media_type`` and ``digest``.
+
+    ``content`` holds the exact bytes; ``data`` is a fresh binary stream over them (the name the
+    beta ``download_manifest`` used).
+    """
+
+    def __init__(self, *, manifest: Any, media_type: str, digest: str, content: bytes | None = None) -> None:
+        self.manifest = manifest
+        self.media_type = media_type
+        self.digest = digest
+        self.content = content if content is not None else b""
+
+    @property
+    def data(self) -> io.BytesIO:
+        return io.BytesIO(self.content)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GetManifestResult):
+            return NotImplemented
+        return (self.digest, self.media_type, self.content) == (other.digest, other.media_type, other.content)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"GetManifestResult(digest={self.digest!r}, media_type={self.media_type!r}, size={len(self.content)})"
+
+
+#: The name the seed document's ``download_manifest`` returns.
+DownloadManifestResult = GetManifestResult

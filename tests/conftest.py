@@ -1,0 +1,79 @@
+"""Shared fixtures: real registry processes on loopback, started and stopped by the tests."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.peers import require_program
+from tests.support.servers import DistributionServer, DockyardServer, write_htpasswd
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+#: The user every auth-enabled test server knows.
+TEST_USER = ("tester", "s3cret-pass")
+#: A second user (for "a token for one repository" style checks use scopes; this one is for wrong passwords).
+_counter = itertools.count()
+
+
+def unique(prefix: str = "repo") -> str:
+    """A repository name no other test in this run uses."""
+    return f"{prefix}-{os.getpid()}-{next(_counter)}"
+
+
+@pytest.fixture
+def repo_name() -> str:
+    return unique("test")
+
+
+@pytest.fixture(scope="session")
+def htpasswd_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_htpasswd(tmp_path_factory.mktemp("auth") / "htpasswd", {TEST_USER[0]: TEST_USER[1]})
+
+
+@pytest.fixture(scope="session")
+def dockyard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockyardServer]:
+    """One ``dockyard serve`` (no auth) shared by the session; tests use unique repository names."""
+    with DockyardServer(tmp_path_factory.mktemp("dockyard")) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def dockyard_auth_server(tmp_path_factory: pytest.TempPathFactory, htpasswd_file: Path) -> Iterator[DockyardServer]:
+    """``dockyard serve --htpasswd … --accept-any-aad-token``: the token flow, as ACR does it."""
+    with DockyardServer(
+        tmp_path_factory.mktemp("dockyard-auth"), "--htpasswd", str(htpasswd_file), "--accept-any-aad-token"
+    ) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def fresh_dockyard(tmp_path: Path) -> Iterator[DockyardServer]:
+    """A ``dockyard serve`` of this test's own (not started: call ``.start()``); stopped at the end."""
+    server = DockyardServer(tmp_path / "server")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def distribution_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionServer]:
+    """Debian's docker-registry (CNCF distribution 2.8), no auth."""
+    program = require_program("docker-registry", "docker-registry")
+    with DistributionServer(tmp_path_factory.mktemp("distribution"), program=program) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def distribution_auth_server(
+    tmp_path_factory: pytest.TempPathFactory, htpasswd_file: Path
+) -> Iterator[DistributionServer]:
+    """docker-registry behind htpasswd (Basic auth, no token server)."""
+    program = require_program("docker-registry", "docker-registry")
+    with DistributionServer(
+        tmp_path_factory.mktemp("distribution-auth"), htpasswd=htpasswd_file, program=program
+    ) as server:
+        yield server  # type: ignore[misc]
