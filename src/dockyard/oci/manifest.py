@@ -236,9 +236,11 @@ def parse_manifest(body: bytes, content_type: str | None = None) -> Manifest:
         )
     # Another JSON manifest type (e.g. the ORAS artifact manifest): keep what we can read.
     blobs = data.get("blobs") or data.get("layers") or []
+    if not isinstance(blobs, list):
+        raise InvalidManifestError("'blobs' must be a list")
     return Manifest(
         media_type=media_type,
-        layers=tuple(Descriptor.from_json(x, f"blobs[{i}]") for i, x in enumerate(blobs if isinstance(blobs, list) else [])),
+        layers=tuple(Descriptor.from_json(x, f"blobs[{i}]") for i, x in enumerate(blobs)),
         subject=subject,
         artifact_type=artifact_type,
         annotations=dict(annotations) if isinstance(annotations, dict) else {},
