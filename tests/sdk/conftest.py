@@ -8,134 +8,44 @@ scenario drive either the sync or the async client.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from dockyard.oci.digest import compute_digest
-from dockyard.oci.mediatypes import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
 from tests.conftest import TEST_USER
 from tests.support.credentials import AsyncCountingCredential, CountingCredential
+from tests.support.images import Content, make_image, make_index, push, put_manifest
 
-# -- raw pushes ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Pushed:
-    """What :func:`push_image` stored: the manifest bytes and digest, its config and layer blobs."""
-
-    repository: str
-    tag: str | None
-    digest: str
-    manifest: bytes
-    media_type: str
-    config_digest: str = ""
-    config: bytes = b""
-    layers: list[tuple[str, bytes]] = field(default_factory=list)
-
-    @property
-    def manifest_json(self) -> dict[str, Any]:
-        return json.loads(self.manifest)
+# -- seeding over raw HTTP ----------------------------------------------------------------------------
 
 
-def canonical(document: dict[str, Any]) -> bytes:
-    """Stable JSON bytes for a manifest or config."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+class Seeder:
+    """Pushes test content (built by :mod:`tests.support.images`) to one registry over raw httpx."""
 
+    def __init__(self, url: str, http: httpx.Client) -> None:
+        self.url = url
+        self.http = http
 
-def _raise_for(response: httpx.Response, what: str) -> None:
-    if response.status_code >= 400:
-        raise AssertionError(f"seeding failed ({what}): {response.status_code} {response.text[:300]}")
+    def image(self, repository: str, tag: str | None, **kwargs: Any) -> Content:
+        """Push a fresh one-layer image (random bytes, so a new digest every time); ``kwargs`` go to make_image."""
+        kwargs.setdefault("layers", 1)
+        kwargs.setdefault("layer_size", 256)
+        content = make_image(**kwargs)
+        push(content, self.url, repository, tag, client=self.http)
+        return content
 
+    def index(self, repository: str, tag: str | None, children: list[Content]) -> Content:
+        """Push an OCI index over ``children`` (already pushed or not)."""
+        content = make_index(children)
+        push(content, self.url, repository, tag, client=self.http)
+        return content
 
-def raw_client(base_url: str, auth: tuple[str, str] | None = None) -> httpx.Client:
-    """An httpx client for seeding; Basic auth where the registry needs credentials."""
-    return httpx.Client(base_url=base_url, auth=httpx.BasicAuth(*auth) if auth else None, timeout=120.0)
-
-
-def push_blob(http: httpx.Client, repository: str, data: bytes) -> str:
-    """Monolithic upload (POST, then PUT with the digest); returns the digest."""
-    digest = compute_digest(data)
-    started = http.post(f"/v2/{repository}/blobs/uploads/")
-    _raise_for(started, f"start upload to {repository}")
-    location = started.headers["Location"]
-    separator = "&" if "?" in location else "?"
-    finished = http.put(
-        f"{location}{separator}digest={digest}",
-        content=data,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    _raise_for(finished, f"finish upload of {digest}")
-    return digest
-
-
-def push_manifest(http: httpx.Client, repository: str, reference: str, body: bytes, media_type: str) -> str:
-    """PUT a manifest under a tag or digest; returns its digest."""
-    response = http.put(f"/v2/{repository}/manifests/{reference}", content=body, headers={"Content-Type": media_type})
-    _raise_for(response, f"push manifest {repository}:{reference}")
-    return compute_digest(body)
-
-
-def push_image(
-    http: httpx.Client,
-    repository: str,
-    tag: str | None,
-    *,
-    architecture: str = "amd64",
-    os: str = "linux",
-    created: str = "2024-01-01T00:00:00Z",
-    layers: list[bytes] | None = None,
-    subject: Pushed | None = None,
-    artifact_type: str | None = None,
-) -> Pushed:
-    """Push a small image (config + layers + OCI manifest); ``tag=None`` pushes it by digest only."""
-    layers = layers if layers is not None else [f"layer of {repository}:{tag}:{created}".encode()]
-    config = canonical(
-        {
-            "architecture": architecture,
-            "os": os,
-            "created": created,
-            "rootfs": {"type": "layers", "diff_ids": [compute_digest(layer) for layer in layers]},
-            "config": {},
-        }
-    )
-    config_digest = push_blob(http, repository, config)
-    layer_entries = [(push_blob(http, repository, layer), layer) for layer in layers]
-    manifest: dict[str, Any] = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-        "layers": [{"mediaType": OCI_LAYER, "digest": d, "size": len(b)} for d, b in layer_entries],
-    }
-    if artifact_type:
-        manifest["artifactType"] = artifact_type
-    if subject is not None:
-        manifest["subject"] = {"mediaType": subject.media_type, "digest": subject.digest, "size": len(subject.manifest)}
-    body = canonical(manifest)
-    digest = push_manifest(http, repository, tag or compute_digest(body), body, OCI_MANIFEST)
-    return Pushed(repository, tag, digest, body, OCI_MANIFEST, config_digest, config, layer_entries)
-
-
-def push_index(http: httpx.Client, repository: str, tag: str | None, children: list[Pushed]) -> Pushed:
-    """Push an OCI index over already pushed images (each child's platform from its config)."""
-    entries = []
-    for child in children:
-        config = json.loads(child.config)
-        entries.append(
-            {
-                "mediaType": child.media_type,
-                "digest": child.digest,
-                "size": len(child.manifest),
-                "platform": {"architecture": config["architecture"], "os": config["os"]},
-            }
-        )
-    body = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
-    digest = push_manifest(http, repository, tag or compute_digest(body), body, OCI_INDEX)
-    return Pushed(repository, tag, digest, body, OCI_INDEX)
+    def tag(self, repository: str, tag: str, content: Content) -> None:
+        """Point another tag at pushed content."""
+        put_manifest(self.http, self.url, repository, content, tag)
 
 
 # -- backends -----------------------------------------------------------------------------------------
@@ -152,7 +62,8 @@ class Backend:
     basic: tuple[str, str] | None
 
     def http(self) -> httpx.Client:
-        return raw_client(self.url, self.basic)
+        """A raw httpx client for seeding (Basic auth where the registry needs credentials)."""
+        return httpx.Client(auth=httpx.BasicAuth(*self.basic) if self.basic else None, timeout=120.0)
 
     def credential(self, is_async: bool) -> Any:
         """A fresh credential of this backend's kind for a sync or async client."""
@@ -271,7 +182,7 @@ async def api(backend: Backend, flavour: str) -> AsyncIterator[Api]:
 
 
 @pytest.fixture
-def seed(backend: Backend) -> Iterator[httpx.Client]:
-    """A raw httpx client on the backend for pushing test content."""
+def seed(backend: Backend) -> Iterator[Seeder]:
+    """Pushes test content to the backend over raw HTTP."""
     with backend.http() as http:
-        yield http
+        yield Seeder(backend.url, http)

@@ -30,9 +30,13 @@ from dockyard import (
 from dockyard.oci.digest import compute_digest
 from dockyard.oci.mediatypes import OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
 from tests.conftest import unique
-from tests.sdk.conftest import Api, Backend, canonical, push_image, push_index
+from tests.sdk.conftest import Api, Backend, Seeder
 
 MISSING = "sha256:" + "0" * 64
+
+
+def canonical(document: dict) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _image_manifest(config: bytes, config_digest: str, layers: list[tuple[str, int]], **extra: object) -> dict:
@@ -136,13 +140,13 @@ async def test_upload_download_round_trip(api: Api, backend: Backend, repo_name:
 
 
 @pytest.fixture
-def listed(backend: Backend, seed, repo_name: str) -> dict:
+def listed(backend: Backend, seed: Seeder, repo_name: str) -> dict:
     """Four images tagged t1..t4 (pushed and created in that order) and an index over t1 and t2."""
     images = [
-        push_image(seed, repo_name, f"t{i}", architecture=arch, created=f"2024-0{i}-01T00:00:00Z")
+        seed.image(repo_name, f"t{i}", architecture=arch, created=f"2024-0{i}-01T00:00:00Z")
         for i, arch in zip(range(1, 5), ["amd64", "arm64", "amd64", "arm64"], strict=True)
     ]
-    index = push_index(seed, repo_name, "multi", images[:2])
+    index = seed.index(repo_name, "multi", images[:2])
     return {"images": images, "index": index}
 
 
@@ -159,10 +163,10 @@ async def test_list_tags_order_and_paging(api: Api, backend: Backend, listed: di
     tags = await api.items("list_tag_properties", repo_name)
     assert sorted(t.name for t in tags) == ["multi", "t1", "t2", "t3", "t4"]
     by_name = {t.name: t for t in tags}
-    for image in images:
-        assert by_name[image.tag].digest == image.digest
-        assert by_name[image.tag].repository_name == repo_name
-        assert isinstance(by_name[image.tag].last_updated_on, datetime)
+    for i, image in enumerate(images, 1):
+        assert by_name[f"t{i}"].digest == image.digest
+        assert by_name[f"t{i}"].repository_name == repo_name
+        assert isinstance(by_name[f"t{i}"].last_updated_on, datetime)
     assert by_name["multi"].digest == listed["index"].digest
 
     def images_only(items: list[ArtifactTagProperties]) -> list[str]:
@@ -188,11 +192,11 @@ async def test_list_manifests_order_and_paging(api: Api, backend: Backend, liste
     manifests = await api.items("list_manifest_properties", repo_name)
     by_digest = {m.digest: m for m in manifests}
     assert set(by_digest) == {i.digest for i in images} | {index.digest}
-    for image, arch in zip(images, ["amd64", "arm64", "amd64", "arm64"], strict=True):
+    for i, (image, arch) in enumerate(zip(images, ["amd64", "arm64", "amd64", "arm64"], strict=True), 1):
         props = by_digest[image.digest]
         assert props.architecture == arch
         assert props.operating_system == ArtifactOperatingSystem.LINUX
-        assert props.tags == [image.tag]
+        assert props.tags == [f"t{i}"]
         assert props.repository_name == repo_name
         assert props.size_in_bytes and props.size_in_bytes > 0
     index_props = by_digest[index.digest]
@@ -218,7 +222,7 @@ async def test_list_manifests_order_and_paging(api: Api, backend: Backend, liste
 # -- properties and locks -----------------------------------------------------------------------------
 
 
-async def test_properties(api: Api, backend: Backend, listed: dict, repo_name: str, seed) -> None:
+async def test_properties(api: Api, backend: Backend, listed: dict, repo_name: str, seed: Seeder) -> None:
     images = listed["images"]
     repo = await api.get_repository_properties(repo_name)
     assert isinstance(repo, RepositoryProperties)
@@ -239,7 +243,7 @@ async def test_properties(api: Api, backend: Backend, listed: dict, repo_name: s
     assert by_digest.tags == ["t2"]
     assert by_digest.fully_qualified_reference.endswith(f"/{repo_name}@{images[1].digest}")
 
-    odd = push_image(seed, repo_name, "odd", architecture="loong64", os="plan10")
+    odd = seed.image(repo_name, "odd", architecture="loong64", os="plan10")
     odd_props = await api.get_manifest_properties(repo_name, "odd")
     assert odd_props.digest == odd.digest
     assert odd_props.architecture == "loong64" and not isinstance(odd_props.architecture, ArtifactArchitecture)
@@ -300,11 +304,10 @@ async def test_locks(api: Api, backend: Backend, listed: dict, repo_name: str) -
 # -- deletes ------------------------------------------------------------------------------------------
 
 
-async def test_deletes(api: Api, backend: Backend, seed, repo_name: str) -> None:
-    kept = push_image(seed, repo_name, "keep")
-    seed.put(f"/v2/{repo_name}/manifests/drop", content=kept.manifest,
-             headers={"Content-Type": kept.media_type}).raise_for_status()
-    other = push_image(seed, repo_name, "other", created="2024-06-01T00:00:00Z")
+async def test_deletes(api: Api, backend: Backend, seed: Seeder, repo_name: str) -> None:
+    kept = seed.image(repo_name, "keep")
+    seed.tag(repo_name, "drop", kept)
+    other = seed.image(repo_name, "other", created="2024-06-01T00:00:00Z")
 
     await api.delete_tag(repo_name, "drop")
     with pytest.raises(ResourceNotFoundError):
@@ -322,7 +325,7 @@ async def test_deletes(api: Api, backend: Backend, seed, repo_name: str) -> None
         await api.get_tag_properties(repo_name, "other")
     await api.delete_manifest(repo_name, other.digest)  # already gone: not an error
 
-    layer_digest = other.layers[0][0]
+    layer_digest = other.blobs[1].digest
     assert await api.blob_exists(repo_name, layer_digest) is True
     await api.delete_blob(repo_name, layer_digest)
     assert await api.blob_exists(repo_name, layer_digest) is False
@@ -340,8 +343,8 @@ async def test_deletes(api: Api, backend: Backend, seed, repo_name: str) -> None
 # -- referrers, exists, mount -------------------------------------------------------------------------
 
 
-async def test_referrers(api: Api, backend: Backend, seed, repo_name: str) -> None:
-    image = push_image(seed, repo_name, "app")
+async def test_referrers(api: Api, backend: Backend, seed: Seeder, repo_name: str) -> None:
+    image = seed.image(repo_name, "app")
     empty_digest, empty_size = await api.upload_blob(repo_name, b"{}")
     sbom = b'{"sbom": true}'
     sbom_digest, sbom_size = await api.upload_blob(repo_name, sbom)
@@ -351,7 +354,7 @@ async def test_referrers(api: Api, backend: Backend, seed, repo_name: str) -> No
         "artifactType": "application/vnd.example.sbom.v1",
         "config": {"mediaType": OCI_EMPTY, "digest": empty_digest, "size": empty_size},
         "layers": [{"mediaType": "application/json", "digest": sbom_digest, "size": sbom_size}],
-        "subject": {"mediaType": image.media_type, "digest": image.digest, "size": len(image.manifest)},
+        "subject": {"mediaType": image.media_type, "digest": image.digest, "size": image.size},
     }
     artifact_digest = await api.set_manifest(repo_name, artifact)
     referrers = await api.list_referrers(repo_name, image.digest)
