@@ -1,0 +1,165 @@
+"""B1 upload and B2 download-and-verify of one large blob: dockyard SDK vs azure-containerregistry vs oras-py.
+
+All three talk to ``dockyard serve`` (no auth). Each client runs in its own process per round; the client
+functions below are what :mod:`benchmarks.worker` calls, and time only the transfer itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from benchmarks.context import Context, server_label
+from benchmarks.measure import RunFailed, Stopwatch, run_python_client
+from benchmarks.results import Row
+from benchmarks.seed import blob_size, http_client, push_blob
+from benchmarks.tools import AZURE, DOCKYARD_SDK, ORAS
+
+# ---- client side (runs inside benchmarks.worker) -------------------------------------------------------------
+
+
+def upload_dockyard(url: str, repo: str, path: str) -> dict[str, Any]:
+    from dockyard import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, None)
+    with Stopwatch() as sw:
+        digest, _ = client.upload_blob(repo, path)
+    client.close()
+    return {"seconds": sw.seconds, "digest": digest}
+
+
+def upload_azure(url: str, repo: str, path: str) -> dict[str, Any]:
+    from azure.containerregistry import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, None)
+    with Stopwatch() as sw, open(path, "rb") as data:
+        digest, _ = client.upload_blob(repo, data, enforce_https=False)
+    client.close()
+    return {"seconds": sw.seconds, "digest": digest}
+
+
+def upload_oras(host: str, repo: str, path: str) -> dict[str, Any]:
+    import oras.client
+    import oras.oci
+
+    client = oras.client.OrasClient(hostname=host, insecure=True)
+    container = client.get_container(f"{host}/{repo}")
+    with Stopwatch() as sw:
+        layer = oras.oci.NewLayer(path, media_type="application/octet-stream")  # hashes the file: oras needs it first
+        response = client.upload_blob(path, container, layer)
+        response.raise_for_status()
+    return {"seconds": sw.seconds, "digest": layer["digest"]}
+
+
+def download_dockyard(url: str, repo: str, digest: str, out: str) -> dict[str, Any]:
+    from dockyard import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, None)
+    with Stopwatch() as sw:
+        client.download_blob_to_file(repo, digest, out)
+    client.close()
+    return {"seconds": sw.seconds}
+
+
+def download_azure(url: str, repo: str, digest: str, out: str) -> dict[str, Any]:
+    from azure.containerregistry import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, None)
+    with Stopwatch() as sw:
+        stream = client.download_blob(repo, digest, enforce_https=False)
+        with open(out, "wb") as fh:
+            for chunk in stream:  # the stream checks the digest when exhausted
+                fh.write(chunk)
+    client.close()
+    return {"seconds": sw.seconds}
+
+
+def download_oras(host: str, repo: str, digest: str, out: str) -> dict[str, Any]:
+    import oras.client
+
+    client = oras.client.OrasClient(hostname=host, insecure=True)
+    container = client.get_container(f"{host}/{repo}")
+    with Stopwatch() as sw:
+        client.download_blob(container, digest, out)
+        # oras-py does not verify what it downloaded; verify as a careful caller would.
+        hasher = hashlib.sha256()
+        with open(out, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                hasher.update(chunk)
+        if f"sha256:{hasher.hexdigest()}" != digest:
+            raise ValueError("digest mismatch")
+    return {"seconds": sw.seconds}
+
+
+# ---- harness side ---------------------------------------------------------------------------------------------
+
+_UPLOADS = {DOCKYARD_SDK: "upload_dockyard", AZURE: "upload_azure", ORAS: "upload_oras"}
+_DOWNLOADS = {DOCKYARD_SDK: "download_dockyard", AZURE: "download_azure", ORAS: "download_oras"}
+
+
+def missing() -> str | None:
+    """B1 and B2 run whenever the server starts; a client that is missing fails its own row."""
+    return None
+
+
+def _kwargs(tool: str, server_url: str, server_host: str) -> dict[str, str]:
+    return {"host": server_host} if tool == ORAS else {"url": server_url}
+
+
+def run_b1(ctx: Context) -> None:
+    """B1: upload a blob; a fresh server per upload so nothing is already there."""
+    path, digest = ctx.blob(ctx.settings.blob_size)
+    size = ctx.settings.blob_size
+    rows = [ctx.row("B1", f"upload {size >> 20} MiB blob", tool, server_label("dockyard"),
+                    dockyard=tool == DOCKYARD_SDK, nbytes=size) for tool in _UPLOADS]
+    for row in ctx.rotations(rows):
+        with ctx.server("dockyard") as server:
+            repo = "bench/upload"
+            try:
+                run = run_python_client(f"benchmarks.blobs:{_UPLOADS[row.tool]}", ctx.logdir,
+                                        timeout=ctx.settings.timeout, repo=repo, path=str(path),
+                                        **_kwargs(row.tool, server.url, server.host))
+            except RunFailed as exc:
+                row.fail(str(exc))
+                continue
+            with http_client(server.url) as http:
+                stored = blob_size(http, repo, digest)
+            if run.extra.get("digest") != digest or stored != size:
+                row.fail(f"upload not stored correctly (digest {run.extra.get('digest')}, size {stored})")
+                continue
+            row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server))
+
+
+def run_b2(ctx: Context) -> None:
+    """B2: download a blob to a file and verify its digest; one server, the blob seeded once."""
+    path, digest = ctx.blob(ctx.settings.blob_size)
+    size = ctx.settings.blob_size
+    rows = [ctx.row("B2", f"download+verify {size >> 20} MiB blob", tool, server_label("dockyard"),
+                    dockyard=tool == DOCKYARD_SDK, nbytes=size) for tool in _DOWNLOADS]
+    repo = "bench/download"
+    with ctx.server("dockyard") as server:
+        with http_client(server.url) as http:
+            push_blob(http, repo, digest, path)
+        out = ctx.fresh_dir("download") / "blob.out"
+        for row in ctx.rotations(rows):
+            ctx.reset_server_peak(server)
+            try:
+                run = run_python_client(f"benchmarks.blobs:{_DOWNLOADS[row.tool]}", ctx.logdir,
+                                        timeout=ctx.settings.timeout, repo=repo, digest=digest, out=str(out),
+                                        **_kwargs(row.tool, server.url, server.host))
+                _check_download(row, out, size)
+            except RunFailed as exc:
+                row.fail(str(exc))
+                continue
+            finally:
+                out.unlink(missing_ok=True)
+            if row.status == "ok":
+                row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server))
+
+
+def _check_download(row: Row, out: Path, size: int) -> None:
+    """The client verified the digest itself; make sure the whole file landed too."""
+    actual = out.stat().st_size if out.exists() else -1
+    if actual != size:
+        row.fail(f"downloaded file has {actual} bytes, expected {size}")

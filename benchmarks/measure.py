@@ -1,0 +1,155 @@
+"""Running one client in its own process and measuring it: wall time, in-process time and peak RSS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.servers import subprocess_env
+
+#: The repository root: workers run from here so that ``benchmarks`` and ``tests`` import.
+ROOT = Path(__file__).resolve().parent.parent
+#: The marker a worker prints before its JSON result line.
+RESULT_MARKER = "BENCH-RESULT "
+
+
+class RunFailed(RuntimeError):
+    """A client process exited non-zero, timed out, or printed no result."""
+
+
+@dataclass
+class ClientRun:
+    """One measured process: ``seconds`` is the operation's time, ``peak_rss_kib`` the process's high-water mark."""
+
+    seconds: float
+    peak_rss_kib: int
+    wall_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return text[-limit:]
+
+
+def run_process(argv: list[str], logdir: Path, *, timeout: float, env: dict[str, str] | None = None) -> ClientRun:
+    """Run ``argv`` to completion; peak RSS comes from ``wait4`` so it belongs to this process alone.
+
+    Children of the process (none of the measured clients fork workers) are not counted.
+    """
+    logdir.mkdir(parents=True, exist_ok=True)
+    stamp = f"{time.monotonic_ns()}"
+    out_path, err_path = logdir / f"{stamp}.out", logdir / f"{stamp}.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT,
+                                env=env or subprocess_env())
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if timed_out.is_set():
+        raise RunFailed(f"timed out after {timeout:.0f}s: {' '.join(argv[:4])}")
+    if proc.returncode != 0:
+        raise RunFailed(f"exit {proc.returncode}: {' '.join(argv[:4])}\n{_tail(err_path)}{_tail(out_path)}")
+    extra: dict[str, Any] = {}
+    for line in out_path.read_text(errors="replace").splitlines():
+        if line.startswith(RESULT_MARKER):
+            extra = json.loads(line[len(RESULT_MARKER):])
+    out_path.unlink(missing_ok=True)
+    err_path.unlink(missing_ok=True)
+    seconds = float(extra.pop("seconds", wall))
+    return ClientRun(seconds=seconds, peak_rss_kib=usage.ru_maxrss, wall_seconds=wall, extra=extra)
+
+
+def run_python_client(target: str, logdir: Path, *, timeout: float, **kwargs: Any) -> ClientRun:
+    """Run ``module:function(**kwargs)`` in a fresh interpreter through :mod:`benchmarks.worker`.
+
+    The function times its own operation (imports and client construction excluded) and returns a dict
+    with ``seconds``; the peak RSS covers the whole process.
+    """
+    argv = [sys.executable, "-m", "benchmarks.worker", target, json.dumps(kwargs)]
+    return run_process(argv, logdir, timeout=timeout)
+
+
+def report(result: dict[str, Any]) -> None:
+    """Print a worker result for :func:`run_process` to pick up."""
+    print(RESULT_MARKER + json.dumps(result), flush=True)
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...`` then ``sw.seconds``."""
+
+    seconds: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(p) for p in path.read_text().split()]
+    except OSError:
+        return []
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (e.g. a server's worker processes)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        todo.extend(_children(current))
+    return pids
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory_kib(pid: int) -> tuple[int, int]:
+    """(current RSS, peak RSS) in KiB, summed over ``pid``'s process tree."""
+    pids = process_tree(pid)
+    return sum(_status_kib(p, "VmRSS") for p in pids), sum(_status_kib(p, "VmHWM") for p in pids)
+
+
+def reset_peak(pid: int) -> None:
+    """Reset the peak RSS (VmHWM) of ``pid``'s process tree, so the next reading covers only what follows."""
+    for child in process_tree(pid):
+        try:
+            Path(f"/proc/{child}/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+
+def cpu_load() -> float:
+    """The 1-minute load average."""
+    return os.getloadavg()[0]

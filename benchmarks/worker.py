@@ -1,0 +1,23 @@
+"""``python -m benchmarks.worker module:function '{"kwarg": ...}'``: one client operation in its own process.
+
+The function returns a dict with ``seconds`` (the operation's own time) and anything else worth reporting.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+from benchmarks.measure import report
+
+
+def main(argv: list[str]) -> None:
+    target, raw = argv
+    module_name, _, function_name = target.partition(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    report(function(**json.loads(raw)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

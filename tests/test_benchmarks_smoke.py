@@ -1,0 +1,56 @@
+"""The benchmark harness still runs end to end: B1 on tiny sizes, one round, every client measured.
+
+No timing assertions: this only keeps ``python -m benchmarks.run`` from rotting.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.peers import require_module
+from tests.support.servers import subprocess_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_b1_measures_every_client(tmp_path: Path) -> None:
+    require_module("azure.containerregistry", "azure-containerregistry")
+    require_module("oras", "oras")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--only", "B1", "--results-dir", str(tmp_path)],
+        cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((tmp_path / "latest.json").read_text())
+    rows = {row["tool"]: row for row in data["rows"] if row["bench"] == "B1"}
+    assert set(rows) == {"dockyard SDK", "azure-containerregistry", "oras-py"}
+    for tool, row in rows.items():
+        assert row["status"] == "ok", (tool, row["status"], proc.stderr[-3000:])
+        assert len(row["values"]) == 1 and row["values"][0] > 0
+        assert row["client_rss_kib"] > 0 and row["server_rss_kib"] > 0
+    assert rows["azure-containerregistry"]["dockyard_advantage"] is not None
+    assert data["meta"]["machine"]["nproc"]
+    table = (tmp_path / "latest.md").read_text()
+    assert "| B1 |" in table and "dockyard SDK" in table
+    assert "| B1 |" in proc.stdout
+
+
+def test_wrk_report_parsing_and_ratios() -> None:
+    from benchmarks.load import parse_wrk
+    from benchmarks.results import Row, ratio
+
+    report = (
+        "Running 2s test @ http://127.0.0.1:1/v2/\n  2 threads and 8 connections\n"
+        "  4644 requests in 2.00s, 1.2MB read\n  Non-2xx or 3xx responses: 3\n"
+        "Requests/sec:   2322.10\nTransfer/sec:    600.00KB\n"
+    )
+    assert parse_wrk(report) == (2322.10, 4644, 3)
+    fast = Row("B1", "c", "dockyard SDK", "s", dockyard=True, values=[1.0, 2.0, 3.0])
+    slow = Row("B1", "c", "peer", "s", values=[8.0])
+    assert ratio(fast, slow) == 4.0
+    busy = Row("B6", "c", "x", "s", unit="req/s", dockyard=True, values=[500.0])
+    idle = Row("B6", "c", "x", "s", unit="req/s", values=[1000.0])
+    assert ratio(busy, idle) == 0.5
