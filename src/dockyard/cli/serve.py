@@ -1,0 +1,82 @@
+"""``dockyard serve`` (run the registry) and ``dockyard gc`` (remove unreferenced blobs and stale uploads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _data_dir(value: Path | None) -> Path:
+    from ..server.config import default_data_dir
+
+    return value if value is not None else default_data_dir()
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(5000, help="Port to listen on."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Where blobs and metadata live [default: $XDG_DATA_HOME/dockyard]."
+    ),
+    htpasswd: Path | None = typer.Option(
+        None, "--htpasswd", help="Require auth: users from this htpasswd file (bcrypt, as `htpasswd -B`)."
+    ),
+    anonymous_pull: bool = typer.Option(
+        False, "--anonymous-pull", help="With --htpasswd: allow pulls without credentials."
+    ),
+    accept_any_aad_token: bool = typer.Option(
+        False, "--accept-any-aad-token", help="Emulator mode: /oauth2/exchange accepts any Entra ID token."
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes sharing the data directory."),
+    access_log: Path | None = typer.Option(
+        None, "--access-log", help="Append one JSON line per request to this file."
+    ),
+) -> None:
+    """Run a registry: OCI Distribution 1.1, the ACR /acr/v1 metadata API and /oauth2 tokens."""
+    from ..server.config import ServerConfig
+    from ..server.run import serve as run
+
+    if htpasswd is not None and not htpasswd.is_file():
+        typer.echo(f"error: htpasswd file {htpasswd} does not exist", err=True)
+        raise typer.Exit(2)
+    config = ServerConfig(
+        data_dir=str(_data_dir(data_dir).resolve()),
+        htpasswd=str(htpasswd.resolve()) if htpasswd else None,
+        anonymous_pull=anonymous_pull,
+        accept_any_aad_token=accept_any_aad_token,
+        access_log=str(access_log.resolve()) if access_log else None,
+    )
+    run(config, host=host, port=port, workers=workers)
+
+
+def gc(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="The registry's data directory."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be removed; remove nothing."),
+    min_age: float = typer.Option(
+        3600.0, "--min-age", help="Seconds an unreferenced blob or upload must be untouched before removal."
+    ),
+) -> None:
+    """Remove blobs no manifest references and stale upload sessions."""
+    from ..server.gc import collect
+
+    directory = _data_dir(data_dir)
+    if not (directory / "metadata.db").exists():
+        typer.echo(f"error: {directory} is not a dockyard data directory", err=True)
+        raise typer.Exit(2)
+    report = collect(directory, dry_run=dry_run, min_age=min_age)
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(
+        f"{verb} {len(report.blobs)} blob(s) ({report.bytes} bytes) and {len(report.uploads)} upload session(s); "
+        f"kept {report.kept} blob(s)"
+    )
+    for digest in report.blobs:
+        typer.echo(f"  blob {digest}")
+    for upload in report.uploads:
+        typer.echo(f"  upload {upload}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` and ``gc`` commands to the CLI."""
+    app.command("serve")(serve)
+    app.command("gc")(gc)

@@ -1,0 +1,267 @@
+"""The Azure Container Registry metadata API (``/acr/v1``), derived from the same tables as ``/v2``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...oci import mediatypes as mt
+from ...oci.manifest import InvalidManifestError, parse_manifest
+from ...oci.names import is_valid_tag
+from .. import errors as e
+from ..registry import check_digest, check_name, is_digest_reference
+from ..storage.metadata import ATTRIBUTES
+from .common import authorize, empty, json_response, next_link, page_params, registry, repository_name
+
+ORDERS = {"none": "none", "timedesc": "timedesc", "timeasc": "timeasc"}
+
+
+def _attributes(row: sqlite3.Row) -> dict[str, bool]:
+    return {wire: bool(row[column]) for wire, column in ATTRIBUTES.items()}
+
+
+def _registry_host(request: Request) -> str:
+    return request.headers.get("host") or request.url.netloc
+
+
+def _order(request: Request) -> str:
+    raw = (request.query_params.get("orderby") or "none").lower()
+    if raw not in ORDERS:
+        raise e.bad_request(f"orderby must be one of timedesc, timeasc or none, got {raw!r}")
+    return ORDERS[raw]
+
+
+def _repository_json(request: Request, row: sqlite3.Row) -> dict[str, Any]:
+    manifests, tags = registry(request).meta.counts(row["id"])
+    return {
+        "registry": _registry_host(request),
+        "imageName": row["name"],
+        "createdTime": row["created"],
+        "lastUpdateTime": row["updated"],
+        "manifestCount": manifests,
+        "tagCount": tags,
+        "changeableAttributes": _attributes(row),
+    }
+
+
+def _tag_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "digest": row["digest"],
+        "createdTime": row["created"],
+        "lastUpdateTime": row["updated"],
+        "signed": False,
+        "changeableAttributes": _attributes(row),
+    }
+
+
+def _references(content: bytes | None, media_type: str) -> list[dict[str, Any]] | None:
+    if content is None:
+        return None
+    try:
+        parsed = parse_manifest(content, media_type)
+    except InvalidManifestError:
+        return None
+    if not parsed.is_index:
+        return None
+    refs = []
+    for child in parsed.manifests:
+        ref: dict[str, Any] = {"digest": child.digest}
+        if child.platform is not None:
+            ref["architecture"] = child.platform.architecture
+            ref["os"] = child.platform.os
+        refs.append(ref)
+    return refs
+
+
+def _manifest_json(row: sqlite3.Row, tags: list[str], content: bytes | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "digest": row["digest"],
+        "imageSize": row["image_size"],
+        "createdTime": row["created"],
+        "lastUpdateTime": row["updated"],
+        "architecture": row["architecture"],
+        "os": row["os"],
+        "mediaType": row["media_type"],
+        "configMediaType": row["config_media_type"],
+        "tags": tags,
+        "changeableAttributes": _attributes(row),
+    }
+    refs = _references(content, row["media_type"])
+    if refs is not None:
+        out["references"] = refs
+    return out
+
+
+async def _changes(request: Request) -> dict[str, bool]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise e.bad_request("the body must be a JSON object of changeable attributes", "INVALID_REQUEST") from None
+    if not isinstance(body, dict):
+        raise e.bad_request("the body must be a JSON object of changeable attributes", "INVALID_REQUEST")
+    changes: dict[str, bool] = {}
+    for key, value in body.items():
+        if key not in ATTRIBUTES:
+            continue  # e.g. quarantine fields ACR also accepts; nothing to store for them here
+        if not isinstance(value, bool):
+            raise e.bad_request(f"{key} must be true or false", "INVALID_REQUEST")
+        changes[key] = value
+    return changes
+
+
+async def catalog(request: Request) -> Response:
+    """``GET /acr/v1/_catalog?n=&last=``."""
+    authorize(request, "registry", "catalog", "*")
+    n, last = page_params(request)
+    names = registry(request).meta.catalog(last, None if n is None else n + 1)
+    headers: dict[str, str] = {}
+    if n is not None and len(names) > n:
+        names = names[:n]
+        headers["Link"] = next_link("/acr/v1/_catalog", {"last": names[-1] if names else last, "n": n})
+    return json_response({"repositories": names}, headers=headers)
+
+
+async def repository(request: Request) -> Response:
+    """``GET|PATCH|DELETE /acr/v1/<name>``."""
+    name = repository_name(request)
+    check_name(name)
+    reg = registry(request)
+    if request.method == "DELETE":
+        authorize(request, "repository", name, "delete")
+        manifests, tags = reg.delete_repository(name)
+        return json_response({"manifestsDeleted": manifests, "tagsDeleted": tags}, status=202)
+    if request.method == "PATCH":
+        authorize(request, "repository", name, "metadata_write")
+        reg.update_attributes(name, "repository", None, await _changes(request))
+    else:
+        authorize(request, "repository", name, "metadata_read")
+    return json_response(_repository_json(request, reg.repository(name)))
+
+
+async def tags(request: Request) -> Response:
+    """``GET /acr/v1/<name>/_tags?n=&last=&orderby=&digest=``."""
+    name = repository_name(request)
+    check_name(name)
+    authorize(request, "repository", name, "metadata_read")
+    reg = registry(request)
+    repo = reg.repository(name)
+    n, last = page_params(request)
+    order = _order(request)
+    digest = request.query_params.get("digest") or None
+    if digest is not None:
+        digest = str(check_digest(digest))
+    rows = reg.meta.list_tags(repo["id"], last, None if n is None else n + 1, order, digest)
+    headers: dict[str, str] = {}
+    if n is not None and len(rows) > n:
+        rows = rows[:n]
+        params: dict[str, Any] = {"last": rows[-1]["name"] if rows else last, "n": n}
+        if order != "none":
+            params["orderby"] = order
+        if digest:
+            params["digest"] = digest
+        headers["Link"] = next_link(f"/acr/v1/{name}/_tags", params)
+    body = {"registry": _registry_host(request), "imageName": name, "tags": [_tag_json(r) for r in rows]}
+    return json_response(body, headers=headers)
+
+
+async def tag(request: Request) -> Response:
+    """``GET|PATCH|DELETE /acr/v1/<name>/_tags/<tag>``."""
+    name = repository_name(request)
+    tag_name = str(request.path_params["tag"])
+    check_name(name)
+    if not is_valid_tag(tag_name):
+        raise e.tag_invalid(tag_name)
+    reg = registry(request)
+    if request.method == "DELETE":
+        authorize(request, "repository", name, "delete")
+        reg.delete_tag(name, tag_name)
+        return empty(202)
+    if request.method == "PATCH":
+        authorize(request, "repository", name, "metadata_write")
+        reg.update_attributes(name, "tag", tag_name, await _changes(request))
+    else:
+        authorize(request, "repository", name, "metadata_read")
+    repo = reg.repository(name)
+    row = reg.meta.tag(repo["id"], tag_name)
+    if row is None:
+        raise e.tag_unknown(tag_name)
+    return json_response({"registry": _registry_host(request), "imageName": name, "tag": _tag_json(row)})
+
+
+async def manifests(request: Request) -> Response:
+    """``GET /acr/v1/<name>/_manifests?n=&last=&orderby=``."""
+    name = repository_name(request)
+    check_name(name)
+    authorize(request, "repository", name, "metadata_read")
+    reg = registry(request)
+    repo = reg.repository(name)
+    n, last = page_params(request)
+    order = _order(request)
+    rows = reg.meta.list_manifests(repo["id"], last, None if n is None else n + 1, order)
+    headers: dict[str, str] = {}
+    if n is not None and len(rows) > n:
+        rows = rows[:n]
+        params: dict[str, Any] = {"last": rows[-1]["digest"] if rows else last, "n": n}
+        if order != "none":
+            params["orderby"] = order
+        headers["Link"] = next_link(f"/acr/v1/{name}/_manifests", params)
+    tag_map = reg.meta.tags_of(repo["id"], [r["digest"] for r in rows])
+    items = []
+    for row in rows:
+        content = None
+        if row["media_type"] in mt.INDEX_TYPES:
+            full = reg.meta.manifest(repo["id"], row["digest"], with_content=True)
+            content = bytes(full["content"]) if full is not None else None
+        items.append(_manifest_json(row, tag_map[row["digest"]], content))
+    body = {"registry": _registry_host(request), "imageName": name, "manifests": items}
+    return json_response(body, headers=headers)
+
+
+async def manifest(request: Request) -> Response:
+    """``GET|PATCH /acr/v1/<name>/_manifests/<digest or tag>``."""
+    name = repository_name(request)
+    reference = str(request.path_params["reference"])
+    check_name(name)
+    reg = registry(request)
+    if request.method == "PATCH":
+        authorize(request, "repository", name, "metadata_write")
+    else:
+        authorize(request, "repository", name, "metadata_read")
+    repo = reg.repository(name)
+    if is_digest_reference(reference):
+        digest = str(check_digest(reference))
+    else:
+        if not is_valid_tag(reference):
+            raise e.tag_invalid(reference)
+        tag_row = reg.meta.tag(repo["id"], reference)
+        if tag_row is None:
+            raise e.manifest_unknown(reference)
+        digest = tag_row["digest"]
+    if request.method == "PATCH":
+        reg.update_attributes(name, "manifest", digest, await _changes(request))
+    row = reg.meta.manifest(repo["id"], digest, with_content=True)
+    if row is None:
+        raise e.manifest_unknown(reference)
+    tag_map = reg.meta.tags_of(repo["id"], [digest])
+    body = {
+        "registry": _registry_host(request),
+        "imageName": name,
+        "manifest": _manifest_json(row, tag_map[digest], bytes(row["content"])),
+    }
+    return json_response(body)
+
+
+routes = [
+    Route("/acr/v1/_catalog", catalog, methods=["GET"]),
+    Route("/acr/v1/{name:path}/_tags", tags, methods=["GET"]),
+    Route("/acr/v1/{name:path}/_tags/{tag}", tag, methods=["GET", "PATCH", "DELETE"]),
+    Route("/acr/v1/{name:path}/_manifests", manifests, methods=["GET"]),
+    Route("/acr/v1/{name:path}/_manifests/{reference}", manifest, methods=["GET", "PATCH"]),
+    Route("/acr/v1/{name:path}", repository, methods=["GET", "PATCH", "DELETE"]),
+]

@@ -1,0 +1,78 @@
+"""Helpers shared by the HTTP APIs: request context, authorization hook, paging parameters, JSON responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import errors as e
+from ..registry import Registry
+
+#: Largest page a client may ask for.
+MAX_PAGE = 100_000
+
+
+def registry(request: Request) -> Registry:
+    """The registry this app serves."""
+    return request.app.state.registry  # type: ignore[no-any-return]
+
+
+def authorize(request: Request, resource: str, name: str, action: str) -> None:
+    """Raise 401 (with a challenge) unless the request may do ``action`` on ``resource:name``."""
+    request.app.state.auth.authorize(request, resource, name, action)
+
+
+def repository_name(request: Request) -> str:
+    """The repository name from the path (``%2F`` already decoded by the server)."""
+    return str(request.path_params["name"])
+
+
+def page_params(request: Request) -> tuple[int | None, str | None]:
+    """``n`` and ``last`` query parameters; 400 PAGINATION_NUMBER_INVALID for a bad ``n``."""
+    raw = request.query_params.get("n")
+    n: int | None = None
+    if raw is not None and raw != "":
+        try:
+            n = int(raw)
+        except ValueError:
+            raise e.pagination_invalid(f"n must be a non-negative integer, got {raw!r}") from None
+        if n < 0 or n > MAX_PAGE:
+            raise e.pagination_invalid(f"n must be between 0 and {MAX_PAGE}, got {n}")
+    last = request.query_params.get("last") or None
+    return n, last
+
+
+def next_link(path: str, params: dict[str, Any]) -> str:
+    """A ``Link`` header value for the next page (relative URL, values percent-encoded)."""
+    query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items() if v is not None)
+    return f'<{path}?{query}>; rel="next"'
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  media_type: str = "application/json") -> Response:
+    body = json.dumps(data, separators=(",", ":")).encode()
+    return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+
+def empty(status: int, headers: dict[str, str] | None = None) -> Response:
+    """A response without a body (``Content-Length: 0``)."""
+    return Response(b"", status_code=status, headers=headers)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, or 413 MANIFEST_INVALID when it exceeds ``limit`` bytes (never buffers more)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise e.manifest_invalid(f"body is {declared} bytes; the limit is {limit}", 413)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise e.manifest_invalid(f"body exceeds the limit of {limit} bytes", 413)
+        parts.append(chunk)
+    return b"".join(parts)

@@ -1,0 +1,279 @@
+"""OCI Distribution Spec 1.1 (``/v2``): pull, push, content discovery and content management."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from ...oci import mediatypes as mt
+from .. import errors as e
+from ..registry import CHUNK_MIN_LENGTH, check_digest, check_name, upload_headers, upload_location
+from ..storage.blobs import stream_fd
+from .common import (
+    authorize,
+    empty,
+    json_response,
+    next_link,
+    page_params,
+    read_limited,
+    registry,
+    repository_name,
+)
+
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+
+
+async def base(request: Request) -> Response:
+    """``GET /v2/``: the API exists (and, with auth on, the caller is authenticated)."""
+    authorize(request, "registry", "", "login")
+    return json_response({}, headers=API_VERSION)
+
+
+async def catalog(request: Request) -> Response:
+    """``GET /v2/_catalog?n=&last=``."""
+    authorize(request, "registry", "catalog", "*")
+    n, last = page_params(request)
+    names = registry(request).meta.catalog(last, None if n is None else n + 1)
+    headers: dict[str, str] = {}
+    if n is not None and len(names) > n:
+        names = names[:n]
+        headers["Link"] = next_link("/v2/_catalog", {"last": names[-1] if names else last, "n": n})
+    return json_response({"repositories": names}, headers=headers)
+
+
+async def tags_list(request: Request) -> Response:
+    """``GET /v2/<name>/tags/list?n=&last=``."""
+    name = repository_name(request)
+    check_name(name)
+    authorize(request, "repository", name, "pull")
+    n, last = page_params(request)
+    reg = registry(request)
+    repo = reg.repository(name)
+    rows = reg.meta.list_tags(repo["id"], last, None if n is None else n + 1)
+    tags = [r["name"] for r in rows]
+    headers: dict[str, str] = {}
+    if n is not None and len(tags) > n:
+        tags = tags[:n]
+        headers["Link"] = next_link(f"/v2/{name}/tags/list", {"last": tags[-1] if tags else last, "n": n})
+    return json_response({"name": name, "tags": tags}, headers=headers)
+
+
+async def manifest(request: Request) -> Response:
+    """``GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>``."""
+    name = repository_name(request)
+    reference = str(request.path_params["reference"])
+    check_name(name)
+    reg = registry(request)
+    method = request.method
+    if method in ("GET", "HEAD"):
+        authorize(request, "repository", name, "pull")
+        stored = reg.get_manifest(name, reference)
+        headers = {
+            "Content-Type": stored.media_type,
+            "Docker-Content-Digest": stored.digest,
+            "ETag": f'"{stored.digest}"',
+            **API_VERSION,
+        }
+        if method == "HEAD":
+            headers["Content-Length"] = str(len(stored.content))
+            return Response(b"", headers=headers)
+        return Response(stored.content, headers=headers)
+    if method == "PUT":
+        authorize(request, "repository", name, "push")
+        body = await read_limited(request, mt.MAX_MANIFEST_SIZE)
+        result = reg.put_manifest(name, reference, body, request.headers.get("content-type"))
+        headers = {"Location": f"/v2/{name}/manifests/{result.digest}", "Docker-Content-Digest": result.digest}
+        if result.subject:
+            headers["OCI-Subject"] = result.subject
+        return empty(201, headers)
+    authorize(request, "repository", name, "delete")
+    reg.delete_manifest(name, reference)
+    return empty(202)
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) of a ``bytes=`` range; ``None`` when unsatisfiable (answered 416)."""
+    match = _RANGE.match(header.strip().replace(" ", ""))
+    if not match:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return None
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        return None
+    return start, min(end, size - 1)
+
+
+async def blob(request: Request) -> Response:
+    """``GET|HEAD|DELETE /v2/<name>/blobs/<digest>`` (GET honours ``Range``)."""
+    name = repository_name(request)
+    check_name(name)
+    reg = registry(request)
+    if request.method == "DELETE":
+        authorize(request, "repository", name, "delete")
+        reg.delete_blob(name, str(request.path_params["digest"]))
+        return empty(202)
+    authorize(request, "repository", name, "pull")
+    digest, fd, size = reg.open_blob(name, str(request.path_params["digest"]))
+    headers = {
+        "Docker-Content-Digest": str(digest),
+        "Content-Type": "application/octet-stream",
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{digest}"',
+    }
+    range_header = request.headers.get("range")
+    start, length, status = 0, size, 200
+    if range_header is not None and range_header.strip().lower().startswith("bytes"):
+        span = _parse_range(range_header, size)
+        if span is None:
+            os.close(fd)
+            raise e.range_invalid(
+                f"range {range_header!r} cannot be satisfied for a blob of {size} bytes",
+                headers={"Content-Range": f"bytes */{size}"},
+            )
+        start, end = span
+        length = end - start + 1
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        os.close(fd)
+        return Response(b"", status_code=status, headers=headers)
+    return StreamingResponse(stream_fd(fd, start, length), status_code=status, headers=headers)
+
+
+async def upload_start(request: Request) -> Response:
+    """``POST /v2/<name>/blobs/uploads/`` (new session, ``?digest=`` monolithic, ``?mount=&from=``)."""
+    name = repository_name(request)
+    check_name(name)
+    authorize(request, "repository", name, "push")
+    reg = registry(request)
+    params = request.query_params
+    mount, source = params.get("mount"), params.get("from")
+    if mount:
+        check_digest(mount)
+        if source and _may_pull(request, source) and reg.mount_blob(name, mount, source):
+            return empty(201, {"Location": f"/v2/{name}/blobs/{mount}", "Docker-Content-Digest": mount})
+    digest = params.get("digest")
+    if digest is not None:
+        check_digest(digest)
+    upload_id = reg.start_upload(name)
+    if digest is not None:
+        try:
+            await reg.append_upload(name, upload_id, request.stream(), None)
+            committed = await reg.finish_upload(name, upload_id, digest)
+        finally:
+            reg.uploads.discard(upload_id)
+        return empty(201, {"Location": f"/v2/{name}/blobs/{committed}", "Docker-Content-Digest": str(committed)})
+    headers = upload_headers(name, reg.upload(name, upload_id))
+    headers["OCI-Chunk-Min-Length"] = str(CHUNK_MIN_LENGTH)
+    return empty(202, headers)
+
+
+def _may_pull(request: Request, source: str) -> bool:
+    try:
+        authorize(request, "repository", source, "pull")
+    except e.RegistryError:
+        return False
+    return True
+
+
+def _content_range(request: Request) -> int | None:
+    """The start offset from ``Content-Range`` (``a-b``), checked against ``Content-Length``; 416 when malformed."""
+    header = request.headers.get("content-range")
+    if header is None:
+        return None
+    match = _CONTENT_RANGE.match(header.strip())
+    if not match:
+        raise e.range_invalid(f"malformed Content-Range {header!r}: expected '<start>-<end>'")
+    start, end = int(match.group(1)), int(match.group(2))
+    if end < start:
+        raise e.range_invalid(f"Content-Range {header!r} ends before it starts")
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) != end - start + 1:
+        raise e.range_invalid(f"Content-Range {header!r} does not match Content-Length {length}")
+    return start
+
+
+async def upload(request: Request) -> Response:
+    """``GET|PATCH|PUT|DELETE /v2/<name>/blobs/uploads/<uuid>``: status, chunk, finish, cancel."""
+    name = repository_name(request)
+    upload_id = str(request.path_params["upload_id"])
+    check_name(name)
+    authorize(request, "repository", name, "push")
+    reg = registry(request)
+    method = request.method
+    if method == "GET":
+        return empty(204, upload_headers(name, reg.upload(name, upload_id)))
+    if method == "DELETE":
+        reg.cancel_upload(name, upload_id)
+        return empty(204)
+    reg.upload(name, upload_id)
+    if method == "PATCH":
+        reg.check_push_allowed(name)
+        start = _content_range(request)
+        await reg.append_upload(name, upload_id, request.stream(), start)
+        return empty(202, upload_headers(name, reg.upload(name, upload_id)))
+    # PUT: an optional last chunk, then commit against ?digest=.
+    digest = request.query_params.get("digest")
+    if not digest:
+        raise e.digest_invalid("the digest query parameter is required to finish an upload")
+    check_digest(digest)
+    start = _content_range(request)
+    if request.headers.get("content-length") not in ("0",) or start is not None:
+        await reg.append_upload(name, upload_id, request.stream(), start)
+    committed = await reg.finish_upload(name, upload_id, digest)
+    return empty(201, {"Location": f"/v2/{name}/blobs/{committed}", "Docker-Content-Digest": str(committed)})
+
+
+async def referrers(request: Request) -> Response:
+    """``GET /v2/<name>/referrers/<digest>[?artifactType=]``: an image index of the manifests with that subject."""
+    name = repository_name(request)
+    check_name(name)
+    authorize(request, "repository", name, "pull")
+    artifact_type = request.query_params.get("artifactType") or None
+    rows = registry(request).referrers(name, str(request.path_params["digest"]), artifact_type)
+    descriptors = []
+    for row in rows:
+        desc: dict[str, object] = {"mediaType": row["media_type"], "digest": row["digest"], "size": row["size"]}
+        if row["artifact_type"]:
+            desc["artifactType"] = row["artifact_type"]
+        if row["annotations"]:
+            desc["annotations"] = json.loads(row["annotations"])
+        descriptors.append(desc)
+    headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else None
+    return json_response(
+        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors},
+        headers=headers,
+        media_type=mt.OCI_INDEX,
+    )
+
+
+routes = [
+    Route("/v2/", base, methods=["GET", "HEAD"]),
+    Route("/v2", base, methods=["GET", "HEAD"]),
+    Route("/v2/_catalog", catalog, methods=["GET"]),
+    Route("/v2/{name:path}/tags/list", tags_list, methods=["GET"]),
+    Route("/v2/{name:path}/manifests/{reference}", manifest, methods=["GET", "HEAD", "PUT", "DELETE"]),
+    Route("/v2/{name:path}/blobs/uploads/", upload_start, methods=["POST"]),
+    Route("/v2/{name:path}/blobs/uploads", upload_start, methods=["POST"]),
+    Route("/v2/{name:path}/blobs/uploads/{upload_id}", upload, methods=["GET", "PATCH", "PUT", "DELETE"]),
+    Route("/v2/{name:path}/blobs/{digest}", blob, methods=["GET", "HEAD", "DELETE"]),
+    Route("/v2/{name:path}/referrers/{digest}", referrers, methods=["GET"]),
+]
+
+__all__ = ["routes", "upload_location"]

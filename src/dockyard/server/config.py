@@ -1,0 +1,38 @@
+"""Server settings: what ``dockyard serve`` was asked to do, passed to every worker process."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+#: Environment variable carrying the settings to worker processes (``--workers N``).
+ENV_VAR = "DOCKYARD_SERVER_CONFIG"
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/dockyard``, else ``~/.local/share/dockyard``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "dockyard"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Settings of one ``dockyard serve``."""
+
+    data_dir: str
+    htpasswd: str | None = None
+    anonymous_pull: bool = False
+    accept_any_aad_token: bool = False
+    access_log: str | None = None
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServerConfig:
+        raw = os.environ.get(ENV_VAR)
+        if not raw:
+            return cls(data_dir=str(default_data_dir()))
+        return cls(**json.loads(raw))

@@ -1,0 +1,111 @@
+"""Registry errors as the OCI distribution-spec and ACR report them: an HTTP status plus a JSON error body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+
+class RegistryError(Exception):
+    """An error answered with ``{"errors":[{"code","message","detail"}]}`` and ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+    def body(self) -> bytes:
+        """The JSON error body."""
+        error = {"code": self.code, "message": self.message, "detail": self.detail if self.detail is not None else {}}
+        return json.dumps({"errors": [error]}).encode()
+
+    def response(self, head: bool = False) -> Response:
+        """The error as a Starlette response (no body for HEAD requests)."""
+        body = self.body()
+        headers = {"Content-Type": "application/json", **self.headers}
+        if head:
+            headers["Content-Length"] = str(len(body))
+            return Response(b"", status_code=self.status, headers=headers)
+        return Response(body, status_code=self.status, headers=headers)
+
+
+def name_invalid(name: str, why: str = "") -> RegistryError:
+    return RegistryError(400, "NAME_INVALID", why or f"invalid repository name {name!r}", {"name": name})
+
+
+def name_unknown(name: str) -> RegistryError:
+    return RegistryError(404, "NAME_UNKNOWN", "repository name not known to registry", {"name": name})
+
+
+def tag_invalid(tag: str, why: str = "") -> RegistryError:
+    return RegistryError(400, "TAG_INVALID", why or f"invalid tag {tag!r}", {"tag": tag})
+
+
+def digest_invalid(message: str, digest: str | None = None) -> RegistryError:
+    return RegistryError(400, "DIGEST_INVALID", message, {"digest": digest} if digest else None)
+
+
+def blob_unknown(digest: str) -> RegistryError:
+    return RegistryError(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
+
+
+def manifest_unknown(reference: str) -> RegistryError:
+    return RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", {"reference": reference})
+
+
+def tag_unknown(tag: str) -> RegistryError:
+    return RegistryError(404, "TAG_UNKNOWN", "tag unknown", {"tag": tag})
+
+
+def manifest_invalid(message: str, status: int = 400) -> RegistryError:
+    return RegistryError(status, "MANIFEST_INVALID", message)
+
+
+def manifest_blob_unknown(digest: str) -> RegistryError:
+    message = f"manifest references unknown content {digest}"
+    return RegistryError(400, "MANIFEST_BLOB_UNKNOWN", message, {"digest": digest})
+
+
+def upload_unknown(upload_id: str) -> RegistryError:
+    return RegistryError(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {"uuid": upload_id})
+
+
+def upload_invalid(message: str, status: int = 400, headers: dict[str, str] | None = None) -> RegistryError:
+    return RegistryError(status, "BLOB_UPLOAD_INVALID", message, headers=headers)
+
+
+def range_invalid(message: str, headers: dict[str, str] | None = None) -> RegistryError:
+    return RegistryError(416, "RANGE_INVALID", message, headers=headers)
+
+
+def pagination_invalid(message: str) -> RegistryError:
+    return RegistryError(400, "PAGINATION_NUMBER_INVALID", message)
+
+
+def locked(message: str) -> RegistryError:
+    """A lock (``deleteEnabled``/``writeEnabled``/``readEnabled`` false) forbids the operation: 405 DENIED."""
+    return RegistryError(405, "DENIED", message)
+
+
+def bad_request(message: str, code: str = "UNSUPPORTED") -> RegistryError:
+    return RegistryError(400, code, message)
+
+
+def unauthorized(message: str, challenge: str) -> RegistryError:
+    return RegistryError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": challenge})
+
+
+def denied(message: str) -> RegistryError:
+    return RegistryError(403, "DENIED", message)

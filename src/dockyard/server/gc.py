@@ -1,0 +1,88 @@
+"""Mark-and-sweep garbage collection of blobs and upload sessions.
+
+Mark: every config and layer digest named by a stored manifest. Sweep, while holding the database's write
+lock (so no manifest push or upload commit interleaves): blob links that nothing references and that are older
+than ``min_age`` are dropped, then every blob file with no reference and no remaining link is deleted. Upload
+sessions untouched for ``min_age`` seconds are removed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..oci.manifest import InvalidManifestError, parse_manifest
+from .storage.blobs import BlobStore, UploadStore
+from .storage.metadata import MetadataStore
+
+
+@dataclass
+class GcReport:
+    """What a collection removed (or would remove, in a dry run)."""
+
+    blobs: list[str] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
+    bytes: int = 0
+    kept: int = 0
+
+
+def _referenced(meta: MetadataStore) -> set[str]:
+    marked: set[str] = set()
+    for media_type, content in meta.all_manifest_contents():
+        try:
+            manifest = parse_manifest(content, media_type)
+        except InvalidManifestError:
+            continue
+        if manifest.config is not None:
+            marked.add(manifest.config.digest)
+        marked.update(layer.digest for layer in manifest.layers)
+    return marked
+
+
+def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -> GcReport:
+    """Collect garbage in ``data_dir``; returns what was (or would be) removed."""
+    data_dir = Path(data_dir)
+    meta = MetadataStore(data_dir)
+    blobs = BlobStore(data_dir)
+    uploads = UploadStore(data_dir)
+    report = GcReport()
+    now = time.time()
+    try:
+        with meta.write():
+            marked = _referenced(meta)
+            linked: set[str] = set()
+            for link in list(meta.blob_links()):
+                digest = link["digest"]
+                if digest in marked or now - float(link["created"]) < min_age:
+                    linked.add(digest)
+                elif not dry_run:
+                    meta.conn.execute(
+                        "DELETE FROM repo_blobs WHERE repo_id = ? AND digest = ?", (link["repo_id"], digest)
+                    )
+            for digest, path in list(blobs.iter_all()):
+                text = str(digest)
+                if text in marked or text in linked:
+                    report.kept += 1
+                    continue
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    continue
+                report.blobs.append(text)
+                report.bytes += size
+                if not dry_run:
+                    blobs.delete(digest)
+                    meta.drop_blob_links(text)
+    finally:
+        meta.close()
+    for state in list(uploads.iter_all()):
+        try:
+            touched = uploads.data_path(state.id).stat().st_mtime
+        except FileNotFoundError:
+            touched = state.created
+        if now - touched >= min_age:
+            report.uploads.append(state.id)
+            if not dry_run:
+                uploads.discard(state.id)
+    return report

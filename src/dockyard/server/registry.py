@@ -1,0 +1,439 @@
+"""The registry's rules: names, pushes, pulls, deletes and locks, over the blob and metadata stores.
+
+The HTTP layers (``api/distribution.py`` for ``/v2``, ``api/acr.py`` for ``/acr/v1``) only translate requests
+and responses; every decision about what is allowed or stored is made here, once, for both APIs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..oci import mediatypes as mt
+from ..oci.digest import Digest, InvalidDigestError, compute_digest
+from ..oci.manifest import InvalidManifestError, Manifest, parse_image_config, parse_manifest
+from ..oci.names import is_valid_repository, is_valid_tag
+from . import errors as e
+from .storage.blobs import BlobStore, UploadBusyError, UploadState, UploadStore, open_blob
+from .storage.metadata import ManifestRecord, MetadataStore
+
+#: Largest image config read to derive platform metadata.
+MAX_CONFIG_READ = 4 * 1024 * 1024
+#: Smallest PATCH chunk a client is asked to send (``OCI-Chunk-Min-Length``); the last one may be shorter.
+CHUNK_MIN_LENGTH = 0
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid repository name, else a 400 NAME_INVALID."""
+    if not is_valid_repository(name):
+        raise e.name_invalid(name)
+    return name
+
+
+def check_digest(value: str) -> Digest:
+    """The parsed digest, else a 400 DIGEST_INVALID (never a 500)."""
+    try:
+        return Digest.parse(value)
+    except InvalidDigestError as exc:
+        raise e.digest_invalid(str(exc), value) from None
+
+
+def is_digest_reference(reference: str) -> bool:
+    """A manifest reference is a digest when it contains ``:`` (a tag never does)."""
+    return ":" in reference
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    """A manifest as pulled: its digest, media type and exact bytes."""
+
+    digest: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class PushResult:
+    digest: str
+    subject: str | None
+
+
+def _enabled(row: sqlite3.Row | None, column: str) -> bool:
+    return row is None or bool(row[column])
+
+
+class Registry:
+    """The registry over one data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.blobs = BlobStore(self.data_dir)
+        self.uploads = UploadStore(self.data_dir)
+        self.meta = MetadataStore(self.data_dir)
+
+    def close(self) -> None:
+        self.meta.close()
+
+    # -- repositories and locks ---------------------------------------------------------------------------------
+
+    def repository(self, name: str) -> sqlite3.Row:
+        """The repository row, else 404 NAME_UNKNOWN."""
+        check_name(name)
+        row = self.meta.repository(name)
+        if row is None:
+            raise e.name_unknown(name)
+        return row
+
+    @staticmethod
+    def check_readable(what: str, *rows: sqlite3.Row | None) -> None:
+        for row in rows:
+            if not _enabled(row, "read_enabled"):
+                raise e.locked(f"{what} is locked for reading (readEnabled is false)")
+
+    @staticmethod
+    def check_writable(what: str, *rows: sqlite3.Row | None) -> None:
+        for row in rows:
+            if not _enabled(row, "write_enabled"):
+                raise e.locked(f"{what} is locked for writing (writeEnabled is false)")
+
+    @staticmethod
+    def check_deletable(what: str, *rows: sqlite3.Row | None) -> None:
+        """A delete needs ``deleteEnabled`` and ``writeEnabled`` (as ACR: a write-locked artifact is immutable)."""
+        for row in rows:
+            if not _enabled(row, "delete_enabled"):
+                raise e.locked(f"{what} is locked against deletion (deleteEnabled is false)")
+            if not _enabled(row, "write_enabled"):
+                raise e.locked(f"{what} is locked (writeEnabled is false) and cannot be deleted")
+
+    def check_push_allowed(self, name: str) -> None:
+        """Refuse pushes into a write-locked repository."""
+        check_name(name)
+        self.check_writable(f"repository {name}", self.meta.repository(name))
+
+    def delete_repository(self, name: str) -> tuple[list[str], list[str]]:
+        """Delete a repository with all its manifests and tags (405 if any of them is locked)."""
+        check_name(name)
+        with self.meta.write():
+            repo = self.meta.repository(name)
+            if repo is None:
+                raise e.name_unknown(name)
+            self.check_deletable(f"repository {name}", repo)
+            for row in self.meta.all(
+                "SELECT digest FROM manifests WHERE repo_id = ? AND (delete_enabled = 0 OR write_enabled = 0)",
+                repo["id"],
+            ):
+                raise e.locked(f"manifest {row['digest']} in {name} is locked against deletion")
+            for row in self.meta.all(
+                "SELECT name FROM tags WHERE repo_id = ? AND (delete_enabled = 0 OR write_enabled = 0)", repo["id"]
+            ):
+                raise e.locked(f"tag {name}:{row['name']} is locked against deletion")
+            return self.meta.delete_repository(repo["id"])
+
+    # -- blobs --------------------------------------------------------------------------------------------------
+
+    def _linked_blob(self, name: str, digest: Digest) -> sqlite3.Row | None:
+        repo = self.meta.repository(name)
+        if repo is None:
+            return None
+        return self.meta.blob_link(repo["id"], str(digest))
+
+    def open_blob(self, name: str, digest_text: str) -> tuple[Digest, int, int]:
+        """Open a blob of repository ``name`` for reading: ``(digest, fd, size)``; the caller closes ``fd``."""
+        check_name(name)
+        digest = check_digest(digest_text)
+        repo = self.meta.repository(name)
+        if repo is None:
+            raise e.blob_unknown(str(digest))
+        self.check_readable(f"repository {name}", repo)
+        if self.meta.blob_link(repo["id"], str(digest)) is None:
+            raise e.blob_unknown(str(digest))
+        opened = open_blob(self.blobs.path(digest))
+        if opened is None:
+            raise e.blob_unknown(str(digest))
+        return digest, opened[0], opened[1]
+
+    def delete_blob(self, name: str, digest_text: str) -> None:
+        """Unlink a blob from a repository (garbage collection removes the bytes once nothing links them)."""
+        check_name(name)
+        digest = check_digest(digest_text)
+        with self.meta.write():
+            repo = self.meta.repository(name)
+            if repo is None or self.meta.blob_link(repo["id"], str(digest)) is None:
+                raise e.blob_unknown(str(digest))
+            self.check_deletable(f"repository {name}", repo)
+            self.meta.unlink_blob(repo["id"], str(digest))
+
+    def mount_blob(self, name: str, digest_text: str, source: str) -> bool:
+        """Link an existing blob of ``source`` into ``name``; False when ``source`` does not hold it."""
+        check_name(name)
+        digest = check_digest(digest_text)
+        if not is_valid_repository(source):
+            return False
+        with self.meta.write():
+            src = self.meta.repository(source)
+            if src is None or not src["read_enabled"] or self.meta.blob_link(src["id"], str(digest)) is None:
+                return False
+            size = self.blobs.size(digest)
+            if size is None:
+                return False
+            repo = self.meta.repository(name)
+            self.check_writable(f"repository {name}", repo)
+            repo_id = self.meta.ensure_repository(name)
+            self.meta.link_blob(repo_id, str(digest), size)
+        return True
+
+    # -- uploads ------------------------------------------------------------------------------------------------
+
+    def start_upload(self, name: str) -> str:
+        self.check_push_allowed(name)
+        return self.uploads.create(name)
+
+    def upload(self, name: str, upload_id: str) -> UploadState:
+        """The session ``upload_id`` of repository ``name``, else 404 BLOB_UPLOAD_UNKNOWN."""
+        check_name(name)
+        state = self.uploads.state(upload_id)
+        if state is None or state.repository != name:
+            raise e.upload_unknown(upload_id)
+        return state
+
+    async def append_upload(self, name: str, upload_id: str, body: AsyncIterator[bytes], start: int | None) -> int:
+        """Append a chunk; 416 when ``start`` is not the current offset. Returns the new offset."""
+        self.upload(name, upload_id)
+        try:
+            return await self.uploads.append(upload_id, body, start)
+        except UploadBusyError:
+            state = self.upload(name, upload_id)
+            raise e.range_invalid(
+                "another request is writing to this upload session", headers=_upload_headers(name, state)
+            ) from None
+        except ValueError as exc:
+            offset = int(exc.args[0])
+            state = UploadState(upload_id, name, 0, offset)
+            raise e.range_invalid(
+                f"chunk starts at {start} but the upload has {offset} bytes", headers=_upload_headers(name, state)
+            ) from None
+
+    async def finish_upload(self, name: str, upload_id: str, digest_text: str | None) -> Digest:
+        """Verify the session against ``digest`` and commit it as a blob of ``name``."""
+        self.upload(name, upload_id)
+        if not digest_text:
+            raise e.digest_invalid("the digest query parameter is required to finish an upload")
+        digest = check_digest(digest_text)
+        actual, size = await self.uploads.digest(upload_id, digest.algorithm)
+        if actual != str(digest):
+            self.uploads.discard(upload_id)
+            raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))
+        with self.meta.write():
+            self.check_writable(f"repository {name}", self.meta.repository(name))
+            if self.blobs.size(digest) is None:
+                self.blobs.adopt(self.uploads.data_path(upload_id), digest)
+            repo_id = self.meta.ensure_repository(name)
+            self.meta.link_blob(repo_id, str(digest), size)
+        self.uploads.discard(upload_id)
+        return digest
+
+    def cancel_upload(self, name: str, upload_id: str) -> None:
+        self.upload(name, upload_id)
+        self.uploads.discard(upload_id)
+
+    # -- manifests ----------------------------------------------------------------------------------------------
+
+    def _resolve(self, repo: sqlite3.Row, reference: str) -> tuple[sqlite3.Row | None, sqlite3.Row | None]:
+        """(tag row or None, manifest row with content or None) for a tag or digest reference."""
+        tag = None
+        if is_digest_reference(reference):
+            digest = str(check_digest(reference))
+        else:
+            if not is_valid_tag(reference):
+                raise e.tag_invalid(reference)
+            tag = self.meta.tag(repo["id"], reference)
+            if tag is None:
+                return None, None
+            digest = tag["digest"]
+        return tag, self.meta.manifest(repo["id"], digest, with_content=True)
+
+    def get_manifest(self, name: str, reference: str) -> StoredManifest:
+        """The manifest for a tag or digest (404 MANIFEST_UNKNOWN, 405 when read-locked)."""
+        check_name(name)
+        repo = self.meta.repository(name)
+        if repo is None:
+            if is_digest_reference(reference):
+                check_digest(reference)
+            elif not is_valid_tag(reference):
+                raise e.tag_invalid(reference)
+            raise e.name_unknown(name)
+        tag, manifest = self._resolve(repo, reference)
+        if manifest is None:
+            raise e.manifest_unknown(reference)
+        self.check_readable(f"{name}:{reference}", repo, tag, manifest)
+        return StoredManifest(manifest["digest"], manifest["media_type"], bytes(manifest["content"]))
+
+    def _validate_references(self, repo_id: int | None, manifest: Manifest) -> None:
+        """Every blob and child manifest the manifest names must be in the repository."""
+        for desc in manifest.blobs():
+            if desc.data is not None and _inline_matches(desc.data, desc.digest):
+                continue
+            if repo_id is None or self.meta.blob_link(repo_id, desc.digest) is None:
+                raise e.manifest_blob_unknown(desc.digest)
+        for child in manifest.manifests:
+            if repo_id is None or self.meta.manifest(repo_id, child.digest) is None:
+                raise e.manifest_blob_unknown(child.digest)
+
+    def _platform(self, manifest: Manifest) -> tuple[str | None, str | None]:
+        config = manifest.config
+        if config is None or config.media_type not in mt.CONFIG_TYPES:
+            return None, None
+        try:
+            raw = self.blobs.read(Digest.parse(config.digest), MAX_CONFIG_READ)
+        except InvalidDigestError:
+            return None, None
+        parsed = parse_image_config(raw) if raw is not None else None
+        if parsed is None:
+            return None, None
+        return parsed.platform.architecture, parsed.platform.os
+
+    def put_manifest(self, name: str, reference: str, body: bytes, content_type: str | None) -> PushResult:
+        """Store a manifest under a tag or digest: validated, byte-for-byte, in one transaction."""
+        check_name(name)
+        tag: str | None = None
+        if is_digest_reference(reference):
+            wanted = check_digest(reference)
+            digest = compute_digest(body, wanted.algorithm)
+            if digest != str(wanted):
+                raise e.digest_invalid(f"the manifest has digest {digest}, not {wanted}", str(wanted))
+        else:
+            if not is_valid_tag(reference):
+                raise e.tag_invalid(reference)
+            tag = reference
+            digest = compute_digest(body)
+        if len(body) > mt.MAX_MANIFEST_SIZE:
+            raise e.manifest_invalid(f"manifest is {len(body)} bytes; the limit is {mt.MAX_MANIFEST_SIZE}", 413)
+        try:
+            manifest = parse_manifest(body, content_type)
+        except InvalidManifestError as exc:
+            raise e.manifest_invalid(str(exc)) from None
+        architecture, os_name = self._platform(manifest)
+        image_size = len(body) + sum(d.size for d in (*manifest.blobs(), *manifest.manifests))
+        record = ManifestRecord(
+            digest=digest,
+            media_type=manifest.media_type,
+            content=body,
+            image_size=image_size,
+            config_media_type=manifest.config.media_type if manifest.config else None,
+            artifact_type=manifest.effective_artifact_type,
+            subject=manifest.subject.digest if manifest.subject else None,
+            annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
+            architecture=architecture,
+            os=os_name,
+        )
+        with self.meta.write():
+            repo = self.meta.repository(name)
+            self.check_writable(f"repository {name}", repo)
+            repo_id = repo["id"] if repo is not None else None
+            if repo_id is not None:
+                self.check_writable(f"manifest {digest}", self.meta.manifest(repo_id, digest))
+                if tag is not None:
+                    self.check_writable(f"tag {name}:{tag}", self.meta.tag(repo_id, tag))
+            self._validate_references(repo_id, manifest)
+            repo_id = self.meta.ensure_repository(name)
+            self.meta.put_manifest(repo_id, record)
+            if tag is not None:
+                self.meta.put_tag(repo_id, tag, digest)
+            self.meta.touch_repository(repo_id)
+        return PushResult(digest, record.subject)
+
+    def delete_manifest(self, name: str, reference: str) -> None:
+        """Delete by digest (the manifest and its tags) or by tag (untag only)."""
+        check_name(name)
+        if is_digest_reference(reference):
+            digest = str(check_digest(reference))
+            with self.meta.write():
+                repo = self.meta.repository(name)
+                row = self.meta.manifest(repo["id"], digest) if repo is not None else None
+                if repo is None or row is None:
+                    raise e.manifest_unknown(reference)
+                self.check_deletable(f"repository {name}", repo)
+                self.check_deletable(f"manifest {digest}", row)
+                for tag in self.meta.all(
+                    "SELECT name FROM tags WHERE repo_id = ? AND digest = ?"
+                    " AND (delete_enabled = 0 OR write_enabled = 0)",
+                    repo["id"], digest,
+                ):
+                    raise e.locked(f"tag {name}:{tag['name']} is locked against deletion")
+                self.meta.delete_manifest(repo["id"], digest)
+                self.meta.touch_repository(repo["id"])
+        else:
+            self.delete_tag(name, reference)
+
+    def delete_tag(self, name: str, tag: str) -> None:
+        """Remove a tag (the manifest stays)."""
+        check_name(name)
+        if not is_valid_tag(tag):
+            raise e.tag_invalid(tag)
+        with self.meta.write():
+            repo = self.meta.repository(name)
+            row = self.meta.tag(repo["id"], tag) if repo is not None else None
+            if repo is None or row is None:
+                raise e.tag_unknown(tag) if repo is not None else e.name_unknown(name)
+            self.check_deletable(f"repository {name}", repo)
+            self.check_deletable(f"tag {name}:{tag}", row)
+            self.meta.delete_tag(repo["id"], tag)
+            self.meta.touch_repository(repo["id"])
+
+    def referrers(self, name: str, digest_text: str, artifact_type: str | None) -> list[sqlite3.Row]:
+        check_name(name)
+        digest = check_digest(digest_text)
+        repo = self.meta.repository(name)
+        if repo is None:
+            return []
+        self.check_readable(f"repository {name}", repo)
+        return self.meta.referrers(repo["id"], str(digest), artifact_type)
+
+    def update_attributes(self, name: str, kind: str, key: str | None, changes: dict[str, bool]) -> None:
+        """Set changeable attributes of the repository (kind ``repository``), a tag or a manifest."""
+        with self.meta.write():
+            repo = self.repository(name)
+            if kind == "repository":
+                self.meta.set_attributes("repositories", "id = ?", [repo["id"]], changes)
+            elif kind == "tag":
+                if self.meta.tag(repo["id"], key or "") is None:
+                    raise e.tag_unknown(key or "")
+                self.meta.set_attributes("tags", "repo_id = ? AND name = ?", [repo["id"], key], changes)
+            else:
+                if self.meta.manifest(repo["id"], key or "") is None:
+                    raise e.manifest_unknown(key or "")
+                self.meta.set_attributes("manifests", "repo_id = ? AND digest = ?", [repo["id"], key], changes)
+
+
+def _inline_matches(data: str, digest: str) -> bool:
+    """True when a descriptor's inline ``data`` (base64) hashes to its digest."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+        wanted = Digest.parse(digest)
+    except (binascii.Error, ValueError):
+        return False
+    return compute_digest(raw, wanted.algorithm) == str(wanted)
+
+
+def upload_location(name: str, upload_id: str) -> str:
+    """The relative URL of an upload session."""
+    return f"/v2/{name}/blobs/uploads/{upload_id}"
+
+
+def _upload_headers(name: str, state: UploadState) -> dict[str, str]:
+    return {
+        "Location": upload_location(name, state.id),
+        "Range": f"0-{max(state.offset - 1, 0)}",
+        "Docker-Upload-UUID": state.id,
+    }
+
+
+def upload_headers(name: str, state: UploadState) -> dict[str, str]:
+    """Headers describing an upload session's progress (``Location``, ``Range``, ``Docker-Upload-UUID``)."""
+    return _upload_headers(name, state)

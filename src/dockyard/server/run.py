@@ -1,0 +1,41 @@
+"""Run the server with uvicorn (one process, or ``workers`` processes sharing the data directory)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .config import ENV_VAR, ServerConfig
+
+
+def _best(module: str, fallback: str) -> str:
+    try:
+        __import__(module)
+    except ImportError:
+        return fallback
+    return module
+
+
+def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, workers: int = 1) -> None:
+    """Serve until SIGTERM/SIGINT. Prints the URL first."""
+    import uvicorn
+
+    os.makedirs(config.data_dir, exist_ok=True)
+    os.environ[ENV_VAR] = config.to_env()
+    shown = f"[{host}]" if ":" in host else host
+    print(f"dockyard registry serving http://{shown}:{port} (data: {config.data_dir})", flush=True)
+    uvicorn.run(
+        "dockyard.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers if workers > 1 else None,
+        loop="uvloop" if _best("uvloop", "") else "asyncio",
+        http="httptools" if _best("httptools", "") else "h11",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+        h11_max_incomplete_event_size=1024 * 1024,
+    )
+    sys.stdout.flush()

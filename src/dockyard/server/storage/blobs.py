@@ -1,0 +1,289 @@
+"""Content-addressed blob files and resumable upload sessions on the local filesystem.
+
+Layout under the data directory::
+
+    blobs/<algorithm>/<hex[:2]>/<hex>     committed blobs (renamed into place after digest verification)
+    uploads/<uuid>/data                   the bytes received so far for an upload session
+    uploads/<uuid>/state.json             {"repository": ..., "created": ...}
+
+An upload's offset is the size of its ``data`` file, so a session survives a restart (or a crash) and any
+worker process can continue it. The running hash is cached per process; when the cache does not match the
+file (another worker appended, or the server restarted), the file is re-hashed once when the upload finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...oci.digest import DEFAULT_ALGORITHM, Digest, Hasher
+
+#: Bytes gathered from the request before one write+hash step in the I/O thread.
+WRITE_BATCH = 4 * 1024 * 1024
+#: Bytes read from disk per response body message.
+READ_CHUNK = 4 * 1024 * 1024
+
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """Committed blobs, addressed by digest."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root) / "blobs"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: Digest) -> Path:
+        """Where the blob with ``digest`` lives (whether or not it exists)."""
+        return self.root / digest.algorithm / digest.hex[:2] / digest.hex
+
+    def size(self, digest: Digest) -> int | None:
+        """The blob's size in bytes, or ``None`` when it is not stored."""
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def adopt(self, source: Path, digest: Digest) -> None:
+        """Move a verified, fsynced file into place as the blob ``digest`` (same filesystem: an atomic rename)."""
+        target = self.path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+
+    def delete(self, digest: Digest) -> bool:
+        """Remove the blob file; True when it existed."""
+        try:
+            self.path(digest).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def read(self, digest: Digest, limit: int) -> bytes | None:
+        """The whole blob when it is at most ``limit`` bytes (image configs), else ``None``."""
+        path = self.path(digest)
+        try:
+            if path.stat().st_size > limit:
+                return None
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def iter_all(self) -> Iterator[tuple[Digest, Path]]:
+        """Every stored blob (for garbage collection)."""
+        for algo_dir in self.root.iterdir() if self.root.exists() else ():
+            if not algo_dir.is_dir():
+                continue
+            for prefix in algo_dir.iterdir():
+                for path in prefix.iterdir() if prefix.is_dir() else ():
+                    try:
+                        digest = Digest.parse(f"{algo_dir.name}:{path.name}")
+                    except ValueError:
+                        continue
+                    yield digest, path
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """An upload session: its repository, start time and current offset (bytes received)."""
+
+    id: str
+    repository: str
+    created: float
+    offset: int
+
+
+class UploadBusyError(Exception):
+    """Another request is writing to the same upload session right now."""
+
+
+class UploadStore:
+    """Resumable upload sessions, one directory each."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root) / "uploads"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._hashers: dict[str, Hasher] = {}
+
+    def _dir(self, upload_id: str) -> Path | None:
+        if not _UPLOAD_ID.match(upload_id):
+            return None
+        return self.root / upload_id
+
+    def create(self, repository: str) -> str:
+        """Start a session for ``repository``; returns its id."""
+        upload_id = uuid.uuid4().hex
+        directory = self.root / upload_id
+        directory.mkdir()
+        (directory / "data").touch()
+        state = directory / "state.json"
+        state.write_text(json.dumps({"repository": repository, "created": time.time()}))
+        self._hashers[upload_id] = Hasher(DEFAULT_ALGORITHM)
+        return upload_id
+
+    def state(self, upload_id: str) -> UploadState | None:
+        """The session, or ``None`` when unknown (or its id is malformed)."""
+        directory = self._dir(upload_id)
+        if directory is None:
+            return None
+        try:
+            info = json.loads((directory / "state.json").read_text())
+            offset = (directory / "data").stat().st_size
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return None
+        return UploadState(upload_id, str(info.get("repository", "")), float(info.get("created", 0)), offset)
+
+    def data_path(self, upload_id: str) -> Path:
+        return self.root / upload_id / "data"
+
+    @contextlib.contextmanager
+    def _locked(self, upload_id: str) -> Iterator[int]:
+        """An exclusive lock on the session (across processes); the fd of its data file, opened for append."""
+        fd = os.open(self.data_path(upload_id), os.O_WRONLY | os.O_APPEND)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UploadBusyError(upload_id) from None
+            yield fd
+        finally:
+            os.close(fd)
+
+    async def append(self, upload_id: str, body: AsyncIterator[bytes], start: int | None = None) -> int:
+        """Append the request body to the session; returns the new offset.
+
+        ``start`` (from ``Content-Range``) must equal the current offset, else :class:`ValueError` is raised
+        before anything is written. Chunks are gathered into large batches that are written and hashed in a
+        worker thread while the next batch is received.
+        """
+        with self._locked(upload_id) as fd:
+            offset = os.fstat(fd).st_size
+            if start is not None and start != offset:
+                raise ValueError(offset)
+            hasher = self._hashers.get(upload_id)
+            if hasher is not None and hasher.size != offset:
+                hasher = None
+            self._hashers.pop(upload_id, None)
+            written = await _copy_stream(body, fd, hasher)
+            if hasher is not None:
+                self._hashers[upload_id] = hasher
+            return offset + written
+
+    def _hash_file(self, upload_id: str, algorithm: str) -> Hasher:
+        hasher = Hasher(algorithm)
+        with open(self.data_path(upload_id), "rb", buffering=0) as f:
+            while True:
+                chunk = f.read(WRITE_BATCH)
+                if not chunk:
+                    break
+                hasher.update(chunk)
+        return hasher
+
+    async def digest(self, upload_id: str, algorithm: str) -> tuple[str, int]:
+        """The digest (in ``algorithm``) and size of everything received, fsynced to disk."""
+        hasher = self._hashers.get(upload_id)
+        path = self.data_path(upload_id)
+        size = path.stat().st_size
+        if hasher is None or hasher.algorithm != algorithm or hasher.size != size:
+            hasher = await asyncio.to_thread(self._hash_file, upload_id, algorithm)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            await asyncio.to_thread(os.fsync, fd)
+        finally:
+            os.close(fd)
+        return hasher.digest, hasher.size
+
+    def discard(self, upload_id: str) -> bool:
+        """Remove the session (cancel, or after its blob was committed); True when it existed."""
+        self._hashers.pop(upload_id, None)
+        directory = self._dir(upload_id)
+        if directory is None or not directory.exists():
+            return False
+        shutil.rmtree(directory, ignore_errors=True)
+        return True
+
+    def iter_all(self) -> Iterator[UploadState]:
+        """Every session on disk (for garbage collection)."""
+        for directory in self.root.iterdir():
+            state = self.state(directory.name)
+            if state is not None:
+                yield state
+            elif directory.is_dir():
+                # A session whose state file never got written: report it with its directory's age.
+                yield UploadState(directory.name, "", directory.stat().st_mtime, 0)
+
+
+def _write_batch(fd: int, batch: bytearray, hasher: Hasher | None) -> None:
+    view = memoryview(batch)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+    if hasher is not None:
+        hasher.update(batch)
+
+
+async def _copy_stream(body: AsyncIterator[bytes], fd: int, hasher: Hasher | None) -> int:
+    """Write ``body`` to ``fd`` in large batches, hashing each batch; write of batch N overlaps receipt of N+1."""
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    batch = bytearray()
+    total = 0
+    try:
+        async for chunk in body:
+            if not chunk:
+                continue
+            batch += chunk
+            total += len(chunk)
+            if len(batch) >= WRITE_BATCH:
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, _write_batch, fd, batch, hasher)
+                batch = bytearray()
+    finally:
+        if pending is not None:
+            await pending
+    if batch:
+        _write_batch(fd, batch, hasher)
+    return total
+
+
+def open_blob(path: Path) -> tuple[int, int] | None:
+    """Open a blob file for reading: ``(fd, size)``, or ``None`` when it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    return fd, os.fstat(fd).st_size
+
+
+async def stream_fd(fd: int, start: int, length: int) -> AsyncIterator[bytes]:
+    """Yield ``length`` bytes of open file ``fd`` from ``start`` in large chunks; closes ``fd`` at the end."""
+    try:
+        end = start + length
+        pos = start
+        while pos < end:
+            chunk = os.pread(fd, min(READ_CHUNK, end - pos), pos)
+            if not chunk:
+                break
+            pos += len(chunk)
+            yield chunk
+    finally:
+        os.close(fd)

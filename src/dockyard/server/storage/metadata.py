@@ -1,0 +1,369 @@
+"""Registry metadata in SQLite (WAL): repositories, manifests, tags, blob links and their lock attributes.
+
+Every query the server needs lives here; the rules about *when* to run them live in ``registry.py``.
+Writes run inside ``BEGIN IMMEDIATE`` transactions so several worker processes can share one database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS repositories (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    delete_enabled INTEGER NOT NULL DEFAULT 1,
+    write_enabled INTEGER NOT NULL DEFAULT 1,
+    read_enabled INTEGER NOT NULL DEFAULT 1,
+    list_enabled INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS manifests (
+    id INTEGER PRIMARY KEY,
+    repo_id INTEGER NOT NULL REFERENCES repositories(id),
+    digest TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    image_size INTEGER NOT NULL,
+    config_media_type TEXT,
+    artifact_type TEXT,
+    subject TEXT,
+    annotations TEXT,
+    architecture TEXT,
+    os TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    delete_enabled INTEGER NOT NULL DEFAULT 1,
+    write_enabled INTEGER NOT NULL DEFAULT 1,
+    read_enabled INTEGER NOT NULL DEFAULT 1,
+    list_enabled INTEGER NOT NULL DEFAULT 1,
+    content BLOB NOT NULL,
+    UNIQUE (repo_id, digest)
+);
+CREATE INDEX IF NOT EXISTS manifests_by_time ON manifests (repo_id, updated, digest);
+CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repo_id, subject);
+CREATE TABLE IF NOT EXISTS tags (
+    repo_id INTEGER NOT NULL REFERENCES repositories(id),
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    delete_enabled INTEGER NOT NULL DEFAULT 1,
+    write_enabled INTEGER NOT NULL DEFAULT 1,
+    read_enabled INTEGER NOT NULL DEFAULT 1,
+    list_enabled INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (repo_id, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_by_time ON tags (repo_id, updated, name);
+CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repo_id, digest);
+CREATE TABLE IF NOT EXISTS repo_blobs (
+    repo_id INTEGER NOT NULL REFERENCES repositories(id),
+    digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (repo_id, digest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repo_blobs_by_digest ON repo_blobs (digest);
+"""
+
+#: Wire names of the changeable attributes and their columns.
+ATTRIBUTES = {
+    "deleteEnabled": "delete_enabled",
+    "writeEnabled": "write_enabled",
+    "readEnabled": "read_enabled",
+    "listEnabled": "list_enabled",
+}
+
+MANIFEST_INFO_COLUMNS = (
+    "id, repo_id, digest, media_type, size, image_size, config_media_type, artifact_type, subject, annotations, "
+    "architecture, os, created, updated, delete_enabled, write_enabled, read_enabled, list_enabled"
+)
+
+
+def now() -> str:
+    """The current UTC time in RFC 3339 with microseconds (fixed width, so text order is time order)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    """What a manifest push stores."""
+
+    digest: str
+    media_type: str
+    content: bytes
+    image_size: int
+    config_media_type: str | None
+    artifact_type: str | None
+    subject: str | None
+    annotations: str | None
+    architecture: str | None
+    os: str | None
+
+
+class MetadataStore:
+    """The SQLite database of one data directory (one connection per process)."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / "metadata.db"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60.0)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout = 60000")
+        for _ in range(100):
+            try:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError:
+                time.sleep(0.05)
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = OFF")
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``: takes the write lock up front, waits while busy)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            self.conn.execute("COMMIT")
+
+    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        return self.conn.execute(sql, args).fetchone()
+
+    def all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, args).fetchall()
+
+    # -- repositories -------------------------------------------------------------------------------------------
+
+    def repository(self, name: str) -> sqlite3.Row | None:
+        return self.one("SELECT * FROM repositories WHERE name = ?", name)
+
+    def ensure_repository(self, name: str) -> int:
+        """The repository's id, creating it (inside the caller's write transaction) when new."""
+        row = self.one("SELECT id FROM repositories WHERE name = ?", name)
+        if row is not None:
+            return int(row["id"])
+        stamp = now()
+        cur = self.conn.execute(
+            "INSERT INTO repositories (name, created, updated) VALUES (?, ?, ?)", (name, stamp, stamp)
+        )
+        return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def touch_repository(self, repo_id: int) -> None:
+        self.conn.execute("UPDATE repositories SET updated = ? WHERE id = ?", (now(), repo_id))
+
+    def delete_repository(self, repo_id: int) -> tuple[list[str], list[str]]:
+        """Remove the repository and everything in it; returns (manifest digests, tag names) removed."""
+        digests = [r["digest"] for r in self.all("SELECT digest FROM manifests WHERE repo_id = ?", repo_id)]
+        tags = [r["name"] for r in self.all("SELECT name FROM tags WHERE repo_id = ?", repo_id)]
+        for table in ("tags", "manifests", "repo_blobs"):
+            self.conn.execute(f"DELETE FROM {table} WHERE repo_id = ?", (repo_id,))
+        self.conn.execute("DELETE FROM repositories WHERE id = ?", (repo_id,))
+        return digests, tags
+
+    def counts(self, repo_id: int) -> tuple[int, int]:
+        """(manifest count, tag count) of a repository."""
+        m = self.one("SELECT COUNT(*) AS c FROM manifests WHERE repo_id = ?", repo_id)
+        t = self.one("SELECT COUNT(*) AS c FROM tags WHERE repo_id = ?", repo_id)
+        return int(m["c"]), int(t["c"])  # type: ignore[index]
+
+    def catalog(self, last: str | None, limit: int | None, include_hidden: bool = False) -> list[str]:
+        """Names of repositories holding at least one manifest, sorted, after ``last``."""
+        sql = (
+            "SELECT name FROM repositories r WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
+            + ("" if include_hidden else " AND list_enabled = 1")
+            + " AND name > ? ORDER BY name"
+        )
+        args: list[Any] = [last or ""]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [r["name"] for r in self.all(sql, *args)]
+
+    def set_attributes(self, table: str, where: str, args: Iterable[Any], changes: dict[str, bool]) -> None:
+        """Update changeable attributes (wire names) of one row of ``table``."""
+        if not changes:
+            return
+        assignments = ", ".join(f"{ATTRIBUTES[k]} = ?" for k in changes)
+        values = [int(v) for v in changes.values()]
+        self.conn.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*values, *args))
+
+    # -- manifests ----------------------------------------------------------------------------------------------
+
+    def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> sqlite3.Row | None:
+        columns = MANIFEST_INFO_COLUMNS + (", content" if with_content else "")
+        return self.one(f"SELECT {columns} FROM manifests WHERE repo_id = ? AND digest = ?", repo_id, digest)
+
+    def put_manifest(self, repo_id: int, rec: ManifestRecord) -> None:
+        """Insert or replace a manifest (keeping its creation time and attributes when it already exists)."""
+        stamp = now()
+        self.conn.execute(
+            "INSERT INTO manifests (repo_id, digest, media_type, size, image_size, config_media_type, artifact_type,"
+            " subject, annotations, architecture, os, created, updated, content)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (repo_id, digest) DO UPDATE SET media_type = excluded.media_type, size = excluded.size,"
+            " image_size = excluded.image_size, config_media_type = excluded.config_media_type,"
+            " artifact_type = excluded.artifact_type, subject = excluded.subject, annotations = excluded.annotations,"
+            " architecture = excluded.architecture, os = excluded.os, updated = excluded.updated,"
+            " content = excluded.content",
+            (
+                repo_id, rec.digest, rec.media_type, len(rec.content), rec.image_size, rec.config_media_type,
+                rec.artifact_type, rec.subject, rec.annotations, rec.architecture, rec.os, stamp, stamp, rec.content,
+            ),
+        )
+
+    def delete_manifest(self, repo_id: int, digest: str) -> list[str]:
+        """Remove a manifest and the tags pointing at it; returns the removed tag names."""
+        tags = [r["name"] for r in self.all("SELECT name FROM tags WHERE repo_id = ? AND digest = ?", repo_id, digest)]
+        self.conn.execute("DELETE FROM tags WHERE repo_id = ? AND digest = ?", (repo_id, digest))
+        self.conn.execute("DELETE FROM manifests WHERE repo_id = ? AND digest = ?", (repo_id, digest))
+        return tags
+
+    def list_manifests(
+        self, repo_id: int, last: str | None, limit: int | None, order: str, include_hidden: bool = False
+    ) -> list[sqlite3.Row]:
+        """A page of manifests (no content): order ``none`` by digest, ``timeasc``/``timedesc`` by update time."""
+        hidden = "" if include_hidden else " AND list_enabled = 1"
+        args: list[Any] = [repo_id]
+        if order == "none":
+            where, sort = " AND digest > ?", "digest"
+            args.append(last or "")
+        else:
+            desc = order == "timedesc"
+            sort = "updated DESC, digest DESC" if desc else "updated, digest"
+            where = ""
+            if last:
+                ref = self.one("SELECT updated FROM manifests WHERE repo_id = ? AND digest = ?", repo_id, last)
+                if ref is None:
+                    return []
+                op = "<" if desc else ">"
+                where = f" AND (updated {op} ? OR (updated = ? AND digest {op} ?))"
+                args += [ref["updated"], ref["updated"], last]
+        sql = f"SELECT {MANIFEST_INFO_COLUMNS} FROM manifests WHERE repo_id = ?{hidden}{where} ORDER BY {sort}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return self.all(sql, *args)
+
+    def referrers(self, repo_id: int, subject: str, artifact_type: str | None) -> list[sqlite3.Row]:
+        sql = f"SELECT {MANIFEST_INFO_COLUMNS} FROM manifests WHERE repo_id = ? AND subject = ?"
+        args: list[Any] = [repo_id, subject]
+        if artifact_type is not None:
+            sql += " AND artifact_type = ?"
+            args.append(artifact_type)
+        return self.all(sql + " ORDER BY digest", *args)
+
+    def all_manifest_contents(self) -> Iterator[tuple[str, bytes]]:
+        """(media type, content) of every manifest (for garbage collection)."""
+        for row in self.conn.execute("SELECT media_type, content FROM manifests"):
+            yield row["media_type"], bytes(row["content"])
+
+    # -- tags ---------------------------------------------------------------------------------------------------
+
+    def tag(self, repo_id: int, name: str) -> sqlite3.Row | None:
+        return self.one("SELECT * FROM tags WHERE repo_id = ? AND name = ?", repo_id, name)
+
+    def put_tag(self, repo_id: int, name: str, digest: str) -> None:
+        stamp = now()
+        self.conn.execute(
+            "INSERT INTO tags (repo_id, name, digest, created, updated) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated",
+            (repo_id, name, digest, stamp, stamp),
+        )
+
+    def delete_tag(self, repo_id: int, name: str) -> None:
+        self.conn.execute("DELETE FROM tags WHERE repo_id = ? AND name = ?", (repo_id, name))
+
+    def tags_of(self, repo_id: int, digests: list[str]) -> dict[str, list[str]]:
+        """Tag names per manifest digest, for a page of manifests."""
+        out: dict[str, list[str]] = {d: [] for d in digests}
+        if not digests:
+            return out
+        marks = ",".join("?" * len(digests))
+        for row in self.all(
+            f"SELECT name, digest FROM tags WHERE repo_id = ? AND digest IN ({marks}) ORDER BY name", repo_id, *digests
+        ):
+            out[row["digest"]].append(row["name"])
+        return out
+
+    def list_tags(
+        self,
+        repo_id: int,
+        last: str | None,
+        limit: int | None,
+        order: str = "none",
+        digest: str | None = None,
+        include_hidden: bool = False,
+    ) -> list[sqlite3.Row]:
+        """A page of tags: order ``none`` by name, ``timeasc``/``timedesc`` by update time (index-backed)."""
+        filters = "" if include_hidden else " AND list_enabled = 1"
+        args: list[Any] = [repo_id]
+        if digest is not None:
+            filters += " AND digest = ?"
+            args.append(digest)
+        if order == "none":
+            filters += " AND name > ?"
+            args.append(last or "")
+            sort = "name"
+        else:
+            desc = order == "timedesc"
+            sort = "updated DESC, name DESC" if desc else "updated, name"
+            if last:
+                ref = self.one("SELECT updated FROM tags WHERE repo_id = ? AND name = ?", repo_id, last)
+                if ref is None:
+                    return []
+                op = "<" if desc else ">"
+                filters += f" AND (updated {op} ? OR (updated = ? AND name {op} ?))"
+                args += [ref["updated"], ref["updated"], last]
+        sql = f"SELECT * FROM tags WHERE repo_id = ?{filters} ORDER BY {sort}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return self.all(sql, *args)
+
+    # -- blob links ---------------------------------------------------------------------------------------------
+
+    def blob_link(self, repo_id: int, digest: str) -> sqlite3.Row | None:
+        return self.one("SELECT * FROM repo_blobs WHERE repo_id = ? AND digest = ?", repo_id, digest)
+
+    def link_blob(self, repo_id: int, digest: str, size: int) -> None:
+        self.conn.execute(
+            "INSERT INTO repo_blobs (repo_id, digest, size, created) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (repo_id, digest) DO NOTHING",
+            (repo_id, digest, size, time.time()),
+        )
+
+    def unlink_blob(self, repo_id: int, digest: str) -> bool:
+        cur = self.conn.execute("DELETE FROM repo_blobs WHERE repo_id = ? AND digest = ?", (repo_id, digest))
+        return cur.rowcount > 0
+
+    def blob_links(self) -> Iterator[sqlite3.Row]:
+        """Every (repo_id, digest, created) blob link (for garbage collection)."""
+        yield from self.conn.execute("SELECT repo_id, digest, created FROM repo_blobs")
+
+    def drop_blob_links(self, digest: str) -> None:
+        self.conn.execute("DELETE FROM repo_blobs WHERE digest = ?", (digest,))
