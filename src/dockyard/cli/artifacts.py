@@ -1,0 +1,101 @@
+"""``dockyard push`` and ``dockyard pull``: ORAS-compatible artifacts (files and directories)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..workflows.artifacts import FileSpec, pull_artifact, push_artifact
+from .connect import open_client, parse_reference
+from .errors import UsageError
+from .options import command, current
+from .output import emit_record, print_json, status
+from .progress import transfer_progress
+
+PUSH_EXAMPLE = """
+dockyard push -r 127.0.0.1:5000 demo/notes:v1 README.md docs/ --artifact-type application/vnd.example.notes
+dockyard push -r 127.0.0.1:5000 demo/notes:v1-sig signature.json --subject v1 --annotation org.example.signer=ci
+"""
+PULL_EXAMPLE = """
+dockyard pull -r 127.0.0.1:5000 demo/notes:v1 -o ./notes
+"""
+
+
+def parse_annotations(values: list[str]) -> dict[str, str]:
+    """``K=V`` strings as a dict (usage error for anything else)."""
+    out = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--annotation {value!r}: expected KEY=VALUE")
+        out[key] = val
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``push`` and ``pull`` to ``app``."""
+
+    @command(app, "push", example=PUSH_EXAMPLE)
+    def push(
+        ref: Annotated[str, typer.Argument(metavar="REF", help="[REGISTRY/]REPO[:TAG] (tag defaults to latest).")],
+        files: Annotated[
+            list[str] | None,
+            typer.Argument(metavar="FILE...", help="Files or directories (PATH or PATH:MEDIA_TYPE).",
+                           show_default=False),
+        ] = None,
+        artifact_type: Annotated[str | None, typer.Option("--artifact-type", help="The artifactType.")] = None,
+        annotation: Annotated[
+            list[str] | None, typer.Option("--annotation", "-a", metavar="K=V", help="Manifest annotation; repeatable.")
+        ] = None,
+        subject: Annotated[
+            str | None, typer.Option("--subject", metavar="DIGEST", help="Attach to this manifest (digest or tag).")
+        ] = None,
+        concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel uploads.")] = 4,
+    ) -> None:
+        """Push files and directories as an OCI artifact (what oras push does); directories go as tar+gzip."""
+        options = current()
+        reference = parse_reference(ref, options)
+        if reference.digest:
+            raise UsageError(f"{ref!r}: push to a tag, not a digest")
+        annotations = parse_annotations(annotation or [])
+        specs = [FileSpec.parse(f) for f in files or []]
+        for spec in specs:
+            if not spec.path.exists():
+                raise UsageError(f"{spec.path}: no such file or directory")
+        tag = reference.tag or "latest"
+        with open_client(options, reference.registry) as client, transfer_progress(options) as progress:
+            result = push_artifact(
+                client, reference.repository, specs, tag=tag, artifact_type=artifact_type,
+                annotations=annotations, subject=subject, progress=progress, concurrency=concurrency,
+            )
+        if options.json:
+            print_json(result.to_json())
+        else:
+            status(options, f"Pushed {reference.repository}:{tag}")
+            emit_record(options, {"digest": result.digest, "mediaType": result.media_type, "size": result.size})
+
+    @command(app, "pull", example=PULL_EXAMPLE, output_flags=("--format",))
+    def pull(
+        ref: Annotated[str, typer.Argument(metavar="REF", help="[REGISTRY/]REPO[:TAG|@DIGEST] (tag: latest).")],
+        output_dir: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the files to.")] = Path(),
+        concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel downloads.")] = 4,
+    ) -> None:
+        """Pull an artifact's files (named by their title annotation); packed directories are unpacked.
+
+        The result format option is --format here, since -o/--output names the directory (as in oras pull).
+        """
+        options = current()
+        reference = parse_reference(ref, options)
+        with open_client(options, reference.registry) as client, transfer_progress(options) as progress:
+            result = pull_artifact(
+                client, reference.repository, reference.identifier, output_dir, progress=progress,
+                concurrency=concurrency,
+            )
+        if options.json:
+            print_json(result.to_json())
+        else:
+            for path in result.files:
+                status(options, f"Pulled {path}")
+            emit_record(options, {"digest": result.digest, "files": [str(p) for p in result.files]})

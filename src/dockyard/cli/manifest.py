@@ -1,0 +1,118 @@
+"""``dockyard manifest list | show | get | update | delete | referrers``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .connect import open_client
+from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, lock_changes
+from .options import command, current
+from .output import descriptor_dict, emit_record, emit_rows, manifest_dict, print_json, status
+from .refs import Order, target, top
+from .repo import Repository, checked_repository
+
+group = typer.Typer(help="List, inspect, lock and delete manifests; find referrers.", no_args_is_help=True)
+
+Ref = Annotated[
+    str,
+    typer.Argument(metavar="REF", help="REPO:TAG or REPO@DIGEST, e.g. library/hello:v1.", show_default=False),
+]
+OrderBy = Annotated[Order | None, typer.Option("--orderby", help="Sort by last update time.")]
+Top = Annotated[int | None, typer.Option("--top", help="Show at most N.")]
+
+_COLUMNS = [("digest", "DIGEST"), ("tags", "TAGS"), ("media_type", "MEDIA TYPE"), ("os", "OS"),
+            ("architecture", "ARCH"), ("size", "SIZE"), ("last_updated_on", "UPDATED")]
+
+
+@command(group, "list", example="dockyard manifest list -r 127.0.0.1:5000 library/hello --orderby time_asc")
+def list_manifests(repository: Repository, orderby: OrderBy = None, top_: Top = None) -> None:
+    """List the manifests of a repository with tags, platform, size and times."""
+    options = current()
+    name = checked_repository(repository)
+    with open_client(options) as client:
+        kwargs = {"order_by": orderby.sdk_value()} if orderby else {}
+        manifests = top(client.list_manifest_properties(name, **kwargs), top_)
+    emit_rows(options, [manifest_dict(m) for m in manifests], _COLUMNS)
+
+
+@command(group, "show", example="dockyard manifest show -r 127.0.0.1:5000 library/hello:v1")
+def show_manifest(ref: Ref) -> None:
+    """Show a manifest's properties (platform, size, tags, times, locks)."""
+    options = current()
+    t = target(ref, options)
+    with open_client(options, t.registry) as client:
+        props = client.get_manifest_properties(t.repository, t.identifier)
+    emit_record(options, manifest_dict(props))
+
+
+@command(group, "get", example="dockyard manifest get -r 127.0.0.1:5000 library/hello:v1 > manifest.json")
+def get_manifest(ref: Ref) -> None:
+    """Print the manifest exactly as the registry stores it (raw JSON bytes)."""
+    options = current()
+    t = target(ref, options)
+    with open_client(options, t.registry) as client:
+        result = client.get_manifest(t.repository, t.identifier)
+    out = sys.stdout.buffer
+    out.write(result.content)
+    if not result.content.endswith(b"\n") and sys.stdout.isatty():
+        out.write(b"\n")
+    out.flush()
+
+
+@command(group, "update", example="dockyard manifest update -r 127.0.0.1:5000 library/hello:v1 --delete-enabled false")
+def update_manifest(
+    ref: Ref,
+    delete_enabled: DeleteEnabled = None,
+    write_enabled: WriteEnabled = None,
+    read_enabled: ReadEnabled = None,
+    list_enabled: ListEnabled = None,
+) -> None:
+    """Lock or unlock a manifest."""
+    options = current()
+    t = target(ref, options)
+    changes = lock_changes(delete_enabled, write_enabled, read_enabled, list_enabled)
+    with open_client(options, t.registry) as client:
+        props = client.update_manifest_properties(t.repository, t.identifier, **changes)
+    emit_record(options, manifest_dict(props))
+
+
+@command(group, "delete", example="dockyard manifest delete -r 127.0.0.1:5000 library/hello@sha256:…")
+def delete_manifest(ref: Ref) -> None:
+    """Delete a manifest (and with it every tag that points to it)."""
+    options = current()
+    t = target(ref, options)
+    with open_client(options, t.registry) as client:
+        digest = client.get_manifest_descriptor(t.repository, t.identifier).digest  # unknown refs are an error
+        client.delete_manifest(t.repository, digest)
+    if options.json:
+        print_json({"deleted": f"{t.repository}@{digest}"})
+    else:
+        status(options, f"Deleted {t.repository}@{digest}")
+
+
+@command(
+    group,
+    "referrers",
+    example="dockyard manifest referrers -r 127.0.0.1:5000 library/hello:v1 --artifact-type application/example",
+)
+def list_referrers(
+    ref: Ref,
+    artifact_type: Annotated[str | None, typer.Option("--artifact-type", help="Only this artifact type.")] = None,
+) -> None:
+    """List the artifacts (signatures, SBOMs ...) whose subject is this manifest."""
+    options = current()
+    t = target(ref, options)
+    with open_client(options, t.registry) as client:
+        digest = t.identifier if t.is_digest else client.get_manifest_descriptor(t.repository, t.identifier).digest
+        found = client.list_referrers(t.repository, digest, artifact_type=artifact_type)
+    rows = [descriptor_dict(d) for d in found]
+    emit_rows(options, rows, [("digest", "DIGEST"), ("artifactType", "ARTIFACT TYPE"), ("mediaType", "MEDIA TYPE"),
+                              ("size", "SIZE")])
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``manifest`` group to ``app``."""
+    app.add_typer(group, name="manifest")

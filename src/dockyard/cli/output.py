@@ -1,0 +1,149 @@
+"""Printing results: rich tables for people, JSON for scripts (``--output json``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .options import GlobalOptions
+
+
+def stdout_console() -> Console:
+    """A console on standard output; wide and plain when it is not a terminal, so nothing gets cut."""
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=400, no_color=True, highlight=False, soft_wrap=True)
+
+
+def stderr_console() -> Console:
+    """A console on standard error (status messages)."""
+    return Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with datetimes as ISO 8601 text and enums as their values."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> str:
+    value = jsonable(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON."""
+    sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def emit_rows(options: GlobalOptions, rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
+    """Print a list: a JSON array of the rows, or a table of ``columns`` (``(key, header)`` pairs)."""
+    if options.json:
+        print_json(list(rows))
+        return
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for _, header in columns:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(key)) for key, _ in columns))
+    stdout_console().print(table)
+
+
+def emit_record(options: GlobalOptions, record: Mapping[str, Any]) -> None:
+    """Print one object: JSON, or a two-column table of its fields."""
+    if options.json:
+        print_json(dict(record))
+        return
+    table = Table(box=None, show_header=False, show_edge=False, pad_edge=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in record.items():
+        table.add_row(key, _cell(value))
+    stdout_console().print(table)
+
+
+def status(options: GlobalOptions, message: str) -> None:
+    """A human status line on standard error (silent with ``--quiet`` or ``--output json``)."""
+    if not options.quiet and not options.json:
+        stderr_console().print(message, markup=False)
+
+
+# -- models as plain dicts ----------------------------------------------------------------------------------------
+
+_LOCK_FIELDS = ("can_delete", "can_write", "can_read", "can_list")
+
+
+def _locks(model: Any) -> dict[str, Any]:
+    return {name: getattr(model, name, None) for name in _LOCK_FIELDS}
+
+
+def repository_dict(props: Any) -> dict[str, Any]:
+    """``RepositoryProperties`` as a dict."""
+    return {
+        "name": props.name,
+        "manifest_count": props.manifest_count,
+        "tag_count": props.tag_count,
+        "created_on": props.created_on,
+        "last_updated_on": props.last_updated_on,
+        **_locks(props),
+    }
+
+
+def tag_dict(props: Any) -> dict[str, Any]:
+    """``ArtifactTagProperties`` as a dict."""
+    return {
+        "repository": props.repository_name,
+        "name": props.name,
+        "digest": props.digest,
+        "created_on": props.created_on,
+        "last_updated_on": props.last_updated_on,
+        **_locks(props),
+    }
+
+
+def manifest_dict(props: Any) -> dict[str, Any]:
+    """``ArtifactManifestProperties`` as a dict."""
+    return {
+        "repository": props.repository_name,
+        "digest": props.digest,
+        "media_type": getattr(props, "media_type", None),
+        "size": props.size_in_bytes,
+        "architecture": props.architecture,
+        "os": props.operating_system,
+        "tags": list(props.tags or []),
+        "created_on": props.created_on,
+        "last_updated_on": props.last_updated_on,
+        "references": [
+            {"digest": r.digest, "architecture": r.architecture, "os": r.operating_system}
+            for r in (getattr(props, "references", None) or [])
+        ],
+        **_locks(props),
+    }
+
+
+def descriptor_dict(desc: Any) -> dict[str, Any]:
+    """An OCI descriptor as a dict (its JSON form)."""
+    return dict(desc.to_json())

@@ -1,0 +1,79 @@
+"""``dockyard repo list | show | update | delete``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..oci.names import InvalidNameError, validate_repository
+from .connect import open_client
+from .errors import UsageError
+from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, lock_changes
+from .options import command, current
+from .output import emit_record, emit_rows, print_json, repository_dict, status
+
+group = typer.Typer(help="List, inspect, lock and delete repositories.", no_args_is_help=True)
+
+Repository = Annotated[str, typer.Argument(help="Repository name, e.g. library/hello.", show_default=False)]
+
+
+def checked_repository(name: str) -> str:
+    """``name`` when it is a valid repository name, else a usage error."""
+    try:
+        return validate_repository(name)
+    except InvalidNameError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@command(group, "list", example="dockyard repo list -r 127.0.0.1:5000")
+def list_repositories() -> None:
+    """List the repositories of the registry."""
+    options = current()
+    with open_client(options) as client:
+        names = list(client.list_repository_names())
+    emit_rows(options, [{"name": n} for n in names], [("name", "REPOSITORY")])
+
+
+@command(group, "show", example="dockyard repo show -r 127.0.0.1:5000 library/hello")
+def show_repository(repository: Repository) -> None:
+    """Show a repository's properties: counts, times and locks."""
+    options = current()
+    with open_client(options) as client:
+        props = client.get_repository_properties(checked_repository(repository))
+    emit_record(options, repository_dict(props))
+
+
+@command(group, "update", example="dockyard repo update -r 127.0.0.1:5000 library/hello --delete-enabled false")
+def update_repository(
+    repository: Repository,
+    delete_enabled: DeleteEnabled = None,
+    write_enabled: WriteEnabled = None,
+    read_enabled: ReadEnabled = None,
+    list_enabled: ListEnabled = None,
+) -> None:
+    """Lock or unlock a repository (deletes, writes, reads, listing)."""
+    options = current()
+    changes = lock_changes(delete_enabled, write_enabled, read_enabled, list_enabled)
+    with open_client(options) as client:
+        props = client.update_repository_properties(checked_repository(repository), **changes)
+    emit_record(options, repository_dict(props))
+
+
+@command(group, "delete", example="dockyard repo delete -r 127.0.0.1:5000 library/hello")
+def delete_repository(repository: Repository) -> None:
+    """Delete a repository with all its tags and manifests."""
+    options = current()
+    name = checked_repository(repository)
+    with open_client(options) as client:
+        client.get_repository_properties(name)  # an unknown repository is an error, not a silent no-op
+        client.delete_repository(name)
+    if options.json:
+        print_json({"deleted": name})
+    else:
+        status(options, f"Deleted repository {name}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``repo`` group to ``app``."""
+    app.add_typer(group, name="repo")

@@ -1,0 +1,80 @@
+"""``dockyard tag list | show | update | delete``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .connect import open_client
+from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, lock_changes
+from .options import command, current
+from .output import emit_record, emit_rows, print_json, status, tag_dict
+from .refs import Order, target, top
+from .repo import Repository, checked_repository
+
+group = typer.Typer(help="List, inspect, lock and untag tags.", no_args_is_help=True)
+
+TagRef = Annotated[str, typer.Argument(metavar="REPO:TAG", help="A tag, e.g. library/hello:v1.", show_default=False)]
+OrderBy = Annotated[Order | None, typer.Option("--orderby", help="Sort by last update time.")]
+Top = Annotated[int | None, typer.Option("--top", help="Show at most N.")]
+
+_COLUMNS = [("name", "TAG"), ("digest", "DIGEST"), ("last_updated_on", "UPDATED"), ("can_delete", "DELETE"),
+            ("can_write", "WRITE")]
+
+
+@command(group, "list", example="dockyard tag list -r 127.0.0.1:5000 library/hello --orderby time_desc --top 10")
+def list_tags(repository: Repository, orderby: OrderBy = None, top_: Top = None) -> None:
+    """List the tags of a repository with digests, times and locks."""
+    options = current()
+    name = checked_repository(repository)
+    with open_client(options) as client:
+        kwargs = {"order_by": orderby.sdk_value()} if orderby else {}
+        tags = top(client.list_tag_properties(name, **kwargs), top_)
+    emit_rows(options, [tag_dict(t) for t in tags], _COLUMNS)
+
+
+@command(group, "show", example="dockyard tag show -r 127.0.0.1:5000 library/hello:v1")
+def show_tag(ref: TagRef) -> None:
+    """Show a tag's properties."""
+    options = current()
+    t = target(ref, options, tag_only=True)
+    with open_client(options, t.registry) as client:
+        props = client.get_tag_properties(t.repository, t.identifier)
+    emit_record(options, tag_dict(props))
+
+
+@command(group, "update", example="dockyard tag update -r 127.0.0.1:5000 library/hello:v1 --write-enabled false")
+def update_tag(
+    ref: TagRef,
+    delete_enabled: DeleteEnabled = None,
+    write_enabled: WriteEnabled = None,
+    read_enabled: ReadEnabled = None,
+    list_enabled: ListEnabled = None,
+) -> None:
+    """Lock or unlock a tag."""
+    options = current()
+    t = target(ref, options, tag_only=True)
+    changes = lock_changes(delete_enabled, write_enabled, read_enabled, list_enabled)
+    with open_client(options, t.registry) as client:
+        props = client.update_tag_properties(t.repository, t.identifier, **changes)
+    emit_record(options, tag_dict(props))
+
+
+@command(group, "delete", example="dockyard tag delete -r 127.0.0.1:5000 library/hello:v1")
+def delete_tag(ref: TagRef) -> None:
+    """Untag: remove the tag; the manifest it pointed to stays."""
+    options = current()
+    t = target(ref, options, tag_only=True)
+    with open_client(options, t.registry) as client:
+        props = client.get_tag_properties(t.repository, t.identifier)  # unknown tags are an error
+        client.delete_tag(t.repository, t.identifier)
+    if options.json:
+        print_json({"untagged": f"{t.repository}:{t.identifier}", "digest": props.digest})
+    else:
+        status(options, f"Untagged {t.repository}:{t.identifier} (was {props.digest})")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``tag`` group to ``app``."""
+    app.add_typer(group, name="tag")

@@ -1,0 +1,254 @@
+"""ORAS-compatible artifacts: push files and directories as an OCI artifact manifest, pull them back.
+
+The manifest is an OCI image manifest with ``artifactType``, the empty config (``{}``) and one layer per file.
+Each layer's ``org.opencontainers.image.title`` annotation holds the file name; directories are packed as
+tar+gzip with ``io.deis.oras.content.unpack: "true"`` and the digest of the uncompressed tar in
+``io.deis.oras.content.digest`` (as the ORAS CLI does). What ``oras push`` / oras-py push, this pulls, and the
+other way round.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..oci import mediatypes as mt
+from ..oci.digest import compute_digest
+from ..oci.manifest import Descriptor, parse_manifest
+from .packing import UnsafePathError, file_digest, pack_directory, safe_target, unpack_tar_gz
+from .progress import NoProgress, TransferProgress
+
+TITLE_ANNOTATION = "org.opencontainers.image.title"
+UNPACK_ANNOTATION = "io.deis.oras.content.unpack"
+CONTENT_DIGEST_ANNOTATION = "io.deis.oras.content.digest"
+#: ``artifactType`` when none is given (the ORAS CLI's default).
+DEFAULT_ARTIFACT_TYPE = "application/vnd.unknown.artifact.v1"
+#: Media type of a file layer when none is given (ORAS's default).
+DEFAULT_FILE_MEDIA_TYPE = mt.OCI_LAYER
+#: Media type of a packed directory.
+DIRECTORY_MEDIA_TYPE = mt.OCI_LAYER_GZIP
+
+EMPTY_CONFIG = b"{}"
+
+
+class ArtifactError(ValueError):
+    """An artifact that cannot be pushed or pulled as asked (missing file, index, unsafe name ...)."""
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """A file or directory to push, with an optional media type (``path:media/type`` on the command line)."""
+
+    path: Path
+    media_type: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FileSpec:
+        """``PATH`` or ``PATH:MEDIA_TYPE`` (the ORAS syntax); a path that exists as written wins."""
+        if Path(text).exists() or ":" not in text:
+            return cls(Path(text))
+        path, _, media_type = text.rpartition(":")
+        if "/" not in media_type:
+            return cls(Path(text))
+        return cls(Path(path), media_type)
+
+
+@dataclass
+class PushResult:
+    """What :func:`push_artifact` stored."""
+
+    repository: str
+    digest: str
+    media_type: str
+    size: int
+    tag: str | None
+    layers: list[Descriptor] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "digest": self.digest,
+            "mediaType": self.media_type,
+            "size": self.size,
+            "tag": self.tag,
+            "layers": [d.to_json() for d in self.layers],
+        }
+
+
+def empty_config_descriptor() -> Descriptor:
+    """The OCI empty descriptor (``{}``), with its bytes inline as ``data``."""
+    return Descriptor(
+        media_type=mt.OCI_EMPTY,
+        digest=compute_digest(EMPTY_CONFIG),
+        size=len(EMPTY_CONFIG),
+        data=base64.b64encode(EMPTY_CONFIG).decode(),
+    )
+
+
+def build_manifest(
+    layers: Sequence[Descriptor],
+    *,
+    artifact_type: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+    subject: Descriptor | None = None,
+) -> bytes:
+    """The artifact manifest bytes (pure): empty config, ``layers`` (or the empty layer when there are none)."""
+    config = empty_config_descriptor()
+    document: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "artifactType": artifact_type or DEFAULT_ARTIFACT_TYPE,
+        "config": config.to_json(),
+        "layers": [d.to_json() for d in layers] if layers else [config.to_json()],
+    }
+    if subject is not None:
+        document["subject"] = Descriptor(subject.media_type, subject.digest, subject.size).to_json()
+    if annotations:
+        document["annotations"] = dict(annotations)
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _prepare(spec: FileSpec, scratch: Path) -> tuple[Path, Descriptor]:
+    """The file to upload for ``spec`` and its layer descriptor (directories are packed into ``scratch``)."""
+    path = spec.path
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    title = path.resolve().name if path.name in ("", ".", "..") else path.name
+    annotations = {TITLE_ANNOTATION: title}
+    if path.is_dir():
+        packed = scratch / f"{len(list(scratch.iterdir()))}-{title}.tar.gz"
+        annotations[CONTENT_DIGEST_ANNOTATION] = pack_directory(path, packed)
+        annotations[UNPACK_ANNOTATION] = "true"
+        path, media_type = packed, spec.media_type or DIRECTORY_MEDIA_TYPE
+    else:
+        media_type = spec.media_type or DEFAULT_FILE_MEDIA_TYPE
+    digest, size = file_digest(path)
+    return path, Descriptor(media_type=media_type, digest=digest, size=size, annotations=annotations)
+
+
+def push_artifact(
+    client: Any,
+    repository: str,
+    files: Sequence[FileSpec | str | Path],
+    *,
+    tag: str | None = None,
+    artifact_type: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+    subject: str | None = None,
+    progress: TransferProgress | None = None,
+    concurrency: int = 4,
+) -> PushResult:
+    """Push ``files`` (files or directories) to ``repository`` as one artifact, tagged ``tag`` when given.
+
+    ``subject`` (a tag or digest in the same repository) makes the artifact a referrer of that manifest.
+    Blobs the repository already holds are not uploaded again; uploads run ``concurrency`` at a time.
+    """
+    progress = progress or NoProgress()
+    specs = [f if isinstance(f, FileSpec) else FileSpec.parse(str(f)) for f in files]
+    titles = [s.path.resolve().name for s in specs]
+    if len(set(titles)) != len(titles):
+        raise ArtifactError("two files have the same name; artifact file names must be unique")
+    subject_descriptor = client.get_manifest_descriptor(repository, subject) if subject else None
+    with tempfile.TemporaryDirectory(prefix="dockyard-push-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        prepared = [_prepare(spec, scratch) for spec in specs]
+
+        def upload(item: tuple[Path, Descriptor]) -> None:
+            path, desc = item
+            progress.blob_started(desc.digest, desc.size, desc.annotations[TITLE_ANNOTATION])
+            client.upload_blob(
+                repository,
+                path,
+                digest=desc.digest,
+                size=desc.size,
+                progress=lambda n, d=desc.digest: progress.blob_advanced(d, n),
+            )
+            progress.blob_finished(desc.digest)
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            list(pool.map(upload, prepared))
+        client.upload_blob(repository, EMPTY_CONFIG, digest=compute_digest(EMPTY_CONFIG), size=len(EMPTY_CONFIG))
+    layers = [desc for _, desc in prepared]
+    body = build_manifest(layers, artifact_type=artifact_type, annotations=annotations, subject=subject_descriptor)
+    digest = client.set_manifest(repository, body, tag=tag, media_type=mt.OCI_MANIFEST)
+    return PushResult(repository, digest, mt.OCI_MANIFEST, len(body), tag, layers)
+
+
+def _is_packed_directory(layer: Descriptor, title: str) -> bool:
+    """ORAS marks directories with the unpack annotation; oras-py only uses the tar+gzip media type."""
+    if layer.annotations.get(UNPACK_ANNOTATION, "").lower() == "true":
+        return True
+    return layer.media_type == DIRECTORY_MEDIA_TYPE and not title.endswith((".tar.gz", ".tgz"))
+
+
+@dataclass
+class PullResult:
+    """What :func:`pull_artifact` wrote."""
+
+    digest: str
+    files: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "files": [str(p) for p in self.files], "skipped": self.skipped}
+
+
+def pull_artifact(
+    client: Any,
+    repository: str,
+    reference: str,
+    output_dir: str | Path,
+    *,
+    progress: TransferProgress | None = None,
+    concurrency: int = 4,
+) -> PullResult:
+    """Download the titled layers of artifact ``repository:reference`` into ``output_dir``.
+
+    Files land under their ``org.opencontainers.image.title``; packed directories are unpacked. Layers
+    without a title are skipped (as ORAS does). Names that would escape ``output_dir`` are refused before any
+    download starts.
+    """
+    progress = progress or NoProgress()
+    root = Path(output_dir)
+    result = client.get_manifest(repository, reference)
+    manifest = parse_manifest(result.content, result.media_type)
+    if manifest.is_index:
+        raise ArtifactError(f"{repository}:{reference} is an index, not an artifact; pull one of its manifests")
+    pulled = PullResult(result.digest)
+    jobs: list[tuple[Descriptor, str, Path]] = []
+    for layer in manifest.layers:
+        title = layer.annotations.get(TITLE_ANNOTATION)
+        if not title:
+            pulled.skipped.append(layer.digest)
+            continue
+        try:
+            target = safe_target(root, title)
+        except UnsafePathError as exc:
+            raise ArtifactError(str(exc)) from None
+        jobs.append((layer, title, target))
+    root.mkdir(parents=True, exist_ok=True)
+
+    def download(job: tuple[Descriptor, str, Path]) -> Path:
+        layer, title, target = job
+        progress.blob_started(layer.digest, layer.size, title)
+        advance = lambda n, d=layer.digest: progress.blob_advanced(d, n)  # noqa: E731
+        if _is_packed_directory(layer, title):
+            with tempfile.TemporaryDirectory(prefix=".dockyard-pull-", dir=root) as scratch:
+                archive = Path(scratch) / "layer.tar.gz"
+                client.download_blob_to_file(repository, layer.digest, archive, progress=advance)
+                unpack_tar_gz(archive, target.parent)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_blob_to_file(repository, layer.digest, target, progress=advance)
+        progress.blob_finished(layer.digest)
+        return target
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        pulled.files = list(pool.map(download, jobs))
+    return pulled

@@ -1,0 +1,250 @@
+"""Copy images, indexes and artifacts between registries and OCI layout directories.
+
+* Whole multi-arch indexes (nested ones too), or a subset of platforms with the index rewritten to list only
+  those (its digest changes accordingly; the platform manifests keep theirs).
+* Blobs the destination already holds are skipped; on the same registry they are mounted across
+  repositories; the rest move in parallel, streamed, never whole in memory.
+* Manifests are pushed as the exact bytes the source holds, children before parents, so digests are kept.
+* Optionally the referrers (signatures, SBOMs) of every copied manifest, recursively, and every tag.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..oci.digest import compute_digest
+from ..oci.manifest import Descriptor, Platform, parse_manifest
+from .progress import NoProgress, TransferProgress
+from .stores import ManifestBlob, RegistryStore, Store
+
+
+class CopyError(ValueError):
+    """A copy that cannot be done as asked (no matching platform, a tag-less source with --all-tags ...)."""
+
+
+@dataclass
+class CopyStats:
+    """Counters of one copy run."""
+
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    bytes_copied: int = 0
+    manifests: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass
+class CopiedImage:
+    """One copied root: source and destination names and the digest at the destination."""
+
+    source: str
+    destination: str
+    digest: str
+    media_type: str
+    referrers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CopyResult:
+    """What :func:`copy_image` / :func:`copy_all_tags` did."""
+
+    images: list[CopiedImage] = field(default_factory=list)
+    stats: CopyStats = field(default_factory=CopyStats)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "images": [
+                {"source": i.source, "destination": i.destination, "digest": i.digest, "mediaType": i.media_type,
+                 "referrers": i.referrers}
+                for i in self.images
+            ],
+            "blobsCopied": self.stats.blobs_copied,
+            "blobsSkipped": self.stats.blobs_skipped,
+            "blobsMounted": self.stats.blobs_mounted,
+            "bytesCopied": self.stats.bytes_copied,
+            "manifests": self.stats.manifests,
+        }
+
+
+def filter_index(manifest: ManifestBlob, platforms: Sequence[Platform]) -> ManifestBlob:
+    """``manifest`` (an index) rewritten to list only the children matching ``platforms`` (pure).
+
+    Every other field of the index is kept; the children's JSON entries are kept as they were.
+    """
+    document = json.loads(manifest.body)
+    kept = []
+    for entry in document.get("manifests") or []:
+        platform = Platform.from_json(entry.get("platform")) if isinstance(entry, dict) else None
+        if platform is not None and any(platform.matches(p) for p in platforms):
+            kept.append(entry)
+    if not kept:
+        wanted = ", ".join(str(p) for p in platforms)
+        raise CopyError(f"the index {manifest.digest} has no manifest for {wanted}")
+    document["manifests"] = kept
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return ManifestBlob(body, manifest.media_type, compute_digest(body))
+
+
+class _Copier:
+    """One copy run from ``source`` to ``destination`` (shared stats, progress and worker pool size)."""
+
+    def __init__(
+        self, source: Store, destination: Store, progress: TransferProgress, concurrency: int, stats: CopyStats
+    ) -> None:
+        self.source = source
+        self.destination = destination
+        self.progress = progress
+        self.concurrency = max(1, concurrency)
+        self.stats = stats
+        self._done_blobs: set[str] = set()
+
+    # -- walking -------------------------------------------------------------------------------------------------
+
+    def collect(self, root: ManifestBlob) -> tuple[list[ManifestBlob], list[Descriptor]]:
+        """Every manifest under ``root`` (children first, root last) and every distinct blob they need."""
+        manifests: list[ManifestBlob] = []
+        blobs: dict[str, Descriptor] = {}
+        seen: set[str] = set()
+
+        def visit(item: ManifestBlob) -> None:
+            if item.digest in seen:
+                return
+            seen.add(item.digest)
+            parsed = parse_manifest(item.body, item.media_type)
+            for child in parsed.manifests:
+                visit(self.source.fetch_manifest(child.digest))
+            for blob in parsed.blobs():
+                blobs.setdefault(blob.digest, blob)
+            manifests.append(item)
+
+        visit(root)
+        return manifests, list(blobs.values())
+
+    # -- blobs ---------------------------------------------------------------------------------------------------
+
+    def copy_blob(self, descriptor: Descriptor) -> None:
+        digest = descriptor.digest
+        if self.destination.has_blob(digest):
+            self.progress.blob_skipped(digest, descriptor.size, "exists")
+            self.stats.add(blobs_skipped=1)
+            return
+        if (
+            isinstance(self.destination, RegistryStore)
+            and isinstance(self.source, RegistryStore)
+            and self.destination.mount_from(self.source, digest)
+        ):
+            self.progress.blob_skipped(digest, descriptor.size, "mounted")
+            self.stats.add(blobs_mounted=1)
+            return
+        self.progress.blob_started(digest, descriptor.size, _short_type(descriptor.media_type))
+        with self.source.open_blob(digest, lambda n: self.progress.blob_advanced(digest, n)) as stream:
+            self.destination.write_blob(stream, descriptor)
+        self.progress.blob_finished(digest)
+        self.stats.add(blobs_copied=1, bytes_copied=descriptor.size)
+
+    def copy_blobs(self, blobs: Sequence[Descriptor]) -> None:
+        pending = [b for b in blobs if b.digest not in self._done_blobs]
+        if not pending:
+            return
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            list(pool.map(self.copy_blob, pending))
+        self._done_blobs.update(b.digest for b in pending)
+
+    # -- manifests -----------------------------------------------------------------------------------------------
+
+    def copy_tree(self, root: ManifestBlob, tag: str | None) -> list[ManifestBlob]:
+        """Copy ``root`` with everything under it; tag it ``tag`` at the destination. Returns the manifests."""
+        manifests, blobs = self.collect(root)
+        self.copy_blobs(blobs)
+        for item in manifests:
+            self.destination.write_manifest(item, tag, root=item.digest == root.digest)
+            self.stats.add(manifests=1)
+        return manifests
+
+    def copy_referrers(self, digests: Sequence[str], copied: list[str], seen: set[str]) -> None:
+        """Copy the referrers of ``digests`` (and theirs, recursively) untagged; record their digests."""
+        for digest in digests:
+            for descriptor in self.source.referrers(digest):
+                if descriptor.digest in seen:
+                    continue
+                seen.add(descriptor.digest)
+                referrer = self.source.fetch_manifest(descriptor.digest)
+                tree = self.copy_tree(referrer, None)
+                copied.append(referrer.digest)
+                self.copy_referrers([m.digest for m in tree], copied, seen)
+
+
+def _short_type(media_type: str) -> str:
+    if "config" in media_type:
+        return "config"
+    if "layer" in media_type:
+        return "layer"
+    return "blob"
+
+
+def copy_image(
+    source: Store,
+    source_reference: str,
+    destination: Store,
+    destination_tag: str | None = None,
+    *,
+    platforms: Sequence[Platform] = (),
+    referrers: bool = False,
+    progress: TransferProgress | None = None,
+    concurrency: int = 4,
+    stats: CopyStats | None = None,
+) -> CopiedImage:
+    """Copy the image, index or artifact ``source_reference`` (a tag or digest) from ``source`` to
+    ``destination``, tagged ``destination_tag`` there (untagged when ``None``).
+
+    With ``platforms``, an index is rewritten to list only the matching platforms (a single image is copied
+    as it is). With ``referrers``, the referrers of every copied manifest come along, recursively.
+    """
+    copier = _Copier(source, destination, progress or NoProgress(), concurrency, stats or CopyStats())
+    root = source.resolve(source_reference)
+    if platforms and parse_manifest(root.body, root.media_type).is_index:
+        root = filter_index(root, platforms)
+    tree = copier.copy_tree(root, destination_tag)
+    copied_referrers: list[str] = []
+    if referrers:
+        copier.copy_referrers([m.digest for m in tree], copied_referrers, {m.digest for m in tree})
+    return CopiedImage(
+        source=source.describe(source_reference),
+        destination=destination.describe(destination_tag or root.digest),
+        digest=root.digest,
+        media_type=root.media_type,
+        referrers=copied_referrers,
+    )
+
+
+def copy_all_tags(
+    source: Store,
+    destination: Store,
+    *,
+    platforms: Sequence[Platform] = (),
+    referrers: bool = False,
+    progress: TransferProgress | None = None,
+    concurrency: int = 4,
+) -> CopyResult:
+    """Copy every tag of ``source`` to the same tag at ``destination``."""
+    result = CopyResult()
+    tags = sorted(source.tags())
+    if not tags:
+        raise CopyError(f"{source.describe()} has no tags")
+    for tag in tags:
+        result.images.append(
+            copy_image(source, tag, destination, tag, platforms=platforms, referrers=referrers, progress=progress,
+                       concurrency=concurrency, stats=result.stats)
+        )
+    return result

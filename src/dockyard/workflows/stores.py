@@ -1,0 +1,209 @@
+"""Where copies come from and go to: a repository on a registry, or an OCI image layout directory.
+
+Both stores offer the same small interface, so :mod:`dockyard.workflows.copy` moves content between any two.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+from ..errors import ResourceNotFoundError
+from ..layout import OCILayout, ReferenceNotFoundError
+from ..oci.manifest import Descriptor, parse_manifest
+
+Advance = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ManifestBlob:
+    """A manifest's exact bytes with its media type and digest."""
+
+    body: bytes
+    media_type: str
+    digest: str
+
+
+class Store(Protocol):
+    """The operations a copy needs from a source or a destination."""
+
+    def describe(self, reference: str | None = None) -> str:
+        """A human name: ``registry/repo:tag`` or ``oci:DIR:tag``."""
+
+    def resolve(self, reference: str) -> ManifestBlob:
+        """The manifest a tag or digest names."""
+
+    def fetch_manifest(self, digest: str) -> ManifestBlob:
+        """A manifest by digest."""
+
+    def has_blob(self, digest: str) -> bool:
+        """True when the store holds the blob."""
+
+    def open_blob(self, digest: str, advance: Advance) -> IO[bytes]:
+        """A binary stream over a blob; ``advance`` is called with the number of bytes read."""
+
+    def write_blob(self, stream: IO[bytes], descriptor: Descriptor) -> None:
+        """Store a blob from ``stream`` (verified against ``descriptor``)."""
+
+    def write_manifest(self, manifest: ManifestBlob, tag: str | None, *, root: bool) -> None:
+        """Store a manifest; ``root`` manifests are listed (layouts) and tagged when ``tag`` is given."""
+
+    def tags(self) -> list[str]:
+        """Every tag."""
+
+    def referrers(self, digest: str) -> list[Descriptor]:
+        """The manifests whose subject is ``digest``."""
+
+
+class _CountingReader(io.RawIOBase):
+    """A read-only stream over an iterator of byte chunks (or a file) that reports bytes read."""
+
+    def __init__(self, source: Iterable[bytes] | IO[bytes], advance: Advance) -> None:
+        super().__init__()
+        self._file = source if hasattr(source, "read") else None
+        self._chunks: Iterator[bytes] | None = None if self._file is not None else iter(source)  # type: ignore[arg-type]
+        self._buffer = b""
+        self._advance = advance
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        wanted = len(target)
+        if self._file is not None:
+            data = self._file.read(wanted)  # type: ignore[union-attr]
+        else:
+            while not self._buffer:
+                try:
+                    self._buffer = bytes(next(self._chunks))  # type: ignore[arg-type]
+                except StopIteration:
+                    break
+            data, self._buffer = self._buffer[:wanted], self._buffer[wanted:]
+        target[: len(data)] = data
+        if data:
+            self._advance(len(data))
+        return len(data)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()  # type: ignore[union-attr]
+        super().close()
+
+
+def counting_reader(source: Iterable[bytes] | IO[bytes], advance: Advance) -> IO[bytes]:
+    """A buffered binary stream over ``source`` that calls ``advance`` as bytes are read."""
+    return io.BufferedReader(_CountingReader(source, advance), buffer_size=1024 * 1024)  # type: ignore[return-value]
+
+
+class RegistryStore:
+    """A repository on a registry, through a :class:`dockyard.ContainerRegistryClient`.
+
+    ``registry_key`` identifies the registry (its URL): two stores with the same key can mount blobs from one
+    repository into another instead of copying them.
+    """
+
+    def __init__(self, client: Any, repository: str, registry_key: str) -> None:
+        self.client = client
+        self.repository = repository
+        self.registry_key = registry_key
+
+    def describe(self, reference: str | None = None) -> str:
+        host = self.registry_key.split("://", 1)[-1]
+        if reference is None:
+            return f"{host}/{self.repository}"
+        separator = "@" if ":" in reference else ":"
+        return f"{host}/{self.repository}{separator}{reference}"
+
+    def resolve(self, reference: str) -> ManifestBlob:
+        result = self.client.get_manifest(self.repository, reference)
+        return ManifestBlob(result.content, result.media_type, result.digest)
+
+    def fetch_manifest(self, digest: str) -> ManifestBlob:
+        return self.resolve(digest)
+
+    def has_blob(self, digest: str) -> bool:
+        return bool(self.client.blob_exists(self.repository, digest))
+
+    def has_manifest(self, digest: str) -> bool:
+        try:
+            self.client.get_manifest_descriptor(self.repository, digest)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def open_blob(self, digest: str, advance: Advance) -> IO[bytes]:
+        return counting_reader(self.client.download_blob(self.repository, digest), advance)
+
+    def write_blob(self, stream: IO[bytes], descriptor: Descriptor) -> None:
+        self.client.upload_blob(self.repository, stream, digest=descriptor.digest, size=descriptor.size)
+
+    def mount_from(self, other: RegistryStore, digest: str) -> bool:
+        """Cross-repository mount from ``other`` (same registry); True when the registry mounted it."""
+        if other.registry_key != self.registry_key or other.repository == self.repository:
+            return False
+        return bool(self.client.mount_blob(self.repository, digest, other.repository))
+
+    def write_manifest(self, manifest: ManifestBlob, tag: str | None, *, root: bool) -> None:
+        self.client.set_manifest(self.repository, manifest.body, tag=tag if root else None,
+                                 media_type=manifest.media_type)
+
+    def tags(self) -> list[str]:
+        return [t.name for t in self.client.list_tag_properties(self.repository)]
+
+    def referrers(self, digest: str) -> list[Descriptor]:
+        return list(self.client.list_referrers(self.repository, digest))
+
+
+class LayoutStore:
+    """An OCI image layout directory (``oci:DIR``)."""
+
+    def __init__(self, layout: OCILayout) -> None:
+        self.layout = layout
+
+    def describe(self, reference: str | None = None) -> str:
+        return f"oci:{self.layout.path}" + (f":{reference}" if reference else "")
+
+    def resolve(self, reference: str) -> ManifestBlob:
+        try:
+            descriptor = self.layout.resolve(reference)
+        except ReferenceNotFoundError:
+            raise ResourceNotFoundError(f"{reference!r} is not in the OCI layout {self.layout.path}") from None
+        return self._manifest(descriptor.digest, descriptor.media_type)
+
+    def _manifest(self, digest: str, media_type: str | None = None) -> ManifestBlob:
+        body = self.layout.read_manifest(digest)
+        return ManifestBlob(body, media_type or parse_manifest(body).media_type, digest)
+
+    def fetch_manifest(self, digest: str) -> ManifestBlob:
+        return self._manifest(digest)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.layout.has_blob(digest)
+
+    def has_manifest(self, digest: str) -> bool:
+        return self.layout.has_blob(digest)
+
+    def open_blob(self, digest: str, advance: Advance) -> IO[bytes]:
+        return counting_reader(self.layout.open_blob(digest), advance)
+
+    def write_blob(self, stream: IO[bytes], descriptor: Descriptor) -> None:
+        self.layout.write_blob(stream, descriptor.digest)
+
+    def write_manifest(self, manifest: ManifestBlob, tag: str | None, *, root: bool) -> None:
+        self.layout.write_manifest(manifest.body, manifest.media_type, tag=tag, add_to_index=root)
+
+    def tags(self) -> list[str]:
+        return self.layout.tags()
+
+    def referrers(self, digest: str) -> list[Descriptor]:
+        found = []
+        for entry in self.layout.index():
+            try:
+                manifest = parse_manifest(self.layout.read_manifest(entry.digest), entry.media_type)
+            except (ValueError, OSError):
+                continue
+            if manifest.subject is not None and manifest.subject.digest == digest:
+                found.append(entry)
+        return found
