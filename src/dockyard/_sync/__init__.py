@@ -1,0 +1,1 @@
+"""The synchronous client: runs the shared protocol generators over ``httpx.Client``."""

@@ -1,0 +1,216 @@
+"""Blob download planning: the resumable streaming state, and range plans for parallel downloads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import DigestValidationError, HttpResponseError, ServiceRequestError
+from ..oci.digest import Hasher, parse_digest
+from . import paths
+from .messages import Gen, Request, Response
+from .responses import error_from_response
+from .session import Session
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+
+#: Blobs at least this big are fetched as parallel ranges when the server supports ``Range``.
+PARALLEL_THRESHOLD = 64 * 1024 * 1024
+#: The first request of a file download asks for this many bytes (it also tells the size and Range support).
+FIRST_RANGE = 8 * 1024 * 1024
+#: Parallel parts are at least this big.
+MIN_PART = 16 * 1024 * 1024
+#: How many times one download may resume after a dropped connection.
+MAX_RESUMES = 5
+
+
+def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """``bytes a-b/total`` as ``(a, b, total)`` (total ``None`` for ``*``); ``None`` when absent or malformed."""
+    if not value:
+        return None
+    match = _CONTENT_RANGE.match(value)
+    if match is None:
+        return None
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), int(match.group(2)), total
+
+
+def blob_request(session: Session, repository: str, digest: str, start: int = 0, end: int | None = None) -> Request:
+    """A streamed blob ``GET`` (redirects followed), with a ``Range`` when not starting at 0 or bounded."""
+    headers = {"Accept": "application/octet-stream, */*"}
+    if start > 0 or end is not None:
+        headers["Range"] = f"bytes={start}-{'' if end is None else end}"
+    return Request("GET", session.url(paths.blob(repository, digest)), headers, stream=True, follow_redirects=True)
+
+
+class BlobReadState:
+    """A streamed blob read from ``offset`` (to ``end`` inclusive when bounded), resumable after a drop.
+
+    The driver opens :meth:`open`, feeds every received chunk to :meth:`feed` (which returns the bytes
+    to hand on), calls :meth:`resume_allowed` after a transport error and :meth:`finish` at the end.
+    The digest is verified when the read covers the whole blob.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        repository: str,
+        digest: str,
+        *,
+        offset: int = 0,
+        end: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        verify: bool = True,
+    ) -> None:
+        self.session = session
+        self.repository = repository
+        self.digest = digest
+        algorithm = parse_digest(digest).algorithm
+        self.start = offset
+        self.position = offset
+        self.end = end
+        self.total: int | None = None
+        self.hasher = Hasher(algorithm) if verify and offset == 0 and end is None else None
+        self.progress = progress
+        self.resumes = 0
+        self._skip = 0
+
+    @property
+    def expected_end(self) -> int | None:
+        """One past the last byte this read should deliver, when known."""
+        if self.end is not None:
+            return self.end + 1 if self.total is None else min(self.end + 1, self.total)
+        return self.total
+
+    @property
+    def complete(self) -> bool:
+        limit = self.expected_end
+        return limit is not None and self.position >= limit
+
+    def open(self) -> Gen[Response]:
+        """Send the (next) GET and check its status and ``Content-Range``; returns the streamed response."""
+        request = blob_request(self.session, self.repository, self.digest, self.position, self.end)
+        response = yield from self.session.send(request, context=f"blob {self.repository}@{self.digest}")
+        if response.status == 416 and self.position > 0 and self.total is not None and self.complete:
+            return response
+        if response.status == 416 and self.position == 0:
+            # An empty blob cannot satisfy a range; ask for it whole.
+            request = blob_request(self.session, self.repository, self.digest)
+            response = yield from self.session.send(request)
+        self.accept(response)
+        return response
+
+    def accept(self, response: Response) -> None:
+        """Check a response's status and range against what this read asked for."""
+        if response.status == 206:
+            parsed = parse_content_range(response.header("content-range"))
+            if parsed is None or parsed[0] != self.position:
+                raise HttpResponseError(
+                    f"invalid Content-Range {response.header('content-range')!r} for a read at {self.position}",
+                    status_code=206,
+                )
+            if parsed[2] is not None:
+                self.total = parsed[2]
+            self._skip = 0
+        elif response.status == 200:
+            length = response.header("content-length")
+            if length and length.isdigit() and not response.header("content-encoding"):
+                self.total = int(length)
+            # The server ignored Range: the body starts at 0, skip what we already have.
+            self._skip = self.position
+        else:
+            raise error_from_response(response, f"blob {self.repository}@{self.digest}")
+
+    def take_whole_body(self, response: Response) -> None:
+        """A bounded read answered with the whole blob (``200``): keep all of it instead of one range."""
+        if response.status == 200 and self.start == 0:
+            self.end = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Account for ``chunk``; return the part of it that belongs to this read."""
+        if self._skip:
+            if len(chunk) <= self._skip:
+                self._skip -= len(chunk)
+                return b""
+            chunk = chunk[self._skip :]
+            self._skip = 0
+        limit = self.expected_end
+        if limit is not None and self.position + len(chunk) > limit:
+            chunk = chunk[: max(0, limit - self.position)]
+        if not chunk:
+            return b""
+        if self.hasher is not None:
+            self.hasher.update(chunk)
+        self.position += len(chunk)
+        if self.progress is not None:
+            self.progress(len(chunk))
+        return chunk
+
+    def resume_allowed(self, error: BaseException | None = None) -> bool:
+        """After a dropped connection (or a short body): may the read go on from where it stopped?"""
+        if self.resumes >= MAX_RESUMES:
+            return False
+        self.resumes += 1
+        return True
+
+    def needs_more(self) -> bool:
+        """At the end of a response body: is data missing (a short body to resume)?"""
+        limit = self.expected_end
+        return limit is not None and self.position < limit
+
+    def finish(self) -> None:
+        """At the end of the read: raise when truncated, or when the content does not match the digest."""
+        if self.needs_more():
+            raise ServiceRequestError(
+                f"blob {self.digest} ended at byte {self.position} of {self.expected_end}"
+            )
+        if self.hasher is not None and self.hasher.digest != self.digest:
+            raise DigestValidationError("The content of retrieved blob digest does not match the requested digest.")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A byte range ``[start, end]`` (inclusive) of a blob."""
+
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start + 1
+
+
+def plan_parts(total: int, start: int, concurrency: int, min_part: int = MIN_PART) -> list[Part]:
+    """Split ``[start, total)`` into ranges for parallel fetching: a few per worker, each at least ``min_part``."""
+    remaining = total - start
+    if remaining <= 0:
+        return []
+    count = max(1, min(remaining // max(1, min_part), max(1, concurrency) * 4))
+    size = -(-remaining // count)
+    parts = []
+    offset = start
+    while offset < total:
+        end = min(total, offset + size) - 1
+        parts.append(Part(offset, end))
+        offset = end + 1
+    return parts
+
+
+def first_file_read(
+    session: Session, repository: str, digest: str, progress: Callable[[int], None] | None = None
+) -> BlobReadState:
+    """The first read of a file download: a bounded range that also tells the size and ``Range`` support."""
+    return BlobReadState(session, repository, digest, end=FIRST_RANGE - 1, progress=progress, verify=False)
+
+
+def part_read(
+    session: Session, repository: str, digest: str, part: Part, progress: Callable[[int], None] | None = None
+) -> BlobReadState:
+    """The read of one part of a parallel download."""
+    return BlobReadState(session, repository, digest, offset=part.start, end=part.end, progress=progress, verify=False)
+
+
+def use_parallel(state: BlobReadState, response: Response, threshold: int = PARALLEL_THRESHOLD) -> bool:
+    """After the first ranged response: is the blob big enough and does the server do ranges?"""
+    return response.status == 206 and state.total is not None and state.total >= threshold

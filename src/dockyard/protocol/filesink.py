@@ -1,0 +1,73 @@
+"""Writing a downloaded blob to a file: temp file, positional writes, in-order hashing, atomic rename.
+
+Local file work only (no network): shared by the sync and async ``download_blob_to_file``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from ..errors import DigestValidationError
+from ..oci.digest import Hasher, parse_digest
+
+HASH_READ = 4 * 1024 * 1024
+
+
+class FileSink:
+    """A temp file next to ``path`` that becomes ``path`` only after the content verified."""
+
+    def __init__(self, path: str | os.PathLike[str], digest: str) -> None:
+        self.path = Path(path)
+        self.digest = digest
+        self.hasher = Hasher(parse_digest(digest).algorithm)
+        self.temp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.part")
+        self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.hashed = 0
+        self.size = 0
+
+    def write(self, data: bytes | memoryview, offset: int) -> None:
+        """Write ``data`` at ``offset`` (safe from several threads: ``pwrite`` does not share a file position)."""
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view = view[written:]
+            offset += written
+        self.size = max(self.size, offset)
+
+    def hash_through(self, end: int) -> None:
+        """Hash the file's bytes from where hashing stopped up to ``end`` (they must be written already)."""
+        if end <= self.hashed:
+            return
+        with open(self.temp, "rb", buffering=0) as reader:
+            reader.seek(self.hashed)
+            remaining = end - self.hashed
+            buffer = bytearray(min(HASH_READ, remaining))
+            view = memoryview(buffer)
+            while remaining > 0:
+                got = reader.readinto(view[: min(len(buffer), remaining)])
+                if not got:
+                    break
+                self.hasher.update(view[:got])
+                remaining -= got
+                self.hashed += got
+
+    def commit(self, total: int | None = None) -> int:
+        """Hash the rest, verify the digest and rename into place; returns the size."""
+        end = total if total is not None else self.size
+        self.hash_through(end)
+        os.close(self.fd)
+        self.fd = -1
+        if self.hasher.digest != self.digest:
+            self.discard()
+            raise DigestValidationError("The content of retrieved blob digest does not match the requested digest.")
+        os.replace(self.temp, self.path)
+        return self.hashed
+
+    def discard(self) -> None:
+        """Drop the temp file (on any failure): a partial file never appears at ``path``."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        self.temp.unlink(missing_ok=True)

@@ -1,0 +1,134 @@
+"""The instructions a protocol generator yields to its driver, and what the driver sends back.
+
+Every operation is a generator: it yields a :class:`Request` and receives a :class:`Response`, yields
+:class:`Sleep` to back off, or :class:`CallCredential` to get an Entra ID token. A transport failure is
+thrown into the generator as :class:`dockyard.errors.ServiceRequestError`. The sync driver runs these
+generators over ``httpx.Client``, the async one over ``httpx.AsyncClient``; neither knows any registry rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, TypeVar
+
+from ..oci.digest import Hasher
+
+T = TypeVar("T")
+
+#: Read size for streamed request bodies: large reads keep the per-chunk Python overhead low.
+BODY_CHUNK = 1024 * 1024
+
+
+class BodySource:
+    """A request body streamed from a readable binary file object, hashed in the same pass.
+
+    ``limit`` caps how many bytes this body sends (one chunk of a chunked upload); ``hasher`` and
+    ``progress`` are shared by all the chunks of one upload.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        limit: int | None = None,
+        hasher: Hasher | None = None,
+        progress: Callable[[int], None] | None = None,
+        chunk_size: int = BODY_CHUNK,
+    ) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.hasher = hasher
+        self.progress = progress
+        self.chunk_size = chunk_size
+        self.sent = 0
+        self.exhausted = False
+
+    def read_chunk(self) -> bytes:
+        """The next piece of the body; ``b""`` at the end."""
+        want = self.chunk_size if self.limit is None else min(self.chunk_size, self.limit - self.sent)
+        if want <= 0:
+            return b""
+        data = self.stream.read(want)
+        if not data:
+            self.exhausted = True
+            return b""
+        if self.hasher is not None:
+            self.hasher.update(data)
+        self.sent += len(data)
+        if self.progress is not None:
+            self.progress(len(data))
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            data = self.read_chunk()
+            if not data:
+                return
+            yield data
+
+
+@dataclass
+class Request:
+    """An HTTP request. ``body`` is bytes, a :class:`BodySource` (streamed, not replayable) or ``None``.
+
+    ``stream`` asks the driver to leave a successful response body unread (``Response.raw``);
+    ``follow_redirects`` is set for blob GETs (the driver never forwards ``Authorization`` to another host).
+    """
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | BodySource | None = None
+    stream: bool = False
+    follow_redirects: bool = False
+
+    @property
+    def replayable(self) -> bool:
+        """True when the request can be sent again (its body is not a consumed stream)."""
+        return not isinstance(self.body, BodySource)
+
+
+class Response:
+    """An HTTP response as the protocol sees it: status, lower-cased headers, body bytes.
+
+    For streamed successful responses ``content`` is empty and ``raw`` is the driver's open response.
+    """
+
+    __slots__ = ("content", "headers", "raw", "status", "url")
+
+    def __init__(
+        self, status: int, headers: Mapping[str, str], content: bytes = b"", url: str = "", raw: Any = None
+    ) -> None:
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.content = content
+        self.url = url
+        self.raw = raw
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """A header value by case-insensitive name."""
+        return self.headers.get(name.lower(), default)
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.url!r})"
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Ask the driver to wait ``seconds`` (retry backoff)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CallCredential:
+    """Ask the driver to call ``credential.get_token(*scopes)`` (awaiting it when it is async)."""
+
+    credential: Any
+    scopes: tuple[str, ...]
+
+
+Instruction = Request | Sleep | CallCredential
+#: A protocol operation: yields instructions, receives responses / token results, returns ``T``.
+Gen = Generator[Instruction, Any, T]

@@ -1,0 +1,191 @@
+"""Repository, tag and manifest properties on registries without ``/acr/v1``, derived from ``/v2`` alone.
+
+Tags come from ``/v2/<name>/tags/list``, digests from the manifests, platform and creation time from
+image configs. Config blobs are content-addressed, so what they say is cached for the client's life.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..errors import ResourceNotFoundError
+from ..models import ArtifactManifestProperties, ArtifactTagProperties, GetManifestResult, RepositoryProperties
+from ..oci import mediatypes as mt
+from ..oci.manifest import Manifest, parse_image_config
+from . import paths
+from .manifests import get_manifest, parse_result
+from .messages import Gen, Request
+from .paging import PageFetcher, link_pages, list_field
+from .responses import raise_for_status
+from .session import Session
+from .wire import parse_time
+
+_CONFIG_LIMIT = 1024 * 1024
+
+#: (architecture, os, created) of an image config.
+ConfigInfo = tuple[str | None, str | None, datetime | None]
+
+
+class OciMetadata:
+    """Metadata operations over plain OCI distribution endpoints."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._configs: dict[str, ConfigInfo] = {}
+
+    def tag_pages(
+        self, repository: str, results_per_page: int | None = None, last: str | None = None
+    ) -> PageFetcher[str]:
+        """Pages of tag names from ``/v2/<name>/tags/list``."""
+        query = {"n": results_per_page, "last": last}
+        url = self.session.url(paths.tags_list(repository), query)
+        return link_pages(self.session, url, list_field("tags"), context=f"tags of {repository}")
+
+    def all_tags(self, repository: str) -> Gen[list[str]]:
+        """Every tag of ``repository`` (following pages); a repository the registry does not know raises 404."""
+        fetch = self.tag_pages(repository)
+        token: Any = None
+        tags: list[str] = []
+        while True:
+            page, token = yield from fetch(token)
+            tags.extend(t for t in page if isinstance(t, str))
+            if not token:
+                return tags
+
+    def config_info(self, repository: str, manifest: Manifest | None) -> Gen[ConfigInfo]:
+        """Architecture, OS and creation time from the image config of ``manifest`` (cached by digest)."""
+        config = manifest.config if manifest is not None else None
+        if config is None or config.size > _CONFIG_LIMIT or not (
+            config.media_type in mt.CONFIG_TYPES or config.media_type.endswith("+json")
+        ):
+            return None, None, None
+        cached = self._configs.get(config.digest)
+        if cached is not None:
+            return cached
+        url = self.session.url(paths.blob(repository, config.digest))
+        response = yield from self.session.send(Request("GET", url, {"Accept": "*/*"}, follow_redirects=True))
+        info: ConfigInfo = (None, None, None)
+        if response.status == 200:
+            parsed = parse_image_config(response.content)
+            if parsed is not None:
+                info = (parsed.platform.architecture, parsed.platform.os, parse_time(parsed.created))
+        self._configs[config.digest] = info
+        return info
+
+    def manifest_properties(
+        self, repository: str, result: GetManifestResult, tags: list[str] | None = None
+    ) -> Gen[ArtifactManifestProperties]:
+        """Properties of a fetched manifest: size = manifest + config + layers (or + children for an index)."""
+        manifest = parse_result(result)
+        arch, os_name, created = yield from self.config_info(repository, manifest)
+        size = len(result.content)
+        references: list[ArtifactManifestProperties] = []
+        if manifest is not None:
+            if manifest.config is not None:
+                size += manifest.config.size
+            size += sum(layer.size for layer in manifest.layers)
+            size += sum(child.size for child in manifest.manifests)
+            for child in manifest.manifests:
+                platform = child.platform
+                references.append(
+                    ArtifactManifestProperties(
+                        digest=child.digest,
+                        architecture=platform.architecture if platform else None,
+                        operating_system=platform.os if platform else None,
+                        repository_name=repository,
+                        registry=self.session.registry,
+                        media_type=child.media_type,
+                    )
+                )
+        return ArtifactManifestProperties(
+            digest=result.digest,
+            size_in_bytes=size,
+            created_on=created,
+            last_updated_on=created,
+            architecture=arch,
+            operating_system=os_name,
+            tags=list(tags or []),
+            repository_name=repository,
+            registry=self.session.registry,
+            media_type=result.media_type,
+            config_media_type=manifest.config.media_type if manifest is not None and manifest.config else None,
+            references=references,
+        )
+
+    def tag_properties(self, repository: str, tag: str) -> Gen[ArtifactTagProperties]:
+        """A tag's digest and (from its image config) creation time."""
+        result = yield from get_manifest(self.session, repository, tag)
+        _, _, created = yield from self.config_info(repository, parse_result(result))
+        return ArtifactTagProperties(
+            name=tag,
+            digest=result.digest,
+            created_on=created,
+            last_updated_on=created,
+            repository_name=repository,
+        )
+
+    def tags_by_digest(self, repository: str) -> Gen[tuple[dict[str, GetManifestResult], dict[str, list[str]]]]:
+        """Every manifest reachable from a tag (index children included), and the tags of each digest."""
+        tags = yield from self.all_tags(repository)
+        results: dict[str, GetManifestResult] = {}
+        by_digest: dict[str, list[str]] = {}
+        pending: list[str] = []
+        for tag in tags:
+            try:
+                result = yield from get_manifest(self.session, repository, tag)
+            except ResourceNotFoundError:
+                continue  # deleted while we listed
+            by_digest.setdefault(result.digest, []).append(tag)
+            if result.digest not in results:
+                results[result.digest] = result
+                pending.append(result.digest)
+        while pending:
+            manifest = parse_result(results[pending.pop()])
+            for child in manifest.manifests if manifest is not None else ():
+                if child.digest in results:
+                    continue
+                try:
+                    results[child.digest] = yield from get_manifest(self.session, repository, child.digest)
+                except ResourceNotFoundError:
+                    continue
+                by_digest.setdefault(child.digest, [])
+                pending.append(child.digest)
+        return results, by_digest
+
+    def repository_properties(self, repository: str) -> Gen[RepositoryProperties]:
+        """Name, tag count and manifest count; times and locks are unknown on a plain registry."""
+        results, by_digest = yield from self.tags_by_digest(repository)
+        tag_count = sum(len(t) for t in by_digest.values())
+        return RepositoryProperties(name=repository, tag_count=tag_count, manifest_count=len(results))
+
+    def catalog_pages(self, results_per_page: int | None = None, last: str | None = None) -> PageFetcher[str]:
+        """Pages of repository names from ``/v2/_catalog``."""
+        url = self.session.url(paths.V2_CATALOG, {"n": results_per_page, "last": last})
+        return link_pages(self.session, url, list_field("repositories"), context="catalog")
+
+    def delete_repository(self, repository: str) -> Gen[None]:
+        """Delete every manifest reachable from a tag (index first, children after); 404s are ignored."""
+        try:
+            results, by_digest = yield from self.tags_by_digest(repository)
+        except ResourceNotFoundError:
+            return
+        order = [d for d in results if by_digest.get(d)] + [d for d in results if not by_digest.get(d)]
+        for digest in order:
+            url = self.session.url(paths.manifest(repository, digest))
+            response = yield from self.session.send(Request("DELETE", url))
+            if response.status != 404:
+                raise_for_status(response, context=f"delete {repository}@{digest}")
+
+
+def sort_by_time(items: list[Any], order_by: str | None) -> list[Any]:
+    """Sort properties by ``last_updated_on`` for ``timedesc`` / ``timeasc`` (unknown times last)."""
+    if order_by not in ("timedesc", "timeasc"):
+        return items
+    known = [i for i in items if i.last_updated_on is not None]
+    unknown = [i for i in items if i.last_updated_on is None]
+    known.sort(key=lambda i: i.last_updated_on, reverse=order_by == "timedesc")
+    return known + unknown
+
+
+__all__ = ["OciMetadata", "sort_by_time"]

@@ -1,0 +1,86 @@
+"""Quick end-to-end checks of the SDK against real registries (the broad suite lives next to this file)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard import ContainerRegistryClient, ResourceNotFoundError, UnsupportedOperationError
+from dockyard.credentials import BasicCredential
+from tests.conftest import TEST_USER
+
+
+def _image(client: ContainerRegistryClient, repo: str, tag: str, layer: bytes) -> str:
+    config = json.dumps({"architecture": "arm64", "os": "linux", "created": "2024-05-06T07:08:09Z"}).encode()
+    config_digest, _ = client.upload_blob(repo, config)
+    layer_digest, _ = client.upload_blob(repo, layer)
+    manifest: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest,
+                    "size": len(layer)}],
+    }
+    return client.set_manifest(repo, manifest, tag=tag)
+
+
+@pytest.fixture(params=["distribution", "dockyard"])
+def registry(request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue(f"{request.param}_server")
+
+
+def test_round_trip(registry: Any, repo_name: str, tmp_path: Path) -> None:
+    layer = os.urandom(3 * 1024 * 1024 + 17)
+    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    with ContainerRegistryClient(registry.url) as client:
+        digest = _image(client, repo_name, "v1", layer)
+        assert client.blob_exists(repo_name, layer_digest)
+        assert repo_name in list(client.list_repository_names())
+        tags = list(client.list_tag_properties(repo_name))
+        assert [(t.name, t.digest, t.repository_name) for t in tags] == [("v1", digest, repo_name)]
+        props = client.get_manifest_properties(repo_name, "v1")
+        assert props.digest == digest and props.architecture == "arm64" and props.operating_system == "linux"
+        assert props.fully_qualified_reference.endswith(f"{repo_name}@{digest}")
+        result = client.get_manifest(repo_name, "v1")
+        assert result.digest == digest and result.manifest["layers"][0]["digest"] == layer_digest
+        assert b"".join(client.download_blob(repo_name, layer_digest)) == layer
+        assert b"".join(client.download_blob(repo_name, layer_digest, offset=1000)) == layer[1000:]
+        target = tmp_path / "layer"
+        assert client.download_blob_to_file(repo_name, layer_digest, target) == len(layer)
+        assert target.read_bytes() == layer
+        client.delete_tag(repo_name, "v1")
+        client.delete_tag(repo_name, "v1")  # a missing tag is not an error
+        assert list(client.list_tag_properties(repo_name)) == []
+        with pytest.raises(ResourceNotFoundError):
+            client.get_tag_properties(repo_name, "v1")
+
+
+def test_empty_blob_and_stream_upload(distribution_server: Any, repo_name: str, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.write_bytes(os.urandom(100_000))
+    with ContainerRegistryClient(distribution_server.url) as client:
+        digest, size = client.upload_blob(repo_name, b"")
+        assert size == 0 and b"".join(client.download_blob(repo_name, digest)) == b""
+        assert client.download_blob_to_file(repo_name, digest, tmp_path / "empty") == 0
+        with source.open("rb") as stream:
+            digest, size = client.upload_blob(repo_name, stream)
+        assert size == 100_000 and client.upload_blob(repo_name, source, digest=digest) == (digest, size)
+
+
+def test_locks_need_acr_api(distribution_server: Any, repo_name: str) -> None:
+    with ContainerRegistryClient(distribution_server.url) as client:
+        assert client.has_acr_api() is False
+        with pytest.raises(UnsupportedOperationError, match="/acr/v1"):
+            client.update_repository_properties(repo_name, can_delete=False)
+
+
+def test_basic_auth_distribution(distribution_auth_server: Any, repo_name: str) -> None:
+    with ContainerRegistryClient(distribution_auth_server.url, BasicCredential(*TEST_USER)) as client:
+        digest = _image(client, repo_name, "v1", b"layer")
+        assert client.get_manifest(repo_name, digest).digest == digest
