@@ -318,7 +318,9 @@ def test_manifest_naming_missing_blob_or_child(http: httpx.Client, dockyard_serv
     assert_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
 
 
-def test_non_distributable_layer_and_inline_data_are_exempt(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_non_distributable_layer_and_inline_data_are_exempt(
+    http: httpx.Client, dockyard_server: DockyardServer
+) -> None:
     repo = unique("foreign")
     config = b'{"architecture":"amd64","os":"windows"}'
     config_digest = upload_blob(http, dockyard_server.url, repo, config)
@@ -465,7 +467,8 @@ def test_referrers_and_oci_subject(http: httpx.Client, dockyard_server: Dockyard
         "artifactType": "application/vnd.example.sbom",
         "annotations": {"org.example": "yes"},
     }
-    filtered = http.get(f"/v2/{repo}/referrers/{subject_digest}", params={"artifactType": "application/vnd.example.sig"})
+    sig_type = "application/vnd.example.sig"
+    filtered = http.get(f"/v2/{repo}/referrers/{subject_digest}", params={"artifactType": sig_type})
     assert filtered.headers["OCI-Filters-Applied"] == "artifactType"
     assert [d["digest"] for d in filtered.json()["manifests"]] == [sig.digest]
     nothing = http.get(f"/v2/{repo}/referrers/{compute_digest(b'no such subject')}")
