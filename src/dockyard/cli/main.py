@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+
+try:  # recent typer versions vendor their own click; older ones use click itself
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click import ClickException  # type: ignore[assignment]
+try:
+    from click.exceptions import Abort as _ClickAbort
+    from click.exceptions import Exit as _ClickExit
+except ImportError:  # pragma: no cover
+    _ClickAbort, _ClickExit = typer.Abort, typer.Exit  # type: ignore[misc,assignment]
 
 from . import serve
 from .errors import EXIT_INTERRUPTED, describe
@@ -40,13 +49,15 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         status = command.main(args=argv, prog_name="dockyard", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        status = exc.exit_code
-    except click.exceptions.Abort:
+    except (typer.Exit, _ClickExit) as exc:
+        status = getattr(exc, "exit_code", 0)
+    except (typer.Abort, _ClickAbort):
         print("dockyard: interrupted", file=sys.stderr)
         status = EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
+    except ClickException as exc:
+        context = getattr(exc, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        print(f"dockyard: error: {' '.join(exc.format_message().split())}{hint}", file=sys.stderr)
         status = exc.exit_code
     except KeyboardInterrupt:
         print("dockyard: interrupted", file=sys.stderr)
