@@ -130,7 +130,7 @@ class ContainerRegistryClient:
         progress: Callable[[int], None] | None = None, **kwargs: Any,
     ) -> int:
         """Download a blob to ``path`` (never a partial file); big blobs as parallel ranges. Returns the size."""
-        return download_to_file(self._driver, self._ops, repository, digest, path,
+        return download_to_file(self._driver, self._ops.session, repository, digest, path,
                                 max_concurrency=self._config.max_concurrency, progress=progress)
 
     def close(self) -> None:

@@ -10,12 +10,11 @@ from typing import Any
 import httpx
 
 from ..errors import ServiceRequestError
-from ..protocol.download import BlobReadState, first_file_read, part_read, plan_parts, use_parallel
-from ..protocol.filesink import FileSink
+from ..protocol import download as plan
+from ..protocol.download import BlobReadState
 from ..protocol.messages import Response
+from ..protocol.session import Session
 from .driver import SyncDriver
-
-READ_CHUNK = 1024 * 1024
 
 
 def iter_read(
@@ -28,7 +27,7 @@ def iter_read(
         raw = response.raw
         try:
             if raw is not None:
-                for chunk in raw.iter_raw(READ_CHUNK):
+                for chunk in raw.iter_raw():
                     offset = state.position
                     data = state.feed(chunk)
                     if data:
@@ -86,9 +85,26 @@ class DownloadBlobStream(Iterator[bytes]):
         self.close()
 
 
+def _pump(driver: SyncDriver, step: plan.Pump) -> None:
+    for offset, data in iter_read(driver, step.state, step.response):
+        step.sink.write(data, offset)
+
+
+def _parallel(driver: SyncDriver, step: plan.Parallel) -> None:
+    with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
+        futures = [pool.submit(_pump, driver, plan.Pump(state, step.sink)) for state in step.states]
+        try:
+            for index, future in enumerate(futures):
+                future.result()
+                step.after(index)
+        finally:
+            for future in futures:
+                future.cancel()
+
+
 def download_to_file(
     driver: SyncDriver,
-    operations: Any,
+    session: Session,
     repository: str,
     digest: str,
     path: str | os.PathLike[str],
@@ -96,43 +112,15 @@ def download_to_file(
     max_concurrency: int = 4,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Download a blob to ``path`` (temp file + verify + rename); big blobs as parallel ranges."""
-    session = operations.session
-    sink = FileSink(path, digest)
-    try:
-        first = first_file_read(session, repository, digest, progress)
-        response = driver.run(first.open())
-        first.take_whole_body(response)
-        parallel = use_parallel(first, response)
-        for offset, data in iter_read(driver, first, response):
-            sink.write(data, offset)
-        if not parallel:
-            if first.total is not None and first.position < first.total:
-                rest = BlobReadState(session, repository, digest, offset=first.position, progress=progress,
-                                     verify=False)
-                for offset, data in iter_read(driver, rest):
-                    sink.write(data, offset)
-            return sink.commit()
-        total = first.total or 0
-        sink.hash_through(first.position)
-        parts = plan_parts(total, first.position, max_concurrency)
+    """Run :func:`dockyard.protocol.download.download_to_file` with threads for the parallel parts."""
 
-        def fetch(part: Any) -> None:
-            state = part_read(session, repository, digest, part, progress)
-            for offset, data in iter_read(driver, state):
-                sink.write(data, offset)
+    def handle(step: Any) -> None:
+        if isinstance(step, plan.Pump):
+            _pump(driver, step)
+        elif isinstance(step, plan.Parallel):
+            _parallel(driver, step)
+        else:  # pragma: no cover - a protocol bug
+            raise TypeError(f"unknown instruction {step!r}")
 
-        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
-            futures = [pool.submit(fetch, part) for part in parts]
-            try:
-                for part, future in zip(parts, futures, strict=True):
-                    future.result()
-                    sink.hash_through(part.end + 1)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-        return sink.commit(total)
-    except BaseException:
-        sink.discard()
-        raise
+    gen = plan.download_to_file(session, repository, digest, path, concurrency=max_concurrency, progress=progress)
+    return driver.run(gen, handle)

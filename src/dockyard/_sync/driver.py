@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -29,8 +30,11 @@ class SyncDriver:
             trust_env=False,
         )
 
-    def run(self, gen: Gen[T]) -> T:
-        """Run a protocol generator to completion and return its result."""
+    def run(self, gen: Gen[T], handler: Callable[[Any], Any] | None = None) -> T:
+        """Run a protocol generator to completion and return its result.
+
+        ``handler`` executes instructions beyond the basic three (the file download's pumps).
+        """
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -48,6 +52,8 @@ class SyncDriver:
                 time.sleep(instruction.seconds)
             elif isinstance(instruction, CallCredential):
                 value = instruction.credential.get_token(*instruction.scopes)
+            elif handler is not None:
+                value = handler(instruction)
             else:  # pragma: no cover - a protocol bug
                 raise TypeError(f"unknown instruction {instruction!r}")
 

@@ -149,6 +149,7 @@ def upload_blob(
             request = Request("PUT", _with_digest(location, digest), headers, body)
             response = yield from session.send(request)
             raise_for_status(response, context=f"upload blob to {repository}")
+            hasher = body.hasher or hasher
         else:
             step = max(chunk_size, minimum)
             chunked = total is not None and total > step
@@ -164,6 +165,7 @@ def upload_blob(
                     headers["Content-Length"] = str(total)
                 response = yield from session.send(Request("PATCH", location, headers, body))
                 raise_for_status(response, 202, 204, context=f"upload blob to {repository}")
+                hasher = body.hasher or hasher
                 location = _location(response)
                 offset += body.sent
                 if limit is not None and body.sent < limit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from ..errors import DigestValidationError, HttpResponseError, ServiceRequestError
 from ..oci.digest import Hasher, parse_digest
 from . import paths
+from .filesink import FileSink
 from .messages import Gen, Request, Response
 from .responses import error_from_response
 from .session import Session
@@ -214,3 +216,61 @@ def part_read(
 def use_parallel(state: BlobReadState, response: Response, threshold: int = PARALLEL_THRESHOLD) -> bool:
     """After the first ranged response: is the blob big enough and does the server do ranges?"""
     return response.status == 206 and state.total is not None and state.total >= threshold
+
+
+@dataclass
+class Pump:
+    """Ask the driver to stream ``state`` (from ``response`` when already open) into ``sink`` at its offsets."""
+
+    state: BlobReadState
+    sink: FileSink
+    response: Response | None = None
+
+
+@dataclass
+class Parallel:
+    """Ask the driver to pump ``states`` into ``sink`` concurrently, calling ``after(i)`` in order as each ends."""
+
+    states: list[BlobReadState]
+    sink: FileSink
+    after: Callable[[int], None]
+    concurrency: int
+
+
+def download_to_file(
+    session: Session,
+    repository: str,
+    digest: str,
+    path: str | os.PathLike[str],
+    *,
+    concurrency: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> Gen[int]:
+    """Download a blob to ``path``: temp file, verified digest, atomic rename. Returns the size.
+
+    The first request asks for a bounded range; its answer tells the size and whether the server does
+    ranges. Big blobs then go as parallel ranges (written with ``pwrite``, hashed in order as they land);
+    others continue sequentially. Servers that ignore ``Range`` send the whole blob in the first answer.
+    """
+    sink = FileSink(path, digest)
+    try:
+        first = first_file_read(session, repository, digest, progress)
+        response = yield from first.open()
+        first.take_whole_body(response)
+        parallel = use_parallel(first, response)
+        yield Pump(first, sink, response)
+        if not parallel:
+            if first.total is not None and first.position < first.total:
+                rest = BlobReadState(session, repository, digest, offset=first.position, progress=progress,
+                                     verify=False)
+                yield Pump(rest, sink)
+            return sink.commit()
+        total = first.total or 0
+        sink.hash_through(first.position)
+        parts = plan_parts(total, first.position, concurrency)
+        states = [part_read(session, repository, digest, part, progress) for part in parts]
+        yield Parallel(states, sink, lambda i: sink.hash_through(parts[i].end + 1), concurrency)
+        return sink.commit(total)
+    except BaseException:
+        sink.discard()
+        raise

@@ -23,8 +23,9 @@ BODY_CHUNK = 1024 * 1024
 class BodySource:
     """A request body streamed from a readable binary file object, hashed in the same pass.
 
-    ``limit`` caps how many bytes this body sends (one chunk of a chunked upload); ``hasher`` and
-    ``progress`` are shared by all the chunks of one upload.
+    ``limit`` caps how many bytes this body sends (one chunk of a chunked upload). ``hasher`` is the
+    running hash of the bytes before this body; this body hashes into its own copy (``self.hasher``),
+    so a retry can rewind a seekable stream and start the chunk's hash over.
     """
 
     def __init__(
@@ -38,9 +39,31 @@ class BodySource:
     ) -> None:
         self.stream = stream
         self.limit = limit
-        self.hasher = hasher
+        self._base = hasher
+        self.hasher = hasher.copy() if hasher is not None else None
         self.progress = progress
         self.chunk_size = chunk_size
+        self.sent = 0
+        self._reported = 0
+        self.exhausted = False
+        try:
+            self._start: int | None = stream.tell() if stream.seekable() else None
+        except (AttributeError, OSError, ValueError):
+            self._start = None
+
+    @property
+    def rewindable(self) -> bool:
+        """True when the body can be sent again (its stream is seekable)."""
+        return self._start is not None
+
+    def rewind(self) -> None:
+        """Go back to the start of this body for a retry (nothing to do when nothing was read)."""
+        if not self.sent and not self.exhausted:
+            return
+        if self._start is None:
+            raise ValueError("the body stream is not seekable")
+        self.stream.seek(self._start)
+        self.hasher = self._base.copy() if self._base is not None else None
         self.sent = 0
         self.exhausted = False
 
@@ -56,8 +79,9 @@ class BodySource:
         if self.hasher is not None:
             self.hasher.update(data)
         self.sent += len(data)
-        if self.progress is not None:
-            self.progress(len(data))
+        if self.progress is not None and self.sent > self._reported:
+            self.progress(self.sent - self._reported)  # a retried chunk is reported once
+            self._reported = self.sent
         return data
 
     def __iter__(self) -> Iterator[bytes]:
@@ -85,8 +109,8 @@ class Request:
 
     @property
     def replayable(self) -> bool:
-        """True when the request can be sent again (its body is not a consumed stream)."""
-        return not isinstance(self.body, BodySource)
+        """True when the request can be sent again (its body is bytes or a seekable stream)."""
+        return not isinstance(self.body, BodySource) or self.body.rewindable
 
 
 class Response:

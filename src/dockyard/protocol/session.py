@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..credentials import BasicCredential, DockerConfigCredential, aad_scope, is_token_credential, token_text
-from ..errors import ClientAuthenticationError, ServiceRequestError
+from ..errors import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 from .challenge import Challenge, classify, fill_scope, jwt_expiry, parse_challenge, scope_template
-from .messages import CallCredential, Gen, Request, Response, Sleep
+from .messages import BodySource, CallCredential, Gen, Request, Response, Sleep
 from .responses import error_from_response, json_body
 from .retry import RETRY_STATUSES, RetryPolicy
 
@@ -23,6 +23,19 @@ from .retry import RETRY_STATUSES, RetryPolicy
 REFRESH_MARGIN = 300.0
 #: Treat an access token as expired this many seconds early.
 ACCESS_MARGIN = 30.0
+
+
+#: The scopes ACR-style token services use, by request kind: used up front once the token service is known,
+#: so a new kind of request costs no ``401`` round trip. A wrong guess only costs one token request.
+GUESSED_SCOPES = {
+    "catalog": "registry:catalog:*",
+    "v2:read": "repository:{repository}:pull",
+    "v2:write": "repository:{repository}:pull,push",
+    "v2:delete": "repository:{repository}:delete",
+    "acr:read": "repository:{repository}:metadata_read",
+    "acr:write": "repository:{repository}:metadata_write",
+    "acr:delete": "repository:{repository}:delete",
+}
 
 
 def normalize_endpoint(endpoint: str) -> str:
@@ -84,6 +97,7 @@ class Session:
         self._access: dict[tuple[str, str], _Token] = {}
         self._refresh: dict[str, _Token] = {}
         self._token_method: dict[str, str] = {}
+        self._token_services: dict[str, tuple[str, str]] = {}
         if credential is not None and not (
             isinstance(credential, (BasicCredential, DockerConfigCredential)) or is_token_credential(credential)
         ):
@@ -134,6 +148,8 @@ class Session:
         while True:
             if auth:
                 yield from self._authorize(request)
+            if isinstance(request.body, BodySource):
+                request.body.rewind()
             try:
                 response: Response = yield request
             except ServiceRequestError:
@@ -172,13 +188,24 @@ class Session:
             return
         kind = classify(request.method, request.url)
         entry = self._templates.get((origin, kind.action))
+        guessed = False
         if entry is None:
-            return
+            known = self._token_services.get(origin)
+            guess = GUESSED_SCOPES.get(kind.action)
+            if known is None or guess is None or (kind.repository is None and "{repository}" in guess):
+                return
+            entry = (known[0], known[1], guess)
+            guessed = True
         realm, service, template = entry
         scope = fill_scope(template, kind.repository)
         token = self._access.get((service, scope))
         if token is None or not token.fresh(ACCESS_MARGIN):
-            value = yield from self._fetch_access(realm, service, scope)
+            try:
+                value = yield from self._fetch_access(realm, service, scope)
+            except HttpResponseError:
+                if guessed:
+                    return  # send without a token; the challenge will tell the right scope
+                raise
         else:
             value = token.value
         request.headers["Authorization"] = f"Bearer {value}"
@@ -197,6 +224,7 @@ class Session:
         service = challenge.service or urlsplit(realm).netloc
         scope = challenge.scope or ""
         self._templates[(origin, kind.action)] = (realm, service, scope_template(scope, kind.repository))
+        self._token_services[origin] = (realm, service)
         if sent.startswith("Bearer "):
             # The token we sent was refused (expired or revoked): forget it and fetch a new one.
             self._access.pop((service, scope), None)

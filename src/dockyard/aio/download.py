@@ -1,0 +1,130 @@
+"""Blob downloads over the async driver: ``AsyncDownloadBlobStream`` and file downloads with parallel ranges."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from ..errors import ServiceRequestError
+from ..protocol import download as plan
+from ..protocol.download import BlobReadState
+from ..protocol.messages import Response
+from ..protocol.session import Session
+from .driver import AsyncDriver
+
+
+async def iter_read(
+    driver: AsyncDriver, state: BlobReadState, response: Response | None = None
+) -> AsyncIterator[tuple[int, bytes]]:
+    """``(offset, bytes)`` pieces of a blob read, resuming with ``Range`` after dropped connections."""
+    while True:
+        if response is None:
+            response = await driver.run(state.open())
+        raw = response.raw
+        try:
+            if raw is not None:
+                async for chunk in raw.aiter_raw():
+                    offset = state.position
+                    data = state.feed(chunk)
+                    if data:
+                        yield offset, data
+                    if state.complete:
+                        break
+        except httpx.TransportError as exc:
+            if not state.resume_allowed(exc):
+                raise ServiceRequestError(f"download of {state.digest} failed: {exc}", error=exc) from exc
+            response = None
+            continue
+        finally:
+            if raw is not None:
+                await raw.aclose()
+        if state.needs_more() and state.resume_allowed():
+            response = None
+            continue
+        state.finish()
+        return
+
+
+class AsyncDownloadBlobStream(AsyncIterator[bytes]):
+    """An async iterator over a blob's bytes, verified at the end and resumed after dropped connections."""
+
+    def __init__(self, driver: AsyncDriver, state: BlobReadState) -> None:
+        self._state = state
+        self._pieces = iter_read(driver, state)
+
+    @property
+    def digest(self) -> str:
+        return self._state.digest
+
+    @property
+    def blob_size(self) -> int | None:
+        """The blob's size once the first response told it."""
+        return self._state.total
+
+    def __aiter__(self) -> AsyncDownloadBlobStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        offset_and_data = await self._pieces.__anext__()
+        return offset_and_data[1]
+
+    async def close(self) -> None:
+        """Stop the download and release its connection."""
+        await self._pieces.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> AsyncDownloadBlobStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def _pump(driver: AsyncDriver, step: plan.Pump) -> None:
+    async for offset, data in iter_read(driver, step.state, step.response):
+        step.sink.write(data, offset)
+
+
+async def _parallel(driver: AsyncDriver, step: plan.Parallel) -> None:
+    limit = asyncio.Semaphore(step.concurrency)
+
+    async def one(state: BlobReadState) -> None:
+        async with limit:
+            await _pump(driver, plan.Pump(state, step.sink))
+
+    tasks = [asyncio.ensure_future(one(state)) for state in step.states]
+    try:
+        for index, task in enumerate(tasks):
+            await task
+            await asyncio.to_thread(step.after, index)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def download_to_file(
+    driver: AsyncDriver,
+    session: Session,
+    repository: str,
+    digest: str,
+    path: str | os.PathLike[str],
+    *,
+    max_concurrency: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Run :func:`dockyard.protocol.download.download_to_file` with tasks for the parallel parts."""
+
+    async def handle(step: Any) -> None:
+        if isinstance(step, plan.Pump):
+            await _pump(driver, step)
+        elif isinstance(step, plan.Parallel):
+            await _parallel(driver, step)
+        else:  # pragma: no cover - a protocol bug
+            raise TypeError(f"unknown instruction {step!r}")
+
+    gen = plan.download_to_file(session, repository, digest, path, concurrency=max_concurrency, progress=progress)
+    return await driver.run(gen, handle)
