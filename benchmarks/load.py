@@ -15,12 +15,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from tests.support.images import make_image, push
 from tests.support.servers import DistributionServer, DockyardServer
 
 from benchmarks.context import Context, server_label
 from benchmarks.measure import tree_memory_kib
 from benchmarks.results import Row
-from benchmarks.seed import http_client, put_manifest, small_image
 from dockyard.oci.mediatypes import OCI_MANIFEST
 
 Server = DockyardServer | DistributionServer
@@ -85,9 +85,9 @@ def run_b6(ctx: Context) -> None:
     for round_ in range(ctx.settings.rounds):
         for kind in kinds[round_ % 2:] + kinds[: round_ % 2]:
             with ctx.server(kind) as server:
-                with http_client(server.url) as http:
-                    manifest, _, layer = small_image(http, REPO)
-                    put_manifest(http, REPO, "v1", manifest)
+                image = make_image(layers=1, seed="load")
+                push(image, server.url, REPO, tag="v1")
+                layer = image.blobs[1].digest
                 for case, load in cases.items():
                     row = rows[(case, kind)]
                     if row.status == "ok":

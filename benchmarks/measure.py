@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,43 +40,37 @@ def _tail(path: Path, limit: int = 2000) -> str:
 
 
 def run_process(argv: list[str], logdir: Path, *, timeout: float, env: dict[str, str] | None = None) -> ClientRun:
-    """Run ``argv`` to completion; peak RSS comes from ``wait4`` so it belongs to this process alone.
+    """Run ``argv`` to completion through :mod:`benchmarks.launch`, which measures its wall time and peak RSS.
 
-    Children of the process (none of the measured clients fork workers) are not counted.
+    The process runs in its own session; on timeout the whole group is killed. Children of the measured process
+    that it waited for count towards its peak RSS (the largest of them, as ``wait4`` reports).
     """
     logdir.mkdir(parents=True, exist_ok=True)
     stamp = f"{time.monotonic_ns()}"
     out_path, err_path = logdir / f"{stamp}.out", logdir / f"{stamp}.err"
+    result_path = logdir / f"{stamp}.json"
+    launcher = [sys.executable, "-m", "benchmarks.launch", str(result_path), *argv]
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT,
-                                env=env or subprocess_env())
-        timed_out = threading.Event()
-
-        def kill() -> None:
-            timed_out.set()
-            proc.kill()
-
-        timer = threading.Timer(timeout, kill)
-        timer.start()
+        proc = subprocess.Popen(launcher, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT,
+                                env=env or subprocess_env(), start_new_session=True)
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if timed_out.is_set():
-        raise RunFailed(f"timed out after {timeout:.0f}s: {' '.join(argv[:4])}")
-    if proc.returncode != 0:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise RunFailed(f"timed out after {timeout:.0f}s: {' '.join(argv[:4])}") from None
+    if proc.returncode != 0 or not result_path.exists():
         raise RunFailed(f"exit {proc.returncode}: {' '.join(argv[:4])}\n{_tail(err_path)}{_tail(out_path)}")
+    measured = json.loads(result_path.read_text())
     extra: dict[str, Any] = {}
     for line in out_path.read_text(errors="replace").splitlines():
         if line.startswith(RESULT_MARKER):
             extra = json.loads(line[len(RESULT_MARKER):])
-    out_path.unlink(missing_ok=True)
-    err_path.unlink(missing_ok=True)
+    for path in (out_path, err_path, result_path):
+        path.unlink(missing_ok=True)
+    wall = float(measured["wall_seconds"])
     seconds = float(extra.pop("seconds", wall))
-    return ClientRun(seconds=seconds, peak_rss_kib=usage.ru_maxrss, wall_seconds=wall, extra=extra)
+    return ClientRun(seconds=seconds, peak_rss_kib=int(measured["peak_rss_kib"]), wall_seconds=wall, extra=extra)
 
 
 def run_python_client(target: str, logdir: Path, *, timeout: float, **kwargs: Any) -> ClientRun:

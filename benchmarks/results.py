@@ -126,8 +126,17 @@ def _fmt_mib(kib: int | None) -> str:
 def render_markdown(results: Results) -> str:
     """The results table (medians, ratios vs dockyard, peak RSS), then targets and notes."""
     meta = results.meta
+    machine = meta.get("machine", {})
+    versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
     lines = [
-        f"Run: {meta.get('date', '?')} · rounds: {meta.get('rounds')} · mode: {meta.get('mode')}",
+        f"Run: {meta.get('date', '?')} · mode: {meta.get('mode')} · rounds: {meta.get('rounds')} · "
+        f"total {meta.get('total_seconds', '?')} s · load average before/after: {meta.get('load_before')}"
+        f"/{meta.get('load_after')}",
+        "",
+        f"Machine: {machine.get('nproc', '?')} CPUs ({machine.get('cpu', '?')}), {machine.get('memory', '?')} RAM, "
+        f"Linux {machine.get('kernel', '?')} · dockyard serve flags: {meta.get('dockyard_serve_flags', '?')}",
+        "",
+        f"Versions: {versions}",
         "",
         "| Bench | Case | Tool | Server | Median (min-max) | Throughput | dockyard advantage | Client peak RSS MiB"
         " | Server peak RSS MiB | Status |",

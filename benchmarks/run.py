@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmarks import blobs, images, load, tags
 from benchmarks.context import Context, Settings
 from benchmarks.measure import ROOT, cpu_load
-from benchmarks.results import Results, render_markdown, write
+from benchmarks.results import MIB, Results, render_markdown, write
 from benchmarks.targets import evaluate
 from benchmarks.tools import machine, versions
 
@@ -35,6 +35,16 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], str | None], Benchmark]] = {
     "B6": ("manifest GET / blob HEAD req/s under load: dockyard serve vs docker-registry", load.missing, load.run_b6),
 }
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "benchmarks" / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(path: Path, table: str) -> None:
+    """Replace what lies between the results markers in ``path`` with ``table``."""
+    text = path.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{START}\n{table}{END}{tail}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="where latest.md/json go")
     parser.add_argument("--server-workers", type=int, default=2,
                         help="dockyard serve --workers N when supported (default 2; 1 = single process)")
+    parser.add_argument("--blob-mib", type=int, default=None, help="B1/B2 blob size in MiB (default 1024)")
+    parser.add_argument("--image-mib", type=int, default=None, help="B3/B5 image size in MiB (default 500)")
+    parser.add_argument("--tags", type=int, default=None, help="B4 tag count (default 10000)")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="also put the table into benchmarks/README.md (between the results markers)")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the scratch directory (logs) afterwards")
     return parser.parse_args(argv)
 
@@ -62,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     names = selected(args.only)
     settings = Settings.quick(args.rounds or 1) if args.quick else Settings.full(args.rounds or 3)
     settings.server_workers = args.server_workers
+    if args.blob_mib:
+        settings.blob_size = args.blob_mib * MIB
+    if args.image_mib:
+        settings.image_size = args.image_mib * MIB
+    if args.tags:
+        settings.tag_count = args.tags
     meta = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "mode": settings.mode,
@@ -109,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_after"] = round(cpu_load(), 2)
     results.extra_targets = evaluate(results)
     md, js = write(results, args.results_dir)
+    if args.update_readme:
+        update_readme(README, render_markdown(results))
     print(render_markdown(results))
     print(f"written: {md} {js}", file=sys.stderr)
     return 0

@@ -6,40 +6,25 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+import httpx
+from tests.support.credentials import CountingCredential
+from tests.support.images import make_image, push, put_manifest
 from tests.support.servers import write_htpasswd
 
 from benchmarks.context import Context, server_label
 from benchmarks.measure import RunFailed, Stopwatch, run_python_client
-from benchmarks.seed import http_client, put_manifest, small_image
 from benchmarks.tools import AZURE, DOCKYARD_SDK
 
 USER = ("bench", "bench-pass")
 REPO = "bench/tags"
+#: The paging variants: the server's default page (all tags at once on dockyard serve) and ACR's 100 per page.
+PAGINGS: dict[str, int | None] = {"default page size": None, "100 per page": 100}
 #: Tag pushes in flight while seeding (setup only, not measured).
 SEED_THREADS = 4
-
-
-class StandInToken(NamedTuple):
-    """What ``TokenCredential.get_token`` returns: a token and its expiry (Unix seconds)."""
-
-    token: str
-    expires_on: int
-
-
-class StandInCredential:
-    """An Entra ID credential stand-in: any non-empty token is accepted by ``--accept-any-aad-token``."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> StandInToken:
-        self.calls += 1
-        return StandInToken("stand-in-entra-token", int(time.time()) + 3600)
 
 
 def _walk(pager: Any) -> int:
@@ -51,26 +36,26 @@ def _walk(pager: Any) -> int:
     return count
 
 
-def list_dockyard(url: str, repo: str) -> dict[str, Any]:
+def list_dockyard(url: str, repo: str, per_page: int | None) -> dict[str, Any]:
     from dockyard import ContainerRegistryClient
 
-    credential = StandInCredential()
+    credential = CountingCredential()
     client = ContainerRegistryClient(url, credential)
     with Stopwatch() as sw:
-        count = _walk(client.list_tag_properties(repo))
+        count = _walk(client.list_tag_properties(repo, results_per_page=per_page))
     client.close()
-    return {"seconds": sw.seconds, "count": count, "get_token_calls": credential.calls}
+    return {"seconds": sw.seconds, "count": count, "get_token_calls": credential.count}
 
 
-def list_azure(url: str, repo: str) -> dict[str, Any]:
+def list_azure(url: str, repo: str, per_page: int | None) -> dict[str, Any]:
     from azure.containerregistry import ContainerRegistryClient
 
-    credential = StandInCredential()
+    credential = CountingCredential()
     client = ContainerRegistryClient(url, credential)
     with Stopwatch() as sw:
-        count = _walk(client.list_tag_properties(repo, enforce_https=False))
+        count = _walk(client.list_tag_properties(repo, results_per_page=per_page, enforce_https=False))
     client.close()
-    return {"seconds": sw.seconds, "count": count, "get_token_calls": credential.calls}
+    return {"seconds": sw.seconds, "count": count, "get_token_calls": credential.count}
 
 
 _CLIENTS = {DOCKYARD_SDK: "list_dockyard", AZURE: "list_azure"}
@@ -82,14 +67,15 @@ def missing() -> str | None:
 
 
 def _seed_tags(url: str, count: int) -> None:
-    with http_client(url, USER) as http:
-        manifest, _, _ = small_image(http, REPO)
+    image = make_image(layers=1, seed="tags")
+    with httpx.Client(auth=USER, timeout=60) as http:
+        push(image, url, REPO, client=http)
 
-        def push(i: int) -> None:
-            put_manifest(http, REPO, f"t{i:05d}", manifest)
+        def tag(i: int) -> None:
+            put_manifest(http, url, REPO, image, f"t{i:05d}")
 
         with ThreadPoolExecutor(SEED_THREADS) as pool:
-            list(pool.map(push, range(count)))
+            list(pool.map(tag, range(count)))
 
 
 def _count_lines(path: Path) -> int:
@@ -100,8 +86,9 @@ def run_b4(ctx: Context) -> None:
     count = ctx.settings.tag_count
     htpasswd = write_htpasswd(ctx.fresh_dir("auth") / "htpasswd", {USER[0]: USER[1]})
     access_log = ctx.fresh_dir("access") / "access.jsonl"
-    rows = [ctx.row("B4", f"list {count:,} tags with properties (auth on)", tool, server_label("dockyard"),
-                    dockyard=tool == DOCKYARD_SDK) for tool in _CLIENTS]
+    rows = [ctx.row("B4", f"list {count:,} tags with properties (auth on), {label}", tool, server_label("dockyard"),
+                    dockyard=tool == DOCKYARD_SDK) for label in PAGINGS for tool in _CLIENTS]
+    per_page = {row.case: PAGINGS[row.case.rsplit(", ", 1)[1]] for row in rows}
     flags = ["--htpasswd", str(htpasswd), "--accept-any-aad-token"]
     if ctx.serve_supports("--access-log"):
         flags += ["--access-log", str(access_log)]
@@ -112,7 +99,8 @@ def run_b4(ctx: Context) -> None:
             before = _count_lines(access_log)
             try:
                 run = run_python_client(f"benchmarks.tags:{_CLIENTS[row.tool]}", ctx.logdir,
-                                        timeout=ctx.settings.timeout, url=server.url, repo=REPO)
+                                        timeout=ctx.settings.timeout, url=server.url, repo=REPO,
+                                        per_page=per_page[row.case])
             except RunFailed as exc:
                 row.fail(str(exc))
                 continue
@@ -120,7 +108,8 @@ def run_b4(ctx: Context) -> None:
                 row.fail(f"listed {run.extra.get('count')} tags, expected {count}")
                 continue
             requests = _count_lines(access_log) - before if access_log.exists() else "?"
-            note = f"{requests} HTTP requests, {run.extra.get('get_token_calls')} get_token calls per listing"
+            note = (f"{row.case.rsplit(', ', 1)[1]}: {requests} HTTP requests, "
+                    f"{run.extra.get('get_token_calls')} get_token calls per listing")
             if note not in row.notes:
                 row.notes.append(note)
             row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server))
