@@ -7,13 +7,13 @@ import os
 import re
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ...oci import mediatypes as mt
 from .. import errors as e
 from ..registry import CHUNK_MIN_LENGTH, check_digest, check_name, upload_headers, upload_location
-from ..storage.blobs import stream_fd
+from ..responses import BlobResponse
 from .common import (
     authorize,
     empty,
@@ -153,7 +153,7 @@ async def blob(request: Request) -> Response:
     if request.method == "HEAD":
         os.close(fd)
         return Response(b"", status_code=status, headers=headers)
-    return StreamingResponse(stream_fd(fd, start, length), status_code=status, headers=headers)
+    return BlobResponse(fd, start, length, status, headers)
 
 
 async def upload_start(request: Request) -> Response:

@@ -272,18 +272,3 @@ def open_blob(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return fd, os.fstat(fd).st_size
-
-
-async def stream_fd(fd: int, start: int, length: int) -> AsyncIterator[bytes]:
-    """Yield ``length`` bytes of open file ``fd`` from ``start`` in large chunks; closes ``fd`` at the end."""
-    try:
-        end = start + length
-        pos = start
-        while pos < end:
-            chunk = os.pread(fd, min(READ_CHUNK, end - pos), pos)
-            if not chunk:
-                break
-            pos += len(chunk)
-            yield chunk
-    finally:
-        os.close(fd)

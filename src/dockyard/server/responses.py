@@ -1,0 +1,57 @@
+"""A response that streams a slice of an open blob file in large chunks and stops when the client goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from .storage.blobs import READ_CHUNK
+
+
+class BlobResponse(Response):
+    """Send ``length`` bytes of open file ``fd`` from ``start``; closes ``fd`` when done (or on disconnect)."""
+
+    def __init__(self, fd: int, start: int, length: int, status_code: int, headers: dict[str, str]) -> None:
+        super().__init__(None, status_code=status_code, headers=headers)
+        self.fd = fd
+        self.start = start
+        self.length = length
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher: asyncio.Task[object] | None = None
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            if scope.get("method") == "HEAD":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            pos, end = self.start, self.start + self.length
+            while pos < end:
+                chunk = os.pread(self.fd, min(READ_CHUNK, end - pos), pos)
+                if not chunk:
+                    break  # the file shrank underneath us: the client sees a short body and retries
+                pos += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": pos < end})
+                if watcher is None and pos < end:
+                    watcher = asyncio.ensure_future(_disconnected(receive))
+                elif watcher is not None and watcher.done():
+                    return
+            if pos < end or self.length == 0:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            os.close(self.fd)
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has disconnected (request body messages are skipped)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
