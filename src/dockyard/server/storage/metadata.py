@@ -261,7 +261,8 @@ class MetadataStore:
                 if ref is None:
                     return []
                 op = "<" if desc else ">"
-                where = f" AND (updated {op} ? OR (updated = ? AND digest {op} ?))"
+                # "updated <op>= ?" first, so SQLite seeks in the time index instead of scanning from the start.
+                where = f" AND updated {op}= ? AND (updated {op} ? OR digest {op} ?)"
                 args += [ref["updated"], ref["updated"], last]
         sql = f"SELECT {MANIFEST_INFO_COLUMNS} FROM manifests WHERE repo_id = ?{hidden}{where} ORDER BY {sort}"
         if limit is not None:
@@ -337,7 +338,7 @@ class MetadataStore:
                 if ref is None:
                     return []
                 op = "<" if desc else ">"
-                filters += f" AND (updated {op} ? OR (updated = ? AND name {op} ?))"
+                filters += f" AND updated {op}= ? AND (updated {op} ? OR name {op} ?)"
                 args += [ref["updated"], ref["updated"], last]
         sql = f"SELECT * FROM tags WHERE repo_id = ?{filters} ORDER BY {sort}"
         if limit is not None:
