@@ -638,3 +638,48 @@ async def test_async_stand_in_credential_against_auth_server(dockyard_auth_serve
         with pytest.raises(ResourceNotFoundError):
             await client.get_repository_properties(repo, **E)
     assert credential.scopes and set(credential.scopes) == {(AUDIENCE_SCOPE,)}
+
+
+# -- tag forms of the manifest methods, over TLS ------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_client(dockyard_server, tmp_path):  # type: ignore[no-untyped-def]
+    """A client on ``https://`` (a TLS relay in front of the server): no ``enforce_https`` needed at all."""
+    from tests.support.tls import TLSRelay
+
+    with TLSRelay(dockyard_server.port, tmp_path / "tls") as relay, ContainerRegistryClient(
+        relay.url, None, connection_verify=False
+    ) as client:
+        yield client
+
+
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
+def test_manifest_methods_by_tag_over_tls(tls_client, dockyard_server) -> None:  # type: ignore[no-untyped-def]
+    """get/update/delete_manifest by tag look the tag up first without the caller's kwargs: HTTPS only."""
+    client = tls_client
+    repo = unique("azsdk/by-tag")
+    image, other = make_image(seed=repo, layer_size=90), make_image(seed=f"{repo}-2", layer_size=90)
+    push(image, dockyard_server.url, repo, tag="v1")
+    push(other, dockyard_server.url, repo, tag="v2")
+
+    props = client.get_manifest_properties(repo, "v1")
+    assert (props.digest, props.tags, props.architecture) == (image.digest, ["v1"], ArtifactArchitecture.AMD64)
+    assert props.fully_qualified_reference.endswith(f"/{repo}@{image.digest[7:]}")
+    updated = client.update_manifest_properties(repo, "v1", can_delete=False)
+    assert updated.digest == image.digest and updated.can_delete is False
+    with pytest.raises(HttpResponseError) as err:
+        client.delete_manifest(repo, "v1")
+    assert err.value.status_code == 405
+    props = client.get_manifest_properties(repo, "v1")
+    props.can_delete = True
+    assert client.update_manifest_properties(repo, "v1", props).can_delete is True
+    client.delete_manifest(repo, "v1")
+    with pytest.raises(ResourceNotFoundError):
+        client.get_manifest(repo, image.digest)
+    with pytest.raises(ResourceNotFoundError):
+        client.get_manifest_properties(repo, "v1")  # the tag lookup's 404
+    with pytest.raises(ResourceNotFoundError):
+        client.delete_manifest(repo, "v1")  # a 404 on the tag lookup is an error, unlike one on the DELETE
+    assert [t.name for t in client.list_tag_properties(repo)] == ["v2"]
+    assert client.get_manifest(repo, "v2").digest == other.digest
