@@ -55,7 +55,8 @@ def _with_digest(url: str, digest: str) -> str:
 def mount_blob(session: Session, repository: str, digest: str, from_repository: str) -> Gen[bool]:
     """Cross-repository mount; True when mounted, False when the registry refused (the upload is cancelled)."""
     url = session.url(paths.uploads(repository), {"mount": digest, "from": from_repository})
-    response = yield from session.send(Request("POST", url))
+    request = Request("POST", url, extra_scope=f"repository:{from_repository}:pull")
+    response = yield from session.send(request)
     if response.status == 201:
         return True
     raise_for_status(response, 202, context=f"mount {from_repository}@{digest} into {repository}")

@@ -132,7 +132,40 @@ def set_manifest(
             same = False
         if not same:
             raise DigestValidationError("The server-computed digest does not match the client-computed digest.")
+    if response.header("oci-subject") is None:
+        yield from _update_referrers_tag(session, repository, data, digest, media_type)
     return digest
+
+
+def _update_referrers_tag(session: Session, repository: str, data: bytes, digest: str, media_type: str) -> Gen[None]:
+    """On a registry without the referrers API, list a pushed manifest with a ``subject`` in the fallback
+    ``<alg>-<hex>`` tag index (the OCI distribution-spec "referrers tag schema")."""
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return
+    subject = body.get("subject") if isinstance(body, dict) else None
+    if not isinstance(subject, dict) or not isinstance(subject.get("digest"), str):
+        return
+    tag = subject["digest"].replace(":", "-")
+    try:
+        current = yield from get_manifest(session, repository, tag)
+        index = current.manifest if isinstance(current.manifest, dict) else {}
+    except ResourceNotFoundError:
+        index = {}
+    children = [c for c in index.get("manifests") or [] if isinstance(c, dict)]
+    if any(c.get("digest") == digest for c in children):
+        return
+    entry: dict[str, Any] = {"mediaType": body.get("mediaType") or media_type, "digest": digest, "size": len(data)}
+    config = body.get("config") if isinstance(body.get("config"), dict) else {}
+    artifact_type = body.get("artifactType") or config.get("mediaType")
+    if artifact_type:
+        entry["artifactType"] = artifact_type
+    if isinstance(body.get("annotations"), dict) and body["annotations"]:
+        entry["annotations"] = body["annotations"]
+    updated = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [*children, entry]}
+    payload = json.dumps(updated, separators=(",", ":")).encode()
+    yield from set_manifest(session, repository, payload, tag=tag, media_type=mt.OCI_INDEX)
 
 
 def get_manifest_descriptor(session: Session, repository: str, reference: str) -> Gen[Descriptor]:

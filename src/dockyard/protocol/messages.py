@@ -98,6 +98,7 @@ class Request:
 
     ``stream`` asks the driver to leave a successful response body unread (``Response.raw``);
     ``follow_redirects`` is set for blob GETs (the driver never forwards ``Authorization`` to another host).
+    ``extra_scope`` is a token scope the request needs beyond its own repository's (a mount's source).
     """
 
     method: str
@@ -106,6 +107,7 @@ class Request:
     body: bytes | BodySource | None = None
     stream: bool = False
     follow_redirects: bool = False
+    extra_scope: str | None = None
 
     @property
     def replayable(self) -> bool:

@@ -14,7 +14,7 @@ from ..models import ArtifactManifestProperties, ArtifactTagProperties, GetManif
 from ..oci import mediatypes as mt
 from ..oci.manifest import Manifest, parse_image_config
 from . import paths
-from .manifests import get_manifest, parse_result
+from .manifests import get_manifest, get_manifest_descriptor, parse_result
 from .messages import Gen, Request
 from .paging import PageFetcher, link_pages, list_field
 from .responses import raise_for_status
@@ -152,6 +152,22 @@ class OciMetadata:
                 by_digest.setdefault(child.digest, [])
                 pending.append(child.digest)
         return results, by_digest
+
+    def tags_of(self, repository: str, digest: str) -> Gen[list[str]]:
+        """The tags pointing at ``digest`` (one ``HEAD`` per tag)."""
+        try:
+            tags = yield from self.all_tags(repository)
+        except ResourceNotFoundError:
+            return []
+        found = []
+        for tag in tags:
+            try:
+                descriptor = yield from get_manifest_descriptor(self.session, repository, tag)
+            except ResourceNotFoundError:
+                continue
+            if descriptor.digest == digest:
+                found.append(tag)
+        return found
 
     def repository_properties(self, repository: str) -> Gen[RepositoryProperties]:
         """Name, tag count and manifest count; times and locks are unknown on a plain registry."""

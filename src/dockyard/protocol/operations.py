@@ -26,7 +26,7 @@ from . import blobs, manifests, paths
 from .download import BlobReadState
 from .messages import Gen, Request
 from .oci_metadata import OciMetadata, sort_by_time
-from .paging import Pager, link_pages, list_field, single_page
+from .paging import Pager, link_pages, list_field, sliced_pages
 from .responses import json_body, raise_for_status
 from .session import Session
 from .wire import locks_body, manifest_from_wire, repository_from_wire, tag_from_wire
@@ -157,45 +157,43 @@ class Operations:
         def parse(data: Any) -> list[ArtifactTagProperties]:
             return [tag_from_wire(t, repository) for t in list_field("tags")(data) if isinstance(t, dict)]
 
+        def names() -> Gen[list[str]]:
+            found = yield from self.oci.all_tags(repository)
+            if last:
+                found = [t for t in found if t > last]
+            return found
+
+        def properties(page: list[str]) -> Gen[list[ArtifactTagProperties]]:
+            items = []
+            for name in page:
+                try:
+                    items.append((yield from self.oci.tag_properties(repository, name)))
+                except ResourceNotFoundError:
+                    continue  # deleted while we listed
+            return items
+
+        def everything() -> Gen[list[ArtifactTagProperties]]:
+            items = yield from properties((yield from names()))
+            if digest:
+                items = [i for i in items if i.digest == digest]
+            return sort_by_time(items, order)
+
+        if order in ("timedesc", "timeasc") or digest:
+            oci_fetch = sliced_pages(everything, results_per_page)
+        else:
+            oci_fetch = sliced_pages(names, results_per_page, properties)
+
         def fetch(token: Any) -> Gen[tuple[list[ArtifactTagProperties], Any]]:
-            if token is not None:
-                if isinstance(token, str):
-                    result = yield from link_pages(self.session, token, parse)(token)
-                else:
-                    result = yield from oci_page(token)
+            if isinstance(token, str):
+                result = yield from link_pages(self.session, token, parse)(token)
                 return result
-            if (yield from self.has_acr_api()):
+            if token is None and (yield from self.has_acr_api()):
                 query = {"n": results_per_page, "orderby": order, "last": last, "digest": digest}
                 url = self.session.url(paths.acr_tags(repository), query)
                 result = yield from link_pages(self.session, url, parse, context=f"tags of {repository}")(None)
                 return result
-            if order in ("timedesc", "timeasc") or digest:
-                result = yield from single_page(all_oci)(None)
-                return result
-            result = yield from oci_page(("oci", None))
+            result = yield from oci_fetch(token)
             return result
-
-        def oci_page(token: Any) -> Gen[tuple[list[ArtifactTagProperties], Any]]:
-            _, link = token
-            pages = self.oci.tag_pages(repository, results_per_page, last)
-            names, next_link = yield from pages(link)
-            items = []
-            for name in names:
-                try:
-                    items.append((yield from self.oci.tag_properties(repository, name)))
-                except ResourceNotFoundError:
-                    continue
-            return items, (("oci", next_link) if next_link else None)
-
-        def all_oci() -> Gen[list[ArtifactTagProperties]]:
-            items: list[ArtifactTagProperties] = []
-            token: Any = ("oci", None)
-            while token:
-                page, token = yield from oci_page(token)
-                items.extend(page)
-            if digest:
-                items = [i for i in items if i.digest == digest]
-            return sort_by_time(items, order)
 
         return Pager(fetch)
 
@@ -273,24 +271,28 @@ class Operations:
                 if isinstance(m, dict)
             ]
 
+        def everything() -> Gen[list[ArtifactManifestProperties]]:
+            results, by_digest = yield from self.oci.tags_by_digest(repository)
+            items = []
+            for found, result in results.items():
+                items.append((yield from self.oci.manifest_properties(repository, result, by_digest.get(found))))
+            if last:
+                items = [i for i in items if str(i.digest) > last]
+            return sort_by_time(items, order)
+
+        oci_fetch = sliced_pages(everything, results_per_page)
+
         def fetch(token: Any) -> Gen[tuple[list[ArtifactManifestProperties], Any]]:
-            if token is not None:
+            if isinstance(token, str):
                 result = yield from link_pages(self.session, token, parse)(token)
                 return result
-            if (yield from self.has_acr_api()):
+            if token is None and (yield from self.has_acr_api()):
                 query = {"n": results_per_page, "orderby": order, "last": last}
                 url = self.session.url(paths.acr_manifests(repository), query)
                 result = yield from link_pages(self.session, url, parse, context=f"manifests of {repository}")(None)
                 return result
-            result = yield from single_page(all_oci)(None)
+            result = yield from oci_fetch(token)
             return result
-
-        def all_oci() -> Gen[list[ArtifactManifestProperties]]:
-            results, by_digest = yield from self.oci.tags_by_digest(repository)
-            items = []
-            for digest, result in results.items():
-                items.append((yield from self.oci.manifest_properties(repository, result, by_digest.get(digest))))
-            return sort_by_time(items, order)
 
         return Pager(fetch)
 
@@ -314,7 +316,10 @@ class Operations:
             )
             return manifest_from_wire(data.get("manifest") or {}, repository, self.session.registry)
         result = yield from manifests.get_manifest(self.session, repository, tag_or_digest)
-        tags = [] if manifests.is_digest_reference(tag_or_digest) else [tag_or_digest]
+        if manifests.is_digest_reference(tag_or_digest):
+            tags = yield from self.oci.tags_of(repository, result.digest)
+        else:
+            tags = [tag_or_digest]
         props = yield from self.oci.manifest_properties(repository, result, tags)
         return props
 

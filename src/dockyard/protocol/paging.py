@@ -45,6 +45,32 @@ def single_page(produce: Callable[[], Gen[list[T]]]) -> PageFetcher[T]:
     return fetch
 
 
+def sliced_pages(
+    produce: Callable[[], Gen[list[Any]]],
+    page_size: int | None,
+    convert: Callable[[list[Any]], Gen[list[T]]] | None = None,
+) -> PageFetcher[T]:
+    """Client-side pages of ``page_size`` over a list produced once (for registries that ignore ``n``).
+
+    ``convert`` turns each slice into the page's items (e.g. tag names into tag properties), so only
+    the pages actually read cost requests.
+    """
+    cache: dict[str, list[Any]] = {}
+
+    def fetch(token: Any) -> Gen[tuple[list[T], Any]]:
+        if "items" not in cache:
+            cache["items"] = yield from produce()
+        items = cache["items"]
+        start = int(token or 0)
+        end = len(items) if not page_size else start + page_size
+        page = items[start:end]
+        if convert is not None:
+            page = yield from convert(page)
+        return page, (end if end < len(items) else None)
+
+    return fetch
+
+
 def list_field(name: str) -> Callable[[Any], list[Any]]:
     """An extractor for a list field that may be ``null`` or missing (treated as empty)."""
 

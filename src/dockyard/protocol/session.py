@@ -160,7 +160,7 @@ class Session:
                 continue
             if auth and response.status == 401 and not challenged:
                 challenge = parse_challenge(response.header("www-authenticate"))
-                if challenge is not None and request.replayable and (yield from self._on_challenge(request, challenge)):
+                if challenge is not None and request.replayable and self._on_challenge(request, challenge):
                     challenged = True
                     continue
                 return response
@@ -198,6 +198,8 @@ class Session:
             guessed = True
         realm, service, template = entry
         scope = fill_scope(template, kind.repository)
+        if request.extra_scope and request.extra_scope not in scope.split():
+            scope = f"{scope} {request.extra_scope}".strip()
         token = self._access.get((service, scope))
         if token is None or not token.fresh(ACCESS_MARGIN):
             try:
@@ -210,7 +212,7 @@ class Session:
             value = token.value
         request.headers["Authorization"] = f"Bearer {value}"
 
-    def _on_challenge(self, request: Request, challenge: Challenge) -> Gen[bool]:
+    def _on_challenge(self, request: Request, challenge: Challenge) -> bool:
         """Learn from a ``401`` challenge; True when the request should be sent again."""
         origin = origin_of(request.url)
         sent = request.headers.get("Authorization", "")
@@ -223,12 +225,15 @@ class Session:
         realm = challenge.realm or self.url("/oauth2/token")
         service = challenge.service or urlsplit(realm).netloc
         scope = challenge.scope or ""
-        self._templates[(origin, kind.action)] = (realm, service, scope_template(scope, kind.repository))
+        own = " ".join(part for part in scope.split() if part != request.extra_scope)
+        self._templates[(origin, kind.action)] = (realm, service, scope_template(own, kind.repository))
         self._token_services[origin] = (realm, service)
         if sent.startswith("Bearer "):
-            # The token we sent was refused (expired or revoked): forget it and fetch a new one.
-            self._access.pop((service, scope), None)
-        yield from self._fetch_access(realm, service, scope)
+            # The token we sent was refused (expired or revoked): forget what we cached for this request.
+            for key, token in list(self._access.items()):
+                if f"Bearer {token.value}" == sent:
+                    self._access.pop(key, None)
+        self._access.pop((service, scope), None)
         return True
 
     # -- token service -----------------------------------------------------------------------------
