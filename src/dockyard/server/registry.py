@@ -225,17 +225,20 @@ class Registry:
         if not digest_text:
             raise e.digest_invalid("the digest query parameter is required to finish an upload")
         digest = check_digest(digest_text)
-        actual, size = await self.uploads.digest(upload_id, digest.algorithm)
-        if actual != str(digest):
-            self.uploads.discard(upload_id)
-            raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))
-        with self.meta.write():
-            self.check_writable(f"repository {name}", self.meta.repository(name))
-            if self.blobs.size(digest) is None:
-                self.blobs.adopt(self.uploads.data_path(upload_id), digest)
-            repo_id = self.meta.ensure_repository(name)
-            self.meta.link_blob(repo_id, str(digest), size)
+        try:
+            async with self.uploads.sealed(upload_id, digest.algorithm) as (actual, size):
+                if actual == str(digest):
+                    with self.meta.write():
+                        self.check_writable(f"repository {name}", self.meta.repository(name))
+                        if self.blobs.size(digest) is None:
+                            self.blobs.adopt(self.uploads.data_path(upload_id), digest)
+                        repo_id = self.meta.ensure_repository(name)
+                        self.meta.link_blob(repo_id, str(digest), size)
+        except UploadBusyError:
+            raise e.range_invalid("another request is writing to this upload session") from None
         self.uploads.discard(upload_id)
+        if actual != str(digest):
+            raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))
         return digest
 
     def cancel_upload(self, name: str, upload_id: str) -> None:

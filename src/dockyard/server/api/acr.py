@@ -16,7 +16,16 @@ from ...oci.names import is_valid_tag
 from .. import errors as e
 from ..registry import check_digest, check_name, is_digest_reference
 from ..storage.metadata import ATTRIBUTES
-from .common import authorize, empty, json_response, next_link, page_params, registry, repository_name
+from .common import (
+    authorize,
+    empty,
+    json_response,
+    next_link,
+    page_params,
+    read_limited,
+    registry,
+    repository_name,
+)
 
 ORDERS = {"none": "none", "timedesc": "timedesc", "timeasc": "timeasc"}
 
@@ -100,7 +109,7 @@ def _manifest_json(row: sqlite3.Row, tags: list[str], content: bytes | None = No
 
 async def _changes(request: Request) -> dict[str, bool]:
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = json.loads(await read_limited(request, 64 * 1024, "INVALID_REQUEST") or b"{}")
     except ValueError:
         raise e.bad_request("the body must be a JSON object of changeable attributes", "INVALID_REQUEST") from None
     if not isinstance(body, dict):

@@ -63,16 +63,16 @@ def empty(status: int, headers: dict[str, str] | None = None) -> Response:
     return Response(b"", status_code=status, headers=headers)
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The request body, or 413 MANIFEST_INVALID when it exceeds ``limit`` bytes (never buffers more)."""
+async def read_limited(request: Request, limit: int, code: str = "MANIFEST_INVALID") -> bytes:
+    """The request body, or 413 with error ``code`` when it exceeds ``limit`` bytes (never buffers more)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise e.manifest_invalid(f"body is {declared} bytes; the limit is {limit}", 413)
+        raise e.RegistryError(413, code, f"body is {declared} bytes; the limit is {limit}")
     parts: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise e.manifest_invalid(f"body exceeds the limit of {limit} bytes", 413)
+            raise e.RegistryError(413, code, f"body exceeds the limit of {limit} bytes")
         parts.append(chunk)
     return b"".join(parts)

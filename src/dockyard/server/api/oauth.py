@@ -10,7 +10,10 @@ from starlette.routing import Route
 
 from .. import errors as e
 from ..auth import Authenticator, Grant, parse_scopes
-from .common import json_response
+from .common import json_response, read_limited
+
+#: Largest token request form accepted.
+FORM_LIMIT = 64 * 1024
 
 
 class _Form:
@@ -28,10 +31,7 @@ class _Form:
 
 
 async def _form(request: Request) -> _Form:
-    body = await request.body()
-    if len(body) > 1024 * 1024:
-        raise e.bad_request("form body too large")
-    return _Form(body)
+    return _Form(await read_limited(request, FORM_LIMIT, "UNSUPPORTED"))
 
 
 def _auth(request: Request) -> Authenticator:

@@ -197,19 +197,20 @@ class UploadStore:
                 hasher.update(chunk)
         return hasher
 
-    async def digest(self, upload_id: str, algorithm: str) -> tuple[str, int]:
-        """The digest (in ``algorithm``) and size of everything received, fsynced to disk."""
-        hasher = self._hashers.get(upload_id)
-        path = self.data_path(upload_id)
-        size = path.stat().st_size
-        if hasher is None or hasher.algorithm != algorithm or hasher.size != size:
-            hasher = await asyncio.to_thread(self._hash_file, upload_id, algorithm)
-        fd = os.open(path, os.O_RDONLY)
-        try:
+    @contextlib.asynccontextmanager
+    async def sealed(self, upload_id: str, algorithm: str) -> AsyncIterator[tuple[str, int]]:
+        """Lock the session and yield the digest (in ``algorithm``) and size of its fsynced bytes.
+
+        No other request can append while the caller commits the data file (raises :class:`UploadBusyError`
+        when one is appending right now).
+        """
+        with self._locked(upload_id) as fd:
+            size = os.fstat(fd).st_size
+            hasher = self._hashers.get(upload_id)
+            if hasher is None or hasher.algorithm != algorithm or hasher.size != size:
+                hasher = await asyncio.to_thread(self._hash_file, upload_id, algorithm)
             await asyncio.to_thread(os.fsync, fd)
-        finally:
-            os.close(fd)
-        return hasher.digest, hasher.size
+            yield hasher.digest, hasher.size
 
     def discard(self, upload_id: str) -> bool:
         """Remove the session (cancel, or after its blob was committed); True when it existed."""
