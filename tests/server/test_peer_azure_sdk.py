@@ -436,6 +436,18 @@ def test_set_and_get_index_and_docker_manifest_io(client) -> None:  # type: igno
     assert got.media_type == mt.DOCKER_MANIFEST and got.manifest == docker.json
     assert client.get_manifest_properties(repo, docker.digest, **E).size_in_bytes > 0
 
+    docker_arm = make_image(seed=f"{repo}-docker-arm", docker=True, architecture="arm64", layer_size=80)
+    _upload_image_blobs(client, repo, docker_arm)
+    client.set_manifest(repo, io.BytesIO(docker_arm.body), media_type=mt.DOCKER_MANIFEST, **E)
+    manifest_list = make_index([docker, docker_arm], docker=True)
+    listed = client.set_manifest(
+        repo, io.BytesIO(manifest_list.body), tag="list", media_type=mt.DOCKER_MANIFEST_LIST, **E
+    )
+    assert listed == manifest_list.digest
+    got = client.get_manifest(repo, "list", **E)
+    assert got.media_type == mt.DOCKER_MANIFEST_LIST and got.digest == manifest_list.digest
+    assert [m["platform"]["architecture"] for m in got.manifest["manifests"]] == ["amd64", "arm64"]
+
 
 def test_set_manifest_with_missing_blobs_is_refused(client) -> None:  # type: ignore[no-untyped-def]
     repo = unique("azsdk/missing-blobs")
