@@ -1,0 +1,56 @@
+"""``dockyard login`` / ``logout``: Docker's config.json, then credentials from it on every command."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from tests.cli.conftest import Cli
+from tests.conftest import TEST_USER
+from tests.support.images import make_image, push
+from tests.support.servers import DistributionServer, DockyardServer
+
+
+def config(cli_env: dict[str, str]) -> dict:
+    path = Path(cli_env["DOCKER_CONFIG"]) / "config.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_login_logout_token_registry(
+    cli: Cli, cli_env: dict[str, str], dockyard_auth_server: DockyardServer, repo_name: str
+) -> None:
+    reg = dockyard_auth_server.host
+    push(make_image(seed=repo_name, layers=1), dockyard_auth_server.url, repo_name, "v1", auth=TEST_USER)
+    user = ("-u", TEST_USER[0], "--password-stdin")
+
+    assert "authentication" in cli("login", reg, *user, input="wrong\n").failed(1).stderr
+    assert config(cli_env).get("auths", {}) == {}
+    cli("login", reg).failed(2)
+
+    result = cli("login", reg, *user, input=TEST_USER[1] + "\n").ok()
+    assert "Login Succeeded" in result.stderr
+    auth = config(cli_env)["auths"][reg]["auth"]
+    assert base64.b64decode(auth).decode() == f"{TEST_USER[0]}:{TEST_USER[1]}"
+
+    # Every command now finds the credentials by itself.
+    assert [t["name"] for t in cli("tag", "list", "-r", reg, repo_name, "-o", "json").ok().json()] == ["v1"]
+    assert repo_name in cli("repo", "list", "-r", f"http://{reg}").ok().stdout
+
+    assert cli("logout", reg, "-o", "json").ok().json() == {"registry": reg, "removed": True}
+    assert reg not in config(cli_env).get("auths", {})
+    cli("tag", "list", "-r", reg, repo_name).failed(1)
+    assert "not logged in" in cli("logout", reg).failed(1).stderr
+
+
+def test_login_basic_auth_registry(
+    cli: Cli, cli_env: dict[str, str], distribution_auth_server: DistributionServer, repo_name: str
+) -> None:
+    reg = distribution_auth_server.host
+    push(make_image(seed=repo_name, layers=1), distribution_auth_server.url, repo_name, "v1", auth=TEST_USER)
+    cli("login", f"http://{reg}", "-u", TEST_USER[0], "--password-stdin", input="nope").failed(1)
+    cli("login", f"http://{reg}", "-u", TEST_USER[0], "--password-stdin", input=TEST_USER[1]).ok()
+    assert reg in config(cli_env)["auths"]
+    assert [t["name"] for t in cli("tag", "list", "-r", reg, repo_name, "-o", "json").ok().json()] == ["v1"]
+    cli("logout", f"http://{reg}").ok()
+    cli("tag", "list", "-r", reg, repo_name).failed(1)
