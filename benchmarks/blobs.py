@@ -1,100 +1,20 @@
 """B1 upload and B2 download-and-verify of one large blob: dockyard SDK vs azure-containerregistry vs oras-py.
 
-All three talk to ``dockyard serve`` (no auth). Each client runs in its own process per round; the client
-functions below are what :mod:`benchmarks.worker` calls, and time only the transfer itself.
+All three talk to ``dockyard serve`` (no auth). Each client runs in its own process per round
+(:mod:`benchmarks.blob_clients`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Any
 
 import httpx
 from tests.support.images import upload_blob
 
 from benchmarks.context import Context, server_label
-from benchmarks.measure import RunFailed, Stopwatch, run_python_client
+from benchmarks.measure import RunFailed, run_python_client
 from benchmarks.results import Row
 from benchmarks.tools import AZURE, DOCKYARD_SDK, ORAS
-
-# ---- client side (runs inside benchmarks.worker) -------------------------------------------------------------
-
-
-def upload_dockyard(url: str, repo: str, path: str) -> dict[str, Any]:
-    from dockyard import ContainerRegistryClient
-
-    client = ContainerRegistryClient(url, None)
-    with Stopwatch() as sw:
-        digest, _ = client.upload_blob(repo, path)
-    client.close()
-    return {"seconds": sw.seconds, "digest": digest}
-
-
-def upload_azure(url: str, repo: str, path: str) -> dict[str, Any]:
-    from azure.containerregistry import ContainerRegistryClient
-
-    client = ContainerRegistryClient(url, None)
-    with Stopwatch() as sw, open(path, "rb") as data:
-        digest, _ = client.upload_blob(repo, data, enforce_https=False)
-    client.close()
-    return {"seconds": sw.seconds, "digest": digest}
-
-
-def upload_oras(host: str, repo: str, path: str) -> dict[str, Any]:
-    import oras.client
-    import oras.oci
-
-    client = oras.client.OrasClient(hostname=host, insecure=True)
-    container = client.get_container(f"{host}/{repo}")
-    with Stopwatch() as sw:
-        layer = oras.oci.NewLayer(path, media_type="application/octet-stream")  # hashes the file: oras needs it first
-        response = client.upload_blob(path, container, layer)
-        response.raise_for_status()
-    return {"seconds": sw.seconds, "digest": layer["digest"]}
-
-
-def download_dockyard(url: str, repo: str, digest: str, out: str) -> dict[str, Any]:
-    from dockyard import ContainerRegistryClient
-
-    client = ContainerRegistryClient(url, None)
-    with Stopwatch() as sw:
-        client.download_blob_to_file(repo, digest, out)
-    client.close()
-    return {"seconds": sw.seconds}
-
-
-def download_azure(url: str, repo: str, digest: str, out: str) -> dict[str, Any]:
-    from azure.containerregistry import ContainerRegistryClient
-
-    client = ContainerRegistryClient(url, None)
-    with Stopwatch() as sw:
-        stream = client.download_blob(repo, digest, enforce_https=False)
-        with open(out, "wb") as fh:
-            for chunk in stream:  # the stream checks the digest when exhausted
-                fh.write(chunk)
-    client.close()
-    return {"seconds": sw.seconds}
-
-
-def download_oras(host: str, repo: str, digest: str, out: str) -> dict[str, Any]:
-    import oras.client
-
-    client = oras.client.OrasClient(hostname=host, insecure=True)
-    container = client.get_container(f"{host}/{repo}")
-    with Stopwatch() as sw:
-        client.download_blob(container, digest, out)
-        # oras-py does not verify what it downloaded; verify as a careful caller would.
-        hasher = hashlib.sha256()
-        with open(out, "rb") as fh:
-            while chunk := fh.read(1024 * 1024):
-                hasher.update(chunk)
-        if f"sha256:{hasher.hexdigest()}" != digest:
-            raise ValueError("digest mismatch")
-    return {"seconds": sw.seconds}
-
-
-# ---- harness side ---------------------------------------------------------------------------------------------
 
 _UPLOADS = {DOCKYARD_SDK: "upload_dockyard", AZURE: "upload_azure", ORAS: "upload_oras"}
 _DOWNLOADS = {DOCKYARD_SDK: "download_dockyard", AZURE: "download_azure", ORAS: "download_oras"}
@@ -119,7 +39,7 @@ def run_b1(ctx: Context) -> None:
         with ctx.server("dockyard") as server:
             repo = "bench/upload"
             try:
-                run = run_python_client(f"benchmarks.blobs:{_UPLOADS[row.tool]}", ctx.logdir,
+                run = run_python_client(f"benchmarks.blob_clients:{_UPLOADS[row.tool]}", ctx.logdir,
                                         timeout=ctx.settings.timeout, repo=repo, path=str(path),
                                         **_kwargs(row.tool, server.url, server.host))
             except RunFailed as exc:
@@ -148,7 +68,7 @@ def run_b2(ctx: Context) -> None:
         for row in ctx.rotations(rows):
             ctx.reset_server_peak(server)
             try:
-                run = run_python_client(f"benchmarks.blobs:{_DOWNLOADS[row.tool]}", ctx.logdir,
+                run = run_python_client(f"benchmarks.blob_clients:{_DOWNLOADS[row.tool]}", ctx.logdir,
                                         timeout=ctx.settings.timeout, repo=repo, digest=digest, out=str(out),
                                         **_kwargs(row.tool, server.url, server.host))
                 _check_download(row, out, size)

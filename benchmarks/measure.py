@@ -14,10 +14,10 @@ from typing import Any
 
 from tests.support.servers import subprocess_env
 
+from benchmarks.clientside import RESULT_MARKER
+
 #: The repository root: workers run from here so that ``benchmarks`` and ``tests`` import.
 ROOT = Path(__file__).resolve().parent.parent
-#: The marker a worker prints before its JSON result line.
-RESULT_MARKER = "BENCH-RESULT "
 
 
 class RunFailed(RuntimeError):
@@ -81,24 +81,6 @@ def run_python_client(target: str, logdir: Path, *, timeout: float, **kwargs: An
     """
     argv = [sys.executable, "-m", "benchmarks.worker", target, json.dumps(kwargs)]
     return run_process(argv, logdir, timeout=timeout)
-
-
-def report(result: dict[str, Any]) -> None:
-    """Print a worker result for :func:`run_process` to pick up."""
-    print(RESULT_MARKER + json.dumps(result), flush=True)
-
-
-class Stopwatch:
-    """``with Stopwatch() as sw: ...`` then ``sw.seconds``."""
-
-    seconds: float = 0.0
-
-    def __enter__(self) -> Stopwatch:
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self._start
 
 
 def _children(pid: int) -> list[int]:

@@ -1,22 +1,21 @@
 """B4: list every tag of a repository with its properties, auth on, Entra-ID-style stand-in credential.
 
 ``dockyard serve --htpasswd F --accept-any-aad-token`` plays ACR: the stand-in credential's token is exchanged at
-``/oauth2/exchange`` for a refresh token, then for access tokens. Both clients page with their own defaults.
+``/oauth2/exchange`` for a refresh token, then for access tokens. Two paging variants: the server's default page
+and 100 per page (what ACR does by default). Client processes: :mod:`benchmarks.tag_clients`.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
-from tests.support.credentials import CountingCredential
 from tests.support.images import make_image, push, put_manifest
 from tests.support.servers import write_htpasswd
 
 from benchmarks.context import Context, server_label
-from benchmarks.measure import RunFailed, Stopwatch, run_python_client
+from benchmarks.measure import RunFailed, run_python_client
 from benchmarks.tools import AZURE, DOCKYARD_SDK
 
 USER = ("bench", "bench-pass")
@@ -25,37 +24,6 @@ REPO = "bench/tags"
 PAGINGS: dict[str, int | None] = {"default page size": None, "100 per page": 100}
 #: Tag pushes in flight while seeding (setup only, not measured).
 SEED_THREADS = 4
-
-
-def _walk(pager: Any) -> int:
-    count = 0
-    for tag in pager:
-        # Touch the properties a caller would read.
-        _ = (tag.name, tag.digest, tag.last_updated_on, tag.can_delete)
-        count += 1
-    return count
-
-
-def list_dockyard(url: str, repo: str, per_page: int | None) -> dict[str, Any]:
-    from dockyard import ContainerRegistryClient
-
-    credential = CountingCredential()
-    client = ContainerRegistryClient(url, credential)
-    with Stopwatch() as sw:
-        count = _walk(client.list_tag_properties(repo, results_per_page=per_page))
-    client.close()
-    return {"seconds": sw.seconds, "count": count, "get_token_calls": credential.count}
-
-
-def list_azure(url: str, repo: str, per_page: int | None) -> dict[str, Any]:
-    from azure.containerregistry import ContainerRegistryClient
-
-    credential = CountingCredential()
-    client = ContainerRegistryClient(url, credential)
-    with Stopwatch() as sw:
-        count = _walk(client.list_tag_properties(repo, results_per_page=per_page, enforce_https=False))
-    client.close()
-    return {"seconds": sw.seconds, "count": count, "get_token_calls": credential.count}
 
 
 _CLIENTS = {DOCKYARD_SDK: "list_dockyard", AZURE: "list_azure"}
@@ -98,7 +66,7 @@ def run_b4(ctx: Context) -> None:
             ctx.reset_server_peak(server)
             before = _count_lines(access_log)
             try:
-                run = run_python_client(f"benchmarks.tags:{_CLIENTS[row.tool]}", ctx.logdir,
+                run = run_python_client(f"benchmarks.tag_clients:{_CLIENTS[row.tool]}", ctx.logdir,
                                         timeout=ctx.settings.timeout, url=server.url, repo=REPO,
                                         per_page=per_page[row.case])
             except RunFailed as exc:

@@ -1,6 +1,7 @@
 """``python -m benchmarks.worker module:function '{"kwarg": ...}'``: one client operation in its own process.
 
 The function returns a dict with ``seconds`` (the operation's own time) and anything else worth reporting.
+Client modules import only the standard library and the client under test at module level.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import importlib
 import json
 import sys
 
-from benchmarks.measure import report
+from benchmarks.clientside import report
 
 
 def main(argv: list[str]) -> None:
