@@ -34,11 +34,12 @@ def is_loopback(host: str) -> bool:
 def endpoint_url(registry: str) -> str:
     """The registry URL: a full ``http(s)://`` URL as given, else ``http://`` for loopback hosts, ``https://``
     for the rest (``127.0.0.1:5000`` -> ``http://127.0.0.1:5000``, ``myreg.azurecr.io`` -> ``https://…``)."""
-    value = registry.strip().rstrip("/")
+    value = registry.strip()
     if not value:
         raise UsageError("empty registry")
     if value.startswith(("http://", "https://")):
         scheme, _, rest = value.partition("://")
+        rest = rest[:-1] if rest.endswith("/") else rest
         if not rest or "/" in rest:
             raise UsageError(f"invalid registry URL {registry!r}: expected scheme://host[:port]")
         return f"{scheme}://{rest}"
