@@ -54,3 +54,24 @@ def test_login_basic_auth_registry(
     assert [t["name"] for t in cli("tag", "list", "-r", reg, repo_name, "-o", "json").ok().json()] == ["v1"]
     cli("logout", f"http://{reg}").ok()
     cli("tag", "list", "-r", reg, repo_name).failed(1)
+
+
+def test_credential_helper(
+    cli: Cli, cli_env: dict[str, str], dockyard_auth_server: DockyardServer, repo_name: str, tmp_path: Path
+) -> None:
+    """A ``credHelpers`` entry in config.json: the CLI asks the helper program for the secret."""
+    import os
+
+    from tests.support import cred_helper
+
+    reg = dockyard_auth_server.host
+    push(make_image(seed=repo_name, layers=1), dockyard_auth_server.url, repo_name, "v1", auth=TEST_USER)
+    bin_dir = tmp_path / "bin"
+    cred_helper.install(bin_dir, "dockyardtest")
+    store, log = tmp_path / "store.json", tmp_path / "helper.log"
+    store.write_text(json.dumps({reg: {"Username": TEST_USER[0], "Secret": TEST_USER[1]}}))
+    (Path(cli_env["DOCKER_CONFIG"]) / "config.json").write_text(json.dumps({"credHelpers": {reg: "dockyardtest"}}))
+    env = {"PATH": f"{bin_dir}{os.pathsep}{cli_env['PATH']}", cred_helper.STORE_ENV: str(store),
+           cred_helper.LOG_ENV: str(log)}
+    assert [t["name"] for t in cli("tag", "list", "-r", reg, repo_name, "-o", "json", env=env).ok().json()] == ["v1"]
+    assert f"get {reg}" in log.read_text()

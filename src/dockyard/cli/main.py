@@ -55,9 +55,11 @@ def main(argv: list[str] | None = None) -> None:
         print("dockyard: interrupted", file=sys.stderr)
         status = EXIT_INTERRUPTED
     except ClickException as exc:
+        message = " ".join(exc.format_message().split())
         context = getattr(exc, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
-        print(f"dockyard: error: {' '.join(exc.format_message().split())}{hint}", file=sys.stderr)
+        if message:  # empty after no_args_is_help has printed the help
+            print(f"dockyard: error: {message}{hint}", file=sys.stderr)
         status = exc.exit_code
     except KeyboardInterrupt:
         print("dockyard: interrupted", file=sys.stderr)

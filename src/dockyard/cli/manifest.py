@@ -14,7 +14,8 @@ from .output import descriptor_dict, emit_record, emit_rows, manifest_dict, prin
 from .refs import Order, target, top
 from .repo import Repository, checked_repository
 
-group = typer.Typer(help="List, inspect, lock and delete manifests; find referrers.", no_args_is_help=True)
+group = typer.Typer(help="List, inspect, lock and delete manifests; find referrers.", no_args_is_help=True,
+                    epilog="Example:\n\n  dockyard manifest show -r 127.0.0.1:5000 library/hello:v1")
 
 Ref = Annotated[
     str,

@@ -13,7 +13,8 @@ from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, lock_c
 from .options import command, current
 from .output import emit_record, emit_rows, print_json, repository_dict, status
 
-group = typer.Typer(help="List, inspect, lock and delete repositories.", no_args_is_help=True)
+group = typer.Typer(help="List, inspect, lock and delete repositories.", no_args_is_help=True,
+                    epilog="Example:\n\n  dockyard repo list -r 127.0.0.1:5000")
 
 Repository = Annotated[str, typer.Argument(help="Repository name, e.g. library/hello.", show_default=False)]
 

@@ -13,7 +13,8 @@ from .output import emit_record, emit_rows, print_json, status, tag_dict
 from .refs import Order, target, top
 from .repo import Repository, checked_repository
 
-group = typer.Typer(help="List, inspect, lock and untag tags.", no_args_is_help=True)
+group = typer.Typer(help="List, inspect, lock and untag tags.", no_args_is_help=True,
+                    epilog="Example:\n\n  dockyard tag list -r 127.0.0.1:5000 library/hello")
 
 TagRef = Annotated[str, typer.Argument(metavar="REPO:TAG", help="A tag, e.g. library/hello:v1.", show_default=False)]
 OrderBy = Annotated[Order | None, typer.Option("--orderby", help="Sort by last update time.")]
