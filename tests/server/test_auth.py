@@ -123,7 +123,9 @@ def test_token_scope_isolation(dockyard_auth_server: DockyardServer, seeded: str
     assert_error(httpx.delete(f"{server.url}/v2/{seeded}/manifests/v1", headers=pull_only), 401, "UNAUTHORIZED")
     assert_error(httpx.get(f"{server.url}/acr/v1/{seeded}", headers=pull_only), 401, "UNAUTHORIZED")
     assert_error(httpx.get(f"{server.url}/v2/_catalog", headers=pull_only), 401, "UNAUTHORIZED")
-    push_token = bearer(token_for(server, f"repository:{other}:pull,push"))
+    push_token = bearer(token_for(server, f"repository:{other}:push"))
+    # A push token reads too (as one pushing client expects to read back what it wrote).
+    assert httpx.get(f"{server.url}/v2/{other}/manifests/v1", headers=push_token).status_code == 200
     start = httpx.post(f"{server.url}/v2/{other}/blobs/uploads/", headers=push_token)
     assert start.status_code == 202
     assert httpx.delete(f"{server.url}{start.headers['Location']}", headers=push_token).status_code == 204
@@ -197,6 +199,7 @@ def test_anonymous_pull(anon_server: DockyardServer) -> None:
     assert httpx.get(f"{base}/acr/v1/{repo}/_tags").status_code == 200
     refused = httpx.post(f"{base}/v2/{repo}/blobs/uploads/")
     assert challenge(refused)["scope"] == f"repository:{repo}:push"
+    assert refused.json()["errors"][0]["detail"] == [{"Type": "repository", "Name": repo, "Action": "push"}]
     assert_error(httpx.delete(f"{base}/v2/{repo}/manifests/v1"), 401, "UNAUTHORIZED")
     # The ACR anonymous flow: grant_type=password without credentials gives a read-only token.
     response = httpx.post(f"{base}/oauth2/token", data={"grant_type": "password", "service": anon_server.host,

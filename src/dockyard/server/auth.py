@@ -86,6 +86,10 @@ class Grant:
         for scope in requested:
             if self.full:
                 actions = scope.actions
+                if "push" in actions and "pull" not in actions:
+                    # Whoever may push may pull: clients that keep one token per repository (oras-py) read
+                    # back what they pushed with the token the push challenge got them.
+                    actions = ("pull", *actions)
             elif scope.type == "repository":
                 actions = tuple(a for a in scope.actions if a in READ_ACTIONS)
             else:
@@ -220,7 +224,10 @@ class Authenticator:
             message = "authentication required" if not request.headers.get("authorization") else "invalid credentials"
         else:
             message = f"insufficient scope: {scope or action} is not granted"
-        raise e.unauthorized(message, self.challenge(request, scope))
+        error = e.unauthorized(message, self.challenge(request, scope))
+        if resource == "repository":
+            error.detail = [{"Type": resource, "Name": name, "Action": action}]
+        raise error
 
     # -- tokens -------------------------------------------------------------------------------------------------
 
