@@ -84,3 +84,44 @@ def test_basic_auth_distribution(distribution_auth_server: Any, repo_name: str) 
     with ContainerRegistryClient(distribution_auth_server.url, BasicCredential(*TEST_USER)) as client:
         digest = _image(client, repo_name, "v1", b"layer")
         assert client.get_manifest(repo_name, digest).digest == digest
+
+
+def _blob_file(data_dir: Path, digest: str) -> Path:
+    found = [p for p in data_dir.rglob(digest.split(":", 1)[1]) if p.is_file()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_big_blob_parallel_ranges_sync_and_async(fresh_dockyard: Any, tmp_path: Path) -> None:
+    server = fresh_dockyard.start()
+    out = tmp_path / "downloads"
+    out.mkdir()
+    data = os.urandom(70 * 1024 * 1024 + 123)  # past the parallel threshold
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    seen: list[int] = []
+    with ContainerRegistryClient(server.url, max_concurrency=3) as client:
+        assert client.upload_blob("big", data) == (digest, len(data))
+        assert client.download_blob_to_file("big", digest, out / "sync.bin", progress=seen.append) == len(data)
+    assert (out / "sync.bin").read_bytes() == data and sum(seen) == len(data)
+
+    import asyncio
+
+    from dockyard.aio import ContainerRegistryClient as AsyncClient
+
+    async def fetch() -> int:
+        async with AsyncClient(server.url) as client:
+            return await client.download_blob_to_file("big", digest, out / "async.bin")
+
+    assert asyncio.run(fetch()) == len(data)
+    assert (out / "async.bin").read_bytes() == data
+
+    # Corrupt the stored bytes: the download fails and leaves no file behind.
+    stored = _blob_file(server.data_dir, digest)
+    with stored.open("r+b") as handle:
+        handle.seek(len(data) - 10)
+        handle.write(b"0123456789")
+    from dockyard import DigestValidationError
+
+    with ContainerRegistryClient(server.url) as client, pytest.raises(DigestValidationError):
+        client.download_blob_to_file("big", digest, out / "bad.bin")
+    assert sorted(p.name for p in out.iterdir()) == ["async.bin", "sync.bin"]

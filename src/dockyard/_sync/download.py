@@ -12,8 +12,10 @@ import httpx
 from ..errors import ServiceRequestError
 from ..protocol import download as plan
 from ..protocol.download import BlobReadState
+from ..protocol.filesink import FileSink
 from ..protocol.messages import Response
 from ..protocol.session import Session
+from . import rawrange
 from .driver import SyncDriver
 
 
@@ -90,9 +92,23 @@ def _pump(driver: SyncDriver, step: plan.Pump) -> None:
         step.sink.write(data, offset)
 
 
+def fetch_part(driver: SyncDriver, state: BlobReadState, sink: FileSink) -> None:
+    """One part of a parallel download: the lean socket reader when possible, httpx for the rest."""
+    if driver.raw_parts:
+        request = driver.run(state.session.authorize(state.request()))
+        try:
+            rawrange.fetch_part(request.url, request.headers, state, sink, timeout=driver.timeout,
+                                verify=driver.verify)
+        except (rawrange.Unsupported, OSError):
+            pass  # go on over httpx from wherever the reader stopped
+        if state.complete:
+            return
+    _pump(driver, plan.Pump(state, sink))
+
+
 def _parallel(driver: SyncDriver, step: plan.Parallel) -> None:
     with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
-        futures = [pool.submit(_pump, driver, plan.Pump(state, step.sink)) for state in step.states]
+        futures = [pool.submit(fetch_part, driver, state, step.sink) for state in step.states]
         try:
             for index, future in enumerate(futures):
                 future.result()

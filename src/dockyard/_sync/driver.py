@@ -20,6 +20,10 @@ class SyncDriver:
 
     def __init__(self, config: ClientConfig) -> None:
         pool = max(10, config.max_concurrency * 2)
+        #: Whether parallel parts may use the lean socket reader (not with a custom transport).
+        self.raw_parts = config.transport is None
+        self.timeout = config.timeout
+        self.verify = config.verify
         self.http = httpx.Client(
             timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 30.0)),
             http2=config.http2,

@@ -90,10 +90,13 @@ class BlobReadState:
         limit = self.expected_end
         return limit is not None and self.position >= limit
 
+    def request(self) -> Request:
+        """The GET for what this read still needs."""
+        return blob_request(self.session, self.repository, self.digest, self.position, self.end)
+
     def open(self) -> Gen[Response]:
         """Send the (next) GET and check its status and ``Content-Range``; returns the streamed response."""
-        request = blob_request(self.session, self.repository, self.digest, self.position, self.end)
-        response = yield from self.session.send(request, context=f"blob {self.repository}@{self.digest}")
+        response = yield from self.session.send(self.request(), context=f"blob {self.repository}@{self.digest}")
         if response.status == 416 and self.position > 0 and self.total is not None and self.complete:
             return response
         if response.status == 416 and self.position == 0:

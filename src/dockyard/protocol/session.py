@@ -174,6 +174,11 @@ class Session:
                 continue
             return response
 
+    def authorize(self, request: Request) -> Gen[Request]:
+        """Attach credentials to ``request`` without sending it (for readers that move the bytes themselves)."""
+        yield from self._authorize(request)
+        return request
+
     def _authorize(self, request: Request) -> Gen[None]:
         """Attach what we know this request needs: Basic auth, or a cached (or freshly fetched) bearer token."""
         request.headers.pop("Authorization", None)
