@@ -232,19 +232,21 @@ class UploadStore:
                 yield UploadState(directory.name, "", directory.stat().st_mtime, 0)
 
 
-def _write_batch(fd: int, batch: bytearray, hasher: Hasher | None) -> None:
+def _write_all(fd: int, batch: bytearray) -> None:
     view = memoryview(batch)
     while view:
         n = os.write(fd, view)
         view = view[n:]
-    if hasher is not None:
-        hasher.update(batch)
 
 
 async def _copy_stream(body: AsyncIterator[bytes], fd: int, hasher: Hasher | None) -> int:
-    """Write ``body`` to ``fd`` in large batches, hashing each batch; write of batch N overlaps receipt of N+1."""
+    """Write ``body`` to ``fd`` in large batches, hashing each batch.
+
+    The write and the hash of batch N run in two worker threads (both release the GIL) while the event loop
+    receives batch N+1; at most two batches are in memory.
+    """
     loop = asyncio.get_running_loop()
-    pending: asyncio.Future[None] | None = None
+    pending: list[asyncio.Future[None]] = []
     batch = bytearray()
     total = 0
     try:
@@ -254,22 +256,17 @@ async def _copy_stream(body: AsyncIterator[bytes], fd: int, hasher: Hasher | Non
             batch += chunk
             total += len(chunk)
             if len(batch) >= WRITE_BATCH:
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(None, _write_batch, fd, batch, hasher)
+                for future in pending:
+                    await future
+                pending = [loop.run_in_executor(None, _write_all, fd, batch)]
+                if hasher is not None:
+                    pending.append(loop.run_in_executor(None, hasher.update, batch))
                 batch = bytearray()
     finally:
-        if pending is not None:
-            await pending
+        for future in pending:
+            await future
     if batch:
-        _write_batch(fd, batch, hasher)
+        _write_all(fd, batch)
+        if hasher is not None:
+            hasher.update(batch)
     return total
-
-
-def open_blob(path: Path) -> tuple[int, int] | None:
-    """Open a blob file for reading: ``(fd, size)``, or ``None`` when it does not exist."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    return fd, os.fstat(fd).st_size
