@@ -270,3 +270,12 @@ async def _copy_stream(body: AsyncIterator[bytes], fd: int, hasher: Hasher | Non
         if hasher is not None:
             hasher.update(batch)
     return total
+
+
+def open_blob(path: Path) -> tuple[int, int] | None:
+    """Open a blob file for reading: ``(fd, size)``, or ``None`` when it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    return fd, os.fstat(fd).st_size
