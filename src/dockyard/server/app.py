@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
@@ -38,6 +38,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error.response(head=request.method == "HEAD")
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up mid-request: nothing to answer (whatever it uploaded so far stays in its session)."""
+    return e.RegistryError(400, "BLOB_UPLOAD_INVALID", "the client disconnected").response()
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     error = e.RegistryError(500, "UNKNOWN", "internal server error")
@@ -52,6 +57,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
         exception_handlers={
             e.RegistryError: _registry_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _unexpected,
         },
     )
