@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from dockyard import ClientAuthenticationError, ContainerRegistryClient
-from dockyard.aio import ContainerRegistryClient as AsyncContainerRegistryClient
 from dockyard.credentials import DockerConfigCredential, docker_config
 from tests.conftest import TEST_USER
 from tests.sdk.conftest import Seeder
@@ -103,6 +102,8 @@ def test_docker_config_environment_variable(
 
 
 async def test_async_client_with_docker_config(server: Any, pushed: Content, repo_name: str, tmp_path: Path) -> None:
+    from dockyard.aio import ContainerRegistryClient as AsyncContainerRegistryClient
+
     config = _write(tmp_path / "config.json", {"auths": {server.host: {"auth": _auth(*TEST_USER)}}})
     async with AsyncContainerRegistryClient(server.url, DockerConfigCredential(config)) as client:
         assert (await client.get_manifest(repo_name, "v1")).digest == pushed.digest

@@ -177,9 +177,9 @@ async def test_list_tags_order_and_paging(api: Api, backend: Backend, listed: di
     assert images_only(desc) == ["t4", "t3", "t2", "t1"]
     assert images_only(asc) == ["t1", "t2", "t3", "t4"]
 
+    # results_per_page holds on every backend (docker-registry ignores ``n`` on tags/list: the SDK pages itself).
     pages = await api.pages("list_tag_properties", repo_name, results_per_page=2)
-    assert len(pages) == 3
-    assert all(len(page) <= 2 for page in pages)
+    assert [len(page) for page in pages] == [2, 2, 1]
     assert sorted(t.name for page in pages for t in page) == ["multi", "t1", "t2", "t3", "t4"]
     desc_pages = await api.pages(
         "list_tag_properties", repo_name, order_by=ArtifactTagOrder.LAST_UPDATED_ON_DESCENDING, results_per_page=2
@@ -214,8 +214,7 @@ async def test_list_manifests_order_and_paging(api: Api, backend: Backend, liste
     assert [m.digest for m in desc if m.digest in pushed_order] == pushed_order[::-1]
     assert [m.digest for m in asc if m.digest in pushed_order] == pushed_order
     pages = await api.pages("list_manifest_properties", repo_name, results_per_page=2)
-    assert len(pages) == 3
-    assert all(len(page) <= 2 for page in pages)
+    assert [len(page) for page in pages] == [2, 2, 1]
     assert {m.digest for page in pages for m in page} == set(by_digest)
 
 

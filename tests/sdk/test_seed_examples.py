@@ -253,6 +253,8 @@ def run(registry: Registry, name: str, placeholder: str | None = None, **names: 
     """Execute example ``name``; returns its namespace (``client`` and whatever else it defined)."""
     namespace: dict[str, Any] = {
         "os": os,
+        # Imported by the guide's earlier examples (``from azure.containerregistry import ContainerRegistryClient``).
+        "ContainerRegistryClient": ContainerRegistryClient,
         "endpoint": registry.server.url,
         "DefaultAzureCredential": registry.credential_factory(is_async="aio" in EXAMPLES[name]),
         **names,
