@@ -38,9 +38,10 @@ class Seeder:
         return content
 
     def index(self, repository: str, tag: str | None, children: list[Content]) -> Content:
-        """Push an OCI index over ``children`` (already pushed or not)."""
+        """Push an OCI index over already pushed ``children`` (only the index itself is sent, so the children's
+        last-updated times stay as they were)."""
         content = make_index(children)
-        push(content, self.url, repository, tag, client=self.http)
+        put_manifest(self.http, self.url, repository, content, tag)
         return content
 
     def tag(self, repository: str, tag: str, content: Content) -> None:
