@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dockyard.oci import compute_digest
 from dockyard.oci import mediatypes as mt
@@ -58,6 +60,9 @@ class Seed:
     repo: str
     image: Content
     auth: tuple[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Seed({self.server.url}, {self.repo!r})"
 
 
 def _client(seed: Seed) -> httpx.Client:
@@ -628,3 +633,53 @@ def push_blob(http: httpx.Client, repo: str, data: bytes) -> str:
     response = http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data)
     assert response.status_code == 201, response.text
     return digest
+
+
+# -- fuzzing: whatever arrives, the answer is never a 5xx ---------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(
+    st.binary(max_size=512),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+        max_leaves=12,
+    ).map(lambda value: json.dumps(value).encode()),
+))
+def test_fuzzed_manifest_bodies_never_500(seed: Seed, http: httpx.Client, body: bytes) -> None:
+    response = http.put(f"/v2/{seed.repo}/manifests/fuzz", content=body, headers={"Content-Type": mt.OCI_MANIFEST})
+    assert_error(response, {400, 404, 413}, None)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(reference=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="/?#%"),
+                         min_size=1, max_size=80))
+def test_fuzzed_references_never_500(seed: Seed, http: httpx.Client, reference: str) -> None:
+    for response in (
+        http.get(f"/v2/{seed.repo}/manifests/{reference}"),
+        http.get(f"/v2/{seed.repo}/blobs/{reference}"),
+        http.delete(f"/v2/{seed.repo}/manifests/{reference}"),
+        http.get(f"/acr/v1/{seed.repo}/_tags/{reference}"),
+    ):
+        assert response.status_code < 500, (reference, response.status_code, response.text)
+        if response.status_code >= 400:
+            assert_error(response, response.status_code, None)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.one_of(
+    st.builds(lambda a, b: f"bytes={a}-{b}", st.integers(0, 5000) | st.just(""), st.integers(0, 5000) | st.just("")),
+    st.text(alphabet="bytes=0123456789-, ", max_size=30).map(str.strip).filter(bool),
+))
+def test_fuzzed_ranges(seed: Seed, http: httpx.Client, header: str) -> None:
+    blob = seed.image.blobs[1]
+    response = http.get(f"/v2/{seed.repo}/blobs/{blob.digest}", headers={"Range": header})
+    assert response.status_code in (200, 206, 416), (header, response.status_code)
+    if response.status_code == 206:
+        first, last = (int(x) for x in response.headers["Content-Range"].split(" ")[1].split("/")[0].split("-"))
+        assert response.content == blob.data[first : last + 1]
+    elif response.status_code == 200:
+        assert response.content == blob.data
+    else:
+        assert response.headers["Content-Range"] == f"bytes */{blob.size}"
