@@ -49,7 +49,12 @@ def test_age_keep_exclude_and_regex(cli: Cli, dockyard_server: DockyardServer, r
     }
     # The tag side is a search (not anchored); the repository side is anchored.
     assert deleted(purge(cli, reg, "--filter", f"{repo_name}:hello", "--ago", "0d", "--dry-run"))[0] == {"x-hello-y"}
-    assert deleted(purge(cli, reg, "--filter", f"{repo_name[:-1]}:.*", "--ago", "0d", "--dry-run")) == (set(), set())
+    longer = f"{repo_name}x"
+    push_tags(dockyard_server, longer, "v1")
+    plan = purge(cli, reg, "--filter", f"{repo_name}:.*", "--ago", "0d", "--dry-run")
+    assert [r["repository"] for r in plan["repositories"]] == [repo_name]
+    plan = purge(cli, reg, "--filter", f"{repo_name}x:.*", "--ago", "0d", "--dry-run")
+    assert [r["repository"] for r in plan["repositories"]] == [longer]
     # Several filters on one repository are OR-joined.
     two = purge(cli, reg, "-f", f"{repo_name}:^v1$", "-f", f"{repo_name}:^v2$", "--ago", "0d", "--dry-run")
     assert deleted(two)[0] == {"v1", "v2"}
