@@ -219,17 +219,13 @@ class MetadataStore:
         return self.one(f"SELECT {columns} FROM manifests WHERE repo_id = ? AND digest = ?", repo_id, digest)
 
     def put_manifest(self, repo_id: int, rec: ManifestRecord) -> None:
-        """Insert or replace a manifest (keeping its creation time and attributes when it already exists)."""
+        """Insert a manifest; pushing the same digest again changes nothing (same bytes, same times)."""
         stamp = now()
         self.conn.execute(
             "INSERT INTO manifests (repo_id, digest, media_type, size, image_size, config_media_type, artifact_type,"
             " subject, annotations, architecture, os, created, updated, content)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (repo_id, digest) DO UPDATE SET media_type = excluded.media_type, size = excluded.size,"
-            " image_size = excluded.image_size, config_media_type = excluded.config_media_type,"
-            " artifact_type = excluded.artifact_type, subject = excluded.subject, annotations = excluded.annotations,"
-            " architecture = excluded.architecture, os = excluded.os, updated = excluded.updated,"
-            " content = excluded.content",
+            " ON CONFLICT (repo_id, digest) DO NOTHING",
             (
                 repo_id, rec.digest, rec.media_type, len(rec.content), rec.image_size, rec.config_media_type,
                 rec.artifact_type, rec.subject, rec.annotations, rec.architecture, rec.os, stamp, stamp, rec.content,
