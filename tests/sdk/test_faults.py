@@ -15,12 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dockyard import ContainerRegistryClient, DigestValidationError, HttpResponseError
+from dockyard import ContainerRegistryClient, DigestValidationError, HttpResponseError, ServiceRequestError
 from dockyard.aio import ContainerRegistryClient as AsyncContainerRegistryClient
 from tests.sdk.conftest import Seeder
 from tests.support.images import Content, upload_blob
 from tests.support.proxy import FaultProxy
-from tests.support.servers import DockyardServer
+from tests.support.servers import DockyardServer, free_port
 
 MiB = 1024 * 1024
 
@@ -256,3 +256,42 @@ async def test_async_dropped_connection_resumes(proxy: FaultProxy, image: Conten
     assert gets[0].fault == "drop"
     resumed_from = _range_start(gets[1].headers)
     assert resumed_from is not None and 0 < resumed_from <= 500_000
+
+
+# -- a server that ignores Range ----------------------------------------------------------------------
+
+
+def test_server_answering_200_to_ranges(proxy: FaultProxy, image: Content, repo_name: str, tmp_path: Path) -> None:
+    layer = image.blobs[1]
+    blob_path = f"/v2/{repo_name}/blobs/{layer.digest}"
+    with ContainerRegistryClient(proxy.url, None) as client:
+        proxy.inject_ignore_range(path_contains=blob_path)
+        assert b"".join(client.download_blob(repo_name, layer.digest, offset=1000)) == layer.data[1000:]
+        target = tmp_path / "layer.bin"
+        assert client.download_blob_to_file(repo_name, layer.digest, target) == len(layer.data)
+        assert target.read_bytes() == layer.data
+        # A dropped connection, then a resume the server answers with the whole blob again.
+        proxy.clear()
+        proxy.inject_drop(300_000, path_contains=blob_path)
+        proxy.inject_ignore_range(path_contains=blob_path)
+        assert b"".join(client.download_blob(repo_name, layer.digest)) == layer.data
+    assert all(s.status == 200 for s in proxy.requests("GET", blob_path))
+
+
+# -- corrupted manifests, nothing listening -----------------------------------------------------------
+
+
+def test_corrupted_manifest_raises(proxy: FaultProxy, image: Content, repo_name: str) -> None:
+    proxy.inject_corruption(path_contains=f"/v2/{repo_name}/manifests/")
+    with ContainerRegistryClient(proxy.url, None) as client:
+        with pytest.raises(DigestValidationError):
+            client.get_manifest(repo_name, image.digest)
+        with pytest.raises(DigestValidationError):
+            client.get_manifest(repo_name, "v1")  # checked against Docker-Content-Digest
+
+
+def test_nothing_listening_is_a_service_request_error(repo_name: str) -> None:
+    with ContainerRegistryClient(f"http://127.0.0.1:{free_port()}", None, retry_total=1) as client, pytest.raises(
+        ServiceRequestError
+    ):
+        client.get_manifest(repo_name, "v1")

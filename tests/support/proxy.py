@@ -33,7 +33,7 @@ class Seen:
 
 @dataclass
 class Fault:
-    """A programmed fault: ``kind`` is ``status``, ``corrupt`` or ``drop``; ``times=None`` means forever."""
+    """A programmed fault (``status``, ``corrupt``, ``drop``, ``ignore_range``); ``times=None`` means forever."""
 
     kind: str
     method: str | None = None
@@ -104,6 +104,12 @@ class FaultProxy:
     ) -> Fault:
         """Forward matching requests, send ``after_bytes`` bytes of the body, then close the socket."""
         return self._add(Fault("drop", method, path_contains, times, after_bytes=after_bytes))
+
+    def inject_ignore_range(
+        self, *, method: str | None = "GET", path_contains: str | None = None, times: int | None = None
+    ) -> Fault:
+        """Forward matching requests without their ``Range`` header: a server that answers 200 to ranges."""
+        return self._add(Fault("ignore_range", method, path_contains, times))
 
     def clear(self) -> None:
         with self._lock:
@@ -209,6 +215,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         upstream = http.client.HTTPConnection(self.owner.upstream_host, self.owner.upstream_port, timeout=120)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            if fault is not None and fault.kind == "ignore_range":
+                headers = {k: v for k, v in headers.items() if k.lower() not in ("range", "if-range")}
             headers["Host"] = f"{self.owner.upstream_host}:{self.owner.upstream_port}"
             if body or method in ("POST", "PUT", "PATCH"):
                 headers["Content-Length"] = str(len(body))
