@@ -123,6 +123,15 @@ def test_referrers_and_all_tags(
     assert [r["digest"] for r in found] == [sig.digest]
     nested = cli("manifest", "referrers", "-r", reg, f"{dest}@{sig.digest}", "-o", "json").ok().json()
     assert [r["digest"] for r in nested] == [attestation.digest]
+    # Through an OCI layout and back: referrers are kept as untagged index.json entries.
+    layout_dir = tmp_path / "with-refs"
+    cli("copy", f"{reg}/{repo_name}:v1", f"oci:{layout_dir}:v1", "--referrers").ok()
+    assert {d.digest for d in OCILayout.open(layout_dir).index()} == {image.digest, sig.digest, attestation.digest}
+    restored = f"{repo_name}-restored"
+    result = cli("copy", f"oci:{layout_dir}:v1", f"{reg}/{restored}:v1", "--referrers", "-o", "json").ok().json()
+    assert set(result["images"][0]["referrers"]) == {sig.digest, attestation.digest}
+    found = cli("manifest", "referrers", "-r", reg, f"{restored}:v1", "-o", "json").ok().json()
+    assert [r["digest"] for r in found] == [sig.digest]
     plain = f"{repo_name}-plain"
     cli("copy", f"{reg}/{repo_name}:v1", f"{reg}/{plain}:v1").ok()
     assert cli("manifest", "referrers", "-r", reg, f"{plain}:v1", "-o", "json").ok().json() == []
