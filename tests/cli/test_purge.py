@@ -228,3 +228,15 @@ def test_ages_from_image_config_on_docker_registry(
     assert len(gone) == 2 and gone < before
     assert repo_tags(cli, reg, repo_name) == {"new-1"}
     assert repo_digests(cli, reg, repo_name) == before - gone
+
+
+def test_locked_repository_is_reported_as_skipped(cli: Cli, dockyard_server: DockyardServer, repo_name: str) -> None:
+    reg = dockyard_server.host
+    push_tags(dockyard_server, repo_name, "v1", "v2")
+    cli("repo", "update", "-r", reg, repo_name, "--delete-enabled", "false").ok()
+    report = purge(cli, reg, "--filter", f"{repo_name}:.*", "--ago", "0d")
+    assert report["repositories"] == [] and report["deletedTags"] == 0
+    assert {s["tag"] for s in report["skipped"]} == {"v1", "v2"}
+    assert repo_tags(cli, reg, repo_name) == {"v1", "v2"}
+    text = cli("purge", "-r", reg, "--filter", f"{repo_name}:.*", "--ago", "0d").ok().stdout
+    assert f"Skipped tag {repo_name}:v1" in text
