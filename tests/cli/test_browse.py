@@ -55,6 +55,10 @@ def test_repositories_tags_and_manifests(cli: Cli, dockyard_server: DockyardServ
     assert cli("tag", "show", f"{reg}/{repo_name}:v1", "-o", "json").ok().json()["digest"] == first.digest
     assert cli("tag", "list", "-r", dockyard_server.url, repo_name, "-o", "json").ok().json()
     assert cli("tag", "list", repo_name, "-o", "json", env={"DOCKYARD_REGISTRY": reg}).ok().json()
+    # The common options may also come before the command name.
+    assert [t["name"] for t in cli("-r", reg, "-o", "json", "tag", "list", repo_name, "--top", "1").ok().json()] == [
+        "v1"
+    ]
     env = {"AZURE_CONTAINERREGISTRY_ENDPOINT": dockyard_server.url}
     assert cli("repo", "show", repo_name, "-o", "json", env=env).ok().json()["name"] == repo_name
 

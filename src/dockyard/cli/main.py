@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
 
 from . import serve
 from .errors import EXIT_INTERRUPTED, describe
+from .options import root_callback
 
 app = typer.Typer(
     name="dockyard",
@@ -31,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+app.callback()(root_callback())
 serve.register(app)
 
 

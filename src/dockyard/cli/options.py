@@ -61,6 +61,8 @@ class GlobalOptions:
 
 
 _current = GlobalOptions()
+#: What was given before the command name (``dockyard -r HOST -o json repo list``).
+_root = GlobalOptions()
 
 
 def current() -> GlobalOptions:
@@ -129,12 +131,13 @@ def with_common_options(func: F | None = None, *, output_flags: tuple[str, ...] 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             global _current
             values = {name: kwargs.pop(name) for name in _COMMON}
+            output = values["output_format"]
             _current = GlobalOptions(
-                registry=values["registry"],
-                output=values["output_format"],
-                username=values["username"],
-                password_stdin=values["password_stdin"],
-                quiet=values["quiet"],
+                registry=values["registry"] or _root.registry,
+                output=_root.output if output is OutputFormat.table else output,
+                username=values["username"] or _root.username,
+                password_stdin=values["password_stdin"] or _root.password_stdin,
+                quiet=values["quiet"] or _root.quiet,
             )
             _current.check()
             return fn(*args, **kwargs)
@@ -160,3 +163,23 @@ def command(group: typer.Typer, name: str, *, example: str, **kwargs: Any) -> Ca
         return fn
 
     return decorate
+
+
+def root_callback() -> Callable[..., None]:
+    """The app callback that accepts the common options before the command name too."""
+
+    def callback(**values: Any) -> None:
+        global _root
+        _root = GlobalOptions(
+            registry=values["registry"],
+            output=values["output_format"],
+            username=values["username"],
+            password_stdin=values["password_stdin"],
+            quiet=values["quiet"],
+        )
+
+    parameters = _common_parameters(("--output", "-o"))
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__annotations__ = {p.name: p.annotation for p in parameters}
+    callback.__doc__ = "Manage images and artifacts in container registries, or run one locally (dockyard serve)."
+    return callback
