@@ -22,6 +22,7 @@ from dockyard import (
     ArtifactOperatingSystem,
     ArtifactTagOrder,
     ArtifactTagProperties,
+    ClientAuthenticationError,
     OperationNotAllowedError,
     RepositoryProperties,
     ResourceNotFoundError,
@@ -29,7 +30,7 @@ from dockyard import (
 )
 from dockyard.oci.digest import compute_digest
 from dockyard.oci.mediatypes import OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
-from tests.conftest import unique
+from tests.conftest import TEST_USER, unique
 from tests.sdk.conftest import Api, Backend, Seeder
 
 MISSING = "sha256:" + "0" * 64
@@ -130,10 +131,58 @@ async def test_upload_download_round_trip(api: Api, backend: Backend, repo_name:
 
     descriptor = await api.get_manifest_descriptor(repo_name, "multi")
     assert (descriptor.digest, descriptor.size, descriptor.media_type) == (index_digest, len(index), OCI_INDEX)
-    with pytest.raises(ResourceNotFoundError):
+    with pytest.raises(ResourceNotFoundError) as missing:
         await api.get_manifest(repo_name, "no-such-tag")
+    assert missing.value.status_code == 404
+    assert missing.value.error_code == "MANIFEST_UNKNOWN"
     with pytest.raises(ResourceNotFoundError):
         await api.get_manifest_descriptor(repo_name, "no-such-tag")
+    with pytest.raises(ResourceNotFoundError):
+        await api.read_blob(repo_name, MISSING)
+
+
+async def test_sdk_writes_read_back_over_raw_http(api: Api, seed: Seeder, repo_name: str) -> None:
+    """What the SDK pushes is exactly what another client pulls."""
+    data = os.urandom(5 * 1024 * 1024 + 7)
+    digest, _ = await api.upload_blob(repo_name, data)
+    assert seed.http.get(f"{seed.url}/v2/{repo_name}/blobs/{digest}").content == data
+    manifest_digest, manifest = await _push_via_sdk(api, repo_name, "raw", b"raw layer " + repo_name.encode())
+    response = seed.http.get(
+        f"{seed.url}/v2/{repo_name}/manifests/raw", headers={"Accept": OCI_MANIFEST}
+    )
+    assert response.status_code == 200
+    assert response.headers["Docker-Content-Digest"] == manifest_digest == compute_digest(response.content)
+    assert json.loads(response.content) == manifest
+
+
+async def test_transfer_progress(api: Api, repo_name: str, tmp_path: Path) -> None:
+    data = os.urandom(6 * 1024 * 1024 + 5)
+    digest, _ = await api.upload_blob(repo_name, data)
+    seen: list[int] = []
+    assert await api.read_blob(repo_name, digest, progress=seen.append) == data
+    assert sum(seen) == len(data)
+    seen.clear()
+    assert await api.download_blob_to_file(repo_name, digest, tmp_path / "f", progress=seen.append) == len(data)
+    assert sum(seen) == len(data)
+
+
+async def test_nested_repository_names(api: Api, backend: Backend, repo_name: str) -> None:
+    nested = f"team/{repo_name}/app"
+    digest, manifest = await _push_via_sdk(api, nested, "v1", b"nested layer")
+    await api.set_manifest(nested, manifest, tag="v2")
+    assert nested in await api.items("list_repository_names")
+    assert sorted(t.name for t in await api.items("list_tag_properties", nested)) == ["v1", "v2"]
+    assert (await api.get_tag_properties(nested, "v1")).repository_name == nested
+    props = await api.get_manifest_properties(nested, "v1")
+    assert (props.digest, props.repository_name) == (digest, nested)
+    assert props.fully_qualified_reference.endswith(f"/{nested}@{digest}")
+    assert (await api.get_repository_properties(nested)).name == nested
+    await api.delete_tag(nested, "v2")
+    assert [t.name for t in await api.items("list_tag_properties", nested)] == ["v1"]
+
+
+async def test_registry_capabilities(api: Api, backend: Backend) -> None:
+    assert await api.has_acr_api() is backend.acr
 
 
 # -- listing and paging -------------------------------------------------------------------------------
@@ -380,3 +429,28 @@ async def test_blob_exists_and_mount(api: Api, backend: Backend, repo_name: str)
     digest_m, manifest = await _push_via_sdk(api, target, "mounted", b"layer in target")
     assert (await api.get_manifest(target, "mounted")).manifest == manifest
     assert (await api.get_tag_properties(target, "mounted")).digest == digest_m
+
+
+# -- credentials that do not fit ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_fixture", ["dockyard_auth_server", "distribution_auth_server"])
+async def test_wrong_or_missing_credentials(
+    request: pytest.FixtureRequest, flavour: str, server_fixture: str, repo_name: str
+) -> None:
+    from dockyard import ContainerRegistryClient
+    from dockyard.aio import ContainerRegistryClient as AsyncContainerRegistryClient
+    from dockyard.credentials import BasicCredential
+
+    server = request.getfixturevalue(server_fixture)
+    client_class = AsyncContainerRegistryClient if flavour == "async" else ContainerRegistryClient
+    for credential in (BasicCredential(TEST_USER[0], "not-the-password"), None):
+        api = Api(client_class(server.url, credential), flavour == "async")
+        try:
+            with pytest.raises(ClientAuthenticationError) as caught:
+                await api.get_manifest(repo_name, "v1")
+            assert caught.value.status_code == 401
+            with pytest.raises(ClientAuthenticationError):
+                await api.upload_blob(repo_name, b"denied")
+        finally:
+            await api.close_client()
