@@ -26,6 +26,7 @@ from tests.sdk.conftest import Api, Seeder
 from tests.support.credentials import AsyncCountingCredential, CountingCredential
 from tests.support.images import Content
 from tests.support.peers import require_module
+from tests.support.proxy import FaultProxy
 from tests.support.servers import DockyardServer
 
 REPO = "counted/app"
@@ -198,3 +199,40 @@ def test_official_sdk_pays_more(
     for name in OPERATIONS:
         assert theirs[name] > ours[name], name
         assert theirs[name] >= 3, name  # 401, /oauth2/token, the retried request
+
+
+# -- Basic credentials: counted at a loopback proxy, so docker-registry can be measured too -----------
+
+
+@pytest.mark.parametrize("server_fixture", ["dockyard_auth_server", "distribution_auth_server"])
+def test_basic_credential_one_request_per_operation(
+    request: pytest.FixtureRequest, server_fixture: str, repo_name: str
+) -> None:
+    from dockyard.credentials import BasicCredential
+
+    server = request.getfixturevalue(server_fixture)
+    with httpx.Client(auth=httpx.BasicAuth(*TEST_USER), timeout=60.0) as http:
+        pushed = Seeder(server.url, http).image(repo_name, "v1")
+    layer = pushed.blobs[1].digest
+    with FaultProxy(server.url) as proxy, ContainerRegistryClient(proxy.url, BasicCredential(*TEST_USER)) as client:
+        operations: dict[str, Callable[[], Any]] = {
+            "get_manifest": lambda: client.get_manifest(repo_name, pushed.digest),
+            "get_manifest_descriptor": lambda: client.get_manifest_descriptor(repo_name, "v1"),
+            "blob_exists": lambda: client.blob_exists(repo_name, layer),
+        }
+        if server_fixture == "dockyard_auth_server":
+            operations.update(
+                {
+                    "get_tag_properties": lambda: client.get_tag_properties(repo_name, "v1"),
+                    "get_manifest_properties": lambda: client.get_manifest_properties(repo_name, pushed.digest),
+                }
+            )
+        for operation in operations.values():
+            operation()
+        for name, operation in operations.items():
+            before = len(proxy.seen)
+            operation()
+            assert [(s.method, s.status) for s in proxy.seen[before:]] in (
+                [("GET", 200)],
+                [("HEAD", 200)],
+            ), name
