@@ -104,6 +104,29 @@ async def test_async_download_survives_server_restart(
     assert _blob_gets(log, repo_name, digest)[-1]["status"] == 206
 
 
+def test_download_to_file_survives_server_restart(
+    logged_server: tuple[DockyardServer, Path], big_blob: tuple[str, bytes], repo_name: str, tmp_path: Path
+) -> None:
+    server, _ = logged_server
+    digest, data = big_blob
+    done = [0]
+    restarted = []
+
+    def progress(transferred: int) -> None:
+        done[0] += transferred
+        if not restarted and done[0] >= 8 * MiB:
+            restarted.append(True)
+            server.kill()
+            server.start()
+
+    target = tmp_path / "big.bin"
+    with ContainerRegistryClient(server.url, None) as client:
+        assert client.download_blob_to_file(repo_name, digest, target, progress=progress) == len(data)
+    assert restarted
+    assert target.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["access.jsonl", "big.bin", "server"]  # no temp files
+
+
 # -- the proxy ----------------------------------------------------------------------------------------
 
 
