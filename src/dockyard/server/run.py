@@ -36,6 +36,8 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        # Pooled client connections stay usable between the steps of a push or a paged listing.
+        timeout_keep_alive=30,
         h11_max_incomplete_event_size=1024 * 1024,
     )
     sys.stdout.flush()
