@@ -73,7 +73,8 @@ def _legs(tool: str, ctx: Context, host: str, src: Path, dst: Path) -> tuple[lis
     remote = f"{host}/{REPO}:{TAG}"
     if tool == SKOPEO:
         skopeo = Skopeo(ctx.fresh_dir("skopeo"))
-        base = [skopeo.program, "--insecure-policy", "copy", "--src-tls-verify=false", "--dest-tls-verify=false"]
+        base = [skopeo.program, "--insecure-policy", "copy", "--quiet", "--src-tls-verify=false",
+                "--dest-tls-verify=false"]
         return [[*base, f"oci:{src}:{TAG}", f"docker://{remote}"],
                 [*base, f"docker://{remote}", f"oci:{dst}:{TAG}"]], skopeo.env
     dockyard = [sys.executable, "-m", "dockyard", "copy", "--quiet"]
