@@ -7,48 +7,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
-
-from ..errors import ServiceRequestError
 from ..protocol import download as plan
 from ..protocol.download import BlobReadState
 from ..protocol.filesink import FileSink
-from ..protocol.messages import Response
 from ..protocol.session import Session
 from . import rawrange
 from .driver import SyncDriver
-
-
-def iter_read(
-    driver: SyncDriver, state: BlobReadState, response: Response | None = None
-) -> Iterator[tuple[int, bytes]]:
-    """``(offset, bytes)`` pieces of a blob read, resuming with ``Range`` after dropped connections."""
-    while True:
-        if response is None:
-            response = driver.run(state.open())
-        raw = response.raw
-        try:
-            if raw is not None:
-                for chunk in raw.iter_raw():
-                    offset = state.position
-                    data = state.feed(chunk)
-                    if data:
-                        yield offset, data
-                    if state.complete:
-                        break
-        except httpx.TransportError as exc:
-            if not state.resume_allowed(exc):
-                raise ServiceRequestError(f"download of {state.digest} failed: {exc}", error=exc) from exc
-            response = None
-            continue
-        finally:
-            if raw is not None:
-                raw.close()
-        if state.needs_more() and state.resume_allowed():
-            response = None
-            continue
-        state.finish()
-        return
 
 
 class DownloadBlobStream(Iterator[bytes]):
@@ -59,7 +23,7 @@ class DownloadBlobStream(Iterator[bytes]):
 
     def __init__(self, driver: SyncDriver, state: BlobReadState) -> None:
         self._state = state
-        self._pieces = iter_read(driver, state)
+        self._pieces = driver.stream(plan.read_blob(state))
 
     @property
     def digest(self) -> str:
@@ -87,11 +51,6 @@ class DownloadBlobStream(Iterator[bytes]):
         self.close()
 
 
-def _pump(driver: SyncDriver, step: plan.Pump) -> None:
-    for offset, data in iter_read(driver, step.state, step.response):
-        step.sink.write(data, offset)
-
-
 def fetch_part(driver: SyncDriver, state: BlobReadState, sink: FileSink) -> None:
     """One part of a parallel download: the lean socket reader when possible, httpx for the rest."""
     if driver.raw_parts:
@@ -103,7 +62,7 @@ def fetch_part(driver: SyncDriver, state: BlobReadState, sink: FileSink) -> None
             pass  # go on over httpx from wherever the reader stopped
         if state.complete:
             return
-    _pump(driver, plan.Pump(state, sink))
+    driver.run(plan.read_blob(state, sink))
 
 
 def _parallel(driver: SyncDriver, step: plan.Parallel) -> None:
@@ -131,12 +90,9 @@ def download_to_file(
     """Run :func:`dockyard.protocol.download.download_to_file` with threads for the parallel parts."""
 
     def handle(step: Any) -> None:
-        if isinstance(step, plan.Pump):
-            _pump(driver, step)
-        elif isinstance(step, plan.Parallel):
-            _parallel(driver, step)
-        else:  # pragma: no cover - a protocol bug
+        if not isinstance(step, plan.Parallel):  # pragma: no cover - a protocol bug
             raise TypeError(f"unknown instruction {step!r}")
+        _parallel(driver, step)
 
     gen = plan.download_to_file(session, repository, digest, path, concurrency=max_concurrency, progress=progress)
     return driver.run(gen, handle)

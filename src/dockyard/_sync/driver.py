@@ -3,63 +3,82 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 
 from ..errors import ServiceRequestError
 from ..protocol.config import ClientConfig
+from ..protocol.download import CloseResponse, Emit, NextChunk
 from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep
 
 T = TypeVar("T")
 
 
 class SyncDriver:
-    """One pooled ``httpx.Client`` per registry client; executes :class:`Request`, :class:`Sleep` and token calls."""
+    """One pooled ``httpx.Client`` per registry client; executes the instructions protocol generators yield."""
 
     def __init__(self, config: ClientConfig) -> None:
-        pool = max(10, config.max_concurrency * 2)
+        self.http = httpx.Client(**config.httpx_options())
         #: Whether parallel parts may use the lean socket reader (not with a custom transport).
         self.raw_parts = config.transport is None
         self.timeout = config.timeout
         self.verify = config.verify
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 30.0)),
-            http2=config.http2,
-            transport=config.transport,
-            verify=config.verify,
-            headers=config.headers,
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-            trust_env=False,
-        )
 
-    def run(self, gen: Gen[T], handler: Callable[[Any], Any] | None = None) -> T:
-        """Run a protocol generator to completion and return its result.
+    def stream(
+        self, gen: Gen[Any], result: list[Any] | None = None, handler: Callable[[Any], Any] | None = None
+    ) -> Iterator[tuple[int, bytes]]:
+        """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``.
 
-        ``handler`` executes instructions beyond the basic three (the file download's pumps).
+        ``handler`` executes instructions beyond the transport's own (the parallel parts of a download).
         """
+        bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]] = {}
         value: Any = None
         error: BaseException | None = None
-        while True:
-            try:
-                instruction = gen.throw(error) if error is not None else gen.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            if isinstance(instruction, Request):
+        try:
+            while True:
                 try:
-                    value = self.send(instruction)
+                    step = gen.throw(error) if error is not None else gen.send(value)
+                except StopIteration as stop:
+                    if result is not None:
+                        result.append(stop.value)
+                    return
+                value, error = None, None
+                try:
+                    if isinstance(step, Emit):
+                        yield step.offset, step.data
+                    elif isinstance(step, Request):
+                        value = self.send(step)
+                    elif isinstance(step, NextChunk):
+                        raw = step.response.raw
+                        _, body = bodies.setdefault(id(raw), (raw, raw.iter_raw()))
+                        value = next(body, b"")
+                    elif isinstance(step, CloseResponse):
+                        bodies.pop(id(step.response.raw), None)
+                        if step.response.raw is not None:
+                            step.response.raw.close()
+                    elif isinstance(step, Sleep):
+                        time.sleep(step.seconds)
+                    elif isinstance(step, CallCredential):
+                        value = step.credential.get_token(*step.scopes)
+                    elif handler is not None:
+                        value = handler(step)
+                    else:  # pragma: no cover - a protocol bug
+                        raise TypeError(f"unknown instruction {step!r}")
                 except httpx.TransportError as exc:
                     error = ServiceRequestError(f"{type(exc).__name__}: {exc}", error=exc)
-            elif isinstance(instruction, Sleep):
-                time.sleep(instruction.seconds)
-            elif isinstance(instruction, CallCredential):
-                value = instruction.credential.get_token(*instruction.scopes)
-            elif handler is not None:
-                value = handler(instruction)
-            else:  # pragma: no cover - a protocol bug
-                raise TypeError(f"unknown instruction {instruction!r}")
+        finally:
+            gen.close()
+            for raw, _ in bodies.values():
+                raw.close()
+
+    def run(self, gen: Gen[T], handler: Callable[[Any], Any] | None = None) -> T:
+        """Run a protocol generator to completion and return its result."""
+        result: list[Any] = []
+        for _ in self.stream(gen, result, handler):
+            raise TypeError("this operation does not produce data")
+        return result[0]  # type: ignore[no-any-return]
 
     def send(self, request: Request) -> Response:
         """Send one request; a streamed success keeps its body open in ``Response.raw``."""

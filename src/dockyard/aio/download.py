@@ -7,48 +7,12 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
-
 from .._sync import rawrange
-from ..errors import ServiceRequestError
 from ..protocol import download as plan
 from ..protocol.download import BlobReadState
 from ..protocol.filesink import FileSink
-from ..protocol.messages import Response
 from ..protocol.session import Session
 from .driver import AsyncDriver
-
-
-async def iter_read(
-    driver: AsyncDriver, state: BlobReadState, response: Response | None = None
-) -> AsyncIterator[tuple[int, bytes]]:
-    """``(offset, bytes)`` pieces of a blob read, resuming with ``Range`` after dropped connections."""
-    while True:
-        if response is None:
-            response = await driver.run(state.open())
-        raw = response.raw
-        try:
-            if raw is not None:
-                async for chunk in raw.aiter_raw():
-                    offset = state.position
-                    data = state.feed(chunk)
-                    if data:
-                        yield offset, data
-                    if state.complete:
-                        break
-        except httpx.TransportError as exc:
-            if not state.resume_allowed(exc):
-                raise ServiceRequestError(f"download of {state.digest} failed: {exc}", error=exc) from exc
-            response = None
-            continue
-        finally:
-            if raw is not None:
-                await raw.aclose()
-        if state.needs_more() and state.resume_allowed():
-            response = None
-            continue
-        state.finish()
-        return
 
 
 class AsyncDownloadBlobStream(AsyncIterator[bytes]):
@@ -56,7 +20,7 @@ class AsyncDownloadBlobStream(AsyncIterator[bytes]):
 
     def __init__(self, driver: AsyncDriver, state: BlobReadState) -> None:
         self._state = state
-        self._pieces = iter_read(driver, state)
+        self._pieces = driver.stream(plan.read_blob(state))
 
     @property
     def digest(self) -> str:
@@ -85,11 +49,6 @@ class AsyncDownloadBlobStream(AsyncIterator[bytes]):
         await self.close()
 
 
-async def _pump(driver: AsyncDriver, step: plan.Pump) -> None:
-    async for offset, data in iter_read(driver, step.state, step.response):
-        step.sink.write(data, offset)
-
-
 async def fetch_part(driver: AsyncDriver, state: BlobReadState, sink: FileSink) -> None:
     """One part of a parallel download: the lean socket reader in a thread when possible, httpx for the rest."""
     if driver.raw_parts:
@@ -101,7 +60,7 @@ async def fetch_part(driver: AsyncDriver, state: BlobReadState, sink: FileSink) 
             pass  # go on over httpx from wherever the reader stopped
         if state.complete:
             return
-    await _pump(driver, plan.Pump(state, sink))
+    await driver.run(plan.read_blob(state, sink))
 
 
 async def _parallel(driver: AsyncDriver, step: plan.Parallel) -> None:
@@ -135,12 +94,9 @@ async def download_to_file(
     """Run :func:`dockyard.protocol.download.download_to_file` with tasks for the parallel parts."""
 
     async def handle(step: Any) -> None:
-        if isinstance(step, plan.Pump):
-            await _pump(driver, step)
-        elif isinstance(step, plan.Parallel):
-            await _parallel(driver, step)
-        else:  # pragma: no cover - a protocol bug
+        if not isinstance(step, plan.Parallel):  # pragma: no cover - a protocol bug
             raise TypeError(f"unknown instruction {step!r}")
+        await _parallel(driver, step)
 
     gen = plan.download_to_file(session, repository, digest, path, concurrency=max_concurrency, progress=progress)
     return await driver.run(gen, handle)

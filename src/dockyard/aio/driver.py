@@ -11,6 +11,7 @@ import httpx
 
 from ..errors import ServiceRequestError
 from ..protocol.config import ClientConfig
+from ..protocol.download import CloseResponse, Emit, NextChunk
 from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep
 
 T = TypeVar("T")
@@ -25,49 +26,67 @@ class AsyncDriver:
     """One pooled ``httpx.AsyncClient`` per registry client; the async twin of the sync driver."""
 
     def __init__(self, config: ClientConfig) -> None:
-        pool = max(10, config.max_concurrency * 2)
+        self.http = httpx.AsyncClient(**config.httpx_options())
         #: Whether parallel parts may use the lean socket reader (in threads; not with a custom transport).
         self.raw_parts = config.transport is None
         self.timeout = config.timeout
         self.verify = config.verify
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 30.0)),
-            http2=config.http2,
-            transport=config.transport,
-            verify=config.verify,
-            headers=config.headers,
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-            trust_env=False,
-        )
 
-    async def run(self, gen: Gen[T], handler: Callable[[Any], Awaitable[Any]] | None = None) -> T:
-        """Run a protocol generator to completion and return its result.
-
-        ``handler`` executes instructions beyond the basic three (the file download's pumps).
-        """
+    async def stream(
+        self,
+        gen: Gen[Any],
+        result: list[Any] | None = None,
+        handler: Callable[[Any], Awaitable[Any]] | None = None,
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
+        bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]] = {}
         value: Any = None
         error: BaseException | None = None
-        while True:
-            try:
-                instruction = gen.throw(error) if error is not None else gen.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            if isinstance(instruction, Request):
+        try:
+            while True:
                 try:
-                    value = await self.send(instruction)
+                    step = gen.throw(error) if error is not None else gen.send(value)
+                except StopIteration as stop:
+                    if result is not None:
+                        result.append(stop.value)
+                    return
+                value, error = None, None
+                try:
+                    if isinstance(step, Emit):
+                        yield step.offset, step.data
+                    elif isinstance(step, Request):
+                        value = await self.send(step)
+                    elif isinstance(step, NextChunk):
+                        raw = step.response.raw
+                        _, body = bodies.setdefault(id(raw), (raw, raw.aiter_raw()))
+                        value = await anext(body, b"")
+                    elif isinstance(step, CloseResponse):
+                        bodies.pop(id(step.response.raw), None)
+                        if step.response.raw is not None:
+                            await step.response.raw.aclose()
+                    elif isinstance(step, Sleep):
+                        await asyncio.sleep(step.seconds)
+                    elif isinstance(step, CallCredential):
+                        value = step.credential.get_token(*step.scopes)
+                        if inspect.isawaitable(value):
+                            value = await value
+                    elif handler is not None:
+                        value = await handler(step)
+                    else:  # pragma: no cover - a protocol bug
+                        raise TypeError(f"unknown instruction {step!r}")
                 except httpx.TransportError as exc:
                     error = ServiceRequestError(f"{type(exc).__name__}: {exc}", error=exc)
-            elif isinstance(instruction, Sleep):
-                await asyncio.sleep(instruction.seconds)
-            elif isinstance(instruction, CallCredential):
-                value = instruction.credential.get_token(*instruction.scopes)
-                if inspect.isawaitable(value):
-                    value = await value
-            elif handler is not None:
-                value = await handler(instruction)
-            else:  # pragma: no cover - a protocol bug
-                raise TypeError(f"unknown instruction {instruction!r}")
+        finally:
+            gen.close()
+            for raw, _ in bodies.values():
+                await raw.aclose()
+
+    async def run(self, gen: Gen[T], handler: Callable[[Any], Awaitable[Any]] | None = None) -> T:
+        """Run a protocol generator to completion and return its result."""
+        result: list[Any] = []
+        async for _ in self.stream(gen, result, handler):
+            raise TypeError("this operation does not produce data")
+        return result[0]  # type: ignore[no-any-return]
 
     async def send(self, request: Request) -> Response:
         """Send one request; a streamed success keeps its body open in ``Response.raw``."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..credentials import DEFAULT_AUDIENCE
 from .operations import Operations
 from .retry import RetryPolicy
 from .session import Session
@@ -29,22 +28,41 @@ class ClientConfig:
     verify: Any = True
     headers: dict[str, str] = field(default_factory=dict)
 
+    def httpx_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` (pooled, no proxies from the environment)."""
+        import httpx
+
+        pool = max(10, self.max_concurrency * 2)
+        return {
+            "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
+            "http2": self.http2,
+            "transport": self.transport,
+            "verify": self.verify,
+            "headers": self.headers,
+            "limits": httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+            "trust_env": False,
+        }
+
 
 def build_config(
     endpoint: str,
-    credential: Any = None,
+    credential: Any,
     *,
-    audience: str = DEFAULT_AUDIENCE,
-    api_version: str | None = None,
-    max_concurrency: int = 4,
-    timeout: float = 60.0,
-    retry_total: int = 5,
-    http2: bool = False,
-    allow_insecure_credentials: bool = False,
-    transport: Any = None,
-    **kwargs: Any,
+    audience: str,
+    api_version: str | None,
+    max_concurrency: int,
+    timeout: float,
+    retry_total: int,
+    http2: bool,
+    allow_insecure_credentials: bool,
+    transport: Any,
+    options: dict[str, Any],
 ) -> ClientConfig:
-    """Validate the constructor arguments of either client and build its protocol state."""
+    """Validate the constructor arguments of either client and build its protocol state.
+
+    ``options`` are the extra keyword arguments of the original SDK's constructor (azure-core pipeline
+    options); the few that map onto ours are used, the rest ignored.
+    """
     if not endpoint:
         raise ValueError("endpoint is required")
     if max_concurrency < 1:
@@ -56,17 +74,17 @@ def build_config(
         retry=RetryPolicy(total=retry_total),
         allow_insecure_credentials=allow_insecure_credentials,
     )
-    headers = {"User-Agent": kwargs.pop("user_agent", None) or USER_AGENT}
-    extra = kwargs.pop("headers", None)
+    headers = {"User-Agent": options.get("user_agent") or USER_AGENT}
+    extra = options.get("headers")
     if isinstance(extra, dict):
         headers.update(extra)
     return ClientConfig(
         session=session,
         operations=Operations(session, api_version),
-        timeout=float(kwargs.pop("read_timeout", timeout)),
+        timeout=float(options.get("read_timeout", timeout)),
         http2=http2,
         max_concurrency=max_concurrency,
         transport=transport,
-        verify=kwargs.pop("connection_verify", True),
+        verify=options.get("connection_verify", True),
         headers=headers,
     )

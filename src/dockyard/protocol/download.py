@@ -221,23 +221,76 @@ def use_parallel(state: BlobReadState, response: Response, threshold: int = PARA
     return response.status == 206 and state.total is not None and state.total >= threshold
 
 
-@dataclass
-class Pump:
-    """Ask the driver to stream ``state`` (from ``response`` when already open) into ``sink`` at its offsets."""
+@dataclass(frozen=True)
+class NextChunk:
+    """Ask the driver for the next piece of ``response``'s body (``b""`` at its end).
 
-    state: BlobReadState
-    sink: FileSink
-    response: Response | None = None
+    A dropped connection is thrown into the generator as :class:`dockyard.errors.ServiceRequestError`.
+    """
+
+    response: Response
+
+
+@dataclass(frozen=True)
+class CloseResponse:
+    """Ask the driver to release ``response``'s connection."""
+
+    response: Response
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Hand ``data`` (the blob's bytes at ``offset``) to whoever iterates the download."""
+
+    offset: int
+    data: bytes
 
 
 @dataclass
 class Parallel:
-    """Ask the driver to pump ``states`` into ``sink`` concurrently, calling ``after(i)`` in order as each ends."""
+    """Ask the driver to run the reads of ``states`` into ``sink`` concurrently (see :func:`read_blob`),
+    calling ``after(i)`` in order as each ends."""
 
     states: list[BlobReadState]
     sink: FileSink
     after: Callable[[int], None]
     concurrency: int
+
+
+def read_blob(state: BlobReadState, sink: FileSink | None = None, response: Response | None = None) -> Gen[None]:
+    """Read ``state``'s bytes, resuming with ``Range`` after a drop or a short body, then verify.
+
+    Pieces go to ``sink`` at their offsets, or (without a sink) out to the caller as :class:`Emit`.
+    ``response`` is an already opened first response.
+    """
+    while True:
+        if response is None:
+            response = yield from state.open()
+        try:
+            while response.raw is not None and not state.complete:
+                chunk = yield NextChunk(response)
+                if not chunk:
+                    break
+                offset = state.position
+                data = state.feed(chunk)
+                if not data:
+                    continue
+                if sink is not None:
+                    sink.write(data, offset)
+                else:
+                    yield Emit(offset, data)
+        except ServiceRequestError as exc:
+            yield CloseResponse(response)
+            if not state.resume_allowed(exc):
+                raise
+            response = None
+            continue
+        yield CloseResponse(response)
+        if state.needs_more() and state.resume_allowed():
+            response = None
+            continue
+        state.finish()
+        return
 
 
 def download_to_file(
@@ -261,12 +314,12 @@ def download_to_file(
         response = yield from first.open()
         first.take_whole_body(response)
         parallel = use_parallel(first, response)
-        yield Pump(first, sink, response)
+        yield from read_blob(first, sink, response)
         if not parallel:
             if first.total is not None and first.position < first.total:
                 rest = BlobReadState(session, repository, digest, offset=first.position, progress=progress,
                                      verify=False)
-                yield Pump(rest, sink)
+                yield from read_blob(rest, sink)
             return sink.commit()
         total = first.total or 0
         sink.hash_through(first.position)

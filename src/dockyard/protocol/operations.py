@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
-from ..errors import ResourceNotFoundError, UnsupportedOperationError
+from ..errors import ClientAuthenticationError, ResourceNotFoundError, UnsupportedOperationError
 from ..models import (
     ArtifactManifestOrder,
     ArtifactManifestProperties,
@@ -67,8 +67,13 @@ class Operations:
         """Whether the registry offers ACR's ``/acr/v1`` metadata API (asked once per client)."""
         if self.session.acr_api is None:
             url = self.session.url(paths.ACR_CATALOG, {"n": 1})
-            response = yield from self.session.send(Request("GET", url, {"Accept": "application/json"}))
-            self.session.acr_api = response.status != 404 and response.status < 500
+            try:
+                response = yield from self.session.send(Request("GET", url, {"Accept": "application/json"}))
+            except ClientAuthenticationError:
+                # The route exists but wants more than these credentials get (e.g. anonymous pull only).
+                self.session.acr_api = True
+            else:
+                self.session.acr_api = response.status != 404 and response.status < 500
         return bool(self.session.acr_api)
 
     def _require_acr(self, what: str) -> Gen[None]:

@@ -1,0 +1,129 @@
+"""The public operation table both clients expose, declared once.
+
+Each entry is an :class:`Operation` naming a shared protocol operation; a client class binds it to its
+own driver in ``_bind`` (the sync client runs it to completion, the async one returns a coroutine, and
+listings become ``ItemPaged`` / ``AsyncItemPaged``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ..credentials import DEFAULT_AUDIENCE
+from .config import ClientConfig, build_config
+from .operations import Operations
+
+
+class Operation:
+    """A client method backed by the shared operation ``func`` (a listing when ``paged``)."""
+
+    def __init__(self, func: Callable[..., Any], *, paged: bool = False) -> None:
+        self.func = func
+        self.paged = paged
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: Any, owner: type | None = None) -> Any:
+        if client is None:
+            return self
+        method = client._bind(self)
+        client.__dict__[self.name] = method  # bind once per client
+        return method
+
+    def wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        """Give ``method`` the name, docstring and signature (without ``self``) of the shared operation."""
+        functools.update_wrapper(method, self.func)
+        signature = inspect.signature(self.func)
+        method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=list(signature.parameters.values())[1:]
+        )
+        method.__name__ = self.name
+        return method
+
+
+class RegistryApi:
+    """The operations of ``ContainerRegistryClient`` (azure-containerregistry 1.2 plus dockyard's additions)."""
+
+    has_acr_api = Operation(Operations.has_acr_api)
+    list_repository_names = Operation(Operations.list_repository_names, paged=True)
+    get_repository_properties = Operation(Operations.get_repository_properties)
+    update_repository_properties = Operation(Operations.update_repository_properties)
+    delete_repository = Operation(Operations.delete_repository)
+    list_tag_properties = Operation(Operations.list_tag_properties, paged=True)
+    get_tag_properties = Operation(Operations.get_tag_properties)
+    update_tag_properties = Operation(Operations.update_tag_properties)
+    delete_tag = Operation(Operations.delete_tag)
+    list_manifest_properties = Operation(Operations.list_manifest_properties, paged=True)
+    get_manifest_properties = Operation(Operations.get_manifest_properties)
+    update_manifest_properties = Operation(Operations.update_manifest_properties)
+    delete_manifest = Operation(Operations.delete_manifest)
+    get_manifest = Operation(Operations.get_manifest)
+    download_manifest = Operation(Operations.get_manifest)
+    set_manifest = Operation(Operations.set_manifest)
+    upload_manifest = Operation(Operations.set_manifest)
+    get_manifest_descriptor = Operation(Operations.get_manifest_descriptor)
+    list_referrers = Operation(Operations.list_referrers)
+    upload_blob = Operation(Operations.upload_blob)
+    delete_blob = Operation(Operations.delete_blob)
+    blob_exists = Operation(Operations.blob_exists)
+    mount_blob = Operation(Operations.mount_blob)
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: Any = None,
+        *,
+        audience: str = DEFAULT_AUDIENCE,
+        api_version: str | None = None,
+        max_concurrency: int = 4,
+        timeout: float = 60.0,
+        retry_total: int = 5,
+        http2: bool = False,
+        allow_insecure_credentials: bool = False,
+        transport: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """A client for the registry at ``endpoint``.
+
+        :param endpoint: the registry URL (``https://`` is added when no scheme is given; ``http://`` is
+            fine for this machine).
+        :param credential: ``None`` (anonymous), an object with ``get_token`` (Entra ID, sync or async),
+            :class:`dockyard.credentials.BasicCredential` or :class:`dockyard.credentials.DockerConfigCredential`.
+        :keyword audience: Entra ID audience (scope ``<audience>/.default``).
+        :keyword api_version: ``2021-07-01`` (default) or ``2019-08-15-preview``.
+        :keyword max_concurrency: parallel range requests of ``download_blob_to_file``.
+        :keyword timeout: seconds to wait for the network.
+        :keyword retry_total: retries of transient failures (408/429/5xx, dropped connections).
+        :keyword http2: use HTTP/2 where the registry offers it.
+        :keyword allow_insecure_credentials: allow sending credentials over plain HTTP to other hosts.
+        :keyword transport: an ``httpx`` transport (for proxies and tests).
+        """
+        self._config = build_config(
+            endpoint, credential, audience=audience, api_version=api_version, max_concurrency=max_concurrency,
+            timeout=timeout, retry_total=retry_total, http2=http2,
+            allow_insecure_credentials=allow_insecure_credentials, transport=transport, options=kwargs,
+        )
+        self._ops = self._config.operations
+        self._driver = self._make_driver(self._config)
+
+    def _make_driver(self, config: ClientConfig) -> Any:
+        """The driver that moves this client's bytes (implemented by the sync and the async client)."""
+        raise NotImplementedError
+
+    def _bind(self, operation: Operation) -> Callable[..., Any]:
+        """This client's method for ``operation`` (implemented by the sync and the async client)."""
+        raise NotImplementedError
+
+    @property
+    def endpoint(self) -> str:
+        """The registry URL this client talks to."""
+        return self._ops.session.endpoint
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.endpoint!r})"
