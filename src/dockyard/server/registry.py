@@ -19,7 +19,7 @@ from ..oci.digest import Digest, InvalidDigestError, compute_digest
 from ..oci.manifest import InvalidManifestError, Manifest, parse_image_config, parse_manifest
 from ..oci.names import is_valid_repository, is_valid_tag
 from . import errors as e
-from .storage.blobs import BlobStore, UploadBusyError, UploadState, UploadStore, open_blob
+from .storage.blobs import BlobStore, UploadBusyError, UploadOffsetError, UploadState, UploadStore, open_blob
 from .storage.metadata import ManifestRecord, MetadataStore
 
 #: Largest image config read to derive platform metadata.
@@ -212,8 +212,10 @@ class Registry:
             raise e.range_invalid(
                 "another request is writing to this upload session", headers=_upload_headers(name, state)
             ) from None
-        except ValueError as exc:
-            offset = int(exc.args[0])
+        except FileNotFoundError:
+            raise e.upload_unknown(upload_id) from None
+        except UploadOffsetError as exc:
+            offset = exc.offset
             state = UploadState(upload_id, name, 0, offset)
             raise e.range_invalid(
                 f"chunk starts at {start} but the upload has {offset} bytes", headers=_upload_headers(name, state)
@@ -236,6 +238,8 @@ class Registry:
                         self.meta.link_blob(repo_id, str(digest), size)
         except UploadBusyError:
             raise e.range_invalid("another request is writing to this upload session") from None
+        except FileNotFoundError:
+            raise e.upload_unknown(upload_id) from None
         self.uploads.discard(upload_id)
         if actual != str(digest):
             raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))

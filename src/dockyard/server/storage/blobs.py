@@ -115,6 +115,14 @@ class UploadBusyError(Exception):
     """Another request is writing to the same upload session right now."""
 
 
+class UploadOffsetError(Exception):
+    """A chunk does not start where the session's data ends (``offset``)."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"the upload has {offset} bytes")
+        self.offset = offset
+
+
 class UploadStore:
     """Resumable upload sessions, one directory each."""
 
@@ -170,14 +178,14 @@ class UploadStore:
     async def append(self, upload_id: str, body: AsyncIterator[bytes], start: int | None = None) -> int:
         """Append the request body to the session; returns the new offset.
 
-        ``start`` (from ``Content-Range``) must equal the current offset, else :class:`ValueError` is raised
+        ``start`` (from ``Content-Range``) must equal the current offset, else :class:`UploadOffsetError` is raised
         before anything is written. Chunks are gathered into large batches that are written and hashed in a
         worker thread while the next batch is received.
         """
         with self._locked(upload_id) as fd:
             offset = os.fstat(fd).st_size
             if start is not None and start != offset:
-                raise ValueError(offset)
+                raise UploadOffsetError(offset)
             hasher = self._hashers.get(upload_id)
             if hasher is not None and hasher.size != offset:
                 hasher = None
