@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -541,3 +542,14 @@ def test_access_log_and_workers(tmp_path: Path) -> None:
     gets = [x for x in lines if x["method"] == "GET" and x["path"] == f"/v2/multi/worker/manifests/{digest}"]
     assert len(gets) == 10 and all(x["status"] == 200 for x in gets)
     assert {"method": "GET", "path": "/v2/multi/worker/tags/list", "query": "n=1", "status": 200} in lines
+
+
+def test_sigterm_stops_cleanly(fresh_dockyard: DockyardServer) -> None:
+    server = fresh_dockyard.start()
+    assert server.proc is not None
+    with httpx.Client(base_url=server.url, timeout=30.0) as http:
+        assert http.get("/v2/").status_code == 200  # leaves a pooled keep-alive connection open
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+    assert "serving http://127.0.0.1:" in server.log()
+    assert "Traceback" not in server.log()

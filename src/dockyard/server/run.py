@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from .config import ENV_VAR, ServerConfig
@@ -16,6 +17,10 @@ def _best(module: str, fallback: str) -> str:
     return module
 
 
+def _stopped(signum: int, frame: object) -> None:
+    """Nothing left to do: the server has already shut down."""
+
+
 def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, workers: int = 1) -> None:
     """Serve until SIGTERM/SIGINT. Prints the URL first."""
     import uvicorn
@@ -24,6 +29,10 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
     os.environ[ENV_VAR] = config.to_env()
     shown = f"[{host}]" if ":" in host else host
     print(f"dockyard registry serving http://{shown}:{port} (data: {config.data_dir})", flush=True)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the handler that was
+    # installed before it started: make that one a no-op, so a requested stop exits with status 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stopped)
     uvicorn.run(
         "dockyard.server.app:app_from_env",
         factory=True,
