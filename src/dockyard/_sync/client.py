@@ -20,18 +20,7 @@ from .paging import ItemPaged
 class ContainerRegistryClient(RegistryApi):
     """A client for one container registry: ACR (``/acr/v1``) or any OCI distribution registry.
 
-    :param endpoint: the registry URL (``https://`` is added when no scheme is given; ``http://`` is
-        fine for this machine).
-    :param credential: ``None`` (anonymous), an object with ``get_token`` (Entra ID),
-        :class:`dockyard.credentials.BasicCredential` or :class:`dockyard.credentials.DockerConfigCredential`.
-    :keyword audience: Entra ID audience (scope ``<audience>/.default``).
-    :keyword api_version: ``2021-07-01`` (default) or ``2019-08-15-preview``.
-    :keyword max_concurrency: parallel range requests of ``download_blob_to_file``.
-    :keyword timeout: seconds to wait for the network.
-    :keyword retry_total: retries of transient failures (408/429/5xx, dropped connections).
-    :keyword http2: use HTTP/2 where the registry offers it.
-    :keyword allow_insecure_credentials: allow sending credentials over plain HTTP to other hosts.
-    :keyword transport: an ``httpx`` transport (for proxies and tests).
+    The constructor's arguments are described on :class:`dockyard.protocol.api.RegistryApi`.
     """
 
     _driver: SyncDriver

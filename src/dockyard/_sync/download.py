@@ -15,7 +15,7 @@ from . import rawrange
 from .driver import SyncDriver
 
 
-class DownloadBlobStream(Iterator[bytes]):
+class DownloadBlobStream(plan.BlobStreamInfo, Iterator[bytes]):
     """An iterator over a blob's bytes; the digest is verified when it ends (``DigestValidationError``).
 
     A dropped connection resumes with a ``Range`` request from the last byte received.
@@ -24,15 +24,6 @@ class DownloadBlobStream(Iterator[bytes]):
     def __init__(self, driver: SyncDriver, state: BlobReadState) -> None:
         self._state = state
         self._pieces = driver.stream(plan.read_blob(state))
-
-    @property
-    def digest(self) -> str:
-        return self._state.digest
-
-    @property
-    def blob_size(self) -> int | None:
-        """The blob's size once the first response told it."""
-        return self._state.total
 
     def __iter__(self) -> Iterator[bytes]:
         return self

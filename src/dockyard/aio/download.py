@@ -15,21 +15,12 @@ from ..protocol.session import Session
 from .driver import AsyncDriver
 
 
-class AsyncDownloadBlobStream(AsyncIterator[bytes]):
+class AsyncDownloadBlobStream(plan.BlobStreamInfo, AsyncIterator[bytes]):
     """An async iterator over a blob's bytes, verified at the end and resumed after dropped connections."""
 
     def __init__(self, driver: AsyncDriver, state: BlobReadState) -> None:
         self._state = state
         self._pieces = driver.stream(plan.read_blob(state))
-
-    @property
-    def digest(self) -> str:
-        return self._state.digest
-
-    @property
-    def blob_size(self) -> int | None:
-        """The blob's size once the first response told it."""
-        return self._state.total
 
     def __aiter__(self) -> AsyncDownloadBlobStream:
         return self

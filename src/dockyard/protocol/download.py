@@ -221,6 +221,22 @@ def use_parallel(state: BlobReadState, response: Response, threshold: int = PARA
     return response.status == 206 and state.total is not None and state.total >= threshold
 
 
+class BlobStreamInfo:
+    """What both download streams tell about the blob they read."""
+
+    _state: BlobReadState
+
+    @property
+    def digest(self) -> str:
+        """The digest the content is verified against."""
+        return self._state.digest
+
+    @property
+    def blob_size(self) -> int | None:
+        """The blob's size once the first response told it."""
+        return self._state.total
+
+
 @dataclass(frozen=True)
 class NextChunk:
     """Ask the driver for the next piece of ``response``'s body (``b""`` at its end).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from ..errors import ClientAuthenticationError, ResourceNotFoundError, UnsupportedOperationError
 from ..models import (
@@ -26,10 +26,12 @@ from . import blobs, manifests, paths
 from .download import BlobReadState
 from .messages import Gen, Request
 from .oci_metadata import OciMetadata, sort_by_time
-from .paging import Pager, link_pages, list_field, sliced_pages
+from .paging import PageFetcher, Pager, link_pages, list_field, sliced_pages
 from .responses import json_body, raise_for_status
 from .session import Session
 from .wire import locks_body, manifest_from_wire, repository_from_wire, tag_from_wire
+
+T = TypeVar("T")
 
 _LOCK_NAMES = ("can_delete", "can_write", "can_list", "can_read")
 
@@ -97,6 +99,26 @@ class Operations:
         response = yield from self.session.send(Request(method, self._acr_url(path), headers, data))
         raise_for_status(response, context=context)
         return json_body(response)
+
+    def _listing(
+        self, acr_url: str, parse: Callable[[Any], list[T]], oci_fetch: PageFetcher[T], context: str
+    ) -> Pager[T]:
+        """A listing over ``/acr/v1`` (``Link`` pages from ``acr_url``) or, on plain registries, ``oci_fetch``.
+
+        String continuation tokens are ``Link`` URLs; others belong to ``oci_fetch``.
+        """
+
+        def fetch(token: Any) -> Gen[tuple[list[T], Any]]:
+            if isinstance(token, str):
+                result = yield from link_pages(self.session, token, parse, context)(token)
+                return result
+            if token is None and (yield from self.has_acr_api()):
+                result = yield from link_pages(self.session, acr_url, parse, context)(None)
+                return result
+            result = yield from oci_fetch(token)
+            return result
+
+        return Pager(fetch)
 
     # -- repositories ------------------------------------------------------------------------------
 
@@ -188,19 +210,9 @@ class Operations:
         else:
             oci_fetch = sliced_pages(names, results_per_page, properties)
 
-        def fetch(token: Any) -> Gen[tuple[list[ArtifactTagProperties], Any]]:
-            if isinstance(token, str):
-                result = yield from link_pages(self.session, token, parse)(token)
-                return result
-            if token is None and (yield from self.has_acr_api()):
-                query = {"n": results_per_page, "orderby": order, "last": last, "digest": digest}
-                url = self.session.url(paths.acr_tags(repository), query)
-                result = yield from link_pages(self.session, url, parse, context=f"tags of {repository}")(None)
-                return result
-            result = yield from oci_fetch(token)
-            return result
-
-        return Pager(fetch)
+        query = {"n": results_per_page, "orderby": order, "last": last, "digest": digest}
+        acr_url = self.session.url(paths.acr_tags(repository), query)
+        return self._listing(acr_url, parse, oci_fetch, f"tags of {repository}")
 
     def _resolve_tag(self, repository: str, tag: str) -> Gen[ArtifactTagProperties]:
         if (yield from self.has_acr_api()):
@@ -287,19 +299,9 @@ class Operations:
 
         oci_fetch = sliced_pages(everything, results_per_page)
 
-        def fetch(token: Any) -> Gen[tuple[list[ArtifactManifestProperties], Any]]:
-            if isinstance(token, str):
-                result = yield from link_pages(self.session, token, parse)(token)
-                return result
-            if token is None and (yield from self.has_acr_api()):
-                query = {"n": results_per_page, "orderby": order, "last": last}
-                url = self.session.url(paths.acr_manifests(repository), query)
-                result = yield from link_pages(self.session, url, parse, context=f"manifests of {repository}")(None)
-                return result
-            result = yield from oci_fetch(token)
-            return result
-
-        return Pager(fetch)
+        query = {"n": results_per_page, "orderby": order, "last": last}
+        acr_url = self.session.url(paths.acr_manifests(repository), query)
+        return self._listing(acr_url, parse, oci_fetch, f"manifests of {repository}")
 
     def _digest_for(self, repository: str, tag_or_digest: str) -> Gen[str]:
         if manifests.is_digest_reference(tag_or_digest):
