@@ -216,7 +216,11 @@ def test_ages_from_image_config_on_docker_registry(
     reg = distribution_server.host
     push_tags(distribution_server, repo_name, "old-1", "old-2", created="2020-01-01T00:00:00Z")
     push_tags(distribution_server, repo_name, "new-1", created="2999-01-01T00:00:00Z")
-    args = ("--filter", f"{repo_name}:.*", "--ago", "365d")
+    index = make_multiarch_index(seed=f"{repo_name}-multi", layers=1, layer_size=128)  # children created in 2024
+    push(index, distribution_server.url, repo_name, "multi")
+    signature = make_image(seed=f"{repo_name}-sig", layers=1, layer_size=64, subject=index)  # created in 2024
+    push(signature, distribution_server.url, repo_name, "multi-sig")
+    args = ("--filter", f"{repo_name}:^old", "--ago", "365d")
     plan = purge(cli, reg, *args, "--dry-run")
     assert deleted(plan)[0] == {"old-1", "old-2"}
     # Equal ages: the tie goes by name, so --keep 1 keeps old-1.
@@ -226,8 +230,16 @@ def test_ages_from_image_config_on_docker_registry(
     assert report["repositories"][0]["tags"] == plan["repositories"][0]["tags"]
     gone = deleted(report)[1]
     assert len(gone) == 2 and gone < before
-    assert repo_tags(cli, reg, repo_name) == {"new-1"}
+    assert repo_tags(cli, reg, repo_name) == {"new-1", "multi", "multi-sig"}
     assert repo_digests(cli, reg, repo_name) == before - gone
+    assert {c.digest for c in index.children} <= before - gone
+    # Without a manifest listing the registry cannot show untagged manifests, so a subject that is no longer
+    # tagged is assumed to exist: its referrer loses its tag but is not deleted.
+    cli("tag", "delete", "-r", reg, f"{repo_name}:multi").ok()
+    report = purge(cli, reg, "--filter", f"{repo_name}:^multi-sig$", "--ago", "365d", "--untagged")
+    assert deleted(report) == ({"multi-sig"}, set())
+    assert repo_tags(cli, reg, repo_name) == {"new-1"}
+    cli("manifest", "show", "-r", reg, f"{repo_name}@{signature.digest}").ok()
 
 
 def test_locked_repository_is_reported_as_skipped(cli: Cli, dockyard_server: DockyardServer, repo_name: str) -> None:

@@ -90,11 +90,13 @@ def list_repository(client: Any, repository: str, *, with_manifests: bool, concu
         return listing
     try:
         props = list(client.list_manifest_properties(repository))
-        complete = True
+        # Only ACR's metadata API lists every manifest; elsewhere the client can list what tags reach.
+        has_acr_api = getattr(client, "has_acr_api", None)
+        complete = bool(has_acr_api()) if callable(has_acr_api) else True
     except (UnsupportedOperationError, NotImplementedError):
         props = []
         complete = False
-    if not complete:
+    if not props and not complete:
         seen: dict[str, Any] = {}
         for tag in tags:
             if tag.digest not in seen:
