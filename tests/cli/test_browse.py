@@ -128,6 +128,11 @@ def test_any_registry(cli: Cli, distribution_server: DistributionServer, repo_na
     cli("tag", "delete", "-r", reg, f"{repo_name}:v1").ok()
     assert {t["name"] for t in cli("tag", "list", "-r", reg, repo_name, "-o", "json").ok().json()} == {"v2"}
     assert cli("manifest", "show", "-r", reg, f"{repo_name}:v2", "-o", "json").ok().json()["digest"] == image.digest
+    # Locks need ACR's metadata API: a clear one-line refusal.
+    assert "not supported" in cli("tag", "update", "-r", reg, f"{repo_name}:v2", "--delete-enabled", "false").failed(
+        1
+    ).stderr
+    assert "not found" in cli("tag", "list", "-r", reg, f"{repo_name}-none").failed(1).stderr
 
 
 @pytest.mark.parametrize(
