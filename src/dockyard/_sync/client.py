@@ -35,7 +35,7 @@ class ContainerRegistryClient(RegistryApi):
             def listing(*args: Any, **kwargs: Any) -> ItemPaged[Any]:
                 return ItemPaged(run, func(ops, *args, **kwargs))
 
-            return operation.wrap(listing)
+            return operation.wrap(listing, "ItemPaged[{}]")
 
         def method(*args: Any, **kwargs: Any) -> Any:
             return run(func(ops, *args, **kwargs))

@@ -35,7 +35,7 @@ class ContainerRegistryClient(RegistryApi):
             def listing(*args: Any, **kwargs: Any) -> AsyncItemPaged[Any]:
                 return AsyncItemPaged(run, func(ops, *args, **kwargs))
 
-            return operation.wrap(listing)
+            return operation.wrap(listing, "AsyncItemPaged[{}]")
 
         async def method(*args: Any, **kwargs: Any) -> Any:
             return await run(func(ops, *args, **kwargs))

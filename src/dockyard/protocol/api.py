@@ -36,15 +36,24 @@ class Operation:
         client.__dict__[self.name] = method  # bind once per client
         return method
 
-    def wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        """Give ``method`` the name, docstring and signature (without ``self``) of the shared operation."""
+    def wrap(self, method: Callable[..., Any], returns: str = "{}") -> Callable[..., Any]:
+        """Give ``method`` the name, docstring and signature (without ``self``) of the shared operation.
+
+        ``returns`` formats the client's return type from the operation's result type (``Gen[X]`` or
+        ``Pager[X]`` -> ``X``), e.g. ``"ItemPaged[{}]"``.
+        """
         functools.update_wrapper(method, self.func)
         signature = inspect.signature(self.func)
+        annotation = str(signature.return_annotation)
+        inner = annotation[annotation.find("[") + 1 : annotation.rfind("]")] if "[" in annotation else annotation
         method.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=list(signature.parameters.values())[1:]
+            parameters=list(signature.parameters.values())[1:], return_annotation=returns.format(inner)
         )
         method.__name__ = self.name
         return method
+
+    def __repr__(self) -> str:
+        return f"<operation {self.name}>"
 
 
 class RegistryApi:
