@@ -71,6 +71,10 @@ def test_platform_subset(cli: Cli, dockyard_server: DockyardServer, repo_name: s
     assert [m["platform"]["architecture"] for m in manifest["manifests"]] == ["arm64"]
     assert "no manifest for" in cli("copy", f"{reg}/{repo_name}:v1", f"oci:{out}:none", "--platform",
                                     "windows/amd64").failed().stderr
+    single = f"{dest}@{by_platform['linux/arm64'].digest}"
+    cli("copy", f"{reg}/{single}", f"oci:{out}:single", "--platform", "linux/arm64").ok()
+    assert "not windows/amd64" in cli("copy", f"{reg}/{single}", f"oci:{out}:single2", "--platform",
+                                      "windows/amd64").failed().stderr
 
 
 def test_skopeo_pulls_what_dockyard_copied(

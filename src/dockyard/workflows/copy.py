@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..oci import mediatypes as mt
 from ..oci.digest import compute_digest
-from ..oci.manifest import Descriptor, Platform, parse_manifest
+from ..oci.manifest import Descriptor, Manifest, Platform, parse_image_config, parse_manifest
 from .progress import NoProgress, TransferProgress
 from .stores import ManifestBlob, RegistryStore, Store
 
@@ -185,6 +186,19 @@ class _Copier:
                 self.copy_referrers([m.digest for m in tree], copied, seen)
 
 
+def _check_image_platform(source: Store, manifest: Manifest, platforms: Sequence[Platform]) -> None:
+    """A single image copied with ``--platform`` must be one of those platforms (when its config says)."""
+    if manifest.config is None or manifest.config.media_type not in mt.CONFIG_TYPES:
+        return
+    with source.open_blob(manifest.config.digest, lambda n: None) as stream:
+        config = parse_image_config(stream.read(mt.MAX_MANIFEST_SIZE))
+    if config is None or config.platform.os is None:
+        return
+    if not any(config.platform.matches(p) for p in platforms):
+        wanted = ", ".join(str(p) for p in platforms)
+        raise CopyError(f"the image is for {config.platform}, not {wanted}")
+
+
 def _short_type(media_type: str) -> str:
     if "config" in media_type:
         return "config"
@@ -213,8 +227,12 @@ def copy_image(
     """
     copier = _Copier(source, destination, progress or NoProgress(), concurrency, stats or CopyStats())
     root = source.resolve(source_reference)
-    if platforms and parse_manifest(root.body, root.media_type).is_index:
-        root = filter_index(root, platforms)
+    if platforms:
+        parsed = parse_manifest(root.body, root.media_type)
+        if parsed.is_index:
+            root = filter_index(root, platforms)
+        else:
+            _check_image_platform(source, parsed, platforms)
     tree = copier.copy_tree(root, destination_tag)
     copied_referrers: list[str] = []
     if referrers:
