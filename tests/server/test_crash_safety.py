@@ -3,8 +3,8 @@
 After the restart on the same data directory:
 
 * every blob file on disk hashes to the digest its path names;
-* every tag resolves to a stored manifest whose blobs exist, and every push or upload the server acknowledged
-  before the kill is still there with the same bytes;
+* every tag resolves to a stored manifest whose blobs (and child manifests) exist, every push or upload the
+  server acknowledged before the kill is still there with the same bytes, and every acknowledged delete stays done;
 * each upload session that was in flight either resumes (PATCH at the offset the server reports, then PUT with
   the digest) and yields exactly the intended blob, or is cleanly gone (404 BLOB_UPLOAD_UNKNOWN).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pytest
 
 from dockyard.oci import compute_digest
 from dockyard.oci import mediatypes as mt
-from tests.support.images import make_image, push, random_bytes
+from tests.support.images import make_image, make_index, push, random_bytes
 from tests.support.servers import DockyardServer
 
 UPLOAD_WORKERS = 10
@@ -29,8 +30,9 @@ PUSH_WORKERS = 10
 CHUNK = 64 * 1024
 CHUNKS_PER_BLOB = 16
 #: What to wait for before the kill (a trigger, not a measurement): finished pushes and uploads, and more.
-KILL_AFTER_TAGS = 10
+KILL_AFTER_TAGS = 30
 KILL_AFTER_BLOBS = 5
+KILL_AFTER_DELETES = 3
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Ledger:
     blobs: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # digest -> (repo, data), 201 received
     tags: dict[tuple[str, str], str] = field(default_factory=dict)  # (repo, tag) -> digest, 201 received
     attempted: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (repo, tag) -> digests tried
+    deleted: dict[tuple[str, str], str] = field(default_factory=dict)  # (repo, tag) -> digest, 202 received
+    failures: list[str] = field(default_factory=list)  # unexpected worker errors (anything but the kill)
     open_sessions: list[Session] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -106,26 +110,45 @@ def upload_worker(server: DockyardServer, ledger: Ledger, worker: int, cycle: in
 
 
 def push_worker(server: DockyardServer, ledger: Ledger, worker: int, cycle: int) -> None:
-    """Image pushes (blobs, then manifest by tag; ``latest`` moves each time) until the server goes away."""
+    """Pushes until the server goes away: images, every third round a two-platform index, each by its own tag;
+    ``latest`` moves to each image; every fourth round deletes the previous round's manifest by digest."""
     repo = f"crash/images-{worker}"
     round_ = 0
+    previous: tuple[str, str] | None = None  # (tag, digest) of the last acknowledged push
     with httpx.Client(base_url=server.url, timeout=30) as http:
         while not ledger.stop.is_set():
-            image = make_image(layers=2, layer_size=30_000, seed=f"push-{cycle}-{worker}-{round_}")
+            seed = f"push-{cycle}-{worker}-{round_}"
+            if round_ % 3 == 2:
+                content = make_index([make_image(layers=1, layer_size=20_000, seed=f"{seed}-{arch}", architecture=arch)
+                                      for arch in ("amd64", "arm64")])
+            else:
+                content = make_image(layers=2, layer_size=30_000, seed=seed)
             tag = f"c{cycle}-t{round_}"
+            delete_previous = round_ % 4 == 3 and previous is not None
             round_ += 1
             with ledger.lock:
-                ledger.attempted.setdefault((repo, tag), set()).add(image.digest)
-                ledger.attempted.setdefault((repo, "latest"), set()).add(image.digest)
+                ledger.attempted.setdefault((repo, tag), set()).add(content.digest)
+                ledger.attempted.setdefault((repo, "latest"), set()).add(content.digest)
             try:
-                push(image, server.url, repo, tag, client=http)
+                push(content, server.url, repo, tag, client=http)
                 with ledger.lock:
-                    ledger.tags[(repo, tag)] = image.digest
+                    ledger.tags[(repo, tag)] = content.digest
                 ledger.ack()
-                response = http.put(f"/v2/{repo}/manifests/latest", content=image.body,
-                                    headers={"Content-Type": image.media_type})
-                assert response.status_code == 201, response.text
-                ledger.ack()
+                if not content.is_index:
+                    response = http.put(f"/v2/{repo}/manifests/latest", content=content.body,
+                                        headers={"Content-Type": content.media_type})
+                    assert response.status_code == 201, response.text
+                    ledger.ack()
+                if delete_previous and previous is not None:
+                    old_tag, old_digest = previous
+                    with ledger.lock:  # from here on its fate is open until the server answers
+                        ledger.tags.pop((repo, old_tag), None)
+                    response = http.delete(f"/v2/{repo}/manifests/{old_digest}")
+                    assert response.status_code == 202, response.text
+                    with ledger.lock:
+                        ledger.deleted[(repo, old_tag)] = old_digest
+                    ledger.ack()
+                previous = (tag, content.digest)
             except httpx.TransportError:
                 return
 
@@ -146,6 +169,20 @@ def _assert_blob_files_hash_to_names(data_dir: Path) -> int:
     return checked
 
 
+def _assert_manifest_complete(http: httpx.Client, repo: str, reference: str) -> None:
+    """``reference`` resolves to a stored manifest whose blobs (and, for an index, child manifests) all exist."""
+    got = http.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": mt.MANIFEST_ACCEPT})
+    assert got.status_code == 200, f"{repo}:{reference} does not resolve: {got.status_code} {got.text}"
+    assert got.headers["Docker-Content-Digest"] == compute_digest(got.content)
+    manifest = got.json()
+    for child in manifest.get("manifests", []):
+        _assert_manifest_complete(http, repo, child["digest"])
+    for desc in [manifest["config"], *manifest["layers"]] if "config" in manifest else []:
+        head = http.head(f"/v2/{repo}/blobs/{desc['digest']}")
+        assert head.status_code == 200, f"{repo}@{reference} names missing blob {desc['digest']}"
+        assert int(head.headers["Content-Length"]) == desc["size"]
+
+
 def _assert_every_tag_resolves(http: httpx.Client) -> int:
     catalog = http.get("/v2/_catalog", params={"n": 10_000})
     assert catalog.status_code == 200
@@ -154,16 +191,23 @@ def _assert_every_tag_resolves(http: httpx.Client) -> int:
         tags = http.get(f"/v2/{repo}/tags/list", params={"n": 10_000})
         assert tags.status_code == 200, tags.text
         for tag in tags.json()["tags"] or []:
-            got = http.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": mt.MANIFEST_ACCEPT})
-            assert got.status_code == 200, f"{repo}:{tag} does not resolve: {got.status_code} {got.text}"
-            assert got.headers["Docker-Content-Digest"] == compute_digest(got.content)
-            manifest = got.json()
-            for desc in [manifest["config"], *manifest["layers"]]:
-                head = http.head(f"/v2/{repo}/blobs/{desc['digest']}")
-                assert head.status_code == 200, f"{repo}:{tag} names missing blob {desc['digest']}"
-                assert int(head.headers["Content-Length"]) == desc["size"]
+            _assert_manifest_complete(http, repo, tag)
             resolved += 1
     return resolved
+
+
+def _guarded(worker: Callable[..., None], ledger: Ledger, *args: object) -> Callable[[], None]:
+    """Run ``worker``; an unexpected exception is recorded (and fails the test) instead of dying unseen."""
+
+    def run() -> None:
+        try:
+            worker(*args)
+        except BaseException as exc:
+            with ledger.lock:
+                ledger.failures.append(f"{worker.__name__}{args[2:]}: {exc!r}")
+                ledger.progress.notify_all()
+
+    return run
 
 
 def _crash_cycle(server: DockyardServer, ledger: Ledger, cycle: int) -> None:
@@ -171,27 +215,33 @@ def _crash_cycle(server: DockyardServer, ledger: Ledger, cycle: int) -> None:
     server.start()
     ledger.stop.clear()
     with ledger.lock:
-        tags_before, blobs_before = len(ledger.tags), len(ledger.blobs)
-    threads = [threading.Thread(target=upload_worker, args=(server, ledger, i, cycle), daemon=True)
+        tags_before, blobs_before, deletes_before = len(ledger.tags), len(ledger.blobs), len(ledger.deleted)
+    threads = [threading.Thread(target=_guarded(upload_worker, ledger, server, ledger, i, cycle), daemon=True)
                for i in range(UPLOAD_WORKERS)]
-    threads += [threading.Thread(target=push_worker, args=(server, ledger, i, cycle), daemon=True)
+    threads += [threading.Thread(target=_guarded(push_worker, ledger, server, ledger, i, cycle), daemon=True)
                 for i in range(PUSH_WORKERS)]
     for thread in threads:
         thread.start()
     with ledger.lock:
         reached = ledger.progress.wait_for(
-            lambda: len(ledger.tags) - tags_before >= KILL_AFTER_TAGS
-            and len(ledger.blobs) - blobs_before >= KILL_AFTER_BLOBS,
+            lambda: bool(ledger.failures)
+            or (
+                len(ledger.tags) - tags_before >= KILL_AFTER_TAGS
+                and len(ledger.blobs) - blobs_before >= KILL_AFTER_BLOBS
+                and len(ledger.deleted) - deletes_before >= KILL_AFTER_DELETES
+            ),
             timeout=90,
         )
-    if not reached:
+    if not reached or ledger.failures:
         ledger.stop.set()
+    assert not ledger.failures, ledger.failures
     assert reached, f"too little progress before the kill ({ledger.acks} acks):\n{server.log()[-3000:]}"
     server.kill()  # SIGKILL, mid-flight
     ledger.stop.set()
     for thread in threads:
         thread.join(timeout=30)
         assert not thread.is_alive()
+    assert not ledger.failures, ledger.failures
 
 
 def _verify_after_restart(server: DockyardServer, ledger: Ledger) -> tuple[int, int]:
@@ -205,6 +255,10 @@ def _verify_after_restart(server: DockyardServer, ledger: Ledger) -> tuple[int, 
         for (repo, tag), digest in ledger.tags.items():
             got = http.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": mt.MANIFEST_ACCEPT})
             assert got.status_code == 200 and got.headers["Docker-Content-Digest"] == digest, (repo, tag)
+        # every acknowledged delete stayed deleted
+        for (repo, tag), digest in ledger.deleted.items():
+            assert http.get(f"/v2/{repo}/manifests/{digest}").status_code == 404, (repo, tag, digest)
+            assert http.get(f"/v2/{repo}/manifests/{tag}").status_code == 404, (repo, tag)
         # a moving tag points at one of the manifests that were pushed to it
         for (repo, tag), digests in ledger.attempted.items():
             if tag == "latest":
