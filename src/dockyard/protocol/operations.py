@@ -11,7 +11,12 @@ import uuid
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
-from ..errors import ClientAuthenticationError, ResourceNotFoundError, UnsupportedOperationError
+from ..errors import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    UnsupportedOperationError,
+)
 from ..models import (
     ArtifactManifestOrder,
     ArtifactManifestProperties,
@@ -312,15 +317,34 @@ class Operations:
         descriptor = yield from manifests.get_manifest_descriptor(self.session, repository, tag_or_digest)
         return descriptor.digest
 
+    def _acr_manifest(
+        self, method: str, repository: str, tag_or_digest: str, body: dict[str, Any] | None = None
+    ) -> Gen[Any]:
+        """``/acr/v1/<name>/_manifests/<ref>``. A tag goes there directly where the registry accepts one
+        (one request instead of a tag lookup plus the call); whether it does is learned on first use."""
+        context = f"manifest {repository}:{tag_or_digest}"
+        is_tag = not manifests.is_digest_reference(tag_or_digest)
+        if is_tag and self.session.acr_manifest_tags is not False:
+            try:
+                data = yield from self._acr(method, paths.acr_manifest(repository, tag_or_digest), body, context)
+            except HttpResponseError as exc:
+                if exc.status_code not in (400, 404) or self.session.acr_manifest_tags:
+                    raise
+            else:
+                self.session.acr_manifest_tags = True
+                return data
+        digest = yield from self._digest_for(repository, tag_or_digest)
+        if is_tag:
+            self.session.acr_manifest_tags = False  # the tag exists, so the registry wants digests there
+        data = yield from self._acr(method, paths.acr_manifest(repository, digest), body, context)
+        return data
+
     def get_manifest_properties(
         self, repository: str, tag_or_digest: str, **kwargs: Any
     ) -> Gen[ArtifactManifestProperties]:
         """Properties of the manifest a tag points at, or of a digest."""
         if (yield from self.has_acr_api()):
-            digest = yield from self._digest_for(repository, tag_or_digest)
-            data = yield from self._acr(
-                "GET", paths.acr_manifest(repository, digest), context=f"manifest {repository}@{digest}"
-            )
+            data = yield from self._acr_manifest("GET", repository, tag_or_digest)
             return manifest_from_wire(data.get("manifest") or {}, repository, self.session.registry)
         result = yield from manifests.get_manifest(self.session, repository, tag_or_digest)
         if manifests.is_digest_reference(tag_or_digest):
@@ -335,11 +359,8 @@ class Operations:
     ) -> Gen[ArtifactManifestProperties]:
         """Set lock flags of a manifest from an ``ArtifactManifestProperties`` and/or ``can_*`` keywords."""
         yield from self._require_acr("update_manifest_properties")
-        digest = yield from self._digest_for(repository, tag_or_digest)
         body = locks_body(_properties_arg(args, kwargs), _locks(kwargs))
-        data = yield from self._acr(
-            "PATCH", paths.acr_manifest(repository, digest), body, f"manifest {repository}@{digest}"
-        )
+        data = yield from self._acr_manifest("PATCH", repository, tag_or_digest, body)
         return manifest_from_wire(data.get("manifest") or {}, repository, self.session.registry)
 
     def delete_manifest(self, repository: str, tag_or_digest: str, **kwargs: Any) -> Gen[None]:

@@ -92,6 +92,8 @@ class Session:
         self.allow_insecure_credentials = allow_insecure_credentials
         #: Whether the registry offers ``/acr/v1``; ``None`` until detected.
         self.acr_api: bool | None = None
+        #: Whether ``/acr/v1/<name>/_manifests/<ref>`` accepts a tag; ``None`` until learned.
+        self.acr_manifest_tags: bool | None = None
         self._basic_origins: set[str] = set()
         self._templates: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._access: dict[tuple[str, str], _Token] = {}
