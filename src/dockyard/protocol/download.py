@@ -87,6 +87,7 @@ class BlobReadState:
 
     @property
     def complete(self) -> bool:
+        """True when every byte this read should deliver has been fed."""
         limit = self.expected_end
         return limit is not None and self.position >= limit
 

@@ -73,7 +73,11 @@ def _form(fields: dict[str, str | None]) -> tuple[bytes, dict[str, str]]:
 
 
 class Session:
-    """Per-client protocol state. Not thread-safe for mutation races beyond dict updates, which are atomic."""
+    """Per-client protocol state: endpoint, credential, learned challenges and cached tokens.
+
+    Shared by the threads of a parallel download; its caches are plain dicts whose single-key updates
+    are atomic, and a lost race only costs a duplicate token request.
+    """
 
     def __init__(
         self,
