@@ -38,6 +38,7 @@ def run_b1(ctx: Context) -> None:
     for row in ctx.rotations(rows):
         with ctx.server("dockyard") as server:
             repo = "bench/upload"
+            cpu = ctx.server_cpu(server)
             try:
                 run = run_python_client(f"benchmarks.blob_clients:{_UPLOADS[row.tool]}", ctx.logdir,
                                         timeout=ctx.settings.timeout, repo=repo, path=str(path),
@@ -45,12 +46,14 @@ def run_b1(ctx: Context) -> None:
             except RunFailed as exc:
                 row.fail(str(exc))
                 continue
+            cpu = ctx.server_cpu(server) - cpu
             head = httpx.head(f"{server.url}/v2/{repo}/blobs/{digest}", timeout=60)
             stored = int(head.headers.get("Content-Length", -1)) if head.status_code == 200 else None
             if run.extra.get("digest") != digest or stored != size:
                 row.fail(f"upload not stored correctly (digest {run.extra.get('digest')}, size {stored})")
                 continue
-            row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server))
+            row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server),
+                    client_cpu=run.cpu_seconds, server_cpu=cpu)
 
 
 def run_b2(ctx: Context) -> None:
@@ -67,6 +70,7 @@ def run_b2(ctx: Context) -> None:
         out = ctx.fresh_dir("download") / "blob.out"
         for row in ctx.rotations(rows):
             ctx.reset_server_peak(server)
+            cpu = ctx.server_cpu(server)
             try:
                 run = run_python_client(f"benchmarks.blob_clients:{_DOWNLOADS[row.tool]}", ctx.logdir,
                                         timeout=ctx.settings.timeout, repo=repo, digest=digest, out=str(out),
@@ -78,7 +82,8 @@ def run_b2(ctx: Context) -> None:
             finally:
                 out.unlink(missing_ok=True)
             if row.status == "ok":
-                row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server))
+                row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server),
+                        client_cpu=run.cpu_seconds, server_cpu=ctx.server_cpu(server) - cpu)
 
 
 def _check_download(row: Row, out: Path, size: int) -> None:

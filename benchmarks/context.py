@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.support.servers import DistributionServer, DockyardServer
 
-from benchmarks.measure import ROOT, reset_peak, tree_memory_kib
+from benchmarks.measure import ROOT, reset_peak, tree_cpu_seconds, tree_memory_kib
 from benchmarks.results import MIB, Results, Row
 from dockyard.oci.digest import Hasher
 
@@ -118,6 +118,13 @@ class Context:
         """Start a new peak-RSS window for ``server`` (before each measured client)."""
         if server.proc is not None and server.proc.poll() is None:
             reset_peak(server.proc.pid)
+
+    @staticmethod
+    def server_cpu(server: DockyardServer | DistributionServer) -> float:
+        """CPU seconds the server's process tree used so far (take the difference around a measurement)."""
+        if server.proc is None or server.proc.poll() is not None:
+            return 0.0
+        return tree_cpu_seconds(server.proc.pid)
 
     @staticmethod
     def server_peak_kib(server: DockyardServer | DistributionServer) -> int | None:

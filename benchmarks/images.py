@@ -86,6 +86,7 @@ def _round_trip(ctx: Context, row: Row, kind: str, tool: str) -> None:
     dst = ctx.fresh_dir("layout-out")
     with ctx.server(kind) as server:
         legs, env = _legs(tool, ctx, server.host, image.path, dst)
+        cpu = ctx.server_cpu(server)
         try:
             runs = [run_process(argv, ctx.logdir, timeout=ctx.settings.timeout, env=env) for argv in legs]
             pulled = OCILayout(dst).resolve(TAG).digest
@@ -98,7 +99,8 @@ def _round_trip(ctx: Context, row: Row, kind: str, tool: str) -> None:
             row.fail(f"pulled manifest {pulled} differs from the pushed {image.digest}")
             return
         row.add(sum(r.wall_seconds for r in runs), client_rss_kib=max(r.peak_rss_kib for r in runs),
-                server_rss_kib=ctx.server_peak_kib(server))
+                server_rss_kib=ctx.server_peak_kib(server), client_cpu=sum(r.cpu_seconds for r in runs),
+                server_cpu=ctx.server_cpu(server) - cpu)
 
 
 def run_b3(ctx: Context) -> None:

@@ -99,6 +99,7 @@ def _measure(ctx: Context, row: Row, server: Server, load: Callable[[str, str], 
     pid = server.proc.pid  # type: ignore[union-attr]
     ctx.reset_server_peak(server)
     rss_before, _ = tree_memory_kib(pid)
+    cpu = ctx.server_cpu(server)
     try:
         rate, total, bad = load(server.url, layer)
     except (RuntimeError, AttributeError, ValueError, subprocess.TimeoutExpired) as exc:
@@ -108,7 +109,7 @@ def _measure(ctx: Context, row: Row, server: Server, load: Callable[[str, str], 
         row.fail(f"{bad} of {total} requests failed")
         return
     rss_after, peak = tree_memory_kib(pid)
-    row.add(rate, server_rss_kib=peak)
+    row.add(rate, server_rss_kib=peak, server_cpu=ctx.server_cpu(server) - cpu)
     case = row.case.split(",")[0]
     row.notes[:] = [f"{case} on {row.server}: server RSS {rss_before / 1024:.0f} → {rss_after / 1024:.0f} MiB "
                     f"across {total:,} requests (last round)"]

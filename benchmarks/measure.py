@@ -31,6 +31,7 @@ class ClientRun:
     seconds: float
     peak_rss_kib: int
     wall_seconds: float
+    cpu_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,7 +71,8 @@ def run_process(argv: list[str], logdir: Path, *, timeout: float, env: dict[str,
         path.unlink(missing_ok=True)
     wall = float(measured["wall_seconds"])
     seconds = float(extra.pop("seconds", wall))
-    return ClientRun(seconds=seconds, peak_rss_kib=int(measured["peak_rss_kib"]), wall_seconds=wall, extra=extra)
+    return ClientRun(seconds=seconds, peak_rss_kib=int(measured["peak_rss_kib"]), wall_seconds=wall,
+                     cpu_seconds=float(measured["cpu_seconds"]), extra=extra)
 
 
 def run_python_client(target: str, logdir: Path, *, timeout: float, **kwargs: Any) -> ClientRun:
@@ -124,6 +126,19 @@ def reset_peak(pid: int) -> None:
             Path(f"/proc/{child}/clear_refs").write_text("5")
         except OSError:
             pass
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by ``pid``'s process tree (all threads)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for child in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
 
 
 def cpu_load() -> float:

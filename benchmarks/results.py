@@ -29,6 +29,8 @@ class Row:
     values: list[float] = field(default_factory=list)
     client_rss_kib: int | None = None
     server_rss_kib: int | None = None
+    client_cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
 
@@ -36,9 +38,14 @@ class Row:
     def median(self) -> float | None:
         return statistics.median(self.values) if self.values and self.status == "ok" else None
 
-    def add(self, value: float, *, client_rss_kib: int | None = None, server_rss_kib: int | None = None) -> None:
-        """Record one round; RSS keeps the maximum seen."""
+    def add(self, value: float, *, client_rss_kib: int | None = None, server_rss_kib: int | None = None,
+            client_cpu: float | None = None, server_cpu: float | None = None) -> None:
+        """Record one round; RSS keeps the maximum seen, CPU seconds one value per round."""
         self.values.append(value)
+        if client_cpu is not None:
+            self.client_cpu.append(client_cpu)
+        if server_cpu is not None:
+            self.server_cpu.append(server_cpu)
         if client_rss_kib is not None:
             self.client_rss_kib = max(self.client_rss_kib or 0, client_rss_kib)
         if server_rss_kib is not None:
@@ -55,6 +62,10 @@ class Row:
         if self.nbytes is None or not median:
             return None
         return self.nbytes / median / 1e6
+
+
+def _median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def ratio(dockyard: Row, peer: Row) -> float | None:
@@ -119,6 +130,13 @@ def _fmt_value(row: Row) -> str:
     return f"{median:,.0f} req/s"
 
 
+def _fmt_cpu(row: Row) -> str:
+    client, server = _median_or_none(row.client_cpu), _median_or_none(row.server_cpu)
+    if client is None and server is None:
+        return "—"
+    return f"{'—' if client is None else f'{client:.2f}'} / {'—' if server is None else f'{server:.2f}'}"
+
+
 def _fmt_mib(kib: int | None) -> str:
     return "—" if kib is None else f"{kib / 1024:.0f}"
 
@@ -139,8 +157,8 @@ def render_markdown(results: Results) -> str:
         f"Versions: {versions}",
         "",
         "| Bench | Case | Tool | Server | Median (min-max) | Throughput | dockyard advantage | Client peak RSS MiB"
-        " | Server peak RSS MiB | Status |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | Server peak RSS MiB | CPU s client / server | Status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results.rows:
         base = results.dockyard_row(row.bench, row.case)
@@ -153,10 +171,10 @@ def render_markdown(results: Results) -> str:
         lines.append(
             f"| {row.bench} | {row.case} | {row.tool} | {row.server} | {_fmt_value(row)} | "
             f"{'—' if tput is None else f'{tput:,.0f} MB/s'} | {adv} | {_fmt_mib(row.client_rss_kib)} | "
-            f"{_fmt_mib(row.server_rss_kib)} | {row.status} |"
+            f"{_fmt_mib(row.server_rss_kib)} | {_fmt_cpu(row)} | {row.status} |"
         )
     for bench, reason in results.not_run.items():
-        lines.append(f"| {bench} | — | — | — | — | — | — | — | — | not run: {reason} |")
+        lines.append(f"| {bench} | — | — | — | — | — | — | — | — | — | not run: {reason} |")
     if results.extra_targets:
         lines += ["", "| Target | Measured | Met |", "|---|---|---|"]
         for target in results.extra_targets:

@@ -65,6 +65,7 @@ def run_b4(ctx: Context) -> None:
         for row in ctx.rotations(rows):
             ctx.reset_server_peak(server)
             before = _count_lines(access_log)
+            cpu = ctx.server_cpu(server)
             try:
                 run = run_python_client(f"benchmarks.tag_clients:{_CLIENTS[row.tool]}", ctx.logdir,
                                         timeout=ctx.settings.timeout, url=server.url, repo=REPO,
@@ -80,4 +81,5 @@ def run_b4(ctx: Context) -> None:
                     f"{run.extra.get('get_token_calls')} get_token calls per listing")
             if note not in row.notes:
                 row.notes.append(note)
-            row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server))
+            row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server),
+                    client_cpu=run.cpu_seconds, server_cpu=ctx.server_cpu(server) - cpu)
