@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any
 
 from ..protocol import download as plan
@@ -61,8 +62,12 @@ def _parallel(driver: SyncDriver, step: plan.Parallel) -> None:
         futures = [pool.submit(fetch_part, driver, state, step.sink) for state in step.states]
         try:
             for index, future in enumerate(futures):
+                while not step.catch_up(index):
+                    try:
+                        future.result(timeout=plan.CATCH_UP_WAIT)  # a failed part raises here
+                    except FuturesTimeout:
+                        pass
                 future.result()
-                step.after(index)
         finally:
             for future in futures:
                 future.cancel()

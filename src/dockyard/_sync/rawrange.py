@@ -93,6 +93,7 @@ def fetch_part(
             offset = state.position
             data = state.feed(rest)
             sink.write(data, offset)
+            state.written = state.position
         buffer = bytearray(BUFFER)
         view = memoryview(buffer)
         while not state.complete:
@@ -102,5 +103,6 @@ def fetch_part(
             offset = state.position
             data = state.feed(view[:received])
             sink.write(data, offset)
+            state.written = state.position
     finally:
         sock.close()

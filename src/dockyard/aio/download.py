@@ -64,8 +64,11 @@ async def _parallel(driver: AsyncDriver, step: plan.Parallel) -> None:
     tasks = [asyncio.ensure_future(one(state)) for state in step.states]
     try:
         for index, task in enumerate(tasks):
+            while not await asyncio.to_thread(step.catch_up, index):
+                await asyncio.wait({task}, timeout=plan.CATCH_UP_WAIT)
+                if task.done():
+                    task.result()  # a failed part raises here
             await task
-            await asyncio.to_thread(step.after, index)
     finally:
         for task in tasks:
             task.cancel()

@@ -23,6 +23,8 @@ PARALLEL_THRESHOLD = 64 * 1024 * 1024
 FIRST_RANGE = 8 * 1024 * 1024
 #: Parallel parts are at least this big.
 MIN_PART = 16 * 1024 * 1024
+#: How long (seconds) the hashing side of a parallel download waits for more bytes of the part it follows.
+CATCH_UP_WAIT = 0.005
 #: How many times one download may resume after a dropped connection.
 MAX_RESUMES = 5
 
@@ -77,6 +79,8 @@ class BlobReadState:
         self.progress = progress
         self.resumes = 0
         self._skip = 0
+        #: One past the last byte written to a sink (it trails ``position`` while a write is under way).
+        self.written = offset
 
     @property
     def expected_end(self) -> int | None:
@@ -265,13 +269,22 @@ class Emit:
 
 @dataclass
 class Parallel:
-    """Ask the driver to run the reads of ``states`` into ``sink`` concurrently (see :func:`read_blob`),
-    calling ``after(i)`` in order as each ends."""
+    """Ask the driver to run the reads of ``states`` into ``sink`` concurrently (see :func:`read_blob`).
+
+    Meanwhile the driver calls :meth:`catch_up` with the index of the first unfinished part, over and
+    over (until it returns True), so the hash follows the bytes as they land, in order.
+    """
 
     states: list[BlobReadState]
     sink: FileSink
-    after: Callable[[int], None]
     concurrency: int
+
+    def catch_up(self, index: int) -> bool:
+        """Hash what part ``index`` has written so far; True when the whole part is hashed."""
+        state = self.states[index]
+        self.sink.hash_through(state.written)
+        limit = state.expected_end
+        return limit is not None and self.sink.hashed >= limit
 
 
 def read_blob(state: BlobReadState, sink: FileSink | None = None, response: Response | None = None) -> Gen[None]:
@@ -294,6 +307,7 @@ def read_blob(state: BlobReadState, sink: FileSink | None = None, response: Resp
                     continue
                 if sink is not None:
                     sink.write(data, offset)
+                    state.written = state.position
                 else:
                     yield Emit(offset, data)
         except ServiceRequestError as exc:
@@ -342,7 +356,7 @@ def download_to_file(
         sink.hash_through(first.position)
         parts = plan_parts(total, first.position, concurrency)
         states = [part_read(session, repository, digest, part, progress) for part in parts]
-        yield Parallel(states, sink, lambda i: sink.hash_through(parts[i].end + 1), concurrency)
+        yield Parallel(states, sink, concurrency)
         return sink.commit(total)
     except BaseException:
         sink.discard()

@@ -23,9 +23,10 @@ class FileSink:
         self.digest = digest
         self.hasher = Hasher(parse_digest(digest).algorithm)
         self.temp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.part")
-        self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         self.hashed = 0
         self.size = 0
+        self._buffer = bytearray(HASH_READ)
 
     def write(self, data: bytes | memoryview, offset: int) -> None:
         """Write ``data`` at ``offset`` (safe from several threads: ``pwrite`` does not share a file position)."""
@@ -38,20 +39,13 @@ class FileSink:
 
     def hash_through(self, end: int) -> None:
         """Hash the file's bytes from where hashing stopped up to ``end`` (they must be written already)."""
-        if end <= self.hashed:
-            return
-        with open(self.temp, "rb", buffering=0) as reader:
-            reader.seek(self.hashed)
-            remaining = end - self.hashed
-            buffer = bytearray(min(HASH_READ, remaining))
-            view = memoryview(buffer)
-            while remaining > 0:
-                got = reader.readinto(view[: min(len(buffer), remaining)])
-                if not got:
-                    break
-                self.hasher.update(view[:got])
-                remaining -= got
-                self.hashed += got
+        view = memoryview(self._buffer)
+        while self.hashed < end:
+            got = os.preadv(self.fd, [view[: min(len(view), end - self.hashed)]], self.hashed)
+            if got <= 0:
+                raise OSError(f"{self.temp}: short read at byte {self.hashed}")
+            self.hasher.update(view[:got])
+            self.hashed += got
 
     def commit(self, total: int | None = None) -> int:
         """Hash the rest, verify the digest and rename into place; returns the size."""
