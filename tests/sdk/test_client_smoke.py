@@ -125,3 +125,16 @@ def test_big_blob_parallel_ranges_sync_and_async(fresh_dockyard: Any, tmp_path: 
     with ContainerRegistryClient(server.url) as client, pytest.raises(DigestValidationError):
         client.download_blob_to_file("big", digest, out / "bad.bin")
     assert sorted(p.name for p in out.iterdir()) == ["async.bin", "sync.bin"]
+
+
+def test_continuation_tokens_resume_listings(registry: Any, repo_name: str) -> None:
+    with ContainerRegistryClient(registry.url) as client:
+        for tag in ("a", "b", "c"):
+            _image(client, repo_name, tag, tag.encode())
+        pages = client.list_tag_properties(repo_name, results_per_page=1).by_page()
+        first = [t.name for t in next(pages)]
+        token = pages.continuation_token
+        assert token is not None
+        rest = [t.name for page in client.list_tag_properties(repo_name, results_per_page=1).by_page(token)
+                for t in page]
+        assert sorted(first + rest) == ["a", "b", "c"] and len(rest) == 2

@@ -10,6 +10,30 @@ from ..protocol.paging import Pager
 
 T = TypeVar("T")
 
+_START = object()
+
+
+class PageIterator(Iterator[Iterator[T]], Generic[T]):
+    """Pages of a listing; ``continuation_token`` resumes after the last page read (``None`` at the end)."""
+
+    def __init__(self, run: Callable[[Gen[Any]], Any], pager: Pager[T], continuation_token: Any = None) -> None:
+        self._run = run
+        self._pager = pager
+        self._next: Any = continuation_token if continuation_token is not None else _START
+        self.continuation_token: Any = continuation_token
+
+    def __iter__(self) -> PageIterator[T]:
+        return self
+
+    def __next__(self) -> Iterator[T]:
+        if self._next is None:
+            raise StopIteration
+        token = None if self._next is _START else self._next
+        items, following = self._run(self._pager.fetch(token))
+        self._next = following or None
+        self.continuation_token = self._next
+        return iter(items)
+
 
 class ItemPaged(Iterator[T], Generic[T]):
     """A lazily fetched listing, as azure-core's ``ItemPaged``: iterate items, or ``by_page()``."""
@@ -18,17 +42,10 @@ class ItemPaged(Iterator[T], Generic[T]):
         self._run = run
         self._pager = pager
         self._items: Iterator[T] | None = None
-        self.continuation_token: Any = None
 
-    def by_page(self, continuation_token: Any = None) -> Iterator[Iterator[T]]:
+    def by_page(self, continuation_token: Any = None) -> PageIterator[T]:
         """An iterator of pages (each an iterator of items), starting at ``continuation_token``."""
-        token = continuation_token
-        while True:
-            items, token = self._run(self._pager.fetch(token))
-            self.continuation_token = token
-            yield iter(items)
-            if not token:
-                return
+        return PageIterator(self._run, self._pager, continuation_token)
 
     def _all(self) -> Iterator[T]:
         for page in self.by_page():
@@ -41,6 +58,3 @@ class ItemPaged(Iterator[T], Generic[T]):
         if self._items is None:
             self._items = self._all()
         return next(self._items)
-
-    def __repr__(self) -> str:
-        return f"<ItemPaged {self._pager.fetch!r}>"

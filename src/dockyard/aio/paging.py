@@ -10,6 +10,8 @@ from ..protocol.paging import Pager
 
 T = TypeVar("T")
 
+_START = object()
+
 
 class _Page(AsyncIterator[T], Generic[T]):
     def __init__(self, items: list[T]) -> None:
@@ -25,6 +27,30 @@ class _Page(AsyncIterator[T], Generic[T]):
             raise StopAsyncIteration from None
 
 
+class AsyncPageIterator(AsyncIterator[AsyncIterator[T]], Generic[T]):
+    """Pages of a listing; ``continuation_token`` resumes after the last page read (``None`` at the end)."""
+
+    def __init__(
+        self, run: Callable[[Gen[Any]], Awaitable[Any]], pager: Pager[T], continuation_token: Any = None
+    ) -> None:
+        self._run = run
+        self._pager = pager
+        self._next: Any = continuation_token if continuation_token is not None else _START
+        self.continuation_token: Any = continuation_token
+
+    def __aiter__(self) -> AsyncPageIterator[T]:
+        return self
+
+    async def __anext__(self) -> AsyncIterator[T]:
+        if self._next is None:
+            raise StopAsyncIteration
+        token = None if self._next is _START else self._next
+        items, following = await self._run(self._pager.fetch(token))
+        self._next = following or None
+        self.continuation_token = self._next
+        return _Page(items)
+
+
 class AsyncItemPaged(AsyncIterator[T], Generic[T]):
     """A lazily fetched listing, as azure-core's ``AsyncItemPaged``."""
 
@@ -32,19 +58,10 @@ class AsyncItemPaged(AsyncIterator[T], Generic[T]):
         self._run = run
         self._pager = pager
         self._items: AsyncIterator[T] | None = None
-        self.continuation_token: Any = None
 
-    async def _pages(self, token: Any) -> AsyncIterator[AsyncIterator[T]]:
-        while True:
-            items, token = await self._run(self._pager.fetch(token))
-            self.continuation_token = token
-            yield _Page(items)
-            if not token:
-                return
-
-    def by_page(self, continuation_token: Any = None) -> AsyncIterator[AsyncIterator[T]]:
+    def by_page(self, continuation_token: Any = None) -> AsyncPageIterator[T]:
         """An async iterator of pages (each an async iterator of items)."""
-        return self._pages(continuation_token)
+        return AsyncPageIterator(self._run, self._pager, continuation_token)
 
     async def _all(self) -> AsyncIterator[T]:
         async for page in self.by_page():
