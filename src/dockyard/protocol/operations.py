@@ -7,6 +7,7 @@ operations use ACR's ``/acr/v1`` API when the registry offers it (detected once)
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
@@ -94,8 +95,7 @@ class Operations:
         return self.session.url(path, {"api-version": self.api_version})
 
     def _acr(self, method: str, path: str, body: dict[str, Any] | None = None, context: str = "") -> Gen[Any]:
-        import json
-
+        """One ``/acr/v1`` call with the ``api-version`` query; the JSON answer, or the typed error."""
         headers = {"Accept": "application/json"}
         data = None
         if body is not None:
@@ -131,20 +131,9 @@ class Operations:
         self, *, results_per_page: int | None = None, last: str | None = None, **kwargs: Any
     ) -> Pager[str]:
         """Repository names, page by page (``/acr/v1/_catalog``, or ``/v2/_catalog`` on plain registries)."""
-
-        def fetch(token: Any) -> Gen[tuple[list[str], Any]]:
-            if token is None:
-                if (yield from self.has_acr_api()):
-                    url = self.session.url(paths.ACR_CATALOG, {"n": results_per_page, "last": last})
-                    inner = link_pages(self.session, url, list_field("repositories"), context="catalog")
-                else:
-                    inner = self.oci.catalog_pages(results_per_page, last)
-            else:
-                inner = link_pages(self.session, token, list_field("repositories"), context="catalog")
-            result = yield from inner(token)
-            return result
-
-        return Pager(fetch)
+        acr_url = self.session.url(paths.ACR_CATALOG, {"n": results_per_page, "last": last})
+        oci_fetch = self.oci.catalog_pages(results_per_page, last)
+        return self._listing(acr_url, list_field("repositories"), oci_fetch, "catalog")
 
     def get_repository_properties(self, repository: str, **kwargs: Any) -> Gen[RepositoryProperties]:
         """Properties of ``repository``."""
