@@ -11,9 +11,14 @@ import httpx
 from ..errors import ServiceRequestError
 from ..protocol.config import ClientConfig
 from ..protocol.download import CloseResponse, Emit, NextChunk
-from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep
+from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
 
 T = TypeVar("T")
+
+
+def transport_error(exc: httpx.TransportError) -> ServiceRequestError:
+    """The SDK's error for a request that could not be completed (refused, dropped, timed out)."""
+    return ServiceRequestError(f"{type(exc).__name__}: {exc}", error=exc)
 
 
 class SyncDriver:
@@ -33,45 +38,47 @@ class SyncDriver:
 
         ``handler`` executes instructions beyond the transport's own (the parallel parts of a download).
         """
+        stepper = Stepper(gen)
         bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]] = {}
-        value: Any = None
-        error: BaseException | None = None
         try:
-            while True:
-                try:
-                    step = gen.throw(error) if error is not None else gen.send(value)
-                except StopIteration as stop:
-                    if result is not None:
-                        result.append(stop.value)
-                    return
-                value, error = None, None
+            while (step := stepper.next()) is not None:
                 try:
                     if isinstance(step, Emit):
                         yield step.offset, step.data
-                    elif isinstance(step, Request):
-                        value = self.send(step)
-                    elif isinstance(step, NextChunk):
-                        raw = step.response.raw
-                        _, body = bodies.setdefault(id(raw), (raw, raw.iter_raw()))
-                        value = next(body, b"")
-                    elif isinstance(step, CloseResponse):
-                        bodies.pop(id(step.response.raw), None)
-                        if step.response.raw is not None:
-                            step.response.raw.close()
-                    elif isinstance(step, Sleep):
-                        time.sleep(step.seconds)
-                    elif isinstance(step, CallCredential):
-                        value = step.credential.get_token(*step.scopes)
-                    elif handler is not None:
-                        value = handler(step)
-                    else:  # pragma: no cover - a protocol bug
-                        raise TypeError(f"unknown instruction {step!r}")
+                    else:
+                        stepper.value = self.execute(step, bodies, handler)
                 except httpx.TransportError as exc:
-                    error = ServiceRequestError(f"{type(exc).__name__}: {exc}", error=exc)
+                    stepper.error = transport_error(exc)
+            if result is not None:
+                result.append(stepper.result)
         finally:
             gen.close()
             for raw, _ in bodies.values():
                 raw.close()
+
+    def execute(
+        self, step: Any, bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]], handler: Callable[[Any], Any] | None
+    ) -> Any:
+        """Carry out one instruction; ``bodies`` holds the response bodies being read."""
+        if isinstance(step, Request):
+            return self.send(step)
+        if isinstance(step, NextChunk):
+            raw = step.response.raw
+            _, body = bodies.setdefault(id(raw), (raw, raw.iter_raw()))
+            return next(body, b"")
+        if isinstance(step, CloseResponse):
+            bodies.pop(id(step.response.raw), None)
+            if step.response.raw is not None:
+                step.response.raw.close()
+        elif isinstance(step, Sleep):
+            time.sleep(step.seconds)
+        elif isinstance(step, CallCredential):
+            return step.credential.get_token(*step.scopes)
+        elif handler is not None:
+            return handler(step)
+        else:  # pragma: no cover - a protocol bug
+            raise TypeError(f"unknown instruction {step!r}")
+        return None
 
     def run(self, gen: Gen[T], handler: Callable[[Any], Any] | None = None) -> T:
         """Run a protocol generator to completion and return its result."""

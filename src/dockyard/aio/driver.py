@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..errors import ServiceRequestError
+from .._sync.driver import transport_error
 from ..protocol.config import ClientConfig
 from ..protocol.download import CloseResponse, Emit, NextChunk
-from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep
+from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
 
 T = TypeVar("T")
 
@@ -39,47 +39,51 @@ class AsyncDriver:
         handler: Callable[[Any], Awaitable[Any]] | None = None,
     ) -> AsyncIterator[tuple[int, bytes]]:
         """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
+        stepper = Stepper(gen)
         bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]] = {}
-        value: Any = None
-        error: BaseException | None = None
         try:
-            while True:
-                try:
-                    step = gen.throw(error) if error is not None else gen.send(value)
-                except StopIteration as stop:
-                    if result is not None:
-                        result.append(stop.value)
-                    return
-                value, error = None, None
+            while (step := stepper.next()) is not None:
                 try:
                     if isinstance(step, Emit):
                         yield step.offset, step.data
-                    elif isinstance(step, Request):
-                        value = await self.send(step)
-                    elif isinstance(step, NextChunk):
-                        raw = step.response.raw
-                        _, body = bodies.setdefault(id(raw), (raw, raw.aiter_raw()))
-                        value = await anext(body, b"")
-                    elif isinstance(step, CloseResponse):
-                        bodies.pop(id(step.response.raw), None)
-                        if step.response.raw is not None:
-                            await step.response.raw.aclose()
-                    elif isinstance(step, Sleep):
-                        await asyncio.sleep(step.seconds)
-                    elif isinstance(step, CallCredential):
-                        value = step.credential.get_token(*step.scopes)
-                        if inspect.isawaitable(value):
-                            value = await value
-                    elif handler is not None:
-                        value = await handler(step)
-                    else:  # pragma: no cover - a protocol bug
-                        raise TypeError(f"unknown instruction {step!r}")
+                    else:
+                        stepper.value = await self.execute(step, bodies, handler)
                 except httpx.TransportError as exc:
-                    error = ServiceRequestError(f"{type(exc).__name__}: {exc}", error=exc)
+                    stepper.error = transport_error(exc)
+            if result is not None:
+                result.append(stepper.result)
         finally:
             gen.close()
             for raw, _ in bodies.values():
                 await raw.aclose()
+
+    async def execute(
+        self,
+        step: Any,
+        bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]],
+        handler: Callable[[Any], Awaitable[Any]] | None,
+    ) -> Any:
+        """Carry out one instruction; ``bodies`` holds the response bodies being read."""
+        if isinstance(step, Request):
+            return await self.send(step)
+        if isinstance(step, NextChunk):
+            raw = step.response.raw
+            _, body = bodies.setdefault(id(raw), (raw, raw.aiter_raw()))
+            return await anext(body, b"")
+        if isinstance(step, CloseResponse):
+            bodies.pop(id(step.response.raw), None)
+            if step.response.raw is not None:
+                await step.response.raw.aclose()
+        elif isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+        elif isinstance(step, CallCredential):
+            value = step.credential.get_token(*step.scopes)
+            return await value if inspect.isawaitable(value) else value
+        elif handler is not None:
+            return await handler(step)
+        else:  # pragma: no cover - a protocol bug
+            raise TypeError(f"unknown instruction {step!r}")
+        return None
 
     async def run(self, gen: Gen[T], handler: Callable[[Any], Awaitable[Any]] | None = None) -> T:
         """Run a protocol generator to completion and return its result."""

@@ -158,3 +158,24 @@ class CallCredential:
 Instruction = Request | Sleep | CallCredential
 #: A protocol operation: yields instructions, receives responses / token results, returns ``T``.
 Gen = Generator[Instruction, Any, T]
+
+
+class Stepper:
+    """Advances a protocol generator for a driver: sends it the last value (or throws the last error) and
+    keeps its return value once it finishes."""
+
+    def __init__(self, gen: Gen[Any]) -> None:
+        self.gen = gen
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.result: Any = None
+
+    def next(self) -> Any:
+        """The next instruction, or ``None`` when the generator has returned (its value is in ``result``)."""
+        try:
+            step = self.gen.throw(self.error) if self.error is not None else self.gen.send(self.value)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+        self.value, self.error = None, None
+        return step
