@@ -10,7 +10,6 @@ from typing import Any
 
 from ..protocol import download as plan
 from ..protocol.download import BlobReadState
-from ..protocol.filesink import FileSink
 from ..protocol.session import Session
 from . import rawrange
 from .driver import SyncDriver
@@ -43,23 +42,20 @@ class DownloadBlobStream(plan.BlobStreamInfo, Iterator[bytes]):
         self.close()
 
 
-def fetch_part(driver: SyncDriver, state: BlobReadState, sink: FileSink) -> None:
-    """One part of a parallel download: the lean socket reader when possible, httpx for the rest."""
-    if driver.raw_parts:
-        request = driver.run(state.session.authorize(state.request()))
-        try:
-            rawrange.fetch_part(request.url, request.headers, state, sink, timeout=driver.timeout,
-                                verify=driver.verify)
-        except (rawrange.Unsupported, OSError):
-            pass  # go on over httpx from wherever the reader stopped
-        if state.complete:
-            return
-    driver.run(plan.read_blob(state, sink))
+def read_range(driver: SyncDriver, step: plan.ReadRange) -> None:
+    """The lean socket reader for one part, when this driver may use it; failures leave the rest to httpx."""
+    if not driver.raw_parts:
+        return
+    try:
+        rawrange.fetch_part(step.request.url, step.request.headers, step.state, step.sink, timeout=driver.timeout,
+                            verify=driver.verify)
+    except (rawrange.Unsupported, OSError):
+        pass  # go on over httpx from wherever the reader stopped
 
 
-def _parallel(driver: SyncDriver, step: plan.Parallel) -> None:
+def _parallel(driver: SyncDriver, step: plan.Parallel, handle: Callable[[Any], None]) -> None:
     with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
-        futures = [pool.submit(fetch_part, driver, state, step.sink) for state in step.states]
+        futures = [pool.submit(driver.run, plan.read_part(state, step.sink), handle) for state in step.states]
         try:
             for index, future in enumerate(futures):
                 while not step.catch_up(index):
@@ -86,9 +82,12 @@ def download_to_file(
     """Run :func:`dockyard.protocol.download.download_to_file` with threads for the parallel parts."""
 
     def handle(step: Any) -> None:
-        if not isinstance(step, plan.Parallel):  # pragma: no cover - a protocol bug
+        if isinstance(step, plan.ReadRange):
+            read_range(driver, step)
+        elif isinstance(step, plan.Parallel):
+            _parallel(driver, step, handle)
+        else:  # pragma: no cover - a protocol bug
             raise TypeError(f"unknown instruction {step!r}")
-        _parallel(driver, step)
 
     gen = plan.download_to_file(session, repository, digest, path, concurrency=max_concurrency, progress=progress)
     return driver.run(gen, handle)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from .._sync import rawrange
 from ..protocol import download as plan
 from ..protocol.download import BlobReadState
-from ..protocol.filesink import FileSink
 from ..protocol.session import Session
 from .driver import AsyncDriver
 
@@ -40,26 +39,23 @@ class AsyncDownloadBlobStream(plan.BlobStreamInfo, AsyncIterator[bytes]):
         await self.close()
 
 
-async def fetch_part(driver: AsyncDriver, state: BlobReadState, sink: FileSink) -> None:
-    """One part of a parallel download: the lean socket reader in a thread when possible, httpx for the rest."""
-    if driver.raw_parts:
-        request = await driver.run(state.session.authorize(state.request()))
-        try:
-            await asyncio.to_thread(rawrange.fetch_part, request.url, request.headers, state, sink,
-                                    timeout=driver.timeout, verify=driver.verify)
-        except (rawrange.Unsupported, OSError):
-            pass  # go on over httpx from wherever the reader stopped
-        if state.complete:
-            return
-    await driver.run(plan.read_blob(state, sink))
+async def read_range(driver: AsyncDriver, step: plan.ReadRange) -> None:
+    """The lean socket reader for one part (in a thread), when allowed; failures leave the rest to httpx."""
+    if not driver.raw_parts:
+        return
+    try:
+        await asyncio.to_thread(rawrange.fetch_part, step.request.url, step.request.headers, step.state, step.sink,
+                                timeout=driver.timeout, verify=driver.verify)
+    except (rawrange.Unsupported, OSError):
+        pass  # go on over httpx from wherever the reader stopped
 
 
-async def _parallel(driver: AsyncDriver, step: plan.Parallel) -> None:
+async def _parallel(driver: AsyncDriver, step: plan.Parallel, handle: Callable[[Any], Awaitable[None]]) -> None:
     limit = asyncio.Semaphore(step.concurrency)
 
     async def one(state: BlobReadState) -> None:
         async with limit:
-            await fetch_part(driver, state, step.sink)
+            await driver.run(plan.read_part(state, step.sink), handle)
 
     tasks = [asyncio.ensure_future(one(state)) for state in step.states]
     try:
@@ -88,9 +84,12 @@ async def download_to_file(
     """Run :func:`dockyard.protocol.download.download_to_file` with tasks for the parallel parts."""
 
     async def handle(step: Any) -> None:
-        if not isinstance(step, plan.Parallel):  # pragma: no cover - a protocol bug
+        if isinstance(step, plan.ReadRange):
+            await read_range(driver, step)
+        elif isinstance(step, plan.Parallel):
+            await _parallel(driver, step, handle)
+        else:  # pragma: no cover - a protocol bug
             raise TypeError(f"unknown instruction {step!r}")
-        await _parallel(driver, step)
 
     gen = plan.download_to_file(session, repository, digest, path, concurrency=max_concurrency, progress=progress)
     return await driver.run(gen, handle)

@@ -287,6 +287,27 @@ class Parallel:
         return limit is not None and self.sink.hashed >= limit
 
 
+@dataclass(frozen=True)
+class ReadRange:
+    """Ask the driver to fetch the rest of ``state`` into ``sink`` with its lean socket reader, when it has one.
+
+    ``request`` carries the URL and credentials. The driver answers nothing and swallows the reader's
+    failures: whatever is still missing afterwards is read over the ordinary transport.
+    """
+
+    request: Request
+    state: BlobReadState
+    sink: FileSink
+
+
+def read_part(state: BlobReadState, sink: FileSink) -> Gen[None]:
+    """One part of a parallel download: the driver's lean reader first, then :func:`read_blob` for the rest."""
+    request = yield from state.session.authorize(state.request())
+    yield ReadRange(request, state, sink)
+    if not state.complete:
+        yield from read_blob(state, sink)
+
+
 def read_blob(state: BlobReadState, sink: FileSink | None = None, response: Response | None = None) -> Gen[None]:
     """Read ``state``'s bytes, resuming with ``Range`` after a drop or a short body, then verify.
 
