@@ -6,13 +6,12 @@ client) over :class:`SyncDriver`; this module only decides how bytes move.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from ..protocol.api import Operation, RegistryApi
 from ..protocol.config import ClientConfig
-from .download import DownloadBlobStream, download_to_file
+from .download import DownloadBlobStream
 from .driver import SyncDriver
 from .paging import ItemPaged
 
@@ -49,14 +48,6 @@ class ContainerRegistryClient(RegistryApi):
         """A stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0)."""
         return DownloadBlobStream(self._driver, self._ops.blob_read(repository, digest, offset=offset,
                                                                     progress=progress))
-
-    def download_blob_to_file(
-        self, repository: str, digest: str, path: str | os.PathLike[str], *,
-        progress: Callable[[int], None] | None = None, **kwargs: Any,
-    ) -> int:
-        """Download a blob to ``path`` (never a partial file); big blobs as parallel ranges. Returns the size."""
-        return download_to_file(self._driver, self._ops.session, repository, digest, path,
-                                max_concurrency=self._config.max_concurrency, progress=progress)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any, TypeVar
 
 import httpx
 
 from ..errors import ServiceRequestError
 from ..protocol.config import ClientConfig
-from ..protocol.download import CloseResponse, Emit, NextChunk
+from ..protocol.download import CATCH_UP_WAIT, CloseResponse, Emit, NextChunk, Parallel, ReadRange, read_part
 from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
+from . import rawrange
 
 T = TypeVar("T")
 
@@ -31,13 +34,8 @@ class SyncDriver:
         self.timeout = config.timeout
         self.verify = config.verify
 
-    def stream(
-        self, gen: Gen[Any], result: list[Any] | None = None, handler: Callable[[Any], Any] | None = None
-    ) -> Iterator[tuple[int, bytes]]:
-        """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``.
-
-        ``handler`` executes instructions beyond the transport's own (the parallel parts of a download).
-        """
+    def stream(self, gen: Gen[Any], result: list[Any] | None = None) -> Iterator[tuple[int, bytes]]:
+        """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
         stepper = Stepper(gen)
         bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]] = {}
         try:
@@ -46,7 +44,7 @@ class SyncDriver:
                     if isinstance(step, Emit):
                         yield step.offset, step.data
                     else:
-                        stepper.value = self.execute(step, bodies, handler)
+                        stepper.value = self.execute(step, bodies)
                 except httpx.TransportError as exc:
                     stepper.error = transport_error(exc)
             if result is not None:
@@ -56,9 +54,7 @@ class SyncDriver:
             for raw, _ in bodies.values():
                 raw.close()
 
-    def execute(
-        self, step: Any, bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]], handler: Callable[[Any], Any] | None
-    ) -> Any:
+    def execute(self, step: Any, bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]]) -> Any:
         """Carry out one instruction; ``bodies`` holds the response bodies being read."""
         if isinstance(step, Request):
             return self.send(step)
@@ -74,18 +70,46 @@ class SyncDriver:
             time.sleep(step.seconds)
         elif isinstance(step, CallCredential):
             return step.credential.get_token(*step.scopes)
-        elif handler is not None:
-            return handler(step)
+        elif isinstance(step, ReadRange):
+            self.read_range(step)
+        elif isinstance(step, Parallel):
+            self.parallel(step)
         else:  # pragma: no cover - a protocol bug
             raise TypeError(f"unknown instruction {step!r}")
         return None
 
-    def run(self, gen: Gen[T], handler: Callable[[Any], Any] | None = None) -> T:
+    def run(self, gen: Gen[T]) -> T:
         """Run a protocol generator to completion and return its result."""
         result: list[Any] = []
-        for _ in self.stream(gen, result, handler):
+        for _ in self.stream(gen, result):
             raise TypeError("this operation does not produce data")
         return result[0]  # type: ignore[no-any-return]
+
+    def read_range(self, step: ReadRange) -> None:
+        """The lean socket reader for one part, when allowed; its failures leave the rest to httpx."""
+        if not self.raw_parts:
+            return
+        try:
+            rawrange.fetch_part(step.request.url, step.request.headers, step.state, step.sink, timeout=self.timeout,
+                                verify=self.verify)
+        except (rawrange.Unsupported, OSError):
+            pass  # the protocol goes on over httpx from wherever the reader stopped
+
+    def parallel(self, step: Parallel) -> None:
+        """Run the parts of a parallel download in threads, hashing in order as their bytes land."""
+        with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
+            futures = [pool.submit(self.run, read_part(state, step.sink)) for state in step.states]
+            try:
+                for index, future in enumerate(futures):
+                    while not step.catch_up(index):
+                        try:
+                            future.result(timeout=CATCH_UP_WAIT)  # a failed part raises here
+                        except FuturesTimeout:
+                            pass
+                    future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
 
     def send(self, request: Request) -> Response:
         """Send one request; a streamed success keeps its body open in ``Response.raw``."""

@@ -96,8 +96,11 @@ def fetch_part(
             state.written = state.position
         buffer = bytearray(BUFFER)
         view = memoryview(buffer)
+        # Plain TCP: wait for a full buffer per call, so each thread takes the GIL once per MiB, not per packet.
+        flags = 0 if isinstance(sock, ssl.SSLSocket) else socket.MSG_WAITALL
         while not state.complete:
-            received = sock.recv_into(view)
+            wanted = min(len(view), (state.expected_end or 0) - state.position)
+            received = sock.recv_into(view[:wanted], wanted, flags)
             if not received:
                 raise ConnectionError(f"connection closed at byte {state.position}")
             offset = state.position

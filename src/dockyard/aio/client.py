@@ -6,13 +6,12 @@ over :class:`AsyncDriver`; ``list_*`` are plain methods returning :class:`AsyncI
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from ..protocol.api import Operation, RegistryApi
 from ..protocol.config import ClientConfig
-from .download import AsyncDownloadBlobStream, download_to_file
+from .download import AsyncDownloadBlobStream
 from .driver import AsyncDriver
 from .paging import AsyncItemPaged
 
@@ -49,14 +48,6 @@ class ContainerRegistryClient(RegistryApi):
         """An async stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0)."""
         state = self._ops.blob_read(repository, digest, offset=offset, progress=progress)
         return AsyncDownloadBlobStream(self._driver, state)
-
-    async def download_blob_to_file(
-        self, repository: str, digest: str, path: str | os.PathLike[str], *,
-        progress: Callable[[int], None] | None = None, **kwargs: Any,
-    ) -> int:
-        """Download a blob to ``path`` (never a partial file); big blobs as parallel ranges. Returns the size."""
-        return await download_to_file(self._driver, self._ops.session, repository, digest, path,
-                                      max_concurrency=self._config.max_concurrency, progress=progress)
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import httpx
 
+from .._sync import rawrange
 from .._sync.driver import transport_error
 from ..protocol.config import ClientConfig
-from ..protocol.download import CloseResponse, Emit, NextChunk
+from ..protocol.download import CATCH_UP_WAIT, CloseResponse, Emit, NextChunk, Parallel, ReadRange, read_part
 from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
 
 T = TypeVar("T")
@@ -32,12 +33,7 @@ class AsyncDriver:
         self.timeout = config.timeout
         self.verify = config.verify
 
-    async def stream(
-        self,
-        gen: Gen[Any],
-        result: list[Any] | None = None,
-        handler: Callable[[Any], Awaitable[Any]] | None = None,
-    ) -> AsyncIterator[tuple[int, bytes]]:
+    async def stream(self, gen: Gen[Any], result: list[Any] | None = None) -> AsyncIterator[tuple[int, bytes]]:
         """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
         stepper = Stepper(gen)
         bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]] = {}
@@ -47,7 +43,7 @@ class AsyncDriver:
                     if isinstance(step, Emit):
                         yield step.offset, step.data
                     else:
-                        stepper.value = await self.execute(step, bodies, handler)
+                        stepper.value = await self.execute(step, bodies)
                 except httpx.TransportError as exc:
                     stepper.error = transport_error(exc)
             if result is not None:
@@ -57,12 +53,7 @@ class AsyncDriver:
             for raw, _ in bodies.values():
                 await raw.aclose()
 
-    async def execute(
-        self,
-        step: Any,
-        bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]],
-        handler: Callable[[Any], Awaitable[Any]] | None,
-    ) -> Any:
+    async def execute(self, step: Any, bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]]) -> Any:
         """Carry out one instruction; ``bodies`` holds the response bodies being read."""
         if isinstance(step, Request):
             return await self.send(step)
@@ -79,18 +70,51 @@ class AsyncDriver:
         elif isinstance(step, CallCredential):
             value = step.credential.get_token(*step.scopes)
             return await value if inspect.isawaitable(value) else value
-        elif handler is not None:
-            return await handler(step)
+        elif isinstance(step, ReadRange):
+            await self.read_range(step)
+        elif isinstance(step, Parallel):
+            await self.parallel(step)
         else:  # pragma: no cover - a protocol bug
             raise TypeError(f"unknown instruction {step!r}")
         return None
 
-    async def run(self, gen: Gen[T], handler: Callable[[Any], Awaitable[Any]] | None = None) -> T:
+    async def run(self, gen: Gen[T]) -> T:
         """Run a protocol generator to completion and return its result."""
         result: list[Any] = []
-        async for _ in self.stream(gen, result, handler):
+        async for _ in self.stream(gen, result):
             raise TypeError("this operation does not produce data")
         return result[0]  # type: ignore[no-any-return]
+
+    async def read_range(self, step: ReadRange) -> None:
+        """The lean socket reader for one part, in a thread, when allowed; failures leave the rest to httpx."""
+        if not self.raw_parts:
+            return
+        try:
+            await asyncio.to_thread(rawrange.fetch_part, step.request.url, step.request.headers, step.state,
+                                    step.sink, timeout=self.timeout, verify=self.verify)
+        except (rawrange.Unsupported, OSError):
+            pass  # the protocol goes on over httpx from wherever the reader stopped
+
+    async def parallel(self, step: Parallel) -> None:
+        """Run the parts of a parallel download as tasks, hashing in order (in a thread) as their bytes land."""
+        limit = asyncio.Semaphore(step.concurrency)
+
+        async def one(index: int) -> None:
+            async with limit:
+                await self.run(read_part(step.states[index], step.sink))
+
+        tasks = [asyncio.ensure_future(one(index)) for index in range(len(step.states))]
+        try:
+            for index, task in enumerate(tasks):
+                while not await asyncio.to_thread(step.catch_up, index):
+                    await asyncio.wait({task}, timeout=CATCH_UP_WAIT)
+                    if task.done():
+                        task.result()  # a failed part raises here
+                await task
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def send(self, request: Request) -> Response:
         """Send one request; a streamed success keeps its body open in ``Response.raw``."""

@@ -82,6 +82,7 @@ class RegistryApi:
     delete_blob = Operation(Operations.delete_blob)
     blob_exists = Operation(Operations.blob_exists)
     mount_blob = Operation(Operations.mount_blob)
+    download_blob_to_file = Operation(Operations.download_blob_to_file)
 
     def __init__(
         self,

@@ -80,7 +80,7 @@ def build_config(
         headers.update(extra)
     return ClientConfig(
         session=session,
-        operations=Operations(session, api_version),
+        operations=Operations(session, api_version, max_concurrency),
         timeout=float(options.get("read_timeout", timeout)),
         http2=http2,
         max_concurrency=max_concurrency,

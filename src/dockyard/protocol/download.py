@@ -375,6 +375,8 @@ def download_to_file(
             return sink.commit()
         total = first.total or 0
         sink.hash_through(first.position)
+        # More readers than cores only add contention: the copy and the hash are CPU work on loopback.
+        concurrency = max(1, min(concurrency, os.cpu_count() or 2))
         parts = plan_parts(total, first.position, concurrency)
         states = [part_read(session, repository, digest, part, progress) for part in parts]
         yield Parallel(states, sink, concurrency)

@@ -8,6 +8,7 @@ operations use ACR's ``/acr/v1`` API when the registry offers it (detected once)
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
@@ -28,7 +29,7 @@ from ..models import (
 )
 from ..oci import mediatypes as mt
 from ..oci.manifest import Descriptor
-from . import blobs, manifests, paths
+from . import blobs, download, manifests, paths
 from .download import BlobReadState
 from .messages import Gen, Request
 from .oci_metadata import OciMetadata, sort_by_time
@@ -61,13 +62,14 @@ def _properties_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 class Operations:
     """The registry operations over one :class:`Session`; every method is sans-I/O."""
 
-    def __init__(self, session: Session, api_version: str | None = None) -> None:
+    def __init__(self, session: Session, api_version: str | None = None, max_concurrency: int = 4) -> None:
         if api_version is not None and api_version not in paths.SUPPORTED_API_VERSIONS:
             choices = "\n".join(paths.SUPPORTED_API_VERSIONS)
             raise ValueError(f"Unsupported API version '{api_version}'. Please select from:\n{choices}")
         self.session = session
         self.api_version = api_version or paths.API_VERSION
         self.oci = OciMetadata(session)
+        self.max_concurrency = max_concurrency
 
     # -- capability detection ----------------------------------------------------------------------
 
@@ -424,6 +426,21 @@ class Operations:
     def mount_blob(self, repository: str, digest: str, from_repository: str, **kwargs: Any) -> Gen[bool]:
         """Mount a blob from another repository of the same registry; False when the registry refused."""
         result = yield from blobs.mount_blob(self.session, repository, digest, from_repository)
+        return result
+
+    def download_blob_to_file(
+        self,
+        repository: str,
+        digest: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: Callable[[int], None] | None = None,
+        **kwargs: Any,
+    ) -> Gen[int]:
+        """Download a blob to ``path`` (never a partial file); big blobs as parallel ranges. Returns the size."""
+        result = yield from download.download_to_file(
+            self.session, repository, digest, path, concurrency=self.max_concurrency, progress=progress
+        )
         return result
 
     def blob_read(
