@@ -6,23 +6,30 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from tests.support.credentials import CountingCredential
+
 from benchmarks.clientside import Stopwatch
 
 
-def upload_dockyard(url: str, repo: str, path: str) -> dict[str, Any]:
+def _credential(auth: bool) -> CountingCredential | None:
+    """The Entra-ID-style stand-in for servers with auth on (``--accept-any-aad-token``), else anonymous."""
+    return CountingCredential() if auth else None
+
+
+def upload_dockyard(url: str, repo: str, path: str, auth: bool = False) -> dict[str, Any]:
     from dockyard import ContainerRegistryClient
 
-    client = ContainerRegistryClient(url, None)
+    client = ContainerRegistryClient(url, _credential(auth))
     with Stopwatch() as sw:
         digest, _ = client.upload_blob(repo, path)
     client.close()
     return {"seconds": sw.seconds, "digest": digest}
 
 
-def upload_azure(url: str, repo: str, path: str) -> dict[str, Any]:
+def upload_azure(url: str, repo: str, path: str, auth: bool = False) -> dict[str, Any]:
     from azure.containerregistry import ContainerRegistryClient
 
-    client = ContainerRegistryClient(url, None)
+    client = ContainerRegistryClient(url, _credential(auth))
     with Stopwatch() as sw, open(path, "rb") as data:
         digest, _ = client.upload_blob(repo, data, enforce_https=False)
     client.close()
@@ -42,20 +49,20 @@ def upload_oras(host: str, repo: str, path: str) -> dict[str, Any]:
     return {"seconds": sw.seconds, "digest": layer["digest"]}
 
 
-def download_dockyard(url: str, repo: str, digest: str, out: str) -> dict[str, Any]:
+def download_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
     from dockyard import ContainerRegistryClient
 
-    client = ContainerRegistryClient(url, None)
+    client = ContainerRegistryClient(url, _credential(auth))
     with Stopwatch() as sw:
         client.download_blob_to_file(repo, digest, out)
     client.close()
     return {"seconds": sw.seconds}
 
 
-def download_azure(url: str, repo: str, digest: str, out: str) -> dict[str, Any]:
+def download_azure(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
     from azure.containerregistry import ContainerRegistryClient
 
-    client = ContainerRegistryClient(url, None)
+    client = ContainerRegistryClient(url, _credential(auth))
     with Stopwatch() as sw:
         stream = client.download_blob(repo, digest, enforce_https=False)
         with open(out, "wb") as fh:

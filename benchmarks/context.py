@@ -20,6 +20,7 @@ from benchmarks.results import MIB, Results, Row
 from dockyard.oci.digest import Hasher
 
 PIECE = 16 * MIB
+ACCESS_LOG = "access.jsonl"
 
 
 @dataclass
@@ -99,9 +100,14 @@ class Context:
         return ["--workers", str(self.settings.server_workers)]
 
     @contextmanager
-    def server(self, kind: str, *flags: str) -> Iterator[DockyardServer | DistributionServer]:
-        """A started server of ``kind`` ("dockyard" or "distribution") with its own data dir, removed afterwards."""
+    def server(self, kind: str, *flags: str, access_log: bool = False) -> Iterator[DockyardServer | DistributionServer]:
+        """A started server of ``kind`` ("dockyard" or "distribution") with its own data dir, removed afterwards.
+
+        ``access_log`` makes ``dockyard serve`` log every request (when it can) for :meth:`request_count`.
+        """
         workdir = self.fresh_dir(kind)
+        if access_log and kind == "dockyard" and self.serve_supports("--access-log"):
+            flags = (*flags, "--access-log", str(workdir / ACCESS_LOG))
         if kind == "dockyard":
             server: DockyardServer | DistributionServer = DockyardServer(workdir, *self.dockyard_flags, *flags)
         else:
@@ -112,6 +118,15 @@ class Context:
         finally:
             server.stop()
             shutil.rmtree(workdir, ignore_errors=True)
+
+    @staticmethod
+    def request_count(server: DockyardServer | DistributionServer) -> int | None:
+        """Requests the server logged so far (None without an access log): take the difference around a run."""
+        path = server.workdir / ACCESS_LOG
+        if not path.exists():
+            return None
+        with path.open("rb") as fh:
+            return sum(1 for _ in fh)
 
     @staticmethod
     def reset_server_peak(server: DockyardServer | DistributionServer) -> None:

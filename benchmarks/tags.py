@@ -8,7 +8,6 @@ and 100 per page (what ACR does by default). Client processes: :mod:`benchmarks.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 from tests.support.images import make_image, push, put_manifest
@@ -46,25 +45,18 @@ def _seed_tags(url: str, count: int) -> None:
             list(pool.map(tag, range(count)))
 
 
-def _count_lines(path: Path) -> int:
-    return sum(1 for _ in path.open()) if path.exists() else 0
-
-
 def run_b4(ctx: Context) -> None:
     count = ctx.settings.tag_count
     htpasswd = write_htpasswd(ctx.fresh_dir("auth") / "htpasswd", {USER[0]: USER[1]})
-    access_log = ctx.fresh_dir("access") / "access.jsonl"
     rows = [ctx.row("B4", f"list {count:,} tags with properties (auth on), {label}", tool, server_label("dockyard"),
                     dockyard=tool == DOCKYARD_SDK) for label in PAGINGS for tool in _CLIENTS]
     per_page = {row.case: PAGINGS[row.case.rsplit(", ", 1)[1]] for row in rows}
     flags = ["--htpasswd", str(htpasswd), "--accept-any-aad-token"]
-    if ctx.serve_supports("--access-log"):
-        flags += ["--access-log", str(access_log)]
-    with ctx.server("dockyard", *flags) as server:
+    with ctx.server("dockyard", *flags, access_log=True) as server:
         _seed_tags(server.url, count)
         for row in ctx.rotations(rows):
             ctx.reset_server_peak(server)
-            before = _count_lines(access_log)
+            before = ctx.request_count(server)
             cpu = ctx.server_cpu(server)
             try:
                 run = run_python_client(f"benchmarks.tag_clients:{_CLIENTS[row.tool]}", ctx.logdir,
@@ -76,7 +68,8 @@ def run_b4(ctx: Context) -> None:
             if run.extra.get("count") != count:
                 row.fail(f"listed {run.extra.get('count')} tags, expected {count}")
                 continue
-            requests = _count_lines(access_log) - before if access_log.exists() else "?"
+            after = ctx.request_count(server)
+            requests = "?" if before is None or after is None else after - before
             note = (f"{row.case.rsplit(', ', 1)[1]}: {requests} HTTP requests, "
                     f"{run.extra.get('get_token_calls')} get_token calls per listing")
             if note not in row.notes:
