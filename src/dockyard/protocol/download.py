@@ -101,7 +101,7 @@ class BlobReadState:
 
     def open(self) -> Gen[Response]:
         """Send the (next) GET and check its status and ``Content-Range``; returns the streamed response."""
-        response = yield from self.session.send(self.request(), context=f"blob {self.repository}@{self.digest}")
+        response = yield from self.session.send(self.request())
         if response.status == 416 and self.position > 0 and self.total is not None and self.complete:
             return response
         if response.status == 416 and self.position == 0:

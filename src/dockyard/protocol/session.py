@@ -147,7 +147,7 @@ class Session:
 
     # -- sending -----------------------------------------------------------------------------------
 
-    def send(self, request: Request, *, auth: bool = True, context: str = "") -> Gen[Response]:
+    def send(self, request: Request, *, auth: bool = True) -> Gen[Response]:
         """Send ``request`` with credentials, challenge handling and retries; return the final response."""
         attempt = 0
         challenged = False
