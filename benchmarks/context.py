@@ -40,7 +40,7 @@ class Settings:
 
     @classmethod
     def full(cls, rounds: int = 3) -> Settings:
-        return cls("full", rounds, 1024 * MIB, 10, 500 * MIB, 10_000, 10, 32, timeout=900)
+        return cls("full", rounds, 1024 * MIB, 10, 500 * MIB, 10_000, 10, 32, timeout=300)
 
     @classmethod
     def quick(cls, rounds: int = 1) -> Settings:
