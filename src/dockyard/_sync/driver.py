@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -69,7 +70,13 @@ class SyncDriver:
         elif isinstance(step, Sleep):
             time.sleep(step.seconds)
         elif isinstance(step, CallCredential):
-            return step.credential.get_token(*step.scopes)
+            token = step.credential.get_token(*step.scopes)
+            if inspect.isawaitable(token):
+                close = getattr(token, "close", None)
+                if close is not None:
+                    close()  # do not leave the coroutine un-awaited
+                raise TypeError("this credential is asynchronous; use it with dockyard.aio.ContainerRegistryClient")
+            return token
         elif isinstance(step, ReadRange):
             self.read_range(step)
         elif isinstance(step, Parallel):
