@@ -133,4 +133,5 @@ class SyncDriver:
         return Response(raw.status_code, raw.headers, content_bytes, str(raw.url))
 
     def close(self) -> None:
+        """Close the connection pool."""
         self.http.close()

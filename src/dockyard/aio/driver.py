@@ -131,4 +131,5 @@ class AsyncDriver:
         return Response(raw.status_code, raw.headers, content_bytes, str(raw.url))
 
     async def close(self) -> None:
+        """Close the connection pool."""
         await self.http.aclose()

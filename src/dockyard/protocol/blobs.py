@@ -94,6 +94,7 @@ class _Source:
             self.size = size
 
     def close(self) -> None:
+        """Close the file when this source opened it."""
         if self.owned:
             self.stream.close()
 

@@ -188,6 +188,7 @@ class Part:
 
     @property
     def size(self) -> int:
+        """The number of bytes in the range."""
         return self.end - self.start + 1
 
 

@@ -18,42 +18,52 @@ def _ref(reference: str) -> str:
 
 
 def manifest(repository: str, reference: str) -> str:
+    """``/v2/<name>/manifests/<reference>``."""
     return f"/v2/{_name(repository)}/manifests/{_ref(reference)}"
 
 
 def blob(repository: str, digest: str) -> str:
+    """``/v2/<name>/blobs/<digest>``."""
     return f"/v2/{_name(repository)}/blobs/{_ref(digest)}"
 
 
 def uploads(repository: str) -> str:
+    """``/v2/<name>/blobs/uploads/``."""
     return f"/v2/{_name(repository)}/blobs/uploads/"
 
 
 def tags_list(repository: str) -> str:
+    """``/v2/<name>/tags/list``."""
     return f"/v2/{_name(repository)}/tags/list"
 
 
 def referrers(repository: str, digest: str) -> str:
+    """``/v2/<name>/referrers/<digest>``."""
     return f"/v2/{_name(repository)}/referrers/{_ref(digest)}"
 
 
 def acr_repository(repository: str) -> str:
+    """``/acr/v1/<name>``."""
     return f"/acr/v1/{_name(repository)}"
 
 
 def acr_tags(repository: str) -> str:
+    """``/acr/v1/<name>/_tags``."""
     return f"/acr/v1/{_name(repository)}/_tags"
 
 
 def acr_tag(repository: str, tag: str) -> str:
+    """``/acr/v1/<name>/_tags/<tag>``."""
     return f"/acr/v1/{_name(repository)}/_tags/{_ref(tag)}"
 
 
 def acr_manifests(repository: str) -> str:
+    """``/acr/v1/<name>/_manifests``."""
     return f"/acr/v1/{_name(repository)}/_manifests"
 
 
 def acr_manifest(repository: str, digest: str) -> str:
+    """``/acr/v1/<name>/_manifests/<digest>``."""
     return f"/acr/v1/{_name(repository)}/_manifests/{_ref(digest)}"
 
 

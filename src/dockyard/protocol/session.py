@@ -64,6 +64,7 @@ class _Token:
     expires: float | None
 
     def fresh(self, margin: float) -> bool:
+        """True when the token is good for at least ``margin`` more seconds (or has no known expiry)."""
         return self.expires is None or self.expires - time() > margin
 
 
