@@ -1,0 +1,215 @@
+"""Static types of ``dockyard.ContainerRegistryClient``.
+
+The runtime binds the operations declared once in :mod:`dockyard.protocol.api`; this stub spells out each
+method's signature for type checkers and IDEs. ``tests/sdk/test_typed_surface.py`` keeps it in step with
+the runtime.
+"""
+
+import os
+from collections.abc import Callable
+from typing import IO, Any, overload
+
+from typing_extensions import Self
+
+from ..models import (
+    ArtifactManifestOrder,
+    ArtifactManifestProperties,
+    ArtifactTagOrder,
+    ArtifactTagProperties,
+    GetManifestResult,
+    RepositoryProperties,
+)
+from ..oci.manifest import Descriptor
+from .download import DownloadBlobStream
+from .paging import ItemPaged
+
+class ContainerRegistryClient:
+    """A client for one container registry: ACR (``/acr/v1``) or any OCI distribution registry."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: Any = None,
+        *,
+        audience: str = "https://containerregistry.azure.net",
+        api_version: str | None = None,
+        max_concurrency: int = 4,
+        timeout: float = 60.0,
+        retry_total: int = 5,
+        http2: bool = False,
+        allow_insecure_credentials: bool = False,
+        transport: Any = None,
+        **kwargs: Any,
+    ) -> None: ...
+    @property
+    def endpoint(self) -> str:
+        """The registry URL this client talks to."""
+    def close(self) -> None:
+        """Close the connection pool."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+    # -- capability detection
+    def has_acr_api(self, **kwargs: Any) -> bool:
+        """Whether the registry offers ACR's ``/acr/v1`` metadata API (asked once per client)."""
+
+    # -- repositories
+    def list_repository_names(
+        self, *, results_per_page: int | None = None, last: str | None = None, **kwargs: Any
+    ) -> ItemPaged[str]:
+        """Repository names, page by page."""
+    def get_repository_properties(self, repository: str, **kwargs: Any) -> RepositoryProperties:
+        """Properties of ``repository``."""
+    @overload
+    def update_repository_properties(
+        self, repository: str, properties: RepositoryProperties, **kwargs: Any
+    ) -> RepositoryProperties: ...
+    @overload
+    def update_repository_properties(
+        self,
+        repository: str,
+        *,
+        can_delete: bool | None = None,
+        can_list: bool | None = None,
+        can_read: bool | None = None,
+        can_write: bool | None = None,
+        **kwargs: Any,
+    ) -> RepositoryProperties: ...
+    def delete_repository(self, repository: str, **kwargs: Any) -> None:
+        """Delete ``repository`` with its tags and manifests; a missing repository is not an error."""
+
+    # -- tags
+    def list_tag_properties(
+        self,
+        repository: str,
+        *,
+        order_by: ArtifactTagOrder | str | None = None,
+        results_per_page: int | None = None,
+        last: str | None = None,
+        digest: str | None = None,
+        **kwargs: Any,
+    ) -> ItemPaged[ArtifactTagProperties]:
+        """Tags of ``repository`` with their properties, optionally ordered by last update."""
+    def get_tag_properties(self, repository: str, tag: str, **kwargs: Any) -> ArtifactTagProperties:
+        """Properties of ``tag`` in ``repository``."""
+    @overload
+    def update_tag_properties(
+        self, repository: str, tag: str, properties: ArtifactTagProperties, **kwargs: Any
+    ) -> ArtifactTagProperties: ...
+    @overload
+    def update_tag_properties(
+        self,
+        repository: str,
+        tag: str,
+        *,
+        can_delete: bool | None = None,
+        can_list: bool | None = None,
+        can_read: bool | None = None,
+        can_write: bool | None = None,
+        **kwargs: Any,
+    ) -> ArtifactTagProperties: ...
+    def delete_tag(self, repository: str, tag: str, **kwargs: Any) -> None:
+        """Remove ``tag`` (the manifest stays); a missing tag is not an error."""
+
+    # -- manifests
+    def list_manifest_properties(
+        self,
+        repository: str,
+        *,
+        order_by: ArtifactManifestOrder | str | None = None,
+        results_per_page: int | None = None,
+        last: str | None = None,
+        **kwargs: Any,
+    ) -> ItemPaged[ArtifactManifestProperties]:
+        """Manifests of ``repository`` with their properties."""
+    def get_manifest_properties(
+        self, repository: str, tag_or_digest: str, **kwargs: Any
+    ) -> ArtifactManifestProperties:
+        """Properties of the manifest a tag points at, or of a digest."""
+    @overload
+    def update_manifest_properties(
+        self, repository: str, tag_or_digest: str, properties: ArtifactManifestProperties, **kwargs: Any
+    ) -> ArtifactManifestProperties: ...
+    @overload
+    def update_manifest_properties(
+        self,
+        repository: str,
+        tag_or_digest: str,
+        *,
+        can_delete: bool | None = None,
+        can_list: bool | None = None,
+        can_read: bool | None = None,
+        can_write: bool | None = None,
+        **kwargs: Any,
+    ) -> ArtifactManifestProperties: ...
+    def delete_manifest(self, repository: str, tag_or_digest: str, **kwargs: Any) -> None:
+        """Delete a manifest (a tag is resolved first: a missing tag raises, a missing digest does not)."""
+    def get_manifest(self, repository: str, tag_or_digest: str, **kwargs: Any) -> GetManifestResult:
+        """The manifest bytes and parsed JSON, verified against its digest."""
+    def download_manifest(self, repository: str, tag_or_digest: str, **kwargs: Any) -> GetManifestResult:
+        """Alias of :meth:`get_manifest`."""
+    def set_manifest(
+        self,
+        repository: str,
+        manifest: dict[str, Any] | bytes | IO[bytes],
+        *,
+        tag: str | None = None,
+        media_type: str = "application/vnd.oci.image.manifest.v1+json",
+        **kwargs: Any,
+    ) -> str:
+        """Push a manifest (a dict, exact bytes or a stream) by tag or digest; returns its digest."""
+    def upload_manifest(
+        self,
+        repository: str,
+        manifest: dict[str, Any] | bytes | IO[bytes],
+        *,
+        tag: str | None = None,
+        media_type: str = "application/vnd.oci.image.manifest.v1+json",
+        **kwargs: Any,
+    ) -> str:
+        """Alias of :meth:`set_manifest`."""
+    def get_manifest_descriptor(self, repository: str, tag_or_digest: str, **kwargs: Any) -> Descriptor:
+        """Media type, digest and size of a manifest (one ``HEAD``)."""
+    def list_referrers(
+        self, repository: str, digest: str, *, artifact_type: str | None = None, **kwargs: Any
+    ) -> list[Descriptor]:
+        """Manifests whose ``subject`` is ``digest``, optionally of one artifact type."""
+
+    # -- blobs
+    def upload_blob(
+        self,
+        repository: str,
+        data: IO[bytes] | bytes | str | os.PathLike[str],
+        *,
+        digest: str | None = None,
+        size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        **kwargs: Any,
+    ) -> tuple[str, int]:
+        """Upload a blob from bytes, a path or a stream; returns ``(digest, size)``."""
+    def download_blob(
+        self,
+        repository: str,
+        digest: str,
+        *,
+        offset: int = 0,
+        progress: Callable[[int], None] | None = None,
+        **kwargs: Any,
+    ) -> DownloadBlobStream:
+        """A stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0)."""
+    def download_blob_to_file(
+        self,
+        repository: str,
+        digest: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: Callable[[int], None] | None = None,
+        **kwargs: Any,
+    ) -> int:
+        """Download a blob to ``path`` (never a partial file); returns the size."""
+    def delete_blob(self, repository: str, digest: str, **kwargs: Any) -> None:
+        """Delete a blob; a missing blob is not an error."""
+    def blob_exists(self, repository: str, digest: str, **kwargs: Any) -> bool:
+        """True when the registry holds the blob (one ``HEAD``)."""
+    def mount_blob(self, repository: str, digest: str, from_repository: str, **kwargs: Any) -> bool:
+        """Mount a blob from another repository of the same registry; False when the registry refused."""
