@@ -37,6 +37,13 @@ def _registry_detail(exc: errors.HttpResponseError) -> str:
     return f"{message} ({status})" if status else message
 
 
+#: Registry errors and the words their message starts with, most specific first.
+_REGISTRY_ERRORS: tuple[tuple[type[errors.HttpResponseError], str], ...] = (
+    (errors.ResourceNotFoundError, "not found"),
+    (errors.OperationNotAllowedError, "not allowed"),
+)
+
+
 def describe(exc: BaseException) -> tuple[str, int]:
     """The one-line message and exit status for ``exc``."""
     if isinstance(exc, UsageError):
@@ -49,10 +56,9 @@ def describe(exc: BaseException) -> tuple[str, int]:
             ),
             EXIT_FAILURE,
         )
-    if isinstance(exc, errors.ResourceNotFoundError):
-        return _one_line(f"not found: {_registry_detail(exc)}"), EXIT_FAILURE
-    if isinstance(exc, errors.OperationNotAllowedError):
-        return _one_line(f"not allowed: {_registry_detail(exc)}"), EXIT_FAILURE
+    for kind, prefix in _REGISTRY_ERRORS:
+        if isinstance(exc, kind):
+            return _one_line(f"{prefix}: {_registry_detail(exc)}"), EXIT_FAILURE
     if isinstance(exc, errors.UnsupportedOperationError):
         return _one_line(f"not supported by this registry: {exc.message}"), EXIT_FAILURE
     if isinstance(exc, errors.HttpResponseError):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from .errors import UsageError
+from .options import GlobalOptions
+from .output import show_properties
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -42,3 +45,16 @@ def lock_changes(delete: str | None, write: str | None, read: str | None, list_:
     if not changes:
         raise UsageError("nothing to update: give --delete-enabled, --write-enabled, --read-enabled or --list-enabled")
     return changes
+
+
+def update_locks(
+    options: GlobalOptions,
+    registry: str | None,
+    update: Callable[..., Any],
+    to_dict: Callable[[Any], dict[str, Any]],
+    flags: tuple[str | None, str | None, str | None, str | None],
+) -> None:
+    """Apply the lock options ``flags`` (delete, write, read, list) with ``update(client, **changes)`` and print the
+    properties it returns."""
+    changes = lock_changes(*flags)
+    show_properties(options, registry, lambda client: update(client, **changes), to_dict)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .connect import open_client
-from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, lock_changes
+from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
 from .options import command, current
-from .output import descriptor_dict, emit_record, emit_rows, manifest_dict, print_json, status
-from .refs import Order, target, top
+from .output import descriptor_dict, emit_rows, list_properties, manifest_dict, report, show_properties
+from .refs import OrderBy, Top, target
 from .repo import Repository, checked_repository
 
 group = typer.Typer(help="List, inspect, lock and delete manifests; find referrers.", no_args_is_help=True,
@@ -21,8 +21,6 @@ Ref = Annotated[
     str,
     typer.Argument(metavar="REF", help="REPO:TAG or REPO@DIGEST, e.g. library/hello:v1.", show_default=False),
 ]
-OrderBy = Annotated[Order | None, typer.Option("--orderby", help="Sort by last update time.")]
-Top = Annotated[int | None, typer.Option("--top", help="Show at most N.")]
 
 _COLUMNS = [("digest", "DIGEST"), ("tags", "TAGS"), ("media_type", "MEDIA TYPE"), ("os", "OS"),
             ("architecture", "ARCH"), ("size", "SIZE"), ("last_updated_on", "UPDATED")]
@@ -31,12 +29,12 @@ _COLUMNS = [("digest", "DIGEST"), ("tags", "TAGS"), ("media_type", "MEDIA TYPE")
 @command(group, "list", example="dockyard manifest list -r 127.0.0.1:5000 library/hello --orderby time_asc")
 def list_manifests(repository: Repository, orderby: OrderBy = None, top_: Top = None) -> None:
     """List the manifests of a repository with tags, platform, size and times."""
-    options = current()
     name = checked_repository(repository)
-    with open_client(options) as client:
-        kwargs = {"order_by": orderby.sdk_value()} if orderby else {}
-        manifests = top(client.list_manifest_properties(name, **kwargs), top_)
-    emit_rows(options, [manifest_dict(m) for m in manifests], _COLUMNS)
+
+    def fetch(client: Any, **kwargs: Any) -> Any:
+        return client.list_manifest_properties(name, **kwargs)
+
+    list_properties(current(), fetch, orderby, top_, manifest_dict, _COLUMNS)
 
 
 @command(group, "show", example="dockyard manifest show -r 127.0.0.1:5000 library/hello:v1")
@@ -44,9 +42,9 @@ def show_manifest(ref: Ref) -> None:
     """Show a manifest's properties (platform, size, tags, times, locks)."""
     options = current()
     t = target(ref, options)
-    with open_client(options, t.registry) as client:
-        props = client.get_manifest_properties(t.repository, t.identifier)
-    emit_record(options, manifest_dict(props))
+    show_properties(
+        options, t.registry, lambda client: client.get_manifest_properties(t.repository, t.identifier), manifest_dict
+    )
 
 
 @command(group, "get", example="dockyard manifest get -r 127.0.0.1:5000 library/hello:v1 > manifest.json")
@@ -74,10 +72,13 @@ def update_manifest(
     """Lock or unlock a manifest."""
     options = current()
     t = target(ref, options)
-    changes = lock_changes(delete_enabled, write_enabled, read_enabled, list_enabled)
-    with open_client(options, t.registry) as client:
-        props = client.update_manifest_properties(t.repository, t.identifier, **changes)
-    emit_record(options, manifest_dict(props))
+    update_locks(
+        options,
+        t.registry,
+        lambda client, **changes: client.update_manifest_properties(t.repository, t.identifier, **changes),
+        manifest_dict,
+        (delete_enabled, write_enabled, read_enabled, list_enabled),
+    )
 
 
 @command(group, "delete", example="dockyard manifest delete -r 127.0.0.1:5000 library/hello@sha256:…")
@@ -88,10 +89,7 @@ def delete_manifest(ref: Ref) -> None:
     with open_client(options, t.registry) as client:
         digest = client.get_manifest_descriptor(t.repository, t.identifier).digest  # unknown refs are an error
         client.delete_manifest(t.repository, digest)
-    if options.json:
-        print_json({"deleted": f"{t.repository}@{digest}"})
-    else:
-        status(options, f"Deleted {t.repository}@{digest}")
+    report(options, {"deleted": f"{t.repository}@{digest}"}, f"Deleted {t.repository}@{digest}")
 
 
 @command(

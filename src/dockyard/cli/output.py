@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -12,7 +12,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .connect import open_client
 from .options import GlobalOptions
+from .refs import Order, top
 
 
 def stdout_console() -> Console:
@@ -91,6 +93,42 @@ def status(options: GlobalOptions, message: str) -> None:
         stderr_console().print(message, markup=False)
 
 
+def report(options: GlobalOptions, data: Mapping[str, Any], message: str) -> None:
+    """The outcome of a change: ``data`` as JSON with ``--output json``, else ``message`` as a status line."""
+    if options.json:
+        print_json(dict(data))
+    else:
+        status(options, message)
+
+
+def show_properties(
+    options: GlobalOptions,
+    registry: str | None,
+    fetch: Callable[[Any], Any],
+    to_dict: Callable[[Any], Mapping[str, Any]],
+) -> None:
+    """Connect, ``fetch(client)`` a properties model and print it as one record."""
+    with open_client(options, registry) as client:
+        props = fetch(client)
+    emit_record(options, to_dict(props))
+
+
+def list_properties(
+    options: GlobalOptions,
+    fetch: Callable[..., Any],
+    order: Order | None,
+    count: int | None,
+    to_dict: Callable[[Any], Mapping[str, Any]],
+    columns: Sequence[tuple[str, str]],
+) -> None:
+    """Connect, list with ``fetch(client, **kwargs)`` (``order_by`` when ``order`` is given), keep the first
+    ``count`` and print them as rows of ``columns``."""
+    kwargs = {"order_by": order.sdk_value()} if order else {}
+    with open_client(options) as client:
+        items = top(fetch(client, **kwargs), count)
+    emit_rows(options, [to_dict(item) for item in items], columns)
+
+
 # -- models as plain dicts ----------------------------------------------------------------------------------------
 
 _LOCK_FIELDS = ("can_delete", "can_write", "can_read", "can_list")
@@ -100,15 +138,17 @@ def _locks(model: Any) -> dict[str, Any]:
     return {name: getattr(model, name, None) for name in _LOCK_FIELDS}
 
 
+def _times_and_locks(props: Any) -> dict[str, Any]:
+    return {"created_on": props.created_on, "last_updated_on": props.last_updated_on, **_locks(props)}
+
+
 def repository_dict(props: Any) -> dict[str, Any]:
     """``RepositoryProperties`` as a dict."""
     return {
         "name": props.name,
         "manifest_count": props.manifest_count,
         "tag_count": props.tag_count,
-        "created_on": props.created_on,
-        "last_updated_on": props.last_updated_on,
-        **_locks(props),
+        **_times_and_locks(props),
     }
 
 
@@ -118,9 +158,7 @@ def tag_dict(props: Any) -> dict[str, Any]:
         "repository": props.repository_name,
         "name": props.name,
         "digest": props.digest,
-        "created_on": props.created_on,
-        "last_updated_on": props.last_updated_on,
-        **_locks(props),
+        **_times_and_locks(props),
     }
 
 

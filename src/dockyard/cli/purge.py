@@ -58,12 +58,15 @@ def _print_text(dry_run: bool, repositories: list[dict[str, Any]], skipped: list
         what = f"tag {item['repository']}:{item['tag']}" if "tag" in item else \
             f"manifest {item['repository']}@{item['manifest']}"
         console.print(f"Skipped {what}: {item['reason']}", markup=False)
-    tags = sum(len(r["tags"]) for r in repositories)
-    manifests = sum(len(r["manifests"]) for r in repositories)
-    prefix = "Number of tags to delete" if dry_run else "Number of deleted tags"
-    console.print(f"{prefix}: {tags}", markup=False)
-    prefix = "Number of manifests to delete" if dry_run else "Number of deleted manifests"
-    console.print(f"{prefix}: {manifests}", markup=False)
+    counts = _counts(repositories)
+    for kind in ("tags", "manifests"):
+        label = f"Number of {kind} to delete" if dry_run else f"Number of deleted {kind}"
+        console.print(f"{label}: {counts[kind]}", markup=False)
+
+
+def _counts(repositories: list[dict[str, Any]]) -> dict[str, int]:
+    """How many tags and manifests the report lists."""
+    return {kind: sum(len(r[kind]) for r in repositories) for kind in ("tags", "manifests")}
 
 
 def register(app: typer.Typer) -> None:
@@ -124,8 +127,8 @@ def register(app: typer.Typer) -> None:
                 {
                     "dryRun": dry_run,
                     "repositories": repositories,
-                    "deletedTags": sum(len(r["tags"]) for r in repositories),
-                    "deletedManifests": sum(len(r["manifests"]) for r in repositories),
+                    "deletedTags": _counts(repositories)["tags"],
+                    "deletedManifests": _counts(repositories)["manifests"],
                     "skipped": skipped,
                 }
             )

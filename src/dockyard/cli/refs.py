@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from ..oci.reference import Reference
 from .connect import parse_reference
@@ -20,6 +22,10 @@ class Order(str, enum.Enum):
 
     def sdk_value(self) -> str:
         return "timedesc" if self is Order.time_desc else "timeasc"
+
+
+OrderBy = Annotated[Order | None, typer.Option("--orderby", help="Sort by last update time.")]
+Top = Annotated[int | None, typer.Option("--top", help="Show at most N.")]
 
 
 @dataclass(frozen=True)

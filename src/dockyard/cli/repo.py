@@ -9,9 +9,9 @@ import typer
 from ..oci.names import InvalidNameError, validate_repository
 from .connect import open_client
 from .errors import UsageError
-from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, lock_changes
+from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
 from .options import command, current
-from .output import emit_record, emit_rows, print_json, repository_dict, status
+from .output import emit_rows, report, repository_dict, show_properties
 
 group = typer.Typer(help="List, inspect, lock and delete repositories.", no_args_is_help=True,
                     epilog="Example:\n\n  dockyard repo list -r 127.0.0.1:5000")
@@ -39,10 +39,8 @@ def list_repositories() -> None:
 @command(group, "show", example="dockyard repo show -r 127.0.0.1:5000 library/hello")
 def show_repository(repository: Repository) -> None:
     """Show a repository's properties: counts, times and locks."""
-    options = current()
-    with open_client(options) as client:
-        props = client.get_repository_properties(checked_repository(repository))
-    emit_record(options, repository_dict(props))
+    name = checked_repository(repository)
+    show_properties(current(), None, lambda client: client.get_repository_properties(name), repository_dict)
 
 
 @command(group, "update", example="dockyard repo update -r 127.0.0.1:5000 library/hello --delete-enabled false")
@@ -54,11 +52,14 @@ def update_repository(
     list_enabled: ListEnabled = None,
 ) -> None:
     """Lock or unlock a repository (deletes, writes, reads, listing)."""
-    options = current()
-    changes = lock_changes(delete_enabled, write_enabled, read_enabled, list_enabled)
-    with open_client(options) as client:
-        props = client.update_repository_properties(checked_repository(repository), **changes)
-    emit_record(options, repository_dict(props))
+    name = checked_repository(repository)
+    update_locks(
+        current(),
+        None,
+        lambda client, **changes: client.update_repository_properties(name, **changes),
+        repository_dict,
+        (delete_enabled, write_enabled, read_enabled, list_enabled),
+    )
 
 
 @command(group, "delete", example="dockyard repo delete -r 127.0.0.1:5000 library/hello")
@@ -69,10 +70,7 @@ def delete_repository(repository: Repository) -> None:
     with open_client(options) as client:
         client.get_repository_properties(name)  # an unknown repository is an error, not a silent no-op
         client.delete_repository(name)
-    if options.json:
-        print_json({"deleted": name})
-    else:
-        status(options, f"Deleted repository {name}")
+    report(options, {"deleted": name}, f"Deleted repository {name}")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .connect import open_client
-from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, lock_changes
+from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
 from .options import command, current
-from .output import emit_record, emit_rows, print_json, status, tag_dict
-from .refs import Order, target, top
+from .output import list_properties, report, show_properties, tag_dict
+from .refs import OrderBy, Top, target
 from .repo import Repository, checked_repository
 
 group = typer.Typer(help="List, inspect, lock and untag tags.", no_args_is_help=True,
                     epilog="Example:\n\n  dockyard tag list -r 127.0.0.1:5000 library/hello")
 
 TagRef = Annotated[str, typer.Argument(metavar="REPO:TAG", help="A tag, e.g. library/hello:v1.", show_default=False)]
-OrderBy = Annotated[Order | None, typer.Option("--orderby", help="Sort by last update time.")]
-Top = Annotated[int | None, typer.Option("--top", help="Show at most N.")]
 
 _COLUMNS = [("name", "TAG"), ("digest", "DIGEST"), ("last_updated_on", "UPDATED"), ("can_delete", "DELETE"),
             ("can_write", "WRITE")]
@@ -27,12 +25,12 @@ _COLUMNS = [("name", "TAG"), ("digest", "DIGEST"), ("last_updated_on", "UPDATED"
 @command(group, "list", example="dockyard tag list -r 127.0.0.1:5000 library/hello --orderby time_desc --top 10")
 def list_tags(repository: Repository, orderby: OrderBy = None, top_: Top = None) -> None:
     """List the tags of a repository with digests, times and locks."""
-    options = current()
     name = checked_repository(repository)
-    with open_client(options) as client:
-        kwargs = {"order_by": orderby.sdk_value()} if orderby else {}
-        tags = top(client.list_tag_properties(name, **kwargs), top_)
-    emit_rows(options, [tag_dict(t) for t in tags], _COLUMNS)
+
+    def fetch(client: Any, **kwargs: Any) -> Any:
+        return client.list_tag_properties(name, **kwargs)
+
+    list_properties(current(), fetch, orderby, top_, tag_dict, _COLUMNS)
 
 
 @command(group, "show", example="dockyard tag show -r 127.0.0.1:5000 library/hello:v1")
@@ -40,9 +38,7 @@ def show_tag(ref: TagRef) -> None:
     """Show a tag's properties."""
     options = current()
     t = target(ref, options, tag_only=True)
-    with open_client(options, t.registry) as client:
-        props = client.get_tag_properties(t.repository, t.identifier)
-    emit_record(options, tag_dict(props))
+    show_properties(options, t.registry, lambda client: client.get_tag_properties(t.repository, t.identifier), tag_dict)
 
 
 @command(group, "update", example="dockyard tag update -r 127.0.0.1:5000 library/hello:v1 --write-enabled false")
@@ -56,10 +52,13 @@ def update_tag(
     """Lock or unlock a tag."""
     options = current()
     t = target(ref, options, tag_only=True)
-    changes = lock_changes(delete_enabled, write_enabled, read_enabled, list_enabled)
-    with open_client(options, t.registry) as client:
-        props = client.update_tag_properties(t.repository, t.identifier, **changes)
-    emit_record(options, tag_dict(props))
+    update_locks(
+        options,
+        t.registry,
+        lambda client, **changes: client.update_tag_properties(t.repository, t.identifier, **changes),
+        tag_dict,
+        (delete_enabled, write_enabled, read_enabled, list_enabled),
+    )
 
 
 @command(group, "delete", example="dockyard tag delete -r 127.0.0.1:5000 library/hello:v1")
@@ -70,10 +69,11 @@ def delete_tag(ref: TagRef) -> None:
     with open_client(options, t.registry) as client:
         props = client.get_tag_properties(t.repository, t.identifier)  # unknown tags are an error
         client.delete_tag(t.repository, t.identifier)
-    if options.json:
-        print_json({"untagged": f"{t.repository}:{t.identifier}", "digest": props.digest})
-    else:
-        status(options, f"Untagged {t.repository}:{t.identifier} (was {props.digest})")
+    report(
+        options,
+        {"untagged": f"{t.repository}:{t.identifier}", "digest": props.digest},
+        f"Untagged {t.repository}:{t.identifier} (was {props.digest})",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -174,29 +174,44 @@ class RepositoryOutcome:
         }
 
 
-def _delete_tag(client: Any, repository: str, tag: TagRecord, include_locked: bool) -> str:
-    """Untag; returns ``deleted`` or ``skipped`` (405: locked or not allowed). 404 counts as deleted."""
+def _delete(unlock: Callable[[], Any] | None, delete: Callable[[], Any]) -> str:
+    """Run ``unlock`` (when given) then ``delete``; ``deleted`` or ``skipped`` (405: locked or not allowed).
+    404 counts as deleted: someone else got there first."""
     try:
-        if include_locked and tag.locked:
-            client.update_tag_properties(repository, tag.name, can_delete=True, can_write=True)
-        client.delete_tag(repository, tag.name)
+        if unlock is not None:
+            unlock()
+        delete()
     except ResourceNotFoundError:
         return "deleted"
     except OperationNotAllowedError:
         return "skipped"
     return "deleted"
+
+
+def _delete_tag(client: Any, repository: str, tag: TagRecord, include_locked: bool) -> str:
+    """Untag ``tag``, unlocking it first when ``include_locked``."""
+    def unlock() -> Any:
+        return client.update_tag_properties(repository, tag.name, can_delete=True, can_write=True)
+
+    return _delete(unlock if include_locked and tag.locked else None, lambda: client.delete_tag(repository, tag.name))
 
 
 def _delete_manifest(client: Any, repository: str, manifest: ManifestRecord, include_locked: bool) -> str:
-    try:
-        if include_locked and manifest.locked:
-            client.update_manifest_properties(repository, manifest.digest, can_delete=True, can_write=True)
-        client.delete_manifest(repository, manifest.digest)
-    except ResourceNotFoundError:
-        return "deleted"
-    except OperationNotAllowedError:
-        return "skipped"
-    return "deleted"
+    """Delete ``manifest``, unlocking it first when ``include_locked``."""
+    def unlock() -> Any:
+        return client.update_manifest_properties(repository, manifest.digest, can_delete=True, can_write=True)
+
+    def delete() -> Any:
+        return client.delete_manifest(repository, manifest.digest)
+
+    return _delete(unlock if include_locked and manifest.locked else None, delete)
+
+
+def _block_targets(blocked: set[str], manifest: ManifestRecord) -> None:
+    """A kept ``manifest`` keeps what it points to: its children and its subject."""
+    blocked.update(manifest.children)
+    if manifest.subject:
+        blocked.add(manifest.subject)
 
 
 def execute_plan(
@@ -228,9 +243,7 @@ def execute_plan(
             for manifest in wave:
                 if manifest.digest in blocked:
                     # Something that points here was refused: keep this and what it points to.
-                    blocked.update(manifest.children)
-                    if manifest.subject:
-                        blocked.add(manifest.subject)
+                    _block_targets(blocked, manifest)
                     outcome.skipped.append({"manifest": manifest.digest, "reason": "still referenced"})
                 else:
                     todo.append(manifest)
@@ -245,9 +258,7 @@ def execute_plan(
                 else:
                     outcome.skipped.append({"manifest": manifest.digest, "reason": "not allowed (locked)"})
                     # What a refused manifest points to must survive too.
-                    blocked.update(manifest.children)
-                    if manifest.subject:
-                        blocked.add(manifest.subject)
+                    _block_targets(blocked, manifest)
         outcomes.append(outcome)
     return outcomes
 
