@@ -98,21 +98,25 @@ def runtime_surface(client: Any) -> dict[str, tuple[list[Param], bool]]:
     return surface
 
 
-def _check_overload(name: str, stub: list[Param], runtime: list[Param]) -> None:
-    """An overload may name what the runtime takes through ``*args``/``**kwargs``; named runtime parameters
-    must appear in it unchanged."""
+def _check_overloads(name: str, overloads: list[list[Param]], runtime: list[Param]) -> None:
+    """Each overload names runtime parameters (same kind; same default where it gives one) or what the runtime
+    takes through ``**kwargs``; every required runtime parameter is in each overload, and every named one in
+    at least one."""
     by_name = {p.name: p for p in runtime}
-    has_var = {p.kind for p in runtime}
-    for p in stub:
-        if p.name in by_name:
-            assert p == by_name[p.name], f"{name}: {p} != {by_name[p.name]}"
-        elif p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY):
-            assert inspect.Parameter.VAR_POSITIONAL in has_var, f"{name}: runtime cannot take {p.name}"
-        else:
-            assert inspect.Parameter.VAR_KEYWORD in has_var, f"{name}: runtime cannot take {p.name}"
-    named = [p.name for p in runtime if p.kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                                        inspect.Parameter.VAR_KEYWORD)]
-    assert [p.name for p in stub if p.name in named] == named, name
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in runtime)
+    for stub in overloads:
+        for p in stub:
+            if p.name in by_name:
+                found = by_name[p.name]
+                assert p.kind == found.kind, f"{name}: {p} != {found}"
+                assert p.default is _NO_DEFAULT or p.default == found.default, f"{name}: {p} != {found}"
+            else:
+                assert p.kind is inspect.Parameter.KEYWORD_ONLY and takes_kwargs, f"{name}: runtime lacks {p.name}"
+        required = [p.name for p in runtime if p.default is _NO_DEFAULT and p.kind in (
+            inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        assert [p.name for p in stub][: len(required)] == required, name
+    named = {p.name for p in runtime if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    assert named <= {p.name for stub in overloads for p in stub}, name
 
 
 CLIENTS = {
@@ -147,8 +151,7 @@ def test_same_parameters_and_coroutines(surfaces: Any) -> None:
         assert declared.is_async == is_coroutine, f"{name}: async in stub {declared.is_async}, runtime {is_coroutine}"
         if declared.overloaded:
             assert len(declared.params) >= 2, name
-            for overload in declared.params:
-                _check_overload(name, overload, params)
+            _check_overloads(name, declared.params, params)
         else:
             assert declared.params == [params], name
 

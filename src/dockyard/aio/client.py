@@ -27,17 +27,18 @@ class ContainerRegistryClient(RegistryApi):
     def _make_driver(self, config: ClientConfig) -> AsyncDriver:
         return AsyncDriver(config)
 
-    def _bind(self, operation: Operation) -> Callable[..., Any]:
-        func, ops, run = operation.func, self._ops, self._driver.run
+    @staticmethod
+    def _method(operation: Operation) -> Callable[..., Any]:
+        func = operation.func
         if operation.paged:
 
-            def listing(*args: Any, **kwargs: Any) -> AsyncItemPaged[Any]:
-                return AsyncItemPaged(run, func(ops, *args, **kwargs))
+            def listing(self: ContainerRegistryClient, *args: Any, **kwargs: Any) -> AsyncItemPaged[Any]:
+                return AsyncItemPaged(self._driver.run, func(self._ops, *args, **kwargs))
 
             return operation.wrap(listing, "AsyncItemPaged[{}]")
 
-        async def method(*args: Any, **kwargs: Any) -> Any:
-            return await run(func(ops, *args, **kwargs))
+        async def method(self: ContainerRegistryClient, *args: Any, **kwargs: Any) -> Any:
+            return await self._driver.run(func(self._ops, *args, **kwargs))
 
         return operation.wrap(method)
 

@@ -1,8 +1,9 @@
 """The public operation table both clients expose, declared once.
 
-Each entry is an :class:`Operation` naming a shared protocol operation; a client class binds it to its
-own driver in ``_bind`` (the sync client runs it to completion, the async one returns a coroutine, and
-listings become ``ItemPaged`` / ``AsyncItemPaged``).
+Each entry is an :class:`Operation` naming a shared protocol operation; a client class turns it into a
+method over its own driver in ``_method`` (the sync client runs it to completion, the async one returns a
+coroutine, and listings become ``ItemPaged`` / ``AsyncItemPaged``). Static types of the resulting methods
+live in the ``client.pyi`` stubs next to each client module.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from .operations import Operations
 
 
 class Operation:
-    """A client method backed by the shared operation ``func`` (a listing when ``paged``)."""
+    """A client method backed by the shared operation ``func`` (a listing when ``paged``).
+
+    In :class:`RegistryApi` it is a placeholder: every client subclass replaces it with a real method built
+    by its ``_method`` hook, so ``help()``, IDEs and ``inspect`` see a plain function with the operation's
+    name, docstring and signature.
+    """
 
     def __init__(self, func: Callable[..., Any], *, paged: bool = False) -> None:
         self.func = func
@@ -29,26 +35,19 @@ class Operation:
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, client: Any, owner: type | None = None) -> Any:
-        if client is None:
-            return self
-        method = client._bind(self)
-        client.__dict__[self.name] = method  # bind once per client
-        return method
-
     def wrap(self, method: Callable[..., Any], returns: str = "{}") -> Callable[..., Any]:
-        """Give ``method`` the name, docstring and signature (without ``self``) of the shared operation.
+        """Give ``method`` (which takes the client as ``self``) the name, docstring and signature of the
+        shared operation.
 
         ``returns`` formats the client's return type from the operation's result type (``Gen[X]`` or
         ``Pager[X]`` -> ``X``), e.g. ``"ItemPaged[{}]"``.
         """
         functools.update_wrapper(method, self.func)
+        del method.__wrapped__  # type: ignore[attr-defined]  # the client method is not a generator function
         signature = inspect.signature(self.func)
         annotation = str(signature.return_annotation)
         inner = annotation[annotation.find("[") + 1 : annotation.rfind("]")] if "[" in annotation else annotation
-        method.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=list(signature.parameters.values())[1:], return_annotation=returns.format(inner)
-        )
+        method.__signature__ = signature.replace(return_annotation=returns.format(inner))  # type: ignore[attr-defined]
         method.__name__ = self.name
         return method
 
@@ -126,9 +125,19 @@ class RegistryApi:
         """The driver that moves this client's bytes (implemented by the sync and the async client)."""
         raise NotImplementedError
 
-    def _bind(self, operation: Operation) -> Callable[..., Any]:
-        """This client's method for ``operation`` (implemented by the sync and the async client)."""
+    @staticmethod
+    def _method(operation: Operation) -> Callable[..., Any]:
+        """The client method (taking ``self``) for ``operation`` (implemented by the sync and the async client)."""
         raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Turn each :class:`Operation` of the table into a real method of the client class ``cls``."""
+        super().__init_subclass__(**kwargs)
+        for name, operation in vars(RegistryApi).items():
+            if isinstance(operation, Operation) and name not in vars(cls):
+                method = cls._method(operation)
+                method.__qualname__ = f"{cls.__qualname__}.{name}"
+                setattr(cls, name, method)
 
     @property
     def endpoint(self) -> str:

@@ -40,23 +40,16 @@ from .wire import locks_body, manifest_from_wire, repository_from_wire, tag_from
 
 T = TypeVar("T")
 
-_LOCK_NAMES = ("can_delete", "can_write", "can_list", "can_read")
-
-
 def _order(value: Any) -> str | None:
     if value is None:
         return None
     return str(getattr(value, "value", value)).lower()
 
 
-def _locks(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {name: kwargs.get(name) for name in _LOCK_NAMES}
-
-
-def _properties_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if args:
-        return args[0]
-    return kwargs.get("properties")
+def _locks(
+    can_delete: bool | None, can_list: bool | None, can_read: bool | None, can_write: bool | None
+) -> dict[str, bool | None]:
+    return {"can_delete": can_delete, "can_list": can_list, "can_read": can_read, "can_write": can_write}
 
 
 class Operations:
@@ -145,10 +138,20 @@ class Operations:
         result = yield from self.oci.repository_properties(repository)
         return result
 
-    def update_repository_properties(self, repository: str, *args: Any, **kwargs: Any) -> Gen[RepositoryProperties]:
+    def update_repository_properties(
+        self,
+        repository: str,
+        properties: RepositoryProperties | None = None,
+        *,
+        can_delete: bool | None = None,
+        can_list: bool | None = None,
+        can_read: bool | None = None,
+        can_write: bool | None = None,
+        **kwargs: Any,
+    ) -> Gen[RepositoryProperties]:
         """Set lock flags of ``repository`` from a ``RepositoryProperties`` and/or ``can_*`` keywords."""
         yield from self._require_acr("update_repository_properties")
-        body = locks_body(_properties_arg(args, kwargs), _locks(kwargs))
+        body = locks_body(properties, _locks(can_delete, can_list, can_read, can_write))
         data = yield from self._acr("PATCH", paths.acr_repository(repository), body, f"repository {repository}")
         return repository_from_wire(data)
 
@@ -222,10 +225,21 @@ class Operations:
         result = yield from self._resolve_tag(repository, tag)
         return result
 
-    def update_tag_properties(self, repository: str, tag: str, *args: Any, **kwargs: Any) -> Gen[ArtifactTagProperties]:
+    def update_tag_properties(
+        self,
+        repository: str,
+        tag: str,
+        properties: ArtifactTagProperties | None = None,
+        *,
+        can_delete: bool | None = None,
+        can_list: bool | None = None,
+        can_read: bool | None = None,
+        can_write: bool | None = None,
+        **kwargs: Any,
+    ) -> Gen[ArtifactTagProperties]:
         """Set lock flags of a tag from an ``ArtifactTagProperties`` and/or ``can_*`` keywords."""
         yield from self._require_acr("update_tag_properties")
-        body = locks_body(_properties_arg(args, kwargs), _locks(kwargs))
+        body = locks_body(properties, _locks(can_delete, can_list, can_read, can_write))
         data = yield from self._acr("PATCH", paths.acr_tag(repository, tag), body, f"tag {repository}:{tag}")
         return tag_from_wire(data.get("tag") or {}, repository)
 
@@ -346,11 +360,20 @@ class Operations:
         return props
 
     def update_manifest_properties(
-        self, repository: str, tag_or_digest: str, *args: Any, **kwargs: Any
+        self,
+        repository: str,
+        tag_or_digest: str,
+        properties: ArtifactManifestProperties | None = None,
+        *,
+        can_delete: bool | None = None,
+        can_list: bool | None = None,
+        can_read: bool | None = None,
+        can_write: bool | None = None,
+        **kwargs: Any,
     ) -> Gen[ArtifactManifestProperties]:
         """Set lock flags of a manifest from an ``ArtifactManifestProperties`` and/or ``can_*`` keywords."""
         yield from self._require_acr("update_manifest_properties")
-        body = locks_body(_properties_arg(args, kwargs), _locks(kwargs))
+        body = locks_body(properties, _locks(can_delete, can_list, can_read, can_write))
         data = yield from self._acr_manifest("PATCH", repository, tag_or_digest, body)
         return manifest_from_wire(data.get("manifest") or {}, repository, self.session.registry)
 
@@ -401,7 +424,7 @@ class Operations:
     def upload_blob(
         self,
         repository: str,
-        data: Any,
+        data: IO[bytes] | bytes | str | os.PathLike[str],
         *,
         digest: str | None = None,
         size: int | None = None,
