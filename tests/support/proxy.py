@@ -201,6 +201,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         fault = self.owner._take_fault(method, path)
         if fault is not None and fault.kind == "status":
             payload = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"injected by the test proxy"}]}'
+            # Recorded before answering: once the client has the answer, the log must already show it.
+            self.owner._record(Seen(method, path, request_headers, fault.status, "status"))
             self.send_response(fault.status)
             for name, value in fault.headers.items():
                 self.send_header(name, value)
@@ -209,7 +211,6 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.end_headers()
             if method != "HEAD":
                 self.wfile.write(payload)
-            self.owner._record(Seen(method, path, request_headers, fault.status, "status"))
             return
 
         upstream = http.client.HTTPConnection(self.owner.upstream_host, self.owner.upstream_port, timeout=120)

@@ -7,6 +7,7 @@ After warm-up, a metadata operation costs exactly one HTTP request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import time
 from typing import Any
@@ -63,9 +64,10 @@ class _Token:
     value: str
     expires: float | None
 
-    def fresh(self, margin: float) -> bool:
-        """True when the token is good for at least ``margin`` more seconds (or has no known expiry)."""
-        return self.expires is None or self.expires - time() > margin
+    def fresh(self, margin: float, now: float) -> bool:
+        """True when the token is good for at least ``margin`` more seconds after ``now`` (or has no known
+        expiry)."""
+        return self.expires is None or self.expires - now > margin
 
 
 def _form(fields: dict[str, str | None]) -> tuple[bytes, dict[str, str]]:
@@ -95,6 +97,8 @@ class Session:
         self.audience = audience
         self.retry = retry or RetryPolicy()
         self.allow_insecure_credentials = allow_insecure_credentials
+        #: The clock token expiry is judged by (seconds since the epoch).
+        self.clock: Callable[[], float] = time
         #: Whether the registry offers ``/acr/v1``; ``None`` until detected.
         self.acr_api: bool | None = None
         #: Whether ``/acr/v1/<name>/_manifests/<ref>`` accepts a tag; ``None`` until learned.
@@ -213,7 +217,7 @@ class Session:
         if request.extra_scope and request.extra_scope not in scope.split():
             scope = f"{scope} {request.extra_scope}".strip()
         token = self._access.get((service, scope))
-        if token is None or not token.fresh(ACCESS_MARGIN):
+        if token is None or not token.fresh(ACCESS_MARGIN, self.clock()):
             try:
                 value = yield from self._fetch_access(realm, service, scope)
             except HttpResponseError:
@@ -270,7 +274,7 @@ class Session:
         expires = jwt_expiry(value)
         expires_in = data.get("expires_in")
         if expires is None and isinstance(expires_in, (int, float)) and expires_in > 0:
-            expires = time() + float(expires_in)
+            expires = self.clock() + float(expires_in)
         self._access[(service, scope)] = _Token(value, expires)
         return value
 
@@ -343,7 +347,7 @@ class Session:
     def _refresh_token(self, realm: str, service: str) -> Gen[str]:
         """The ACR refresh token for ``service``, exchanged from an Entra ID token once and cached until expiry."""
         cached = self._refresh.get(service)
-        if cached is not None and cached.fresh(REFRESH_MARGIN):
+        if cached is not None and cached.fresh(REFRESH_MARGIN, self.clock()):
             return cached.value
         result = yield CallCredential(self.credential, (aad_scope(self.audience),))
         aad_token = token_text(result)
