@@ -81,7 +81,7 @@ def update_manifest(
     )
 
 
-@command(group, "delete", example="dockyard manifest delete -r 127.0.0.1:5000 library/hello@sha256:…")
+@command(group, "delete", example="dockyard manifest delete -r 127.0.0.1:5000 library/hello:v1")
 def delete_manifest(ref: Ref) -> None:
     """Delete a manifest (and with it every tag that points to it)."""
     options = current()

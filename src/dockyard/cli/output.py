@@ -183,5 +183,7 @@ def manifest_dict(props: Any) -> dict[str, Any]:
 
 
 def descriptor_dict(desc: Any) -> dict[str, Any]:
-    """An OCI descriptor as a dict (its JSON form)."""
-    return dict(desc.to_json())
+    """A referrer's OCI descriptor as a dict: its JSON form, with ``artifactType`` and ``annotations`` always
+    present (``null`` and ``{}`` when the descriptor has none), so scripts see the same keys every time."""
+    data = dict(desc.to_json())
+    return {"artifactType": None, **data, "annotations": data.get("annotations") or {}}
