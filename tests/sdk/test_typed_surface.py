@@ -1,9 +1,11 @@
 """The typed surface of both clients (``client.pyi``) matches what the runtime binds.
 
 The clients' methods are bound at runtime from one operation table (:mod:`dockyard.protocol.api`); the
-``.pyi`` stubs next to the client modules are what type checkers and IDEs read. These tests fail when the
-two drift apart: a method missing on one side, a parameter renamed, moved, made keyword-only, given
-another default, or a coroutine declared as a plain method (or the reverse).
+``.pyi`` stubs next to the client modules are what type checkers and IDEs read. They are generated from the
+runtime signatures (:mod:`tests.sdk.stubgen`). These tests fail when a committed stub is stale, and, checked
+independently of the generator, when stub and runtime drift apart: a method missing on one side, a
+parameter renamed, moved, made keyword-only, given another default, or a coroutine declared as a plain
+method (or the reverse).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 
 import dockyard
 import dockyard.aio
+from tests.sdk.stubgen import FLAVOURS, Flavour, render
 
 SRC = Path(dockyard.__file__).parent
 _NO_DEFAULT = inspect.Parameter.empty
@@ -135,6 +138,11 @@ def surfaces(request: pytest.FixtureRequest) -> Any:
         closing = client.close()
         if inspect.isawaitable(closing):
             asyncio.run(closing)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS, ids=lambda f: f.title)
+def test_stubs_are_current(flavour: Flavour) -> None:
+    assert flavour.path.read_text() == render(flavour), "stale stub: run python -m tests.sdk.stubgen"
 
 
 def test_same_public_names(surfaces: Any) -> None:

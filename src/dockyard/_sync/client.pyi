@@ -1,8 +1,8 @@
 """Static types of ``dockyard.ContainerRegistryClient``.
 
 The runtime binds the operations declared once in :mod:`dockyard.protocol.api`; this stub spells out each
-method's signature for type checkers and IDEs. ``tests/sdk/test_typed_surface.py`` keeps it in step with
-the runtime.
+method's signature for type checkers and IDEs. Generated from the runtime signatures by
+``python -m tests.sdk.stubgen``: do not edit by hand.
 """
 
 import os
@@ -44,25 +44,38 @@ class ContainerRegistryClient:
     @property
     def endpoint(self) -> str:
         """The registry URL this client talks to."""
+    def download_blob(
+        self,
+        repository: str,
+        digest: str,
+        *,
+        offset: int = 0,
+        progress: Callable[[int], None] | None = None,
+        **kwargs: Any,
+    ) -> DownloadBlobStream:
+        """A stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0)."""
     def close(self) -> None:
         """Close the connection pool."""
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
-
-    # -- capability detection
     def has_acr_api(self, **kwargs: Any) -> bool:
         """Whether the registry offers ACR's ``/acr/v1`` metadata API (asked once per client)."""
-
-    # -- repositories
     def list_repository_names(
-        self, *, results_per_page: int | None = None, last: str | None = None, **kwargs: Any
+        self,
+        *,
+        results_per_page: int | None = None,
+        last: str | None = None,
+        **kwargs: Any,
     ) -> ItemPaged[str]:
-        """Repository names, page by page."""
+        """Repository names, page by page (``/acr/v1/_catalog``, or ``/v2/_catalog`` on plain registries)."""
     def get_repository_properties(self, repository: str, **kwargs: Any) -> RepositoryProperties:
         """Properties of ``repository``."""
     @overload
     def update_repository_properties(
-        self, repository: str, properties: RepositoryProperties, **kwargs: Any
+        self,
+        repository: str,
+        properties: RepositoryProperties,
+        **kwargs: Any,
     ) -> RepositoryProperties: ...
     @overload
     def update_repository_properties(
@@ -77,8 +90,6 @@ class ContainerRegistryClient:
     ) -> RepositoryProperties: ...
     def delete_repository(self, repository: str, **kwargs: Any) -> None:
         """Delete ``repository`` with its tags and manifests; a missing repository is not an error."""
-
-    # -- tags
     def list_tag_properties(
         self,
         repository: str,
@@ -94,7 +105,11 @@ class ContainerRegistryClient:
         """Properties of ``tag`` in ``repository``."""
     @overload
     def update_tag_properties(
-        self, repository: str, tag: str, properties: ArtifactTagProperties, **kwargs: Any
+        self,
+        repository: str,
+        tag: str,
+        properties: ArtifactTagProperties,
+        **kwargs: Any,
     ) -> ArtifactTagProperties: ...
     @overload
     def update_tag_properties(
@@ -110,8 +125,6 @@ class ContainerRegistryClient:
     ) -> ArtifactTagProperties: ...
     def delete_tag(self, repository: str, tag: str, **kwargs: Any) -> None:
         """Remove ``tag`` (the manifest stays); a missing tag is not an error."""
-
-    # -- manifests
     def list_manifest_properties(
         self,
         repository: str,
@@ -121,14 +134,21 @@ class ContainerRegistryClient:
         last: str | None = None,
         **kwargs: Any,
     ) -> ItemPaged[ArtifactManifestProperties]:
-        """Manifests of ``repository`` with their properties."""
+        """Manifests of ``repository`` with their properties (on plain registries: those reachable from tags)."""
     def get_manifest_properties(
-        self, repository: str, tag_or_digest: str, **kwargs: Any
+        self,
+        repository: str,
+        tag_or_digest: str,
+        **kwargs: Any,
     ) -> ArtifactManifestProperties:
         """Properties of the manifest a tag points at, or of a digest."""
     @overload
     def update_manifest_properties(
-        self, repository: str, tag_or_digest: str, properties: ArtifactManifestProperties, **kwargs: Any
+        self,
+        repository: str,
+        tag_or_digest: str,
+        properties: ArtifactManifestProperties,
+        **kwargs: Any,
     ) -> ArtifactManifestProperties: ...
     @overload
     def update_manifest_properties(
@@ -147,7 +167,7 @@ class ContainerRegistryClient:
     def get_manifest(self, repository: str, tag_or_digest: str, **kwargs: Any) -> GetManifestResult:
         """The manifest bytes and parsed JSON, verified against its digest."""
     def download_manifest(self, repository: str, tag_or_digest: str, **kwargs: Any) -> GetManifestResult:
-        """Alias of :meth:`get_manifest`."""
+        """The manifest bytes and parsed JSON, verified against its digest."""
     def set_manifest(
         self,
         repository: str,
@@ -167,15 +187,18 @@ class ContainerRegistryClient:
         media_type: str = "application/vnd.oci.image.manifest.v1+json",
         **kwargs: Any,
     ) -> str:
-        """Alias of :meth:`set_manifest`."""
+        """Push a manifest (a dict, exact bytes or a stream) by tag or digest; returns its digest."""
     def get_manifest_descriptor(self, repository: str, tag_or_digest: str, **kwargs: Any) -> Descriptor:
         """Media type, digest and size of a manifest (one ``HEAD``)."""
     def list_referrers(
-        self, repository: str, digest: str, *, artifact_type: str | None = None, **kwargs: Any
+        self,
+        repository: str,
+        digest: str,
+        *,
+        artifact_type: str | None = None,
+        **kwargs: Any,
     ) -> list[Descriptor]:
-        """Manifests whose ``subject`` is ``digest``, optionally of one artifact type."""
-
-    # -- blobs
+        """Manifests whose ``subject`` is ``digest`` (signatures, SBOMs ...), optionally of one artifact type."""
     def upload_blob(
         self,
         repository: str,
@@ -187,16 +210,12 @@ class ContainerRegistryClient:
         **kwargs: Any,
     ) -> tuple[str, int]:
         """Upload a blob from bytes, a path or a stream; returns ``(digest, size)``."""
-    def download_blob(
-        self,
-        repository: str,
-        digest: str,
-        *,
-        offset: int = 0,
-        progress: Callable[[int], None] | None = None,
-        **kwargs: Any,
-    ) -> DownloadBlobStream:
-        """A stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0)."""
+    def delete_blob(self, repository: str, digest: str, **kwargs: Any) -> None:
+        """Delete a blob; a missing blob is not an error."""
+    def blob_exists(self, repository: str, digest: str, **kwargs: Any) -> bool:
+        """True when the registry holds the blob (one ``HEAD``)."""
+    def mount_blob(self, repository: str, digest: str, from_repository: str, **kwargs: Any) -> bool:
+        """Mount a blob from another repository of the same registry; False when the registry refused."""
     def download_blob_to_file(
         self,
         repository: str,
@@ -206,10 +225,4 @@ class ContainerRegistryClient:
         progress: Callable[[int], None] | None = None,
         **kwargs: Any,
     ) -> int:
-        """Download a blob to ``path`` (never a partial file); returns the size."""
-    def delete_blob(self, repository: str, digest: str, **kwargs: Any) -> None:
-        """Delete a blob; a missing blob is not an error."""
-    def blob_exists(self, repository: str, digest: str, **kwargs: Any) -> bool:
-        """True when the registry holds the blob (one ``HEAD``)."""
-    def mount_blob(self, repository: str, digest: str, from_repository: str, **kwargs: Any) -> bool:
-        """Mount a blob from another repository of the same registry; False when the registry refused."""
+        """Download a blob to ``path`` (never a partial file); big blobs as parallel ranges. Returns the size."""
