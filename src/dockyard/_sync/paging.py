@@ -6,11 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from ..protocol.messages import Gen
-from ..protocol.paging import Pager
+from ..protocol.paging import PageCursor, Pager
 
 T = TypeVar("T")
-
-_START = object()
 
 
 class PageIterator(Iterator[Iterator[T]], Generic[T]):
@@ -18,21 +16,20 @@ class PageIterator(Iterator[Iterator[T]], Generic[T]):
 
     def __init__(self, run: Callable[[Gen[Any]], Any], pager: Pager[T], continuation_token: Any = None) -> None:
         self._run = run
-        self._pager = pager
-        self._next: Any = continuation_token if continuation_token is not None else _START
-        self.continuation_token: Any = continuation_token
+        self._cursor = PageCursor(pager, continuation_token)
+
+    @property
+    def continuation_token(self) -> Any:
+        """The token after the last page read (``None`` at the end); ``by_page(token)`` resumes there."""
+        return self._cursor.continuation_token
 
     def __iter__(self) -> PageIterator[T]:
         return self
 
     def __next__(self) -> Iterator[T]:
-        if self._next is None:
+        if self._cursor.done:
             raise StopIteration
-        token = None if self._next is _START else self._next
-        items, following = self._run(self._pager.fetch(token))
-        self._next = following or None
-        self.continuation_token = self._next
-        return iter(items)
+        return iter(self._run(self._cursor.next_page()))
 
 
 class ItemPaged(Iterator[T], Generic[T]):

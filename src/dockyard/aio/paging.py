@@ -6,11 +6,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from ..protocol.messages import Gen
-from ..protocol.paging import Pager
+from ..protocol.paging import PageCursor, Pager
 
 T = TypeVar("T")
-
-_START = object()
 
 
 class _Page(AsyncIterator[T], Generic[T]):
@@ -34,21 +32,20 @@ class AsyncPageIterator(AsyncIterator[AsyncIterator[T]], Generic[T]):
         self, run: Callable[[Gen[Any]], Awaitable[Any]], pager: Pager[T], continuation_token: Any = None
     ) -> None:
         self._run = run
-        self._pager = pager
-        self._next: Any = continuation_token if continuation_token is not None else _START
-        self.continuation_token: Any = continuation_token
+        self._cursor = PageCursor(pager, continuation_token)
+
+    @property
+    def continuation_token(self) -> Any:
+        """The token after the last page read (``None`` at the end); ``by_page(token)`` resumes there."""
+        return self._cursor.continuation_token
 
     def __aiter__(self) -> AsyncPageIterator[T]:
         return self
 
     async def __anext__(self) -> AsyncIterator[T]:
-        if self._next is None:
+        if self._cursor.done:
             raise StopAsyncIteration
-        token = None if self._next is _START else self._next
-        items, following = await self._run(self._pager.fetch(token))
-        self._next = following or None
-        self.continuation_token = self._next
-        return _Page(items)
+        return _Page(await self._run(self._cursor.next_page()))
 
 
 class AsyncItemPaged(AsyncIterator[T], Generic[T]):

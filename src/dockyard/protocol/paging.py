@@ -21,6 +21,35 @@ class Pager(Generic[T]):
         self.fetch = fetch
 
 
+_START = object()
+
+
+class PageCursor(Generic[T]):
+    """Where a page-by-page read of a :class:`Pager` stands (the state behind both clients' ``by_page()``).
+
+    ``continuation_token`` is the token after the last page read, ``None`` at the end; a read may start
+    at a token given by the caller.
+    """
+
+    def __init__(self, pager: Pager[T], continuation_token: Any = None) -> None:
+        self._pager = pager
+        self._next: Any = continuation_token if continuation_token is not None else _START
+        self.continuation_token: Any = continuation_token
+
+    @property
+    def done(self) -> bool:
+        """True once the last page has been read."""
+        return self._next is None
+
+    def next_page(self) -> Gen[list[T]]:
+        """Fetch the next page (a protocol generator) and move past it."""
+        token = None if self._next is _START else self._next
+        items, following = yield from self._pager.fetch(token)
+        self._next = following or None
+        self.continuation_token = self._next
+        return items
+
+
 def link_pages(
     session: Session, first_url: str, extract: Callable[[Any], list[T]], context: str = ""
 ) -> PageFetcher[T]:
