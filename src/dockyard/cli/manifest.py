@@ -105,7 +105,8 @@ def list_referrers(
     options = current()
     t = target(ref, options)
     with open_client(options, t.registry) as client:
-        digest = t.identifier if t.is_digest else client.get_manifest_descriptor(t.repository, t.identifier).digest
+        # Resolved even when given as a digest: the referrers API answers an empty list for unknown manifests.
+        digest = client.get_manifest_descriptor(t.repository, t.identifier).digest
         found = client.list_referrers(t.repository, digest, artifact_type=artifact_type)
     rows = [descriptor_dict(d) for d in found]
     emit_rows(options, rows, [("digest", "DIGEST"), ("artifactType", "ARTIFACT TYPE"), ("mediaType", "MEDIA TYPE"),

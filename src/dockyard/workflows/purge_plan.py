@@ -16,6 +16,7 @@ Nothing here does I/O: :func:`plan_repository` maps a :class:`RepositoryListing`
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -102,6 +103,12 @@ def parse_filter(text: str) -> PurgeFilter:
     """Parse ``REPO_REGEX:TAG_REGEX`` (exactly one top-level colon, both sides non-empty)."""
     colons = _top_level_colons(text)
     if len(colons) != 1:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "possible nested set" for POSIX classes
+                re.compile(text)
+        except re.error as exc:  # an unbalanced bracket hides the separating colon: name the real problem
+            raise InvalidFilterError(f"invalid filter {text!r}: bad regular expression: {exc}") from None
         raise InvalidFilterError(f"invalid filter {text!r}: expected REPO_REGEX:TAG_REGEX with exactly one ':'")
     repo_text, tag_text = text[: colons[0]], text[colons[0] + 1:]
     if not repo_text or not tag_text:
