@@ -149,8 +149,8 @@ class _Copier:
             self.stats.add(blobs_mounted=1)
             return
         self.progress.blob_started(digest, descriptor.size, _short_type(descriptor.media_type))
-        with self.source.open_blob(digest, lambda n: self.progress.blob_advanced(digest, n)) as stream:
-            self.destination.write_blob(stream, descriptor)
+        with self.source.open_blob(digest) as stream:
+            self.destination.write_blob(stream, descriptor, lambda n: self.progress.blob_advanced(digest, n))
         self.progress.blob_finished(digest)
         self.stats.add(blobs_copied=1, bytes_copied=descriptor.size)
 
@@ -190,7 +190,7 @@ def _check_image_platform(source: Store, manifest: Manifest, platforms: Sequence
     """A single image copied with ``--platform`` must be one of those platforms (when its config says)."""
     if manifest.config is None or manifest.config.media_type not in mt.CONFIG_TYPES:
         return
-    with source.open_blob(manifest.config.digest, lambda n: None) as stream:
+    with source.open_blob(manifest.config.digest) as stream:
         config = parse_image_config(stream.read(mt.MAX_MANIFEST_SIZE))
     if config is None or config.platform.os is None:
         return

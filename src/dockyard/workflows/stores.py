@@ -1,6 +1,8 @@
 """Where copies come from and go to: a repository on a registry, or an OCI image layout directory.
 
 Both stores offer the same small interface, so :mod:`dockyard.workflows.copy` moves content between any two.
+Transfer progress is reported by the destination as it accepts bytes: a registry through the SDK's
+``upload_blob(progress=...)`` hook, a layout directory as its writer takes each chunk.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ class Store(Protocol):
     def has_blob(self, digest: str) -> bool:
         """True when the store holds the blob."""
 
-    def open_blob(self, digest: str, advance: Advance) -> IO[bytes]:
-        """A binary stream over a blob; ``advance`` is called with the number of bytes read."""
+    def open_blob(self, digest: str) -> IO[bytes]:
+        """A binary stream over a blob."""
 
-    def write_blob(self, stream: IO[bytes], descriptor: Descriptor) -> None:
-        """Store a blob from ``stream`` (verified against ``descriptor``)."""
+    def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
+        """Store a blob from ``stream`` (verified against ``descriptor``); ``advance(n)`` as ``n`` more bytes
+        are stored."""
 
     def write_manifest(self, manifest: ManifestBlob, tag: str | None, *, root: bool) -> None:
         """Store a manifest; ``root`` manifests are listed (layouts) and tagged when ``tag`` is given."""
@@ -57,44 +60,45 @@ class Store(Protocol):
         """The manifests whose subject is ``digest``."""
 
 
-class _CountingReader(io.RawIOBase):
-    """A read-only stream over an iterator of byte chunks (or a file) that reports bytes read."""
+class _ChunkReader(io.RawIOBase):
+    """A read-only stream over an iterator of byte chunks (a registry download)."""
 
-    def __init__(self, source: Iterable[bytes] | IO[bytes], advance: Advance) -> None:
+    def __init__(self, chunks: Iterable[bytes]) -> None:
         super().__init__()
-        self._file = source if hasattr(source, "read") else None
-        self._chunks: Iterator[bytes] | None = None if self._file is not None else iter(source)  # type: ignore[arg-type]
+        self._source = chunks
+        self._chunks: Iterator[bytes] = iter(chunks)
         self._buffer = b""
-        self._advance = advance
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, target: Any) -> int:
-        wanted = len(target)
-        if self._file is not None:
-            data = self._file.read(wanted)  # type: ignore[union-attr]
-        else:
-            while not self._buffer:
-                try:
-                    self._buffer = bytes(next(self._chunks))  # type: ignore[arg-type]
-                except StopIteration:
-                    break
-            data, self._buffer = self._buffer[:wanted], self._buffer[wanted:]
+        while not self._buffer:
+            try:
+                self._buffer = bytes(next(self._chunks))
+            except StopIteration:
+                break
+        data, self._buffer = self._buffer[: len(target)], self._buffer[len(target):]
         target[: len(data)] = data
-        if data:
-            self._advance(len(data))
         return len(data)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()  # type: ignore[union-attr]
+        close = getattr(self._source, "close", None)
+        if callable(close):
+            close()
         super().close()
 
 
-def counting_reader(source: Iterable[bytes] | IO[bytes], advance: Advance) -> IO[bytes]:
-    """A buffered binary stream over ``source`` that calls ``advance`` as bytes are read."""
-    return io.BufferedReader(_CountingReader(source, advance), buffer_size=1024 * 1024)  # type: ignore[return-value]
+def chunk_reader(chunks: Iterable[bytes]) -> IO[bytes]:
+    """A buffered binary stream over an iterable of byte chunks."""
+    return io.BufferedReader(_ChunkReader(chunks), buffer_size=1024 * 1024)  # type: ignore[return-value]
+
+
+def _reported_chunks(stream: IO[bytes], advance: Advance, size: int = 1024 * 1024) -> Iterator[bytes]:
+    """``stream`` in chunks of ``size``, each reported to ``advance`` as it is handed on."""
+    while chunk := stream.read(size):
+        yield chunk
+        advance(len(chunk))
 
 
 class RegistryStore:
@@ -133,11 +137,13 @@ class RegistryStore:
             return False
         return True
 
-    def open_blob(self, digest: str, advance: Advance) -> IO[bytes]:
-        return counting_reader(self.client.download_blob(self.repository, digest), advance)
+    def open_blob(self, digest: str) -> IO[bytes]:
+        return chunk_reader(self.client.download_blob(self.repository, digest))
 
-    def write_blob(self, stream: IO[bytes], descriptor: Descriptor) -> None:
-        self.client.upload_blob(self.repository, stream, digest=descriptor.digest, size=descriptor.size)
+    def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
+        self.client.upload_blob(
+            self.repository, stream, digest=descriptor.digest, size=descriptor.size, progress=advance
+        )
 
     def mount_from(self, other: RegistryStore, digest: str) -> bool:
         """Cross-repository mount from ``other`` (same registry); True when the registry mounted it."""
@@ -185,11 +191,11 @@ class LayoutStore:
     def has_manifest(self, digest: str) -> bool:
         return self.layout.has_blob(digest)
 
-    def open_blob(self, digest: str, advance: Advance) -> IO[bytes]:
-        return counting_reader(self.layout.open_blob(digest), advance)
+    def open_blob(self, digest: str) -> IO[bytes]:
+        return self.layout.open_blob(digest)
 
-    def write_blob(self, stream: IO[bytes], descriptor: Descriptor) -> None:
-        self.layout.write_blob(stream, descriptor.digest)
+    def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
+        self.layout.write_blob(_reported_chunks(stream, advance), descriptor.digest)
 
     def write_manifest(self, manifest: ManifestBlob, tag: str | None, *, root: bool) -> None:
         self.layout.write_manifest(manifest.body, manifest.media_type, tag=tag, add_to_index=root)
