@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
+import os
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..oci.reference import InvalidReferenceError, Reference
+from .credential_choice import CredentialSource, choose_credential, entra_setting, hostname
 from .errors import UsageError
 from .options import GlobalOptions
 
@@ -13,16 +17,9 @@ if TYPE_CHECKING:
     from .._sync.client import ContainerRegistryClient
 
 
-def _hostname(host: str) -> str:
-    """``host`` without its port (``[::1]:5000`` -> ``::1``)."""
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses (with or without a port)."""
-    name = _hostname(host).lower()
+    name = hostname(host)
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
@@ -63,32 +60,51 @@ def require_registry(options: GlobalOptions, registry: str | None = None) -> str
     return endpoint_url(chosen)
 
 
-def _entra_credential(host: str) -> Any:
-    """azure-identity's ``DefaultAzureCredential`` for ``*.azurecr.io`` registries, when it is installed."""
-    if not _hostname(host).lower().endswith(".azurecr.io"):
-        return None
+def azure_identity_installed() -> bool:
+    """True when azure-identity can be imported (checked without importing it)."""
     try:
-        from azure.identity import DefaultAzureCredential  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+        return importlib.util.find_spec("azure.identity") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _default_azure_credential() -> Any:
+    from azure.identity import DefaultAzureCredential  # type: ignore[import-not-found]
+
     return DefaultAzureCredential()
 
 
-def credential_for(options: GlobalOptions, url: str) -> Any:
-    """Credentials, first found wins: ``--username``/``--password-stdin``; the docker config (``dockyard login``,
-    credential helpers); Entra ID for ``*.azurecr.io`` when azure-identity is installed; else anonymous."""
+def credential_for(
+    options: GlobalOptions,
+    url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    entra_credential: Callable[[], Any] = _default_azure_credential,
+    azure_identity: bool | None = None,
+) -> Any:
+    """The credential for ``url``, chosen by :func:`~dockyard.cli.credential_choice.choose_credential` from the
+    options, ``env`` (default: the process environment), the docker config and the host. ``entra_credential``
+    makes the Entra ID credential (azure-identity's ``DefaultAzureCredential``); ``azure_identity`` says whether
+    it can (default: whether azure-identity is installed)."""
     from ..credentials import BasicCredential, DockerConfigCredential, docker_config
 
+    env = os.environ if env is None else env
     host = url.split("://", 1)[1]
-    if options.username:
-        return BasicCredential(options.username, options.password() or "")
-    try:
-        stored = docker_config.lookup(host)
-    except ValueError as exc:
-        raise UsageError(f"unreadable docker config {docker_config.default_config_path()}: {exc}") from None
-    if stored is not None:
+    in_docker_config = False
+    if not options.username and not entra_setting(env):  # credential helpers run only when the answer matters
+        try:
+            in_docker_config = docker_config.lookup(host) is not None
+        except ValueError as exc:
+            raise UsageError(f"unreadable docker config {docker_config.default_config_path()}: {exc}") from None
+    source = choose_credential(host, username=options.username, env=env, in_docker_config=in_docker_config,
+                               azure_identity=azure_identity_installed() if azure_identity is None else azure_identity)
+    if source is CredentialSource.arguments:
+        return BasicCredential(options.username or "", options.password() or "")
+    if source is CredentialSource.docker_config:
         return DockerConfigCredential()
-    return _entra_credential(host)
+    if source is CredentialSource.entra_id:
+        return entra_credential()
+    return None
 
 
 def open_client(options: GlobalOptions, registry: str | None = None) -> ContainerRegistryClient:
