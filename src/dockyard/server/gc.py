@@ -3,7 +3,7 @@
 Mark: every config and layer digest named by a stored manifest. Sweep, while holding the database's write
 lock (so no manifest push or upload commit interleaves): blob links that nothing references and that are older
 than ``min_age`` are dropped, then every blob file with no reference and no remaining link is deleted. Upload
-sessions untouched for ``min_age`` seconds are removed.
+sessions untouched for ``min_age`` seconds are removed, except one a request is writing to at that moment.
 """
 
 from __future__ import annotations
@@ -81,8 +81,6 @@ def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -
             touched = uploads.data_path(state.id).stat().st_mtime
         except FileNotFoundError:
             touched = state.created
-        if now - touched >= min_age:
+        if now - touched >= min_age and (dry_run or uploads.discard_idle(state.id)):
             report.uploads.append(state.id)
-            if not dry_run:
-                uploads.discard(state.id)
     return report

@@ -83,10 +83,14 @@ class Registry:
     # -- repositories and locks ---------------------------------------------------------------------------------
 
     def repository(self, name: str) -> sqlite3.Row:
-        """The repository row, else 404 NAME_UNKNOWN."""
+        """The repository row, else 404 NAME_UNKNOWN.
+
+        As on ACR, a repository exists while it holds a manifest: once its last manifest is deleted (or when only
+        blobs were ever uploaded to it) both ``/v2`` and ``/acr/v1`` answer NAME_UNKNOWN, and the catalogs omit it.
+        """
         check_name(name)
         row = self.meta.repository(name)
-        if row is None:
+        if row is None or not self.meta.has_manifests(row["id"]):
             raise e.name_unknown(name)
         return row
 
@@ -287,6 +291,14 @@ class Registry:
             if desc.data is not None and _inline_matches(desc.data, desc.digest):
                 continue
             if repo_id is None or self.meta.blob_link(repo_id, desc.digest) is None:
+                raise e.manifest_blob_unknown(desc.digest)
+            # The link and the file: garbage collection removes both in one transaction, but a collection that
+            # died halfway can leave a link to a deleted file behind. A manifest never names a missing blob.
+            try:
+                stored = self.blobs.size(Digest.parse(desc.digest))
+            except InvalidDigestError:
+                stored = None
+            if stored is None:
                 raise e.manifest_blob_unknown(desc.digest)
         for child in manifest.manifests:
             if repo_id is None or self.meta.manifest(repo_id, child.digest) is None:

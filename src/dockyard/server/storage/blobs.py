@@ -232,6 +232,16 @@ class UploadStore:
         shutil.rmtree(directory, ignore_errors=True)
         return True
 
+    def discard_idle(self, upload_id: str) -> bool:
+        """Remove the session unless a request is writing to it right now; True when it was removed."""
+        try:
+            with self._locked(upload_id):
+                return self.discard(upload_id)
+        except UploadBusyError:
+            return False
+        except (FileNotFoundError, NotADirectoryError):
+            return self.discard(upload_id)
+
     def iter_all(self) -> Iterator[UploadState]:
         """Every session on disk (for garbage collection)."""
         for directory in self.root.iterdir():

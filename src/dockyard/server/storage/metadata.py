@@ -185,6 +185,10 @@ class MetadataStore:
         self.conn.execute("DELETE FROM repositories WHERE id = ?", (repo_id,))
         return digests, tags
 
+    def has_manifests(self, repo_id: int) -> bool:
+        """True when the repository holds at least one manifest."""
+        return self.one("SELECT 1 FROM manifests WHERE repo_id = ? LIMIT 1", repo_id) is not None
+
     def counts(self, repo_id: int) -> tuple[int, int]:
         """(manifest count, tag count) of a repository."""
         m = self.one("SELECT COUNT(*) AS c FROM manifests WHERE repo_id = ?", repo_id)
@@ -348,9 +352,10 @@ class MetadataStore:
         return self.one("SELECT * FROM repo_blobs WHERE repo_id = ? AND digest = ?", repo_id, digest)
 
     def link_blob(self, repo_id: int, digest: str, size: int) -> None:
+        """Link a blob into a repository; linking it again (a re-upload, a mount) restarts its grace period."""
         self.conn.execute(
             "INSERT INTO repo_blobs (repo_id, digest, size, created) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (repo_id, digest) DO NOTHING",
+            " ON CONFLICT (repo_id, digest) DO UPDATE SET created = excluded.created",
             (repo_id, digest, size, time.time()),
         )
 
