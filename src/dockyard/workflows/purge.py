@@ -214,6 +214,29 @@ def _block_targets(blocked: set[str], manifest: ManifestRecord) -> None:
         blocked.add(manifest.subject)
 
 
+def _settle(
+    outcome: RepositoryOutcome,
+    item: TagRecord | ManifestRecord,
+    deleted: bool,
+    on_delete: Callable[[str, str], None] | None,
+) -> bool:
+    """Record one deletion or refusal in ``outcome`` (and tell ``on_delete``); returns ``deleted``."""
+    if isinstance(item, TagRecord):
+        kind, key, name = "tag", item.name, f"{outcome.repository}:{item.name}"
+    else:
+        kind, key, name = "manifest", item.digest, f"{outcome.repository}@{item.digest}"
+    if not deleted:
+        outcome.skipped.append({kind: key, "reason": "not allowed (locked)"})
+        return False
+    if isinstance(item, TagRecord):
+        outcome.deleted_tags.append(item)
+    else:
+        outcome.deleted_manifests.append(item)
+    if on_delete:
+        on_delete(kind, name)
+    return True
+
+
 def execute_plan(
     client: Any,
     plans: Iterable[RepositoryPlan],
@@ -231,12 +254,7 @@ def execute_plan(
             lambda t, p=plan: _delete_tag(client, p.repository, t, include_locked), plan.tags, concurrency
         )
         for tag, result in zip(plan.tags, results, strict=True):
-            if result == "deleted":
-                outcome.deleted_tags.append(tag)
-                if on_delete:
-                    on_delete("tag", f"{plan.repository}:{tag.name}")
-            else:
-                outcome.skipped.append({"tag": tag.name, "reason": "not allowed (locked)"})
+            _settle(outcome, tag, result == "deleted", on_delete)
         blocked: set[str] = set()
         for wave in plan.waves:
             todo = []
@@ -251,14 +269,8 @@ def execute_plan(
                 lambda m, p=plan: _delete_manifest(client, p.repository, m, include_locked), todo, concurrency
             )
             for manifest, result in zip(todo, results, strict=True):
-                if result == "deleted":
-                    outcome.deleted_manifests.append(manifest)
-                    if on_delete:
-                        on_delete("manifest", f"{plan.repository}@{manifest.digest}")
-                else:
-                    outcome.skipped.append({"manifest": manifest.digest, "reason": "not allowed (locked)"})
-                    # What a refused manifest points to must survive too.
-                    _block_targets(blocked, manifest)
+                if not _settle(outcome, manifest, result == "deleted", on_delete):
+                    _block_targets(blocked, manifest)  # what a refused manifest points to must survive too
         outcomes.append(outcome)
     return outcomes
 
