@@ -17,7 +17,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5000, help="Port to listen on."),
     data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Where blobs and metadata live (default: $XDG_DATA_HOME/dockyard, else ~/.local/share/dockyard)."
+        None,
+        "--data-dir",
+        help="Where blobs and metadata live (default: $XDG_DATA_HOME/dockyard, else ~/.local/share/dockyard).",
     ),
     htpasswd: Path | None = typer.Option(
         None, "--htpasswd", help="Require auth: users from this htpasswd file (bcrypt, as `htpasswd -B`)."
