@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -30,11 +30,8 @@ _COLUMNS = [("digest", "DIGEST"), ("tags", "TAGS"), ("media_type", "MEDIA TYPE")
 def list_manifests(repository: Repository, orderby: OrderBy = None, top_: Top = None) -> None:
     """List the manifests of a repository with tags, platform, size and times."""
     name = checked_repository(repository)
-
-    def fetch(client: Any, **kwargs: Any) -> Any:
-        return client.list_manifest_properties(name, **kwargs)
-
-    list_properties(current(), fetch, orderby, top_, manifest_dict, _COLUMNS)
+    lister = lambda client: client.list_manifest_properties  # noqa: E731
+    list_properties(current(), name, lister, orderby, top_, manifest_dict, _COLUMNS)
 
 
 @command(group, "show", example="dockyard manifest show -r 127.0.0.1:5000 library/hello:v1")

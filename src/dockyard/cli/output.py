@@ -115,17 +115,18 @@ def show_properties(
 
 def list_properties(
     options: GlobalOptions,
-    fetch: Callable[..., Any],
+    repository: str,
+    lister: Callable[[Any], Callable[..., Any]],
     order: Order | None,
     count: int | None,
     to_dict: Callable[[Any], Mapping[str, Any]],
     columns: Sequence[tuple[str, str]],
 ) -> None:
-    """Connect, list with ``fetch(client, **kwargs)`` (``order_by`` when ``order`` is given), keep the first
-    ``count`` and print them as rows of ``columns``."""
+    """Connect, list ``repository`` with the client method ``lister(client)`` (``order_by`` when ``order`` is
+    given), keep the first ``count`` and print them as rows of ``columns``."""
     kwargs = {"order_by": order.sdk_value()} if order else {}
     with open_client(options) as client:
-        items = top(fetch(client, **kwargs), count)
+        items = top(lister(client)(repository, **kwargs), count)
     emit_rows(options, [to_dict(item) for item in items], columns)
 
 

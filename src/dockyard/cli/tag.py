@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -26,11 +26,7 @@ _COLUMNS = [("name", "TAG"), ("digest", "DIGEST"), ("last_updated_on", "UPDATED"
 def list_tags(repository: Repository, orderby: OrderBy = None, top_: Top = None) -> None:
     """List the tags of a repository with digests, times and locks."""
     name = checked_repository(repository)
-
-    def fetch(client: Any, **kwargs: Any) -> Any:
-        return client.list_tag_properties(name, **kwargs)
-
-    list_properties(current(), fetch, orderby, top_, tag_dict, _COLUMNS)
+    list_properties(current(), name, lambda client: client.list_tag_properties, orderby, top_, tag_dict, _COLUMNS)
 
 
 @command(group, "show", example="dockyard tag show -r 127.0.0.1:5000 library/hello:v1")
