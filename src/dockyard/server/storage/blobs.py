@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -257,31 +256,6 @@ class UploadStore:
 _MAX_IOV = 512
 
 
-def _load_sync_file_range() -> object | None:
-    try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
-
-
-#: Linux's ``sync_file_range``, or ``None`` elsewhere.
-_SYNC_FILE_RANGE = _load_sync_file_range()
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _start_writeback(fd: int) -> None:
-    """Ask the kernel to start writing ``fd``'s dirty pages to disk now, without waiting for them.
-
-    Disk writes then overlap with receiving the rest of the body, so the ``fsync`` that commits the upload only
-    waits for the last batch. Durability still comes from that ``fsync``; this is only a head start.
-    """
-    if _SYNC_FILE_RANGE is not None:
-        _SYNC_FILE_RANGE(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)  # type: ignore[operator]
-
-
 def _write_all(fd: int, chunks: list[bytes]) -> None:
     """Write ``chunks`` to ``fd`` with as few ``writev`` calls as the kernel allows (no joining copy)."""
     pending = [memoryview(c) for c in chunks]
@@ -292,7 +266,6 @@ def _write_all(fd: int, chunks: list[bytes]) -> None:
             pending.pop(0)
         if n:
             pending[0] = pending[0][n:]
-    _start_writeback(fd)
 
 
 def _hash_all(hasher: Hasher, chunks: list[bytes]) -> None:
