@@ -181,3 +181,16 @@ def test_credentials(cli: Cli, dockyard_auth_server: DockyardServer, repo_name: 
     assert [t["name"] for t in tags] == ["v1"]
     cli("tag", "list", "-r", reg, repo_name, "-u", TEST_USER[0]).failed(2)
     cli("tag", "list", "-r", reg, repo_name, "--password-stdin", input="x").failed(2)
+
+
+def test_repository_arguments_may_name_their_registry(
+    cli: Cli, dockyard_server: DockyardServer, repo_name: str
+) -> None:
+    """``HOST/REPO`` works without --registry, as references do; a tag there is a usage error."""
+    image = make_image(seed=repo_name)
+    push(image, dockyard_server.url, repo_name, "v1")
+    full = f"{dockyard_server.host}/{repo_name}"
+    assert [t["name"] for t in cli("tag", "list", full, "-o", "json").ok().json()] == ["v1"]
+    assert [m["digest"] for m in cli("manifest", "list", full, "-o", "json").ok().json()] == [image.digest]
+    assert cli("repo", "show", full, "-o", "json").ok().json()["name"] == repo_name
+    assert "without :TAG" in cli("tag", "list", f"{full}:v1").failed(2).stderr

@@ -11,8 +11,8 @@ from .connect import open_client
 from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
 from .options import command, current
 from .output import descriptor_dict, emit_rows, list_properties, manifest_dict, report, show_properties
-from .refs import OrderBy, Top, target
-from .repo import Repository, checked_repository
+from .refs import OrderBy, Top, repository_target, target
+from .repo import Repository
 
 group = typer.Typer(help="List, inspect, lock and delete manifests; find referrers.", no_args_is_help=True,
                     epilog="Example:\n\n  dockyard manifest show -r 127.0.0.1:5000 library/hello:v1")
@@ -29,9 +29,10 @@ _COLUMNS = [("digest", "DIGEST"), ("tags", "TAGS"), ("media_type", "MEDIA TYPE")
 @command(group, "list", example="dockyard manifest list -r 127.0.0.1:5000 library/hello --orderby time_asc")
 def list_manifests(repository: Repository, orderby: OrderBy = None, top_: Top = None) -> None:
     """List the manifests of a repository with tags, platform, size and times."""
-    name = checked_repository(repository)
+    options = current()
+    registry, name = repository_target(repository, options)
     lister = lambda client: client.list_manifest_properties  # noqa: E731
-    list_properties(current(), name, lister, orderby, top_, manifest_dict, _COLUMNS)
+    list_properties(options, registry, name, lister, orderby, top_, manifest_dict, _COLUMNS)
 
 
 @command(group, "show", example="dockyard manifest show -r 127.0.0.1:5000 library/hello:v1")

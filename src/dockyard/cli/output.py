@@ -115,6 +115,7 @@ def show_properties(
 
 def list_properties(
     options: GlobalOptions,
+    registry: str | None,
     repository: str,
     lister: Callable[[Any], Callable[..., Any]],
     order: Order | None,
@@ -125,7 +126,7 @@ def list_properties(
     """Connect, list ``repository`` with the client method ``lister(client)`` (``order_by`` when ``order`` is
     given), keep the first ``count`` and print them as rows of ``columns``."""
     kwargs = {"order_by": order.sdk_value()} if order else {}
-    with open_client(options) as client:
+    with open_client(options, registry) as client:
         items = top(lister(client)(repository, **kwargs), count)
     emit_rows(options, [to_dict(item) for item in items], columns)
 

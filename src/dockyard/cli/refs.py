@@ -52,6 +52,14 @@ def target(text: str, options: GlobalOptions, *, tag_only: bool = False) -> Targ
     return Target(ref.registry, ref.repository, identifier, ref)
 
 
+def repository_target(text: str, options: GlobalOptions) -> tuple[str | None, str]:
+    """Parse a ``[registry/]repo`` argument: ``(registry or None for --registry, repository)``."""
+    ref = parse_reference(text, options)
+    if ref.tag or ref.digest:
+        raise UsageError(f"{text!r}: expected a repository name, without :TAG or @DIGEST")
+    return ref.registry, ref.repository
+
+
 def top(items: Any, count: int | None) -> list[Any]:
     """The first ``count`` items of an iterable (all when ``count`` is None)."""
     if count is not None and count < 0:

@@ -6,25 +6,18 @@ from typing import Annotated
 
 import typer
 
-from ..oci.names import InvalidNameError, validate_repository
 from .connect import open_client
-from .errors import UsageError
 from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
 from .options import command, current
 from .output import emit_rows, report, repository_dict, show_properties
+from .refs import repository_target
 
 group = typer.Typer(help="List, inspect, lock and delete repositories.", no_args_is_help=True,
                     epilog="Example:\n\n  dockyard repo list -r 127.0.0.1:5000")
 
-Repository = Annotated[str, typer.Argument(help="Repository name, e.g. library/hello.", show_default=False)]
-
-
-def checked_repository(name: str) -> str:
-    """``name`` when it is a valid repository name, else a usage error."""
-    try:
-        return validate_repository(name)
-    except InvalidNameError as exc:
-        raise UsageError(str(exc)) from None
+Repository = Annotated[
+    str, typer.Argument(help="[REGISTRY/]REPOSITORY, e.g. library/hello.", show_default=False)
+]
 
 
 @command(group, "list", example="dockyard repo list -r 127.0.0.1:5000")
@@ -39,8 +32,9 @@ def list_repositories() -> None:
 @command(group, "show", example="dockyard repo show -r 127.0.0.1:5000 library/hello")
 def show_repository(repository: Repository) -> None:
     """Show a repository's properties: counts, times and locks."""
-    name = checked_repository(repository)
-    show_properties(current(), None, lambda client: client.get_repository_properties(name), repository_dict)
+    options = current()
+    registry, name = repository_target(repository, options)
+    show_properties(options, registry, lambda client: client.get_repository_properties(name), repository_dict)
 
 
 @command(group, "update", example="dockyard repo update -r 127.0.0.1:5000 library/hello --delete-enabled false")
@@ -52,10 +46,11 @@ def update_repository(
     list_enabled: ListEnabled = None,
 ) -> None:
     """Lock or unlock a repository (deletes, writes, reads, listing)."""
-    name = checked_repository(repository)
+    options = current()
+    registry, name = repository_target(repository, options)
     update_locks(
-        current(),
-        None,
+        options,
+        registry,
         lambda client, **changes: client.update_repository_properties(name, **changes),
         repository_dict,
         (delete_enabled, write_enabled, read_enabled, list_enabled),
@@ -66,8 +61,8 @@ def update_repository(
 def delete_repository(repository: Repository) -> None:
     """Delete a repository with all its tags and manifests."""
     options = current()
-    name = checked_repository(repository)
-    with open_client(options) as client:
+    registry, name = repository_target(repository, options)
+    with open_client(options, registry) as client:
         client.get_repository_properties(name)  # an unknown repository is an error, not a silent no-op
         client.delete_repository(name)
     report(options, {"deleted": name}, f"Deleted repository {name}")

@@ -10,8 +10,8 @@ from .connect import open_client
 from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
 from .options import command, current
 from .output import list_properties, report, show_properties, tag_dict
-from .refs import OrderBy, Top, target
-from .repo import Repository, checked_repository
+from .refs import OrderBy, Top, repository_target, target
+from .repo import Repository
 
 group = typer.Typer(help="List, inspect, lock and untag tags.", no_args_is_help=True,
                     epilog="Example:\n\n  dockyard tag list -r 127.0.0.1:5000 library/hello")
@@ -25,8 +25,10 @@ _COLUMNS = [("name", "TAG"), ("digest", "DIGEST"), ("last_updated_on", "UPDATED"
 @command(group, "list", example="dockyard tag list -r 127.0.0.1:5000 library/hello --orderby time_desc --top 10")
 def list_tags(repository: Repository, orderby: OrderBy = None, top_: Top = None) -> None:
     """List the tags of a repository with digests, times and locks."""
-    name = checked_repository(repository)
-    list_properties(current(), name, lambda client: client.list_tag_properties, orderby, top_, tag_dict, _COLUMNS)
+    options = current()
+    registry, name = repository_target(repository, options)
+    lister = lambda client: client.list_tag_properties  # noqa: E731
+    list_properties(options, registry, name, lister, orderby, top_, tag_dict, _COLUMNS)
 
 
 @command(group, "show", example="dockyard tag show -r 127.0.0.1:5000 library/hello:v1")
