@@ -37,6 +37,9 @@ def _registry_detail(exc: errors.HttpResponseError) -> str:
     return f"{message} ({status})" if status else message
 
 
+#: TLS spoken to a plain-HTTP port fails with OpenSSL's "wrong version number".
+_PLAIN_HTTP_HINT = " (the registry does not speak TLS: give it as http://HOST:PORT)"
+
 #: Registry errors and the words their message starts with, most specific first.
 _REGISTRY_ERRORS: tuple[tuple[type[errors.HttpResponseError], str], ...] = (
     (errors.ResourceNotFoundError, "not found"),
@@ -64,7 +67,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, errors.HttpResponseError):
         return _one_line(f"registry error: {_registry_detail(exc)}"), EXIT_FAILURE
     if isinstance(exc, errors.ServiceRequestError):
-        return _one_line(f"cannot reach the registry: {exc.message}"), EXIT_FAILURE
+        hint = _PLAIN_HTTP_HINT if "WRONG_VERSION_NUMBER" in str(exc.message) else ""
+        return _one_line(f"cannot reach the registry: {exc.message}{hint}"), EXIT_FAILURE
     if isinstance(exc, errors.DigestValidationError):
         return _one_line(f"digest mismatch: {exc.message}"), EXIT_FAILURE
     if isinstance(exc, CommandError):
