@@ -85,3 +85,12 @@ def repo_tags(cli: Cli, registry: str, repository: str) -> set[str]:
     return {t["name"] for t in cli("tag", "list", "-r", registry, repository, "-o", "json").ok().json()}
 
 
+
+
+def run_script(script: str, cwd: Path, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run a shell snippet as a user would paste it (``bash -euo pipefail``); asserts success, no traceback."""
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
+from tests.cli.conftest import run_script
 from tests.support.servers import DockyardServer
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
@@ -18,9 +18,6 @@ def test_tour_runs(fresh_dockyard: DockyardServer, cli_env: dict[str, str], tmp_
     script = "\n".join(blocks).replace("127.0.0.1:5000", fresh_dockyard.host)
     work = tmp_path / "tour"
     work.mkdir()
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=cli_env, capture_output=True,
-                          text=True, timeout=240, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr
+    proc = run_script(script, work, cli_env)
     assert (work / "pulled" / "site" / "index.html").read_text() == "<h1>hi</h1>\n"
     assert "refused: the tag is locked" in proc.stdout

@@ -7,7 +7,6 @@ The examples are read from the commands themselves, so a new command without a r
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import typer
 
 from dockyard.cli.main import app
 from dockyard.layout import OCILayout
+from tests.cli.conftest import run_script
 from tests.conftest import TEST_USER
 from tests.support.images import make_multiarch_index, write_to_layout
 from tests.support.servers import DockyardServer
@@ -148,11 +148,7 @@ def test_help_examples_run(
     env = {**cli_env, "DOCKYARD_REGISTRY": fresh_dockyard.host, "PASSWORD": TEST_USER[1]}
 
     def sh(line: str) -> str:
-        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", line], cwd=work, env=env, capture_output=True,
-                              text=True, timeout=120, stdin=subprocess.DEVNULL)
-        assert proc.returncode == 0, f"{line}\n{proc.stdout}\n{proc.stderr}"
-        assert "Traceback" not in proc.stderr
-        return proc.stdout
+        return run_script(line, work, env, timeout=120).stdout
 
     sh("dockyard copy oci:./image-layout:v1 library/hello:v1")
     examples = help_examples()
