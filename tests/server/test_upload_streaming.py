@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
-from dockyard.server.storage.blobs import PIPELINE_DEPTH, WRITE_BATCH, _write_all
+from dockyard.oci.digest import Hasher
+from dockyard.server.storage.blobs import PIPELINE_DEPTH, WRITE_BATCH, _copy_stream, _write_all
 from tests.conftest import unique
 from tests.support.servers import DockyardServer
 
@@ -112,3 +114,55 @@ def test_write_all_handles_more_chunks_than_one_writev_takes(tmp_path: Path) -> 
     finally:
         os.close(fd)
     assert target.read_bytes() == b"".join(chunks)
+
+
+class BodyBroke(Exception):
+    """The request body stopped early (as when the client disconnects)."""
+
+
+async def _pieces(data: bytes, size: int, fail_after: int | None = None) -> AsyncIterator[bytes]:
+    for n, pos in enumerate(range(0, len(data), size)):
+        if fail_after is not None and n == fail_after:
+            raise BodyBroke
+        yield data[pos : pos + size]
+
+
+async def test_copy_stream_writes_and_hashes_every_batch_in_order(tmp_path: Path) -> None:
+    data = _pattern(BODY_SIZE)
+    target = tmp_path / "data"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    hasher = Hasher("sha256")
+    try:
+        assert await _copy_stream(_pieces(data, 300_001), fd, hasher) == len(data)
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == data
+    assert hasher.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+async def test_copy_stream_keeps_a_prefix_when_the_body_breaks(tmp_path: Path) -> None:
+    data = _pattern(BODY_SIZE)
+    target = tmp_path / "data"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        with pytest.raises(BodyBroke):
+            await _copy_stream(_pieces(data, 262_144, fail_after=(PIPELINE_DEPTH + 1) * 16 + 5), fd, None)
+        # Every batch handed to the writer is on disk once the call returns; the descriptor is free to close.
+        assert os.fstat(fd).st_size % WRITE_BATCH == 0
+    finally:
+        os.close(fd)
+    stored = target.read_bytes()
+    assert len(stored) >= (PIPELINE_DEPTH + 1) * WRITE_BATCH
+    assert stored == data[: len(stored)]
+
+
+async def test_copy_stream_stops_writing_after_a_failed_write(tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    target.write_bytes(b"")
+    fd = os.open(target, os.O_RDONLY)  # every write fails
+    try:
+        with pytest.raises(OSError):
+            await _copy_stream(_pieces(_pattern(BODY_SIZE), 262_144), fd, Hasher("sha256"))
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == b""

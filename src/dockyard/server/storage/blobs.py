@@ -311,6 +311,11 @@ async def _copy_stream(body: AsyncIterator[bytes], fd: int, hasher: Hasher | Non
 PIPELINE_DEPTH = 3
 
 
+def _consume_outcome(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class _Pipeline:
     """Ordered background writing and hashing of batches for one request body."""
 
@@ -320,6 +325,17 @@ class _Pipeline:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="dockyard-write")
         self._hashing = ThreadPoolExecutor(1, thread_name_prefix="dockyard-hash") if hasher is not None else None
         self._in_flight: collections.deque[list[asyncio.Future[None]]] = collections.deque()
+        self._failed = False
+
+    def _write(self, batch: list[bytes]) -> None:
+        """Write one batch, unless an earlier one failed (the file must stay a prefix of the body)."""
+        if self._failed:
+            raise OSError("an earlier write of this request body failed")
+        try:
+            _write_all(self._fd, batch)
+        except BaseException:
+            self._failed = True
+            raise
 
     async def submit(self, batch: list[bytes]) -> None:
         """Queue ``batch``; waits first when ``PIPELINE_DEPTH`` batches are still in flight."""
@@ -327,26 +343,28 @@ class _Pipeline:
             for future in self._in_flight.popleft():
                 await future
         loop = asyncio.get_running_loop()
-        futures = [loop.run_in_executor(self._writer, _write_all, self._fd, batch)]
+        futures = [loop.run_in_executor(self._writer, self._write, batch)]
         if self._hashing is not None:
             futures.append(loop.run_in_executor(self._hashing, _hash_all, self._hasher, batch))
+        for future in futures:
+            # After a failure the remaining batches are abandoned: their outcome is not an error of its own.
+            future.add_done_callback(_consume_outcome)
         self._in_flight.append(futures)
 
     async def close(self) -> None:
-        """Wait for every queued batch (re-raising the first failure) and stop the threads."""
+        """Wait for every queued batch (re-raising the first failure) and stop the threads.
+
+        On a failure or a cancellation, batches not yet started are dropped and the one being written is waited
+        for (briefly blocking the loop): the caller closes the file descriptor next, so no thread may still use it.
+        """
         try:
             while self._in_flight:
-                futures = self._in_flight.popleft()
-                for future in futures:
+                for future in self._in_flight.popleft():
                     await future
         finally:
-            for futures in self._in_flight:
-                for future in futures:
-                    with contextlib.suppress(BaseException):
-                        await future
-            self._writer.shutdown(wait=False)
+            self._writer.shutdown(wait=True, cancel_futures=True)
             if self._hashing is not None:
-                self._hashing.shutdown(wait=False)
+                self._hashing.shutdown(wait=True, cancel_futures=True)
 
 
 def open_blob(path: Path) -> tuple[int, int] | None:
