@@ -17,6 +17,22 @@ def _best(module: str, fallback: str) -> str:
     return module
 
 
+#: uvicorn releases whose httptools protocol internals ``.protocol`` was written against.
+_ZERO_COPY_UVICORN = ("0.54.",)
+
+
+def _http_protocol() -> str:
+    """The HTTP protocol implementation: the zero-copy subclass on the uvicorn releases it was built for,
+    uvicorn's own httptools protocol on others, h11 when httptools is missing."""
+    if not _best("httptools", ""):
+        return "h11"
+    import uvicorn
+
+    if uvicorn.__version__.startswith(_ZERO_COPY_UVICORN):
+        return "dockyard.server.protocol:ZeroCopyBodyProtocol"
+    return "httptools"
+
+
 def _stopped(signum: int, frame: object) -> None:
     """Nothing left to do: the server has already shut down."""
 
@@ -41,7 +57,7 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         workers=workers if workers > 1 else None,
         loop="uvloop" if _best("uvloop", "") else "asyncio",
         # httptools with request bodies passed on without uvicorn's two extra copies (see .protocol).
-        http="dockyard.server.protocol:ZeroCopyBodyProtocol" if _best("httptools", "") else "h11",
+        http=_http_protocol(),
         log_level="warning",
         access_log=False,
         server_header=False,
