@@ -80,5 +80,9 @@ def gc(
 
 def register(app: typer.Typer) -> None:
     """Add the ``serve`` and ``gc`` commands to the CLI."""
-    app.command("serve")(serve)
-    app.command("gc")(gc)
+    app.command(
+        "serve",
+        epilog="Example:\n\n  dockyard serve --port 5000 --data-dir ./registry-data\n\n"
+        "  dockyard serve --htpasswd ./htpasswd --anonymous-pull --accept-any-aad-token",
+    )(serve)
+    app.command("gc", epilog="Example:\n\n  dockyard gc --data-dir ./registry-data --dry-run")(gc)
