@@ -12,7 +12,7 @@ import io
 import warnings
 from datetime import datetime
 from enum import Enum, EnumMeta
-from typing import Any
+from typing import Any, Generic, NoReturn, TypeVar, overload
 
 __all__ = [
     "ArtifactArchitecture",
@@ -121,11 +121,44 @@ def _enum_or_str(enum: type[_StrEnum], value: Any) -> Any:
 
 _LOCKS = ("can_delete", "can_write", "can_list", "can_read")
 
+T = TypeVar("T")
+
+
+class _ReadOnly(Generic[T]):
+    """A model attribute the constructor sets and nobody else: assigning to it raises ``AttributeError``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _ReadOnly[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+
+    def __get__(self, obj: object, owner: type) -> Any:
+        if obj is None:
+            return self
+        value = obj._values[self.name]  # type: ignore[attr-defined]
+        return list(value) if isinstance(value, list) else value  # callers get a copy, never the model's list
+
+    def __set__(self, obj: object, value: object) -> NoReturn:
+        raise AttributeError(f"{type(obj).__name__}.{self.name} is read-only")
+
 
 class _Model:
-    """Shared behaviour: read-only fields in ``_values``, writable lock flags, repr and equality."""
+    """Shared behaviour: read-only fields (``_ReadOnly``), writable lock flags, repr and equality."""
 
     _READ_ONLY: tuple[str, ...] = ()
+
+    can_delete: bool | None
+    can_write: bool | None
+    can_list: bool | None
+    can_read: bool | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._READ_ONLY = tuple(name for name, value in vars(cls).items() if isinstance(value, _ReadOnly))
 
     def __init__(self, **kwargs: Any) -> None:
         values = {name: kwargs.pop(name, None) for name in self._READ_ONLY}
@@ -135,14 +168,12 @@ class _Model:
         # Like the original, unknown keyword arguments are accepted and ignored.
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in self._READ_ONLY or not (name in _LOCKS or name.startswith("_")):
-            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
-        object.__setattr__(self, name, value)
+        if not (name in _LOCKS or name in self._READ_ONLY or name.startswith("_")):
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r} to set")
+        object.__setattr__(self, name, value)  # a read-only field's descriptor refuses
 
     def _fields(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self._READ_ONLY}
-        out.update({name: getattr(self, name) for name in _LOCKS})
-        return out
+        return {name: getattr(self, name) for name in (*self._READ_ONLY, *_LOCKS)}
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -155,34 +186,15 @@ class _Model:
         shown = ", ".join(f"{k}={v!r}" for k, v in self._fields().items() if v is not None)
         return f"{type(self).__name__}({shown})"
 
-    def _changeable_attributes(self) -> dict[str, bool]:
-        """The lock flags that are set, in their wire names (``deleteEnabled`` ...)."""
-        wire = {"can_delete": "deleteEnabled", "can_write": "writeEnabled", "can_list": "listEnabled",
-                "can_read": "readEnabled"}
-        return {wire[name]: getattr(self, name) for name in _LOCKS if getattr(self, name) is not None}
-
 
 class RepositoryProperties(_Model):
     """Properties of a repository (``/acr/v1/{name}``)."""
 
-    _READ_ONLY = ("name", "created_on", "last_updated_on", "manifest_count", "tag_count")
-
-    can_delete: bool | None
-    can_write: bool | None
-    can_list: bool | None
-    can_read: bool | None
-
-    @property
-    def name(self) -> str | None:
-        return self._values["name"]
-
-    @property
-    def created_on(self) -> datetime | None:
-        return self._values["created_on"]
-
-    @property
-    def last_updated_on(self) -> datetime | None:
-        return self._values["last_updated_on"]
+    name: _ReadOnly[str | None] = _ReadOnly()
+    created_on: _ReadOnly[datetime | None] = _ReadOnly()
+    last_updated_on: _ReadOnly[datetime | None] = _ReadOnly()
+    manifest_count: _ReadOnly[int | None] = _ReadOnly()
+    tag_count: _ReadOnly[int | None] = _ReadOnly()
 
     @property
     def last_udpated_on(self) -> datetime | None:
@@ -190,44 +202,15 @@ class RepositoryProperties(_Model):
         warnings.warn("last_udpated_on is deprecated; use last_updated_on", DeprecationWarning, stacklevel=2)
         return self.last_updated_on
 
-    @property
-    def manifest_count(self) -> int | None:
-        return self._values["manifest_count"]
-
-    @property
-    def tag_count(self) -> int | None:
-        return self._values["tag_count"]
-
 
 class ArtifactTagProperties(_Model):
     """Properties of a tag."""
 
-    _READ_ONLY = ("name", "digest", "created_on", "last_updated_on", "repository_name")
-
-    can_delete: bool | None
-    can_write: bool | None
-    can_list: bool | None
-    can_read: bool | None
-
-    @property
-    def name(self) -> str | None:
-        return self._values["name"]
-
-    @property
-    def digest(self) -> str | None:
-        return self._values["digest"]
-
-    @property
-    def created_on(self) -> datetime | None:
-        return self._values["created_on"]
-
-    @property
-    def last_updated_on(self) -> datetime | None:
-        return self._values["last_updated_on"]
-
-    @property
-    def repository_name(self) -> str | None:
-        return self._values["repository_name"]
+    name: _ReadOnly[str | None] = _ReadOnly()
+    digest: _ReadOnly[str | None] = _ReadOnly()
+    created_on: _ReadOnly[datetime | None] = _ReadOnly()
+    last_updated_on: _ReadOnly[datetime | None] = _ReadOnly()
+    repository_name: _ReadOnly[str | None] = _ReadOnly()
 
 
 class ArtifactManifestProperties(_Model):
@@ -237,25 +220,18 @@ class ArtifactManifestProperties(_Model):
     index, as ``ArtifactManifestProperties`` with digest, architecture and operating system).
     """
 
-    _READ_ONLY = (
-        "digest",
-        "size_in_bytes",
-        "created_on",
-        "last_updated_on",
-        "architecture",
-        "operating_system",
-        "tags",
-        "repository_name",
-        "registry",
-        "media_type",
-        "config_media_type",
-        "references",
-    )
-
-    can_delete: bool | None
-    can_write: bool | None
-    can_list: bool | None
-    can_read: bool | None
+    digest: _ReadOnly[str | None] = _ReadOnly()
+    size_in_bytes: _ReadOnly[int | None] = _ReadOnly()
+    created_on: _ReadOnly[datetime | None] = _ReadOnly()
+    last_updated_on: _ReadOnly[datetime | None] = _ReadOnly()
+    architecture: _ReadOnly[ArtifactArchitecture | str | None] = _ReadOnly()
+    operating_system: _ReadOnly[ArtifactOperatingSystem | str | None] = _ReadOnly()
+    tags: _ReadOnly[list[str]] = _ReadOnly()
+    repository_name: _ReadOnly[str | None] = _ReadOnly()
+    registry: _ReadOnly[str | None] = _ReadOnly()
+    media_type: _ReadOnly[str | None] = _ReadOnly()
+    config_media_type: _ReadOnly[str | None] = _ReadOnly()
+    references: _ReadOnly[list[ArtifactManifestProperties]] = _ReadOnly()
 
     def __init__(self, **kwargs: Any) -> None:
         architecture = kwargs.pop("cpu_architecture", None)
@@ -265,54 +241,6 @@ class ArtifactManifestProperties(_Model):
         self._values["operating_system"] = _enum_or_str(ArtifactOperatingSystem, self._values["operating_system"])
         self._values["tags"] = list(self._values["tags"] or [])
         self._values["references"] = list(self._values["references"] or [])
-
-    @property
-    def digest(self) -> str | None:
-        return self._values["digest"]
-
-    @property
-    def size_in_bytes(self) -> int | None:
-        return self._values["size_in_bytes"]
-
-    @property
-    def created_on(self) -> datetime | None:
-        return self._values["created_on"]
-
-    @property
-    def last_updated_on(self) -> datetime | None:
-        return self._values["last_updated_on"]
-
-    @property
-    def architecture(self) -> ArtifactArchitecture | str | None:
-        return self._values["architecture"]
-
-    @property
-    def operating_system(self) -> ArtifactOperatingSystem | str | None:
-        return self._values["operating_system"]
-
-    @property
-    def tags(self) -> list[str]:
-        return list(self._values["tags"])
-
-    @property
-    def repository_name(self) -> str | None:
-        return self._values["repository_name"]
-
-    @property
-    def registry(self) -> str | None:
-        return self._values["registry"]
-
-    @property
-    def media_type(self) -> str | None:
-        return self._values["media_type"]
-
-    @property
-    def config_media_type(self) -> str | None:
-        return self._values["config_media_type"]
-
-    @property
-    def references(self) -> list[ArtifactManifestProperties]:
-        return list(self._values["references"])
 
     @property
     def fully_qualified_reference(self) -> str:
