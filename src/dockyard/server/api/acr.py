@@ -19,8 +19,9 @@ from ..storage.metadata import ATTRIBUTES
 from .common import (
     authorize,
     empty,
+    fetch_limit,
     json_response,
-    next_link,
+    page,
     page_params,
     read_limited,
     registry,
@@ -124,15 +125,16 @@ async def _changes(request: Request) -> dict[str, bool]:
     return changes
 
 
+def _carried(order: str) -> str | None:
+    """The ``orderby`` a next-page link repeats (none for the default order)."""
+    return None if order == "none" else order
+
+
 async def catalog(request: Request) -> Response:
     """``GET /acr/v1/_catalog?n=&last=``."""
     authorize(request, "registry", "catalog", "*")
     n, last = page_params(request)
-    names = registry(request).meta.catalog(last, None if n is None else n + 1)
-    headers: dict[str, str] = {}
-    if n is not None and len(names) > n:
-        names = names[:n]
-        headers["Link"] = next_link("/acr/v1/_catalog", {"last": names[-1] if names else last, "n": n})
+    names, headers = page(registry(request).meta.catalog(last, fetch_limit(n)), n, last, "/acr/v1/_catalog", str)
     return json_response({"repositories": names}, headers=headers)
 
 
@@ -165,16 +167,10 @@ async def tags(request: Request) -> Response:
     digest = request.query_params.get("digest") or None
     if digest is not None:
         digest = str(check_digest(digest))
-    rows = reg.meta.list_tags(repo["id"], last, None if n is None else n + 1, order, digest)
-    headers: dict[str, str] = {}
-    if n is not None and len(rows) > n:
-        rows = rows[:n]
-        params: dict[str, Any] = {"last": rows[-1]["name"] if rows else last, "n": n}
-        if order != "none":
-            params["orderby"] = order
-        if digest:
-            params["digest"] = digest
-        headers["Link"] = next_link(f"/acr/v1/{name}/_tags", params)
+    rows, headers = page(
+        reg.meta.list_tags(repo["id"], last, fetch_limit(n), order, digest), n, last, f"/acr/v1/{name}/_tags",
+        lambda row: row["name"], orderby=_carried(order), digest=digest,
+    )
     body = {"registry": _registry_host(request), "imageName": name, "tags": [_tag_json(r) for r in rows]}
     return json_response(body, headers=headers)
 
@@ -212,14 +208,10 @@ async def manifests(request: Request) -> Response:
     repo = reg.repository(name)
     n, last = page_params(request)
     order = _order(request)
-    rows = reg.meta.list_manifests(repo["id"], last, None if n is None else n + 1, order)
-    headers: dict[str, str] = {}
-    if n is not None and len(rows) > n:
-        rows = rows[:n]
-        params: dict[str, Any] = {"last": rows[-1]["digest"] if rows else last, "n": n}
-        if order != "none":
-            params["orderby"] = order
-        headers["Link"] = next_link(f"/acr/v1/{name}/_manifests", params)
+    rows, headers = page(
+        reg.meta.list_manifests(repo["id"], last, fetch_limit(n), order), n, last, f"/acr/v1/{name}/_manifests",
+        lambda row: row["digest"], orderby=_carried(order),
+    )
     tag_map = reg.meta.tags_of(repo["id"], [r["digest"] for r in rows])
     items = []
     for row in rows:

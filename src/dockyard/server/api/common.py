@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -11,6 +12,8 @@ from starlette.responses import Response
 
 from .. import errors as e
 from ..registry import Registry
+
+T = TypeVar("T")
 
 #: Largest page a client may ask for.
 MAX_PAGE = 100_000
@@ -50,6 +53,24 @@ def next_link(path: str, params: dict[str, Any]) -> str:
     """A ``Link`` header value for the next page (relative URL, values percent-encoded)."""
     query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items() if v is not None)
     return f'<{path}?{query}>; rel="next"'
+
+
+def fetch_limit(n: int | None) -> int | None:
+    """How many rows to fetch for a page of ``n``: one more, to learn whether a next page exists."""
+    return None if n is None else n + 1
+
+
+def page(
+    rows: Sequence[T], n: int | None, last: str | None, path: str, cursor: Callable[[T], str], **params: Any
+) -> tuple[list[T], dict[str, str]]:
+    """Trim ``rows`` (fetched with :func:`fetch_limit`) to one page, with the ``Link`` header to the next page
+    when there is one; ``params`` (``orderby``, ``digest``) carry over to that page, ``None`` ones dropped."""
+    rows = list(rows)
+    if n is None or len(rows) <= n:
+        return rows, {}
+    rows = rows[:n]
+    after = cursor(rows[-1]) if rows else last
+    return rows, {"Link": next_link(path, {"last": after, "n": n, **params})}
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,

@@ -17,8 +17,9 @@ from ..responses import BlobResponse
 from .common import (
     authorize,
     empty,
+    fetch_limit,
     json_response,
-    next_link,
+    page,
     page_params,
     read_limited,
     registry,
@@ -40,11 +41,7 @@ async def catalog(request: Request) -> Response:
     """``GET /v2/_catalog?n=&last=``."""
     authorize(request, "registry", "catalog", "*")
     n, last = page_params(request)
-    names = registry(request).meta.catalog(last, None if n is None else n + 1)
-    headers: dict[str, str] = {}
-    if n is not None and len(names) > n:
-        names = names[:n]
-        headers["Link"] = next_link("/v2/_catalog", {"last": names[-1] if names else last, "n": n})
+    names, headers = page(registry(request).meta.catalog(last, fetch_limit(n)), n, last, "/v2/_catalog", str)
     return json_response({"repositories": names}, headers=headers)
 
 
@@ -56,12 +53,8 @@ async def tags_list(request: Request) -> Response:
     n, last = page_params(request)
     reg = registry(request)
     repo = reg.repository(name)
-    rows = reg.meta.list_tags(repo["id"], last, None if n is None else n + 1)
-    tags = [r["name"] for r in rows]
-    headers: dict[str, str] = {}
-    if n is not None and len(tags) > n:
-        tags = tags[:n]
-        headers["Link"] = next_link(f"/v2/{name}/tags/list", {"last": tags[-1] if tags else last, "n": n})
+    tags = [r["name"] for r in reg.meta.list_tags(repo["id"], last, fetch_limit(n))]
+    tags, headers = page(tags, n, last, f"/v2/{name}/tags/list", str)
     return json_response({"name": name, "tags": tags}, headers=headers)
 
 
