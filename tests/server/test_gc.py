@@ -10,24 +10,7 @@ import httpx
 
 from dockyard.oci import compute_digest
 from tests.support.images import make_image, push, random_bytes, upload_blob
-from tests.support.servers import DockyardServer, subprocess_env
-
-
-def run_gc(data_dir: Path, *flags: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "dockyard", "gc", "--data-dir", str(data_dir), *flags],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def blob_file(data_dir: Path, digest: str) -> Path:
-    algorithm, hex_digest = digest.split(":")
-    return data_dir / "blobs" / algorithm / hex_digest[:2] / hex_digest
+from tests.support.servers import DockyardServer, blob_file, run_gc, subprocess_env
 
 
 def test_gc_removes_garbage_and_keeps_referenced_blobs(fresh_dockyard: DockyardServer) -> None:

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import httpx
 
 from dockyard.oci import compute_digest
 from tests.support.images import make_image, upload_blob
-from tests.support.servers import DockyardServer, subprocess_env
-
-
-def run_gc(data_dir: Path, *flags: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "dockyard", "gc", "--data-dir", str(data_dir), *flags],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def blob_file(data_dir: Path, digest: str) -> Path:
-    algorithm, hex_digest = digest.split(":")
-    return data_dir / "blobs" / algorithm / hex_digest[:2] / hex_digest
+from tests.support.servers import DockyardServer, blob_file, run_gc
 
 
 def upload_until_stored(http: httpx.Client, base_url: str, repo: str, data: bytes, digest: str) -> None:

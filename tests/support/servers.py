@@ -141,3 +141,22 @@ def subprocess_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env["NO_PROXY"] = "127.0.0.1,localhost"
     return env
+
+
+def run_gc(data_dir: Path, *flags: str) -> str:
+    """Run ``dockyard gc --data-dir DATA_DIR FLAGS…`` to completion; its standard output (it must succeed)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dockyard", "gc", "--data-dir", str(data_dir), *flags],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def blob_file(data_dir: Path, digest: str) -> Path:
+    """Where ``dockyard serve`` keeps a blob: ``<data>/blobs/<algorithm>/<first two hex>/<hex>``."""
+    algorithm, hex_digest = digest.split(":")
+    return data_dir / "blobs" / algorithm / hex_digest[:2] / hex_digest
