@@ -52,6 +52,8 @@ def test_push_and_pull_round_trip(
                  "application/vnd.example.model", "--annotation", "org.example.k=v", "-a", "x=y=z", "-o", "json",
                  cwd=src).ok().json()
     manifest = json.loads(cli("manifest", "get", "-r", reg, f"{repo_name}:v1").ok().stdout)
+    assert pushed["media_type"] == "application/vnd.oci.image.manifest.v1+json"
+    assert [layer["mediaType"] for layer in pushed["layers"]] == [layer["mediaType"] for layer in manifest["layers"]]
     assert pushed["digest"] == cli("tag", "show", "-r", reg, f"{repo_name}:v1", "-o", "json").ok().json()["digest"]
     assert manifest["artifactType"] == "application/vnd.example.model"
     assert manifest["annotations"] == {"org.example.k": "v", "x": "y=z"}

@@ -29,7 +29,8 @@ def test_layout_to_dockyard_to_distribution_and_back(
 
     first = cli("copy", f"oci:{source}:v1", f"{dockyard_server.host}/{repo_name}:v1", "-o", "json").ok().json()
     assert first["images"][0]["digest"] == index.digest
-    assert first["blobsCopied"] == len(index.all_blobs()) and first["manifests"] == 4
+    assert first["images"][0]["media_type"] == index.media_type
+    assert first["blobs_copied"] == len(index.all_blobs()) and first["manifests"] == 4
     assert cli("manifest", "get", "-r", dockyard_server.host, f"{repo_name}:v1").ok().stdout.encode() == index.body
 
     second = cli("copy", f"{dockyard_server.host}/{repo_name}:v1", f"{distribution_server.host}/{repo_name}:v1",
@@ -44,7 +45,7 @@ def test_layout_to_dockyard_to_distribution_and_back(
 
     # Everything is there already: nothing moves the second time.
     again = cli("copy", f"oci:{source}:v1", f"{dockyard_server.host}/{repo_name}:v1", "-o", "json").ok().json()
-    assert again["blobsCopied"] == 0 and again["blobsSkipped"] == len(index.all_blobs())
+    assert again["blobs_copied"] == 0 and again["blobs_skipped"] == len(index.all_blobs())
 
 
 def test_platform_subset(cli: Cli, dockyard_server: DockyardServer, repo_name: str, tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ def test_platform_subset(cli: Cli, dockyard_server: DockyardServer, repo_name: s
     cli("manifest", "show", "-r", reg, f"{dest}@{by_platform['linux/arm64'].digest}").ok()
     cli("manifest", "show", "-r", reg, f"{dest}@{by_platform['linux/amd64'].digest}").failed(1)
     # Same registry, another repository: blobs are mounted, not copied.
-    assert result["blobsMounted"] == 4 and result["blobsCopied"] == 0
+    assert result["blobs_mounted"] == 4 and result["blobs_copied"] == 0
 
     out = tmp_path / "arm64"
     cli("copy", f"{reg}/{repo_name}:v1", f"oci:{out}:only", "--platform", "linux/arm64").ok()

@@ -69,7 +69,7 @@ def test_age_keep_exclude_and_regex(cli: Cli, dockyard_server: DockyardServer, r
     # The real run untags exactly that; manifests stay without --untagged.
     before = repo_digests(cli, reg, repo_name)
     report = purge(cli, reg, "--filter", f"{repo_name}:^v", "--ago", "0d", "--keep", "2")
-    assert deleted(report)[0] == {"v1", "v2"} and report["deletedTags"] == 2 and report["deletedManifests"] == 0
+    assert deleted(report)[0] == {"v1", "v2"} and report["deleted_tags"] == 2 and report["deleted_manifests"] == 0
     assert repo_tags(cli, reg, repo_name) == {"v3", "v4", "x-hello-y"}
     assert repo_digests(cli, reg, repo_name) == before
 
@@ -178,11 +178,14 @@ def test_dry_run_equals_real_run(cli: Cli, dockyard_server: DockyardServer, repo
             "--exclude", "^keep", "--untagged", "--concurrency", "3")
     before = {r: (repo_tags(cli, reg, r), repo_digests(cli, reg, r)) for r in (repo_name, second)}
     plan = purge(cli, reg, *args, "--dry-run")
-    assert plan["dryRun"] is True
+    assert plan["dry_run"] is True
     report = purge(cli, reg, *args)
-    assert report["dryRun"] is False
+    assert report["dry_run"] is False
     assert report["repositories"] == plan["repositories"]
-    assert report["deletedTags"] == plan["deletedTags"] > 0 and report["deletedManifests"] == plan["deletedManifests"]
+    assert report["deleted_tags"] == plan["deleted_tags"] > 0
+    assert report["deleted_manifests"] == plan["deleted_manifests"]
+    entries = [m for r in report["repositories"] for m in r["manifests"]]
+    assert entries and all(set(m) == {"digest", "media_type"} and m["media_type"] for m in entries)
     for repo in (repo_name, second):
         entry = next((r for r in plan["repositories"] if r["repository"] == repo), {"tags": [], "manifests": []})
         tags_before, digests_before = before[repo]
@@ -247,7 +250,7 @@ def test_locked_repository_is_reported_as_skipped(cli: Cli, dockyard_server: Doc
     push_tags(dockyard_server, repo_name, "v1", "v2")
     cli("repo", "update", "-r", reg, repo_name, "--delete-enabled", "false").ok()
     report = purge(cli, reg, "--filter", f"{repo_name}:.*", "--ago", "0d")
-    assert report["repositories"] == [] and report["deletedTags"] == 0
+    assert report["repositories"] == [] and report["deleted_tags"] == 0
     assert {s["tag"] for s in report["skipped"]} == {"v1", "v2"}
     assert repo_tags(cli, reg, repo_name) == {"v1", "v2"}
     text = cli("purge", "-r", reg, "--filter", f"{repo_name}:.*", "--ago", "0d").ok().stdout

@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
             print_json(result.to_json())
         else:
             status(options, f"Pushed {reference.repository}:{tag}")
-            emit_record(options, {"digest": result.digest, "mediaType": result.media_type, "size": result.size})
+            emit_record(options, {"digest": result.digest, "media_type": result.media_type, "size": result.size})
 
     @command(app, "pull", example=PULL_EXAMPLE, output_flags=("--format",))
     def pull(

@@ -31,12 +31,17 @@ def _verify(url: str, username: str, password: str) -> None:
 def register(app: typer.Typer) -> None:
     """Add ``login`` and ``logout`` to ``app``."""
 
-    @command(app, "login", example="echo \"$PASSWORD\" | dockyard login 127.0.0.1:5000 -u tester --password-stdin")
+    @command(app, "login", example="echo \"$PASSWORD\" | dockyard login 127.0.0.1:5000 -u tester --password-stdin",
+             password_prompt=True)
     def login(registry_name: Registry) -> None:
-        """Check a user name and password against a registry and store them in Docker's config.json."""
+        """Check a user name and password against a registry and store them in Docker's config.json.
+
+        The password comes from standard input with --password-stdin; without it, it is asked for on the
+        terminal (not echoed).
+        """
         options = current()
         if not options.username:
-            raise UsageError("login needs --username and --password-stdin")
+            raise UsageError("login needs --username (and --password-stdin unless run on a terminal)")
         url = endpoint_url(registry_name)
         password = options.password() or ""
         _verify(url, options.username, password)

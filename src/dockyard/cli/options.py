@@ -37,6 +37,8 @@ class GlobalOptions:
     username: str | None = None
     password_stdin: bool = False
     quiet: bool = False
+    #: The command asks for the password on a terminal when ``--username`` comes without ``--password-stdin``.
+    password_prompt: bool = False
     _password: str | None = None
 
     @property
@@ -44,20 +46,27 @@ class GlobalOptions:
         return self.output is OutputFormat.json
 
     def password(self) -> str | None:
-        """The password read from standard input (once), when ``--password-stdin`` was given."""
-        if not self.password_stdin:
-            return None
+        """The password (asked once): read from standard input with ``--password-stdin``, else prompted for
+        without echo when the command allows it; ``None`` without ``--username``."""
         if self._password is None:
-            self._password = sys.stdin.read().rstrip("\r\n")
-            if not self._password:
-                raise UsageError("--password-stdin: standard input is empty")
+            if self.password_stdin:
+                self._password = sys.stdin.read().rstrip("\r\n")
+                if not self._password:
+                    raise UsageError("--password-stdin: standard input is empty")
+            elif self.username and self.password_prompt:
+                self._password = typer.prompt("Password", hide_input=True, err=True)
         return self._password
 
     def check(self) -> None:
+        """Reject inconsistent credential flags before the command runs."""
         if self.password_stdin and not self.username:
             raise UsageError("--password-stdin needs --username")
         if self.username and not self.password_stdin:
-            raise UsageError("--username needs --password-stdin (the password is read from standard input)")
+            if not self.password_prompt:
+                raise UsageError("--username needs --password-stdin (the password is read from standard input)")
+            if not sys.stdin.isatty():
+                raise UsageError("--username without --password-stdin needs a terminal to ask for the password; "
+                                 "pipe it in with --password-stdin")
 
 
 _current = GlobalOptions()
@@ -121,8 +130,11 @@ def _common_parameters(output_flags: tuple[str, ...]) -> list[inspect.Parameter]
 _COMMON = ("registry", "output_format", "username", "password_stdin", "quiet")
 
 
-def with_common_options(func: F | None = None, *, output_flags: tuple[str, ...] = ("--output", "-o")) -> Any:
-    """Add the common options to a typer command function; the function reads them with :func:`current`."""
+def with_common_options(
+    func: F | None = None, *, output_flags: tuple[str, ...] = ("--output", "-o"), password_prompt: bool = False
+) -> Any:
+    """Add the common options to a typer command function; the function reads them with :func:`current`.
+    ``password_prompt``: ``--username`` alone asks for the password on a terminal (``dockyard login``)."""
 
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn, eval_str=True)
@@ -138,6 +150,7 @@ def with_common_options(func: F | None = None, *, output_flags: tuple[str, ...] 
                 username=values["username"] or _root.username,
                 password_stdin=values["password_stdin"] or _root.password_stdin,
                 quiet=values["quiet"] or _root.quiet,
+                password_prompt=password_prompt,
             )
             _current.check()
             return fn(*args, **kwargs)
@@ -156,9 +169,10 @@ def command(group: typer.Typer, name: str, *, example: str, **kwargs: Any) -> Ca
 
     def decorate(fn: F) -> F:
         output_flags = kwargs.pop("output_flags", ("--output", "-o"))
+        password_prompt = kwargs.pop("password_prompt", False)
         lines = example.strip().splitlines()
         epilog = "Example:\n\n" + "\n\n".join(f"  {line}" for line in lines)
-        wrapped = with_common_options(fn, output_flags=output_flags)
+        wrapped = with_common_options(fn, output_flags=output_flags, password_prompt=password_prompt)
         group.command(name, epilog=epilog, **kwargs)(wrapped)
         return fn
 

@@ -125,10 +125,10 @@ def register(app: typer.Typer) -> None:
         if options.json:
             print_json(
                 {
-                    "dryRun": dry_run,
+                    "dry_run": dry_run,
                     "repositories": repositories,
-                    "deletedTags": _counts(repositories)["tags"],
-                    "deletedManifests": _counts(repositories)["manifests"],
+                    "deleted_tags": _counts(repositories)["tags"],
+                    "deleted_manifests": _counts(repositories)["manifests"],
                     "skipped": skipped,
                 }
             )

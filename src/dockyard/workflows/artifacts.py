@@ -74,7 +74,7 @@ class PushResult:
         return {
             "repository": self.repository,
             "digest": self.digest,
-            "mediaType": self.media_type,
+            "media_type": self.media_type,
             "size": self.size,
             "tag": self.tag,
             "layers": [d.to_json() for d in self.layers],

@@ -66,14 +66,14 @@ class CopyResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "images": [
-                {"source": i.source, "destination": i.destination, "digest": i.digest, "mediaType": i.media_type,
+                {"source": i.source, "destination": i.destination, "digest": i.digest, "media_type": i.media_type,
                  "referrers": i.referrers}
                 for i in self.images
             ],
-            "blobsCopied": self.stats.blobs_copied,
-            "blobsSkipped": self.stats.blobs_skipped,
-            "blobsMounted": self.stats.blobs_mounted,
-            "bytesCopied": self.stats.bytes_copied,
+            "blobs_copied": self.stats.blobs_copied,
+            "blobs_skipped": self.stats.blobs_skipped,
+            "blobs_mounted": self.stats.blobs_mounted,
+            "bytes_copied": self.stats.bytes_copied,
             "manifests": self.stats.manifests,
         }
 

@@ -169,8 +169,8 @@ class RepositoryOutcome:
     def to_json(self) -> dict[str, Any]:
         return {
             "repository": self.repository,
-            "tags": [{"tag": t.name, "digest": t.digest} for t in self.deleted_tags],
-            "manifests": [{"digest": m.digest, "mediaType": m.media_type} for m in self.deleted_manifests],
+            "tags": [t.to_json() for t in self.deleted_tags],
+            "manifests": [m.to_json() for m in self.deleted_manifests],
         }
 
 

@@ -140,6 +140,10 @@ class TagRecord:
     def locked(self) -> bool:
         return self.can_delete is False or self.can_write is False
 
+    def to_json(self) -> dict[str, Any]:
+        """The tag as an entry of a purge report."""
+        return {"tag": self.name, "digest": self.digest}
+
 
 @dataclass(frozen=True)
 class ManifestRecord:
@@ -157,6 +161,10 @@ class ManifestRecord:
     @property
     def locked(self) -> bool:
         return self.can_delete is False or self.can_write is False
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as an entry of a purge report."""
+        return {"digest": self.digest, "media_type": self.media_type}
 
 
 @dataclass
@@ -226,8 +234,8 @@ class RepositoryPlan:
     def to_json(self) -> dict[str, Any]:
         return {
             "repository": self.repository,
-            "tags": [{"tag": t.name, "digest": t.digest} for t in self.tags],
-            "manifests": [{"digest": m.digest, "mediaType": m.media_type} for m in self.manifests],
+            "tags": [t.to_json() for t in self.tags],
+            "manifests": [m.to_json() for m in self.manifests],
         }
 
 
