@@ -47,12 +47,12 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
     for row in results.rows:
         if row.bench == "B2" and row.dockyard:
             tput = row.throughput_mb_s()
-            out.append(_entry(f"B2: dockyard verified download ≥ {B2_MIN_MB_S:,.0f} MB/s",
+            out.append(_entry(f"B2 {row.case}: dockyard verified download ≥ {B2_MIN_MB_S:,.0f} MB/s",
                               "not measured" if tput is None else f"{tput:,.0f} MB/s",
                               None if tput is None else tput >= B2_MIN_MB_S))
         if row.bench in ("B1", "B2") and row.dockyard:
             rss = row.client_rss_kib
-            out.append(_entry(f"{row.bench}: dockyard client peak RSS < {CLIENT_RSS_MIB:g} MiB",
+            out.append(_entry(f"{row.bench} {row.case}: dockyard client peak RSS < {CLIENT_RSS_MIB:g} MiB",
                               "not measured" if rss is None or row.median is None else f"{rss / 1024:.0f} MiB",
                               None if rss is None or row.median is None else rss / 1024 < CLIENT_RSS_MIB))
     return out
