@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from ..oci import mediatypes as mt
 from ..oci.digest import compute_digest
 from ..oci.manifest import Descriptor, Manifest, Platform, parse_image_config, parse_manifest
 from .progress import NoProgress, TransferProgress
-from .stores import ManifestBlob, RegistryStore, Store
+from .stores import LayoutStore, ManifestBlob, RegistryStore, Store
 
 
 class CopyError(ValueError):
@@ -149,8 +150,12 @@ class _Copier:
             self.stats.add(blobs_mounted=1)
             return
         self.progress.blob_started(digest, descriptor.size, _short_type(descriptor.media_type))
-        with self.source.open_blob(digest) as stream:
-            self.destination.write_blob(stream, descriptor, lambda n: self.progress.blob_advanced(digest, n))
+        advance = functools.partial(self.progress.blob_advanced, digest)
+        if isinstance(self.destination, LayoutStore) and isinstance(self.source, RegistryStore):
+            self.destination.download_from(self.source, descriptor, advance)
+        else:
+            with self.source.open_blob(digest) as stream:
+                self.destination.write_blob(stream, descriptor, advance)
         self.progress.blob_finished(digest)
         self.stats.add(blobs_copied=1, bytes_copied=descriptor.size)
 

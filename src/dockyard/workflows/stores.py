@@ -197,6 +197,13 @@ class LayoutStore:
     def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
         self.layout.write_blob(_reported_chunks(stream, advance), descriptor.digest)
 
+    def download_from(self, source: RegistryStore, descriptor: Descriptor, advance: Advance) -> None:
+        """Fetch a blob from a registry straight into the layout: the SDK's verified file download (parallel
+        ranges for big blobs, one hash pass, temp file renamed into place) instead of a second hash here."""
+        target = self.layout.blob_path(descriptor.digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source.client.download_blob_to_file(source.repository, descriptor.digest, target, progress=advance)
+
     def write_manifest(self, manifest: ManifestBlob, tag: str | None, *, root: bool) -> None:
         self.layout.write_manifest(manifest.body, manifest.media_type, tag=tag, add_to_index=root)
 
