@@ -18,6 +18,7 @@ from ..registry import check_digest, check_name, is_digest_reference
 from ..storage.metadata import ATTRIBUTES
 from .common import (
     authorize,
+    catalog_response,
     empty,
     fetch_limit,
     json_response,
@@ -132,10 +133,7 @@ def _carried(order: str) -> str | None:
 
 async def catalog(request: Request) -> Response:
     """``GET /acr/v1/_catalog?n=&last=``."""
-    authorize(request, "registry", "catalog", "*")
-    n, last = page_params(request)
-    names, headers = page(registry(request).meta.catalog(last, fetch_limit(n)), n, last, "/acr/v1/_catalog", str)
-    return json_response({"repositories": names}, headers=headers)
+    return catalog_response(request, "/acr/v1/_catalog")
 
 
 async def repository(request: Request) -> Response:

@@ -16,6 +16,7 @@ from ..registry import CHUNK_MIN_LENGTH, check_digest, check_name, upload_header
 from ..responses import BlobResponse
 from .common import (
     authorize,
+    catalog_response,
     empty,
     fetch_limit,
     json_response,
@@ -39,10 +40,7 @@ async def base(request: Request) -> Response:
 
 async def catalog(request: Request) -> Response:
     """``GET /v2/_catalog?n=&last=``."""
-    authorize(request, "registry", "catalog", "*")
-    n, last = page_params(request)
-    names, headers = page(registry(request).meta.catalog(last, fetch_limit(n)), n, last, "/v2/_catalog", str)
-    return json_response({"repositories": names}, headers=headers)
+    return catalog_response(request, "/v2/_catalog")
 
 
 async def tags_list(request: Request) -> Response:
