@@ -6,6 +6,7 @@ import base64
 import itertools
 import json
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -162,3 +163,18 @@ def test_credentials_stay_off_plain_http_to_other_hosts() -> None:
 
     with pytest.raises(ServiceRequestError, match="allow_insecure_credentials"):
         script.run(session.send(Request("GET", "http://registry.example/v2/_catalog")))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2018-09-07T16:30:46.6583219Z", datetime(2018, 9, 7, 16, 30, 46, 658321, tzinfo=timezone.utc)),
+        ("2024-01-02T03:04:05z", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("2024-01-02T03:04:05.1+02:00", datetime(2024, 1, 2, 1, 4, 5, 100000, tzinfo=timezone.utc)),
+        ("2024-01-02T03:04:05", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("not a time", None),
+        (None, None),
+    ],
+)
+def test_parse_time_reads_acr_timestamps(text: object, expected: datetime | None) -> None:
+    assert parse_time(text) == expected
