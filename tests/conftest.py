@@ -16,7 +16,6 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 #: The user every auth-enabled test server knows.
 TEST_USER = ("tester", "s3cret-pass")
-#: A second user (for "a token for one repository" style checks use scopes; this one is for wrong passwords).
 _counter = itertools.count()
 
 

@@ -55,11 +55,6 @@ def is_digest(value: str) -> bool:
     return True
 
 
-def looks_like_digest(value: str) -> bool:
-    """True when ``value`` has the shape ``algorithm:encoded`` (a tag can never contain ``:``)."""
-    return ":" in value
-
-
 class Hasher:
     """A streaming hasher that yields a digest string; feed it with :meth:`update`."""
 
