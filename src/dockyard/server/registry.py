@@ -214,7 +214,7 @@ class Registry:
         except UploadBusyError:
             state = self.upload(name, upload_id)
             raise e.range_invalid(
-                "another request is writing to this upload session", headers=_upload_headers(name, state)
+                "another request is writing to this upload session", headers=upload_headers(name, state)
             ) from None
         except FileNotFoundError:
             raise e.upload_unknown(upload_id) from None
@@ -222,7 +222,7 @@ class Registry:
             offset = exc.offset
             state = UploadState(upload_id, name, 0, offset)
             raise e.range_invalid(
-                f"chunk starts at {start} but the upload has {offset} bytes", headers=_upload_headers(name, state)
+                f"chunk starts at {start} but the upload has {offset} bytes", headers=upload_headers(name, state)
             ) from None
 
     async def finish_upload(self, name: str, upload_id: str, digest_text: str | None) -> Digest:
@@ -445,14 +445,10 @@ def upload_location(name: str, upload_id: str) -> str:
     return f"/v2/{name}/blobs/uploads/{upload_id}"
 
 
-def _upload_headers(name: str, state: UploadState) -> dict[str, str]:
+def upload_headers(name: str, state: UploadState) -> dict[str, str]:
+    """Headers describing an upload session's progress (``Location``, ``Range``, ``Docker-Upload-UUID``)."""
     return {
         "Location": upload_location(name, state.id),
         "Range": f"0-{max(state.offset - 1, 0)}",
         "Docker-Upload-UUID": state.id,
     }
-
-
-def upload_headers(name: str, state: UploadState) -> dict[str, str]:
-    """Headers describing an upload session's progress (``Location``, ``Range``, ``Docker-Upload-UUID``)."""
-    return _upload_headers(name, state)

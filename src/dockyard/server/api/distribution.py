@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from ...oci import mediatypes as mt
 from .. import errors as e
-from ..registry import CHUNK_MIN_LENGTH, check_digest, check_name, upload_headers, upload_location
+from ..registry import CHUNK_MIN_LENGTH, check_digest, check_name, upload_headers
 from ..responses import BlobResponse
 from .common import (
     authorize,
@@ -266,5 +266,3 @@ routes = [
     Route("/v2/{name:path}/blobs/{digest}", blob, methods=["GET", "HEAD", "DELETE"]),
     Route("/v2/{name:path}/referrers/{digest}", referrers, methods=["GET"]),
 ]
-
-__all__ = ["routes", "upload_location"]
