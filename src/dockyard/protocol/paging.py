@@ -64,16 +64,6 @@ def link_pages(
     return fetch
 
 
-def single_page(produce: Callable[[], Gen[list[T]]]) -> PageFetcher[T]:
-    """A page fetcher for listings computed in one go (client-side sorting, plain-OCI enumeration)."""
-
-    def fetch(token: Any) -> Gen[tuple[list[T], Any]]:
-        items = yield from produce()
-        return items, None
-
-    return fetch
-
-
 def sliced_pages(
     produce: Callable[[], Gen[list[Any]]],
     page_size: int | None,
