@@ -57,9 +57,7 @@ def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -
                 if digest in marked or now - float(link["created"]) < min_age:
                     linked.add(digest)
                 elif not dry_run:
-                    meta.conn.execute(
-                        "DELETE FROM repo_blobs WHERE repo_id = ? AND digest = ?", (link["repo_id"], digest)
-                    )
+                    meta.unlink_blob(link["repo_id"], digest)
             for digest, path in list(blobs.iter_all()):
                 text = str(digest)
                 if text in marked or text in linked:
