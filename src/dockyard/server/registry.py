@@ -255,18 +255,21 @@ class Registry:
 
     # -- manifests ----------------------------------------------------------------------------------------------
 
+    def resolve_reference(self, repo: sqlite3.Row, reference: str) -> tuple[sqlite3.Row | None, str | None]:
+        """(tag row or None, digest) for a tag or digest reference; the digest is None for an unknown tag
+        (400 DIGEST_INVALID / TAG_INVALID for a malformed reference)."""
+        if is_digest_reference(reference):
+            return None, str(check_digest(reference))
+        if not is_valid_tag(reference):
+            raise e.tag_invalid(reference)
+        tag = self.meta.tag(repo["id"], reference)
+        return tag, tag["digest"] if tag is not None else None
+
     def _resolve(self, repo: sqlite3.Row, reference: str) -> tuple[sqlite3.Row | None, sqlite3.Row | None]:
         """(tag row or None, manifest row with content or None) for a tag or digest reference."""
-        tag = None
-        if is_digest_reference(reference):
-            digest = str(check_digest(reference))
-        else:
-            if not is_valid_tag(reference):
-                raise e.tag_invalid(reference)
-            tag = self.meta.tag(repo["id"], reference)
-            if tag is None:
-                return None, None
-            digest = tag["digest"]
+        tag, digest = self.resolve_reference(repo, reference)
+        if digest is None:
+            return None, None
         return tag, self.meta.manifest(repo["id"], digest, with_content=True)
 
     def get_manifest(self, name: str, reference: str) -> StoredManifest:

@@ -14,7 +14,7 @@ from ...oci import mediatypes as mt
 from ...oci.manifest import InvalidManifestError, parse_manifest
 from ...oci.names import is_valid_tag
 from .. import errors as e
-from ..registry import check_digest, check_name, is_digest_reference
+from ..registry import check_digest, check_name
 from ..storage.metadata import ATTRIBUTES
 from .common import (
     authorize,
@@ -233,15 +233,9 @@ async def manifest(request: Request) -> Response:
     else:
         authorize(request, "repository", name, "metadata_read")
     repo = reg.repository(name)
-    if is_digest_reference(reference):
-        digest = str(check_digest(reference))
-    else:
-        if not is_valid_tag(reference):
-            raise e.tag_invalid(reference)
-        tag_row = reg.meta.tag(repo["id"], reference)
-        if tag_row is None:
-            raise e.manifest_unknown(reference)
-        digest = tag_row["digest"]
+    _, digest = reg.resolve_reference(repo, reference)
+    if digest is None:
+        raise e.manifest_unknown(reference)
     if request.method == "PATCH":
         reg.update_attributes(name, "manifest", digest, await _changes(request))
     row = reg.meta.manifest(repo["id"], digest, with_content=True)
