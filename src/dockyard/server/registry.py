@@ -128,15 +128,12 @@ class Registry:
             if repo is None:
                 raise e.name_unknown(name)
             self.check_deletable(f"repository {name}", repo)
-            for row in self.meta.all(
-                "SELECT digest FROM manifests WHERE repo_id = ? AND (delete_enabled = 0 OR write_enabled = 0)",
-                repo["id"],
-            ):
-                raise e.locked(f"manifest {row['digest']} in {name} is locked against deletion")
-            for row in self.meta.all(
-                "SELECT name FROM tags WHERE repo_id = ? AND (delete_enabled = 0 OR write_enabled = 0)", repo["id"]
-            ):
-                raise e.locked(f"tag {name}:{row['name']} is locked against deletion")
+            locked_digest = self.meta.undeletable("manifests", "digest", repo["id"])
+            if locked_digest is not None:
+                raise e.locked(f"manifest {locked_digest} in {name} is locked against deletion")
+            locked_tag = self.meta.undeletable("tags", "name", repo["id"])
+            if locked_tag is not None:
+                raise e.locked(f"tag {name}:{locked_tag} is locked against deletion")
             return self.meta.delete_repository(repo["id"])
 
     # -- blobs --------------------------------------------------------------------------------------------------
@@ -382,12 +379,9 @@ class Registry:
                     raise e.manifest_unknown(reference)
                 self.check_deletable(f"repository {name}", repo)
                 self.check_deletable(f"manifest {digest}", row)
-                for tag in self.meta.all(
-                    "SELECT name FROM tags WHERE repo_id = ? AND digest = ?"
-                    " AND (delete_enabled = 0 OR write_enabled = 0)",
-                    repo["id"], digest,
-                ):
-                    raise e.locked(f"tag {name}:{tag['name']} is locked against deletion")
+                locked_tag = self.meta.undeletable("tags", "name", repo["id"], digest)
+                if locked_tag is not None:
+                    raise e.locked(f"tag {name}:{locked_tag} is locked against deletion")
                 self.meta.delete_manifest(repo["id"], digest)
                 self.meta.touch_repository(repo["id"])
         else:

@@ -216,6 +216,17 @@ class MetadataStore:
         values = [int(v) for v in changes.values()]
         self.conn.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*values, *args))
 
+    def undeletable(self, table: str, column: str, repo_id: int, digest: str | None = None) -> str | None:
+        """``column`` of the first row of ``table`` (``manifests`` or ``tags``) in the repository, optionally only
+        those of ``digest``, that a delete must leave alone (``deleteEnabled`` or ``writeEnabled`` false)."""
+        sql = f"SELECT {column} FROM {table} WHERE repo_id = ? AND (delete_enabled = 0 OR write_enabled = 0)"
+        args: list[Any] = [repo_id]
+        if digest is not None:
+            sql += " AND digest = ?"
+            args.append(digest)
+        row = self.one(sql + " LIMIT 1", *args)
+        return None if row is None else str(row[column])
+
     # -- manifests ----------------------------------------------------------------------------------------------
 
     def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> sqlite3.Row | None:
