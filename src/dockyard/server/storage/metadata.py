@@ -233,6 +233,16 @@ class MetadataStore:
         columns = MANIFEST_INFO_COLUMNS + (", content" if with_content else "")
         return self.one(f"SELECT {columns} FROM manifests WHERE repo_id = ? AND digest = ?", repo_id, digest)
 
+    def manifest_contents(self, repo_id: int, digests: list[str]) -> dict[str, bytes]:
+        """The stored bytes of the given manifests of a repository, by digest (one query for a page)."""
+        if not digests:
+            return {}
+        marks = ",".join("?" * len(digests))
+        rows = self.all(
+            f"SELECT digest, content FROM manifests WHERE repo_id = ? AND digest IN ({marks})", repo_id, *digests
+        )
+        return {row["digest"]: bytes(row["content"]) for row in rows}
+
     def put_manifest(self, repo_id: int, rec: ManifestRecord) -> None:
         """Insert a manifest; pushing the same digest again changes nothing (same bytes, same times)."""
         stamp = now()
