@@ -29,7 +29,8 @@ from .common import (
     repository_name,
 )
 
-ORDERS = {"none": "none", "timedesc": "timedesc", "timeasc": "timeasc"}
+#: The ``orderby`` values the listings accept (lower-cased).
+ORDERS = frozenset({"none", "timedesc", "timeasc"})
 
 
 def _attributes(row: sqlite3.Row) -> dict[str, bool]:
@@ -44,7 +45,7 @@ def _order(request: Request) -> str:
     raw = (request.query_params.get("orderby") or "none").lower()
     if raw not in ORDERS:
         raise e.bad_request(f"orderby must be one of timedesc, timeasc or none, got {raw!r}")
-    return ORDERS[raw]
+    return raw
 
 
 def _repository_json(request: Request, row: sqlite3.Row) -> dict[str, Any]:

@@ -225,7 +225,7 @@ async def upload(request: Request) -> Response:
         raise e.digest_invalid("the digest query parameter is required to finish an upload")
     check_digest(digest)
     start = _content_range(request)
-    if request.headers.get("content-length") not in ("0",) or start is not None:
+    if request.headers.get("content-length") != "0" or start is not None:
         await reg.append_upload(name, upload_id, request.stream(), start)
     committed = await reg.finish_upload(name, upload_id, digest)
     return empty(201, {"Location": f"/v2/{name}/blobs/{committed}", "Docker-Content-Digest": str(committed)})
