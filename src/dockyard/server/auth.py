@@ -179,6 +179,10 @@ class Authenticator:
             user, _, password = base64.b64decode(header.split(" ", 1)[1].strip()).decode().partition(":")
         except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
             return None
+        return self.login(user, password)
+
+    def login(self, user: str, password: str) -> Grant | None:
+        """The grant for a username and password, ``None`` when they are wrong (any pair when auth is off)."""
         if not self.enabled:
             return Grant(user or "anonymous", True)
         return Grant(user, True) if self.check_password(user, password) else None

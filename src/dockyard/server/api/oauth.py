@@ -78,12 +78,7 @@ async def token_post(request: Request) -> Response:
             raise _refused(request, "invalid or expired refresh token")
     elif grant_type == "password":
         username, password = form.get("username"), form.get("password")
-        if username:
-            grant = Grant(str(username), True) if auth.check_password(str(username), str(password or "")) else None
-            if not auth.enabled:
-                grant = Grant(str(username), True)
-        else:
-            grant = auth.anonymous()
+        grant = auth.login(str(username), str(password or "")) if username else auth.anonymous()
         if grant is None:
             raise _refused(request, "invalid or missing credentials")
     else:
