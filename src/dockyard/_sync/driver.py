@@ -30,10 +30,8 @@ class SyncDriver:
 
     def __init__(self, config: ClientConfig) -> None:
         self.http = httpx.Client(**config.httpx_options())
-        #: Whether parallel parts may use the lean socket reader (not with a custom transport).
-        self.raw_parts = config.transport is None
-        self.timeout = config.timeout
-        self.verify = config.verify
+        #: The lean socket reader for the parts of parallel downloads.
+        self.part_reader = rawrange.PartReader(config)
 
     def stream(self, gen: Gen[Any], result: list[Any] | None = None) -> Iterator[tuple[int, bytes]]:
         """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
@@ -78,7 +76,7 @@ class SyncDriver:
                 raise TypeError("this credential is asynchronous; use it with dockyard.aio.ContainerRegistryClient")
             return token
         elif isinstance(step, ReadRange):
-            self.read_range(step)
+            self.part_reader(step)
         elif isinstance(step, Parallel):
             self.parallel(step)
         else:  # pragma: no cover - a protocol bug
@@ -91,16 +89,6 @@ class SyncDriver:
         for _ in self.stream(gen, result):
             raise TypeError("this operation does not produce data")
         return result[0]  # type: ignore[no-any-return]
-
-    def read_range(self, step: ReadRange) -> None:
-        """The lean socket reader for one part, when allowed; its failures leave the rest to httpx."""
-        if not self.raw_parts:
-            return
-        try:
-            rawrange.fetch_part(step.request.url, step.request.headers, step.state, step.sink, timeout=self.timeout,
-                                verify=self.verify)
-        except (rawrange.Unsupported, OSError):
-            pass  # the protocol goes on over httpx from wherever the reader stopped
 
     def parallel(self, step: Parallel) -> None:
         """Run the parts of a parallel download in threads, hashing in order as their bytes land."""

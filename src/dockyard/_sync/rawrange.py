@@ -15,7 +15,8 @@ import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..protocol.download import BlobReadState, parse_content_range
+from ..protocol.config import ClientConfig
+from ..protocol.download import BlobReadState, ReadRange, parse_content_range
 from ..protocol.filesink import FileSink
 
 BUFFER = 1024 * 1024
@@ -109,3 +110,23 @@ def fetch_part(
             state.written = state.position
     finally:
         sock.close()
+
+
+class PartReader:
+    """The lean reader as both drivers use it, set up from a client's settings (off with a custom transport)."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        #: Whether parallel parts may use this reader at all (not with a custom transport).
+        self.enabled = config.transport is None
+        self.timeout = config.timeout
+        self.verify = config.verify
+
+    def __call__(self, step: ReadRange) -> None:
+        """Fetch ``step``'s part when enabled; failures leave the rest to the protocol's ordinary transport."""
+        if not self.enabled:
+            return
+        try:
+            fetch_part(step.request.url, step.request.headers, step.state, step.sink, timeout=self.timeout,
+                       verify=self.verify)
+        except (Unsupported, OSError):
+            pass  # the protocol goes on over httpx from wherever the reader stopped

@@ -28,10 +28,8 @@ class AsyncDriver:
 
     def __init__(self, config: ClientConfig) -> None:
         self.http = httpx.AsyncClient(**config.httpx_options())
-        #: Whether parallel parts may use the lean socket reader (in threads; not with a custom transport).
-        self.raw_parts = config.transport is None
-        self.timeout = config.timeout
-        self.verify = config.verify
+        #: The lean socket reader for the parts of parallel downloads (run in threads).
+        self.part_reader = rawrange.PartReader(config)
 
     async def stream(self, gen: Gen[Any], result: list[Any] | None = None) -> AsyncIterator[tuple[int, bytes]]:
         """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
@@ -87,13 +85,8 @@ class AsyncDriver:
 
     async def read_range(self, step: ReadRange) -> None:
         """The lean socket reader for one part, in a thread, when allowed; failures leave the rest to httpx."""
-        if not self.raw_parts:
-            return
-        try:
-            await asyncio.to_thread(rawrange.fetch_part, step.request.url, step.request.headers, step.state,
-                                    step.sink, timeout=self.timeout, verify=self.verify)
-        except (rawrange.Unsupported, OSError):
-            pass  # the protocol goes on over httpx from wherever the reader stopped
+        if self.part_reader.enabled:
+            await asyncio.to_thread(self.part_reader, step)
 
     async def parallel(self, step: Parallel) -> None:
         """Run the parts of a parallel download as tasks, hashing in order (in a thread) as their bytes land."""
