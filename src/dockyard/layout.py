@@ -27,7 +27,7 @@ from typing import IO, Any, BinaryIO
 
 from .errors import DigestValidationError, DockyardError
 from .oci import mediatypes as mt
-from .oci.digest import DEFAULT_ALGORITHM, Digest, Hasher
+from .oci.digest import DEFAULT_ALGORITHM, Digest, Hasher, compute_digest
 from .oci.manifest import Descriptor, parse_manifest
 
 #: The annotation that names an ``index.json`` entry (the ``tag`` of ``oci:DIR:tag``).
@@ -222,10 +222,9 @@ class OCILayout:
         if size > mt.MAX_MANIFEST_SIZE:
             raise LayoutError(f"manifest {digest} is {size} bytes; the limit is {mt.MAX_MANIFEST_SIZE}")
         body = path.read_bytes()
-        hasher = Hasher(Digest.parse(digest).algorithm)
-        hasher.update(body)
-        if hasher.digest != digest:
-            raise DigestValidationError(f"blob file {path} hashes to {hasher.digest}, not {digest}")
+        actual = compute_digest(body, Digest.parse(digest).algorithm)
+        if actual != digest:
+            raise DigestValidationError(f"blob file {path} hashes to {actual}, not {digest}")
         return body
 
     def index_document(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import IO, Any
 from urllib.parse import urljoin
 
 from ..errors import DigestValidationError, HttpResponseError
-from ..oci.digest import Hasher, parse_digest
+from ..oci.digest import Hasher, compute_digest, parse_digest
 from . import paths
 from .messages import BodySource, Gen, Request, Response
 from .responses import raise_for_status
@@ -140,9 +140,7 @@ def upload_blob(
         algorithm = parse_digest(digest).algorithm if digest else "sha256"
         hasher = Hasher(algorithm)
         if digest is None and isinstance(data, (bytes, bytearray, memoryview)):
-            hasher_probe = Hasher(algorithm)
-            hasher_probe.update(data)
-            digest = hasher_probe.digest
+            digest = compute_digest(data, algorithm)
         location, minimum = yield from start_upload(session, repository)
         total = source.size
         if digest is not None and total is not None and total <= max(chunk_size, minimum):
