@@ -120,6 +120,11 @@ def _load_secret(directory: Path) -> bytes:
     raise RuntimeError(f"cannot read the token key {path}")
 
 
+def registry_host(request: Request) -> str:
+    """The name clients reach this registry by (``Host``): the token service and the ACR ``registry`` field."""
+    return request.headers.get("host") or request.url.netloc
+
+
 def read_htpasswd(path: Path) -> dict[str, bytes]:
     """``user -> bcrypt hash`` from an htpasswd file (lines ``user:$2y$...``; other hash kinds are skipped)."""
     users: dict[str, bytes] = {}
@@ -206,7 +211,7 @@ class Authenticator:
     # -- authorization ------------------------------------------------------------------------------------------
 
     def challenge(self, request: Request, scope: str | None) -> str:
-        host = request.headers.get("host") or request.url.netloc
+        host = registry_host(request)
         text = f'Bearer realm="{request.url.scheme}://{host}/oauth2/token",service="{host}"'
         if scope:
             text += f',scope="{scope}"'

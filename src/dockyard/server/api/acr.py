@@ -14,6 +14,7 @@ from ...oci import mediatypes as mt
 from ...oci.manifest import InvalidManifestError, parse_manifest
 from ...oci.names import is_valid_tag
 from .. import errors as e
+from ..auth import registry_host
 from ..registry import check_digest, check_name
 from ..storage.metadata import ATTRIBUTES
 from .common import (
@@ -37,10 +38,6 @@ def _attributes(row: sqlite3.Row) -> dict[str, bool]:
     return {wire: bool(row[column]) for wire, column in ATTRIBUTES.items()}
 
 
-def _registry_host(request: Request) -> str:
-    return request.headers.get("host") or request.url.netloc
-
-
 def _order(request: Request) -> str:
     raw = (request.query_params.get("orderby") or "none").lower()
     if raw not in ORDERS:
@@ -51,7 +48,7 @@ def _order(request: Request) -> str:
 def _repository_json(request: Request, row: sqlite3.Row) -> dict[str, Any]:
     manifests, tags = registry(request).meta.counts(row["id"])
     return {
-        "registry": _registry_host(request),
+        "registry": registry_host(request),
         "imageName": row["name"],
         "createdTime": row["created"],
         "lastUpdateTime": row["updated"],
@@ -170,7 +167,7 @@ async def tags(request: Request) -> Response:
         reg.meta.list_tags(repo["id"], last, fetch_limit(n), order, digest), n, last, f"/acr/v1/{name}/_tags",
         lambda row: row["name"], orderby=_carried(order), digest=digest,
     )
-    body = {"registry": _registry_host(request), "imageName": name, "tags": [_tag_json(r) for r in rows]}
+    body = {"registry": registry_host(request), "imageName": name, "tags": [_tag_json(r) for r in rows]}
     return json_response(body, headers=headers)
 
 
@@ -195,7 +192,7 @@ async def tag(request: Request) -> Response:
     row = reg.meta.tag(repo["id"], tag_name)
     if row is None:
         raise e.tag_unknown(tag_name)
-    return json_response({"registry": _registry_host(request), "imageName": name, "tag": _tag_json(row)})
+    return json_response({"registry": registry_host(request), "imageName": name, "tag": _tag_json(row)})
 
 
 async def manifests(request: Request) -> Response:
@@ -215,7 +212,7 @@ async def manifests(request: Request) -> Response:
     # Indexes list their children as "references": their bytes, in one query for the page.
     contents = reg.meta.manifest_contents(repo["id"], [r["digest"] for r in rows if r["media_type"] in mt.INDEX_TYPES])
     items = [_manifest_json(row, tag_map[row["digest"]], contents.get(row["digest"])) for row in rows]
-    body = {"registry": _registry_host(request), "imageName": name, "manifests": items}
+    body = {"registry": registry_host(request), "imageName": name, "manifests": items}
     return json_response(body, headers=headers)
 
 
@@ -240,7 +237,7 @@ async def manifest(request: Request) -> Response:
         raise e.manifest_unknown(reference)
     tag_map = reg.meta.tags_of(repo["id"], [digest])
     body = {
-        "registry": _registry_host(request),
+        "registry": registry_host(request),
         "imageName": name,
         "manifest": _manifest_json(row, tag_map[digest], bytes(row["content"])),
     }

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import errors as e
-from ..auth import Authenticator, Grant, parse_scopes
+from ..auth import Authenticator, Grant, parse_scopes, registry_host
 from .common import json_response, read_limited
 
 #: Largest token request form accepted.
@@ -39,7 +39,7 @@ def _auth(request: Request) -> Authenticator:
 
 
 def _service(request: Request, given: str | None) -> str:
-    return given or request.headers.get("host") or request.url.netloc
+    return given or registry_host(request)
 
 
 def _refused(request: Request, message: str) -> e.RegistryError:
