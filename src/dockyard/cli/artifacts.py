@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..workflows.artifacts import FileSpec, pull_artifact, push_artifact
 from .connect import open_client, parse_reference
 from .errors import UsageError
 from .options import command, current
@@ -55,6 +54,8 @@ def register(app: typer.Typer) -> None:
         concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel uploads.")] = 4,
     ) -> None:
         """Push files and directories as an OCI artifact (what oras push does); directories go as tar+gzip."""
+        from ..workflows.artifacts import FileSpec, push_artifact
+
         options = current()
         reference = parse_reference(ref, options)
         if reference.digest:
@@ -86,6 +87,8 @@ def register(app: typer.Typer) -> None:
 
         The result format option is --format here, since -o/--output names the directory (as in oras pull).
         """
+        from ..workflows.artifacts import pull_artifact
+
         options = current()
         reference = parse_reference(ref, options)
         with open_client(options, reference.registry) as client, transfer_progress(options) as progress:

@@ -5,21 +5,22 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..layout import OCILayout
 from ..oci.digest import is_digest
 from ..oci.manifest import Platform
 from ..oci.names import is_valid_tag
-from ..workflows.copy import CopyResult, copy_all_tags, copy_image
-from ..workflows.stores import LayoutStore, RegistryStore, Store
 from .connect import open_client, parse_reference, require_registry
 from .errors import UsageError
 from .options import GlobalOptions, command, current
 from .output import emit_rows, print_json, status
 from .progress import transfer_progress
+
+if TYPE_CHECKING:
+    from ..workflows.copy import CopyResult
+    from ..workflows.stores import Store
 
 EXAMPLE = """
 dockyard copy oci:./image-layout:v1 127.0.0.1:5000/demo/app:v1
@@ -61,6 +62,9 @@ def parse_location(text: str, options: GlobalOptions) -> Location:
 
 def open_store(location: Location, options: GlobalOptions, stack: ExitStack, *, create: bool) -> Store:
     """The store for a location (clients are closed when ``stack`` closes)."""
+    from ..layout import OCILayout
+    from ..workflows.stores import LayoutStore, RegistryStore
+
     if location.layout is not None:
         layout = OCILayout(location.layout)
         return LayoutStore(layout.create() if create else OCILayout.open(location.layout))
@@ -103,6 +107,8 @@ def register(app: typer.Typer) -> None:
         Blobs the destination holds are skipped, blobs on the same registry are mounted, the rest move in
         parallel. Manifests keep their digests (except an index rewritten by --platform).
         """
+        from ..workflows.copy import CopyResult, copy_all_tags, copy_image
+
         options = current()
         src = parse_location(source, options)
         dst = parse_location(destination, options)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..workflows.durations import InvalidDurationError, parse_duration
-from ..workflows.purge import clamp_concurrency, execute_plan, now_utc, plan_purge
-from ..workflows.purge_plan import InvalidFilterError, PurgePolicy, compile_pattern, parse_filter, plans_to_json
 from .connect import open_client
 from .errors import UsageError
 from .options import command, current
 from .output import print_json, stdout_console
+
+if TYPE_CHECKING:
+    from ..workflows.purge_plan import PurgePolicy
 
 EXAMPLE = """
 dockyard purge -r 127.0.0.1:5000 --filter 'hello:.*' --ago 30d --keep 3 --untagged --dry-run
@@ -31,6 +31,10 @@ def build_policy(
     include_locked: bool,
 ) -> PurgePolicy:
     """The purge policy from command-line values (usage errors for anything malformed)."""
+    from ..workflows.durations import InvalidDurationError, parse_duration
+    from ..workflows.purge import now_utc
+    from ..workflows.purge_plan import InvalidFilterError, PurgePolicy, compile_pattern, parse_filter
+
     try:
         cutoff = now_utc() - parse_duration(ago) if ago is not None else None
         return PurgePolicy(
@@ -111,6 +115,9 @@ def register(app: typer.Typer) -> None:
         Never deleted: manifests that are still tagged, children of a kept index, and artifacts (signatures,
         SBOMs) whose subject is kept. Locked items are skipped unless --include-locked.
         """
+        from ..workflows.purge import clamp_concurrency, execute_plan, plan_purge
+        from ..workflows.purge_plan import plans_to_json
+
         options = current()
         policy = build_policy(filter_ or [], exclude or [], ago, keep, untagged, untagged_only, include_locked)
         workers = clamp_concurrency(concurrency)
