@@ -227,6 +227,28 @@ class MetadataStore:
         row = self.one(sql + " LIMIT 1", *args)
         return None if row is None else str(row[column])
 
+    def _after(
+        self, table: str, key: str, repo_id: int, last: str | None, order: str
+    ) -> tuple[str, list[Any], str] | None:
+        """Keyset paging of ``table`` after the row ``last``: (WHERE fragment, its arguments, ORDER BY).
+
+        Order ``none`` is by ``key``; ``timeasc``/``timedesc`` by update time, then ``key``. ``None`` when ``last``
+        names a row that no longer exists (the page is empty).
+        """
+        if order == "none":
+            return f" AND {key} > ?", [last or ""], key
+        desc = order == "timedesc"
+        sort = f"updated DESC, {key} DESC" if desc else f"updated, {key}"
+        if not last:
+            return "", [], sort
+        ref = self.one(f"SELECT updated FROM {table} WHERE repo_id = ? AND {key} = ?", repo_id, last)
+        if ref is None:
+            return None
+        op = "<" if desc else ">"
+        # "updated <op>= ?" first, so SQLite seeks in the time index instead of scanning from the start.
+        where = f" AND updated {op}= ? AND (updated {op} ? OR {key} {op} ?)"
+        return where, [ref["updated"], ref["updated"], last], sort
+
     # -- manifests ----------------------------------------------------------------------------------------------
 
     def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> sqlite3.Row | None:
@@ -269,22 +291,11 @@ class MetadataStore:
     ) -> list[sqlite3.Row]:
         """A page of manifests (no content): order ``none`` by digest, ``timeasc``/``timedesc`` by update time."""
         hidden = "" if include_hidden else " AND list_enabled = 1"
-        args: list[Any] = [repo_id]
-        if order == "none":
-            where, sort = " AND digest > ?", "digest"
-            args.append(last or "")
-        else:
-            desc = order == "timedesc"
-            sort = "updated DESC, digest DESC" if desc else "updated, digest"
-            where = ""
-            if last:
-                ref = self.one("SELECT updated FROM manifests WHERE repo_id = ? AND digest = ?", repo_id, last)
-                if ref is None:
-                    return []
-                op = "<" if desc else ">"
-                # "updated <op>= ?" first, so SQLite seeks in the time index instead of scanning from the start.
-                where = f" AND updated {op}= ? AND (updated {op} ? OR digest {op} ?)"
-                args += [ref["updated"], ref["updated"], last]
+        after = self._after("manifests", "digest", repo_id, last, order)
+        if after is None:
+            return []
+        where, keys, sort = after
+        args: list[Any] = [repo_id, *keys]
         sql = f"SELECT {MANIFEST_INFO_COLUMNS} FROM manifests WHERE repo_id = ?{hidden}{where} ORDER BY {sort}"
         if limit is not None:
             sql += " LIMIT ?"
@@ -347,21 +358,12 @@ class MetadataStore:
         if digest is not None:
             filters += " AND digest = ?"
             args.append(digest)
-        if order == "none":
-            filters += " AND name > ?"
-            args.append(last or "")
-            sort = "name"
-        else:
-            desc = order == "timedesc"
-            sort = "updated DESC, name DESC" if desc else "updated, name"
-            if last:
-                ref = self.one("SELECT updated FROM tags WHERE repo_id = ? AND name = ?", repo_id, last)
-                if ref is None:
-                    return []
-                op = "<" if desc else ">"
-                filters += f" AND updated {op}= ? AND (updated {op} ? OR name {op} ?)"
-                args += [ref["updated"], ref["updated"], last]
-        sql = f"SELECT * FROM tags WHERE repo_id = ?{filters} ORDER BY {sort}"
+        after = self._after("tags", "name", repo_id, last, order)
+        if after is None:
+            return []
+        where, keys, sort = after
+        args += keys
+        sql = f"SELECT * FROM tags WHERE repo_id = ?{filters}{where} ORDER BY {sort}"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
