@@ -61,9 +61,10 @@ def gc(
 ) -> None:
     """Remove blobs no manifest references and stale upload sessions."""
     from ..server.gc import collect
+    from ..server.storage.metadata import DB_NAME
 
     directory = _data_dir(data_dir)
-    if not (directory / "metadata.db").exists():
+    if not (directory / DB_NAME).exists():
         typer.echo(f"error: {directory} is not a dockyard data directory", err=True)
         raise typer.Exit(2)
     report = collect(directory, dry_run=dry_run, min_age=min_age)

@@ -109,11 +109,15 @@ class ManifestRecord:
     os: str | None
 
 
+#: The database's file name inside a data directory (its presence marks a dockyard data directory).
+DB_NAME = "metadata.db"
+
+
 class MetadataStore:
     """The SQLite database of one data directory (one connection per process)."""
 
     def __init__(self, root: Path) -> None:
-        self.path = Path(root) / "metadata.db"
+        self.path = Path(root) / DB_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60.0)
         self.conn.row_factory = sqlite3.Row
