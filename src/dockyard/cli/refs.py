@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import enum
+import itertools
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
-from ..oci.reference import Reference
 from .connect import parse_reference
 from .errors import UsageError
 from .options import GlobalOptions
@@ -34,12 +34,7 @@ class Target:
 
     registry: str | None
     repository: str
-    identifier: str
-    reference: Reference
-
-    @property
-    def is_digest(self) -> bool:
-        return self.reference.digest is not None
+    identifier: str  # the tag or the digest
 
 
 def target(text: str, options: GlobalOptions, *, tag_only: bool = False) -> Target:
@@ -49,7 +44,7 @@ def target(text: str, options: GlobalOptions, *, tag_only: bool = False) -> Targ
         raise UsageError(f"{text!r}: expected REPOSITORY:TAG")
     identifier = ref.digest or ref.tag
     assert identifier is not None
-    return Target(ref.registry, ref.repository, identifier, ref)
+    return Target(ref.registry, ref.repository, identifier)
 
 
 def repository_target(text: str, options: GlobalOptions) -> tuple[str | None, str]:
@@ -64,9 +59,4 @@ def top(items: Any, count: int | None) -> list[Any]:
     """The first ``count`` items of an iterable (all when ``count`` is None)."""
     if count is not None and count < 0:
         raise UsageError("--top must not be negative")
-    out = []
-    for item in items:
-        if count is not None and len(out) >= count:
-            break
-        out.append(item)
-    return out
+    return list(itertools.islice(items, count))
