@@ -119,9 +119,9 @@ class MetadataStore:
     def __init__(self, root: Path) -> None:
         self.path = Path(root) / DB_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # ``timeout`` is SQLite's busy timeout: a writer waits up to a minute for another process's transaction.
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60.0)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout = 60000")
         for _ in range(100):
             try:
                 self.conn.execute("PRAGMA journal_mode = WAL")
