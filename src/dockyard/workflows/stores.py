@@ -130,13 +130,6 @@ class RegistryStore:
     def has_blob(self, digest: str) -> bool:
         return bool(self.client.blob_exists(self.repository, digest))
 
-    def has_manifest(self, digest: str) -> bool:
-        try:
-            self.client.get_manifest_descriptor(self.repository, digest)
-        except ResourceNotFoundError:
-            return False
-        return True
-
     def open_blob(self, digest: str) -> IO[bytes]:
         return chunk_reader(self.client.download_blob(self.repository, digest))
 
@@ -186,9 +179,6 @@ class LayoutStore:
         return self._manifest(digest)
 
     def has_blob(self, digest: str) -> bool:
-        return self.layout.has_blob(digest)
-
-    def has_manifest(self, digest: str) -> bool:
         return self.layout.has_blob(digest)
 
     def open_blob(self, digest: str) -> IO[bytes]:
