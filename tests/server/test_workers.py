@@ -28,8 +28,23 @@ def _push_many(url: str, worker: int) -> dict[str, str]:
     return pushed
 
 
+def _worker_processes(pid: int) -> int:
+    """How many uvicorn worker processes (spawned children) the server process ``pid`` runs."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    count = 0
+    for child in children:
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                count += 1
+        except FileNotFoundError:
+            continue
+    return count
+
+
 def test_concurrent_pushes_across_workers_lose_nothing(tmp_path: Path) -> None:
     with DockyardServer(tmp_path / "srv", "--workers", "2") as server:
+        # Without this the test would also pass against a single process.
+        assert _worker_processes(server.proc.pid) == 2
         with ThreadPoolExecutor(THREADS) as pool:
             results = list(pool.map(lambda w: _push_many(server.url, w), range(THREADS)))
         expected = {tag: digest for result in results for tag, digest in result.items()}
