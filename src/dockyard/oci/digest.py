@@ -55,6 +55,11 @@ def is_digest(value: str) -> bool:
     return True
 
 
+def is_digest_reference(reference: str) -> bool:
+    """True when a manifest reference is a digest rather than a tag: it has a ``:``, which a tag never does."""
+    return ":" in reference
+
+
 class Hasher:
     """A streaming hasher that yields a digest string; feed it with :meth:`update`."""
 

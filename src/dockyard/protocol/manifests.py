@@ -8,7 +8,7 @@ from typing import IO, Any
 from ..errors import DigestValidationError, ResourceNotFoundError
 from ..models import GetManifestResult
 from ..oci import mediatypes as mt
-from ..oci.digest import InvalidDigestError, compute_digest, parse_digest
+from ..oci.digest import InvalidDigestError, compute_digest, is_digest_reference, parse_digest
 from ..oci.manifest import Descriptor, InvalidManifestError, parse_manifest
 from . import paths
 from .messages import Gen, Request
@@ -26,11 +26,6 @@ MANIFEST_ACCEPT = ", ".join(
         "*/*",
     ]
 )
-
-
-def is_digest_reference(reference: str) -> bool:
-    """True when ``reference`` is a digest rather than a tag (a tag can never contain ``:``)."""
-    return ":" in reference
 
 
 def _digest_of(content: bytes, like: str | None) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..oci import mediatypes as mt
-from ..oci.digest import Digest, InvalidDigestError, compute_digest
+from ..oci.digest import Digest, InvalidDigestError, compute_digest, is_digest_reference
 from ..oci.manifest import InvalidManifestError, Manifest, parse_image_config, parse_manifest
 from ..oci.names import is_valid_repository, is_valid_tag
 from . import errors as e
@@ -41,11 +41,6 @@ def check_digest(value: str) -> Digest:
         return Digest.parse(value)
     except InvalidDigestError as exc:
         raise e.digest_invalid(str(exc), value) from None
-
-
-def is_digest_reference(reference: str) -> bool:
-    """A manifest reference is a digest when it contains ``:`` (a tag never does)."""
-    return ":" in reference
 
 
 @dataclass(frozen=True)
