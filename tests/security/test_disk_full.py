@@ -84,9 +84,13 @@ def _upload_range(http: httpx.Client, location: str) -> str:
     return status.headers["Range"]
 
 
-def test_a_chunk_that_does_not_fit_is_rolled_back(server: DockyardServer, small_fs: Path, http: httpx.Client) -> None:
+@pytest.mark.parametrize("chunk", [1_000_000, 6_000_000], ids=["one-batch", "pipelined-batches"])
+def test_a_chunk_that_does_not_fit_is_rolled_back(
+    server: DockyardServer, small_fs: Path, http: httpx.Client, chunk: int
+) -> None:
+    """Below 4 MiB a chunk is written in one batch after it arrived; above, in batches while it arrives."""
     repo = unique("full/chunk")
-    data = random_bytes(1_100_000, "full-chunk")
+    data = random_bytes(100_000 + chunk, "full-chunk")
     start = http.post(f"/v2/{repo}/blobs/uploads/")
     location = start.headers["Location"]
     first = http.patch(location, content=data[:100_000])
