@@ -122,7 +122,9 @@ def test_a_manifest_push_on_a_full_disk_is_507_and_the_server_recovers(
     for _ in range(2):  # twice: the first failure must not leave a transaction open for the second
         response = http.put(f"/v2/{repo}/manifests/v1", content=image.body, headers={"Content-Type": image.media_type})
         assert_storage_error(response, "ENOSPC")
+    sessions = set((server.data_dir / "uploads").iterdir())
     assert_storage_error(http.post(f"/v2/{repo}/blobs/uploads/"), "ENOSPC")
+    assert set((server.data_dir / "uploads").iterdir()) == sessions  # no half-made session left behind
     filler.unlink()
     push(image, server.url, repo, tag="v1", client=http)
     assert http.get(f"/v2/{repo}/manifests/v1").content == image.body

@@ -78,6 +78,11 @@ def test_push_by_digest_applies_tag_parameters(http: httpx.Client, dockyard_serv
     assert http.get(f"/v2/{repo}/tags/list").json()["tags"] == ["a", "b"]
     for tag in ("a", "b"):
         assert http.get(f"/v2/{repo}/manifests/{tag}").headers["Docker-Content-Digest"] == image.digest
+    # With a tag as the reference, the parameters add tags too (OCI-Tag names those from parameters).
+    response = http.put(f"/v2/{repo}/manifests/main", params={"tag": "c"}, content=image.body,
+                        headers={"Content-Type": image.media_type})
+    assert response.status_code == 201 and response.headers.get_list("OCI-Tag") == ["c"]
+    assert http.get(f"/v2/{repo}/tags/list").json()["tags"] == ["a", "b", "c", "main"]
 
 
 def test_a_bad_tag_parameter_applies_nothing(http: httpx.Client, dockyard_server: DockyardServer) -> None:
