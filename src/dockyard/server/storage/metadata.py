@@ -123,7 +123,9 @@ class MetadataStore:
         self.path = Path(root) / DB_NAME
         make_private_dir(self.path.parent)
         # Created 0600 before SQLite opens it: its -wal and -shm files take the database file's mode.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+        if not self.path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         # ``timeout`` is SQLite's busy timeout: a writer waits up to a minute for another process's transaction.
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60.0)
         self.conn.row_factory = sqlite3.Row
