@@ -54,6 +54,7 @@ def test_empty_blob_digest() -> None:
         "md5:d41d8cd98f00b204e9800998ecf8427e",
         "sha256:../../etc/passwd",
         "SHA256:" + "a" * 64,
+        "sha256:" + "a" * 64 + "\n",  # "$" matches before a trailing newline: the grammar is matched whole
     ],
 )
 def test_invalid_digests_are_rejected(value: str) -> None:
@@ -75,13 +76,15 @@ def test_valid_repository_names(name: str) -> None:
     assert is_valid_repository(name)
 
 
-@pytest.mark.parametrize("name", ["", "A", "../etc", "/abs", "a//b", "a/", "-a", "a..b", "x" * 256, "a b"])
+@pytest.mark.parametrize("name", ["", "A", "../etc", "/abs", "a//b", "a/", "-a", "a..b", "x" * 256, "a b",
+                                  "a\n", "library/hello\n"])
 def test_invalid_repository_names(name: str) -> None:
     assert not is_valid_repository(name)
 
 
 @pytest.mark.parametrize(("tag", "ok"), [("v1", True), ("_x", True), ("V1.2-rc_3", True), (".x", False),
-                                         ("-x", False), ("a" * 128, True), ("a" * 129, False), ("a:b", False)])
+                                         ("-x", False), ("a" * 128, True), ("a" * 129, False), ("a:b", False),
+                                         ("v1\n", False), ("v1\n\n", False), ("\nv1", False)])
 def test_tag_grammar(tag: str, ok: bool) -> None:
     assert is_valid_tag(tag) is ok
 

@@ -1,4 +1,5 @@
-"""A repository exists while it holds a manifest, the same on ``/v2`` and ``/acr/v1`` (as on ACR)."""
+"""A repository exists while it holds a manifest, the same on ``/v2`` and ``/acr/v1`` (as on ACR), except for the
+``/v2`` tag list, which answers an empty list for a repository that was pushed to and not deleted as a whole."""
 
 from __future__ import annotations
 
@@ -29,7 +30,11 @@ def assert_gone(http: httpx.Client, repo: str) -> None:
     assert_name_unknown(http.get(f"/acr/v1/{repo}/_tags"))
     assert_name_unknown(http.get(f"/acr/v1/{repo}/_manifests"))
     assert_name_unknown(http.patch(f"/acr/v1/{repo}", json={"writeEnabled": False}))
-    assert_name_unknown(http.get(f"/v2/{repo}/tags/list"))
+    # The /v2 tag list is the exception (distribution-spec: "the list of tags MAY be empty"): a repository that
+    # received pushes lists no tags until it is deleted as a whole.
+    listed = http.get(f"/v2/{repo}/tags/list")
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {"name": repo, "tags": []}
     assert repo not in http.get("/v2/_catalog").json()["repositories"]
     assert repo not in http.get("/acr/v1/_catalog").json()["repositories"]
 

@@ -58,15 +58,26 @@ def gc(
     min_age: float = typer.Option(
         3600.0, "--min-age", help="Seconds an unreferenced blob or upload must be untouched before removal."
     ),
+    verify: bool = typer.Option(
+        False,
+        "--verify",
+        help="First re-hash every blob and move those that do not match their digest to <data-dir>/quarantine/ "
+        "(exit status 1 when any is found).",
+    ),
 ) -> None:
     """Remove blobs no manifest references and stale upload sessions."""
     from ..server.gc import collect
+    from ..server.gc import verify as verify_blobs
     from ..server.storage.metadata import DB_NAME
 
     directory = _data_dir(data_dir)
     if not (directory / DB_NAME).exists():
         typer.echo(f"error: {directory} is not a dockyard data directory", err=True)
         raise typer.Exit(2)
+    corrupt = verify_blobs(directory, dry_run=dry_run) if verify else []
+    for bad in corrupt:
+        where = f"moved to {bad.quarantined}" if bad.quarantined else "would be quarantined"
+        typer.echo(f"corrupt blob {bad.digest}: its {bad.size} bytes hash to {bad.actual}; {where}")
     report = collect(directory, dry_run=dry_run, min_age=min_age)
     verb = "would remove" if dry_run else "removed"
     typer.echo(
@@ -77,6 +88,9 @@ def gc(
         typer.echo(f"  blob {digest}")
     for upload in report.uploads:
         typer.echo(f"  upload {upload}")
+    if corrupt:
+        typer.echo(f"error: {len(corrupt)} corrupt blob(s) found; push their content again to repair them", err=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 DEFAULT_ALGORITHM = "sha256"
 
-_GRAMMAR = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+_GRAMMAR = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 
 
 class InvalidDigestError(ValueError):
@@ -30,7 +30,7 @@ class Digest:
     @classmethod
     def parse(cls, value: str) -> Digest:
         """Parse and validate ``value``; raise :class:`InvalidDigestError` when it is not a supported digest."""
-        if not isinstance(value, str) or not _GRAMMAR.match(value):
+        if not isinstance(value, str) or not _GRAMMAR.fullmatch(value):
             raise InvalidDigestError(f"invalid digest {value!r}: expected 'algorithm:hex'")
         algorithm, encoded = value.split(":", 1)
         length = ALGORITHMS.get(algorithm)

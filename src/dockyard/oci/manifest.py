@@ -6,13 +6,13 @@ walk images (copy, purge, properties on plain OCI registries).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import mediatypes as mt
 from .digest import InvalidDigestError, parse_digest
+from .strict_json import InvalidJSONError, parse_json
 
 
 class InvalidManifestError(ValueError):
@@ -185,8 +185,8 @@ def parse_manifest(body: bytes, content_type: str | None = None) -> Manifest:
     if len(body) > mt.MAX_MANIFEST_SIZE:
         raise InvalidManifestError(f"manifest is {len(body)} bytes; the limit is {mt.MAX_MANIFEST_SIZE}")
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = parse_json(body)
+    except InvalidJSONError as exc:
         raise InvalidManifestError(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidManifestError("manifest must be a JSON object")
@@ -258,8 +258,8 @@ class ImageConfig:
 def parse_image_config(body: bytes) -> ImageConfig | None:
     """Read platform and ``created`` from an image config; ``None`` when the bytes are not a JSON object."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = parse_json(body)
+    except InvalidJSONError:
         return None
     if not isinstance(data, dict):
         return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_NAME = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 
 #: distribution's limit on a repository name (host excluded).
 MAX_NAME_LENGTH = 255
@@ -22,12 +22,12 @@ class InvalidTagError(ValueError):
 
 def is_valid_repository(name: str) -> bool:
     """True when ``name`` is a valid repository name (``library/hello``)."""
-    return isinstance(name, str) and len(name) <= MAX_NAME_LENGTH and bool(_NAME.match(name))
+    return isinstance(name, str) and len(name) <= MAX_NAME_LENGTH and bool(_NAME.fullmatch(name))
 
 
 def is_valid_tag(tag: str) -> bool:
     """True when ``tag`` is a valid tag (at most 128 characters of ``[A-Za-z0-9_.-]``, not starting with . or -)."""
-    return isinstance(tag, str) and bool(_TAG.match(tag))
+    return isinstance(tag, str) and bool(_TAG.fullmatch(tag))
 
 
 def validate_repository(name: str) -> str:

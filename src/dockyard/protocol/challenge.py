@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 _PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))')
-_V2_PATH = re.compile(r"^/v2/(.+?)/(manifests|blobs|tags|referrers)(?:/|$)")
-_ACR_PATH = re.compile(r"^/acr/v1/(.+?)(?:/(_tags|_manifests)(?:/.*)?)?$")
+_V2_PATH = re.compile(r"^/v2/(.+?)/(manifests|blobs|tags|referrers)(?:/|\Z)")
+_ACR_PATH = re.compile(r"^/acr/v1/(.+?)(?:/(_tags|_manifests)(?:/.*)?)?\Z")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from .messages import Gen, Request, Response
 from .responses import error_from_response
 from .session import Session
 
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+_CONTENT_RANGE = re.compile(r"\s*bytes\s+([0-9]+)-([0-9]+)/([0-9]+|\*)\s*", re.IGNORECASE)
 
 #: Blobs at least this big are fetched as parallel ranges when the server supports ``Range``.
 PARALLEL_THRESHOLD = 64 * 1024 * 1024
@@ -33,7 +33,7 @@ def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None
     """``bytes a-b/total`` as ``(a, b, total)`` (total ``None`` for ``*``); ``None`` when absent or malformed."""
     if not value:
         return None
-    match = _CONTENT_RANGE.match(value)
+    match = _CONTENT_RANGE.fullmatch(value)
     if match is None:
         return None
     total = None if match.group(3) == "*" else int(match.group(3))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -17,6 +18,7 @@ from .api import acr, distribution, oauth
 from .auth import Authenticator
 from .config import ServerConfig
 from .registry import Registry
+from .storage.failures import CONDITIONS, storage_condition
 
 log = logging.getLogger("dockyard.server")
 
@@ -43,6 +45,15 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return e.RegistryError(400, "BLOB_UPLOAD_INVALID", "the client disconnected").response()
 
 
+async def _storage_failure(request: Request, exc: Exception) -> Response:
+    """507 with the cause when the storage refused a write (full, read-only, over quota); else a 500."""
+    condition = storage_condition(exc, request.app.state.registry.data_dir)
+    if condition is None:
+        raise exc
+    log.error("%s %s: %s (%s)", request.method, request.url.path, CONDITIONS[condition], exc)
+    return e.insufficient_storage(condition, CONDITIONS[condition]).response(head=request.method == "HEAD")
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     error = e.RegistryError(500, "UNKNOWN", "internal server error")
@@ -58,6 +69,8 @@ def create_app(config: ServerConfig) -> ASGIApp:
             e.RegistryError: _registry_error,
             HTTPException: _http_error,
             ClientDisconnect: _client_gone,
+            OSError: _storage_failure,
+            sqlite3.Error: _storage_failure,
             Exception: _unexpected,
         },
     )

@@ -24,6 +24,7 @@ import jwt
 from starlette.requests import Request
 
 from . import errors as e
+from .storage.private import make_private_dir
 
 ISSUER = "dockyard"
 ACCESS_TOKEN_LIFETIME = 3600
@@ -101,7 +102,7 @@ class Grant:
 
 def _load_secret(directory: Path) -> bytes:
     """The token signing key of this data directory (created once, shared by every worker process)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_dir(directory)
     path = directory / "token-secret"
     for _ in range(200):
         try:

@@ -99,6 +99,12 @@ def locked(message: str) -> RegistryError:
     return RegistryError(405, "DENIED", message)
 
 
+def insufficient_storage(condition: str, meaning: str) -> RegistryError:
+    """The storage refused a write (``ENOSPC``, ``EROFS``, ``EDQUOT``): 507, nothing of the request was kept."""
+    message = f"{meaning} ({condition}); nothing was stored, retry when the operator has fixed it"
+    return RegistryError(507, "UNAVAILABLE", message, {"condition": condition})
+
+
 def bad_request(message: str, code: str = "UNSUPPORTED") -> RegistryError:
     return RegistryError(400, code, message)
 

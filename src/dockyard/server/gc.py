@@ -4,6 +4,9 @@ Mark: every config and layer digest named by a stored manifest. Sweep, while hol
 lock (so no manifest push or upload commit interleaves): blob links that nothing references and that are older
 than ``min_age`` are dropped, then every blob file with no reference and no remaining link is deleted. Upload
 sessions untouched for ``min_age`` seconds are removed, except one a request is writing to at that moment.
+
+:func:`verify` re-hashes every blob file and moves the ones whose bytes no longer match their digest to
+``quarantine/``; their links and the manifests naming them stay, so pushing the right bytes again repairs them.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..oci.digest import Digest, Hasher
 from ..oci.manifest import InvalidManifestError, parse_manifest
-from .storage.blobs import BlobStore, UploadStore
+from .storage.blobs import WRITE_BATCH, BlobStore, UploadStore
 from .storage.metadata import MetadataStore
 
 
@@ -25,6 +29,61 @@ class GcReport:
     uploads: list[str] = field(default_factory=list)
     bytes: int = 0
     kept: int = 0
+
+
+@dataclass(frozen=True)
+class CorruptBlob:
+    """A blob file whose bytes hash to ``actual`` instead of its name, ``digest``."""
+
+    digest: str
+    actual: str
+    size: int
+    #: Where the file was moved (``None`` in a dry run).
+    quarantined: Path | None
+
+
+def _hash_file(path: Path, digest: Digest) -> str:
+    hasher = Hasher(digest.algorithm)
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(WRITE_BATCH):
+            hasher.update(chunk)
+    return hasher.digest
+
+
+def verify(data_dir: Path, *, dry_run: bool = False) -> list[CorruptBlob]:
+    """Re-hash every blob of ``data_dir``; move each that does not match its digest to ``<data>/quarantine/``.
+
+    Hashing runs without locks; the move happens under the database's write lock and only when the file is
+    still the one hashed (an upload that committed the right bytes meanwhile replaced it: nothing to do).
+    """
+    data_dir = Path(data_dir)
+    meta = MetadataStore(data_dir)
+    blobs = BlobStore(data_dir)
+    found: list[CorruptBlob] = []
+    try:
+        for digest, path in list(blobs.iter_all()):
+            try:
+                before = path.stat()
+                actual = _hash_file(path, digest)
+            except FileNotFoundError:
+                continue
+            if actual == str(digest):
+                continue
+            moved: Path | None = None
+            if not dry_run:
+                with meta.write():
+                    try:
+                        now = path.stat()
+                    except FileNotFoundError:
+                        continue
+                    identity = (now.st_ino, now.st_size, now.st_mtime_ns)
+                    if identity != (before.st_ino, before.st_size, before.st_mtime_ns):
+                        continue
+                    moved = blobs.quarantine(digest)
+            found.append(CorruptBlob(str(digest), actual, before.st_size, moved))
+    finally:
+        meta.close()
+    return found
 
 
 def _referenced(meta: MetadataStore) -> set[str]:

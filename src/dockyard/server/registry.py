@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +18,11 @@ from ..oci import mediatypes as mt
 from ..oci.digest import Digest, InvalidDigestError, compute_digest, is_digest_reference
 from ..oci.manifest import InvalidManifestError, Manifest, parse_image_config, parse_manifest
 from ..oci.names import is_valid_repository, is_valid_tag
+from ..oci.strict_json import MAX_INT
 from . import errors as e
 from .storage.blobs import BlobStore, UploadBusyError, UploadOffsetError, UploadState, UploadStore, open_blob
 from .storage.metadata import ManifestRecord, MetadataStore
+from .storage.private import make_private_dir
 
 #: Largest image config read to derive platform metadata.
 MAX_CONFIG_READ = 4 * 1024 * 1024
@@ -56,6 +58,17 @@ class StoredManifest:
 class PushResult:
     digest: str
     subject: str | None
+    #: The tags applied from ``?tag=`` query parameters (answered as ``OCI-Tag`` headers).
+    tags: tuple[str, ...] = ()
+
+
+def check_manifest_content_type(content_type: str | None) -> None:
+    """A manifest push declares one of the manifest media types, or nothing (then the body's ``mediaType`` or
+    shape decides); anything else (``text/html``, ``application/json``) is a 400 MANIFEST_INVALID."""
+    declared = (content_type or "").split(";")[0].strip().lower()
+    if declared and declared not in mt.MANIFEST_TYPES:
+        allowed = ", ".join(sorted(mt.MANIFEST_TYPES))
+        raise e.manifest_invalid(f"Content-Type {declared!r} is not a manifest media type (one of {allowed})")
 
 
 def _enabled(row: sqlite3.Row | None, column: str) -> bool:
@@ -67,7 +80,7 @@ class Registry:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.data_dir)
         self.blobs = BlobStore(self.data_dir)
         self.uploads = UploadStore(self.data_dir)
         self.meta = MetadataStore(self.data_dir)
@@ -81,11 +94,24 @@ class Registry:
         """The repository row, else 404 NAME_UNKNOWN.
 
         As on ACR, a repository exists while it holds a manifest: once its last manifest is deleted (or when only
-        blobs were ever uploaded to it) both ``/v2`` and ``/acr/v1`` answer NAME_UNKNOWN, and the catalogs omit it.
+        blobs were ever uploaded to it) ``/acr/v1`` answers NAME_UNKNOWN and both catalogs omit it; only the ``/v2``
+        tag list (see :meth:`repository_record`) still answers, with no tags.
         """
         check_name(name)
         row = self.meta.repository(name)
         if row is None or not self.meta.has_manifests(row["id"]):
+            raise e.name_unknown(name)
+        return row
+
+    def repository_record(self, name: str) -> sqlite3.Row:
+        """The repository row even when it no longer holds a manifest, else 404 NAME_UNKNOWN.
+
+        ``GET /v2/<name>/tags/list`` uses it: a repository whose last manifest was deleted lists no tags (200, as
+        the distribution-spec allows and its conformance suite expects) until it is deleted as a whole.
+        """
+        check_name(name)
+        row = self.meta.repository(name)
+        if row is None:
             raise e.name_unknown(name)
         return row
 
@@ -163,7 +189,31 @@ class Registry:
             if repo is None or self.meta.blob_link(repo["id"], str(digest)) is None:
                 raise e.blob_unknown(str(digest))
             self.check_deletable(f"repository {name}", repo)
+            holder = self._locked_holder(repo["id"], str(digest))
+            if holder is not None:
+                raise e.locked(f"blob {digest} is part of {name}@{holder}, which is locked against deletion")
             self.meta.unlink_blob(repo["id"], str(digest))
+
+    def _locked_holder(self, repo_id: int, digest: str) -> str | None:
+        """The digest of a manifest of the repository that names blob ``digest`` and must stay whole: one whose
+        delete or write lock is on, one a locked tag points to, or a child of such an index. ``None`` if none."""
+        pending = list(self.meta.locked_manifests(repo_id))
+        seen = {row["digest"] for row in pending}
+        while pending:
+            row = pending.pop()
+            try:
+                parsed = parse_manifest(bytes(row["content"]), row["media_type"])
+            except InvalidManifestError:
+                continue
+            if any(desc.digest == digest for desc in parsed.blobs()):
+                return str(row["digest"])
+            for child in parsed.manifests:
+                if child.digest not in seen:
+                    seen.add(child.digest)
+                    child_row = self.meta.manifest(repo_id, child.digest, with_content=True)
+                    if child_row is not None:
+                        pending.append(child_row)
+        return None
 
     def mount_blob(self, name: str, digest_text: str, source: str) -> bool:
         """Link an existing blob of ``source`` into ``name``; False when ``source`` does not hold it."""
@@ -228,8 +278,8 @@ class Registry:
                 if actual == str(digest):
                     with self.meta.write():
                         self.check_writable(f"repository {name}", self.meta.repository(name))
-                        if self.blobs.size(digest) is None:
-                            self.blobs.adopt(self.uploads.data_path(upload_id), digest)
+                        # Always the freshly verified file: a stored copy that rotted on disk is replaced.
+                        self.blobs.adopt(self.uploads.data_path(upload_id), digest)
                         repo_id = self.meta.ensure_repository(name)
                         self.meta.link_blob(repo_id, str(digest), size)
         except UploadBusyError:
@@ -268,11 +318,13 @@ class Registry:
         """The manifest for a tag or digest (404 MANIFEST_UNKNOWN, 405 when read-locked)."""
         check_name(name)
         repo = self.meta.repository(name)
+        if is_digest_reference(reference):
+            check_digest(reference)
+        elif not is_valid_tag(reference):
+            # No manifest can be stored under a malformed tag: unknown (as distribution and the OCI conformance
+            # suite expect); writes with a malformed tag stay 400 TAG_INVALID.
+            raise e.manifest_unknown(reference)
         if repo is None:
-            if is_digest_reference(reference):
-                check_digest(reference)
-            elif not is_valid_tag(reference):
-                raise e.tag_invalid(reference)
             raise e.name_unknown(name)
         tag, manifest = self._resolve(repo, reference)
         if manifest is None:
@@ -312,9 +364,20 @@ class Registry:
             return None, None
         return parsed.platform.architecture, parsed.platform.os
 
-    def put_manifest(self, name: str, reference: str, body: bytes, content_type: str | None) -> PushResult:
-        """Store a manifest under a tag or digest: validated, byte-for-byte, in one transaction."""
+    def put_manifest(
+        self, name: str, reference: str, body: bytes, content_type: str | None, extra_tags: Sequence[str] = ()
+    ) -> PushResult:
+        """Store a manifest under a tag or digest: validated, byte-for-byte, in one transaction.
+
+        ``extra_tags`` (``?tag=`` query parameters) are applied too, all or none: one malformed or locked tag
+        refuses the whole push.
+        """
         check_name(name)
+        extra = list(dict.fromkeys(extra_tags))
+        for extra_tag in extra:
+            if not is_valid_tag(extra_tag):
+                raise e.tag_invalid(extra_tag)
+        check_manifest_content_type(content_type)
         tag: str | None = None
         if is_digest_reference(reference):
             wanted = check_digest(reference)
@@ -332,8 +395,12 @@ class Registry:
             manifest = parse_manifest(body, content_type)
         except InvalidManifestError as exc:
             raise e.manifest_invalid(str(exc)) from None
-        architecture, os_name = self._platform(manifest)
+        if manifest.media_type not in mt.MANIFEST_TYPES:
+            raise e.manifest_invalid(f"mediaType {manifest.media_type!r} is not a manifest media type")
         image_size = len(body) + sum(d.size for d in (*manifest.blobs(), *manifest.manifests))
+        if image_size > MAX_INT:
+            raise e.manifest_invalid("the sizes of the manifest's descriptors add up past 2**63 - 1 bytes")
+        architecture, os_name = self._platform(manifest)
         record = ManifestRecord(
             digest=digest,
             media_type=manifest.media_type,
@@ -350,17 +417,18 @@ class Registry:
             repo = self.meta.repository(name)
             self.check_writable(f"repository {name}", repo)
             repo_id = repo["id"] if repo is not None else None
+            tags = list(dict.fromkeys([tag, *extra] if tag is not None else extra))
             if repo_id is not None:
                 self.check_writable(f"manifest {digest}", self.meta.manifest(repo_id, digest))
-                if tag is not None:
-                    self.check_writable(f"tag {name}:{tag}", self.meta.tag(repo_id, tag))
+                for each in tags:
+                    self.check_writable(f"tag {name}:{each}", self.meta.tag(repo_id, each))
             self._validate_references(repo_id, manifest)
             repo_id = self.meta.ensure_repository(name)
             self.meta.put_manifest(repo_id, record)
-            if tag is not None:
-                self.meta.put_tag(repo_id, tag, digest)
+            for each in tags:
+                self.meta.put_tag(repo_id, each, digest)
             self.meta.touch_repository(repo_id)
-        return PushResult(digest, record.subject)
+        return PushResult(digest, record.subject, tuple(extra))
 
     def delete_manifest(self, name: str, reference: str) -> None:
         """Delete by digest (the manifest and its tags) or by tag (untag only)."""

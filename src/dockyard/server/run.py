@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 from .config import ENV_VAR, ServerConfig
+from .storage.private import exposure_warning, make_private_dir
 
 
 def _best(module: str, fallback: str) -> str:
@@ -41,7 +43,10 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
     """Serve until SIGTERM/SIGINT. Prints the URL first."""
     import uvicorn
 
-    os.makedirs(config.data_dir, exist_ok=True)
+    make_private_dir(Path(config.data_dir))
+    warning = exposure_warning(Path(config.data_dir))
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     os.environ[ENV_VAR] = config.to_env()
     shown = f"[{host}]" if ":" in host else host
     print(f"dockyard registry serving http://{shown}:{port} (data: {config.data_dir})", flush=True)

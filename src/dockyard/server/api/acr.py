@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.routing import Route
 from ...oci import mediatypes as mt
 from ...oci.manifest import InvalidManifestError, parse_manifest
 from ...oci.names import is_valid_tag
+from ...oci.strict_json import InvalidJSONError, parse_json
 from .. import errors as e
 from ..auth import registry_host
 from ..registry import check_digest, check_name
@@ -108,10 +108,12 @@ def _manifest_json(row: sqlite3.Row, tags: list[str], content: bytes | None = No
 
 
 async def _changes(request: Request) -> dict[str, bool]:
+    raw = await read_limited(request, 64 * 1024, "INVALID_REQUEST") or b"{}"
     try:
-        body = json.loads(await read_limited(request, 64 * 1024, "INVALID_REQUEST") or b"{}")
-    except ValueError:
-        raise e.bad_request("the body must be a JSON object of changeable attributes", "INVALID_REQUEST") from None
+        body = parse_json(raw)
+    except InvalidJSONError as exc:
+        why = f"the body must be a JSON object of changeable attributes ({exc})"
+        raise e.bad_request(why, "INVALID_REQUEST") from None
     if not isinstance(body, dict):
         raise e.bad_request("the body must be a JSON object of changeable attributes", "INVALID_REQUEST")
     changes: dict[str, bool] = {}

@@ -95,7 +95,7 @@ def empty(status: int, headers: dict[str, str] | None = None) -> Response:
 async def read_limited(request: Request, limit: int, code: str = "MANIFEST_INVALID") -> bytes:
     """The request body, or 413 with error ``code`` when it exceeds ``limit`` bytes (never buffers more)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isdecimal() and int(declared) > limit:
         raise e.RegistryError(413, code, f"body is {declared} bytes; the limit is {limit}")
     parts: list[bytes] = []
     size = 0

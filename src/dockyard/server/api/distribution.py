@@ -28,8 +28,8 @@ from .common import (
 )
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?")
 
 
 async def base(request: Request) -> Response:
@@ -50,7 +50,7 @@ async def tags_list(request: Request) -> Response:
     authorize(request, "repository", name, "pull")
     n, last = page_params(request)
     reg = registry(request)
-    repo = reg.repository(name)
+    repo = reg.repository_record(name)
     tags = [r["name"] for r in reg.meta.list_tags(repo["id"], last, fetch_limit(n))]
     tags, headers = page(tags, n, last, f"/v2/{name}/tags/list", str)
     return json_response({"name": name, "tags": tags}, headers=headers)
@@ -79,11 +79,15 @@ async def manifest(request: Request) -> Response:
     if method == "PUT":
         authorize(request, "repository", name, "push")
         body = await read_limited(request, mt.MAX_MANIFEST_SIZE)
-        result = reg.put_manifest(name, reference, body, request.headers.get("content-type"))
+        tags = request.query_params.getlist("tag")
+        result = reg.put_manifest(name, reference, body, request.headers.get("content-type"), tags)
         headers = {"Location": f"/v2/{name}/manifests/{result.digest}", "Docker-Content-Digest": result.digest}
         if result.subject:
             headers["OCI-Subject"] = result.subject
-        return empty(201, headers)
+        response = empty(201, headers)
+        for tag in result.tags:
+            response.headers.append("OCI-Tag", tag)
+        return response
     authorize(request, "repository", name, "delete")
     reg.delete_manifest(name, reference)
     return empty(202)
@@ -91,7 +95,7 @@ async def manifest(request: Request) -> Response:
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     """(start, end inclusive) of a ``bytes=`` range; ``None`` when unsatisfiable (answered 416)."""
-    match = _RANGE.match(header.strip().replace(" ", ""))
+    match = _RANGE.fullmatch(header.strip().replace(" ", ""))
     if not match:
         return None
     first, last = match.groups()
@@ -188,14 +192,14 @@ def _content_range(request: Request) -> int | None:
     header = request.headers.get("content-range")
     if header is None:
         return None
-    match = _CONTENT_RANGE.match(header.strip())
+    match = _CONTENT_RANGE.fullmatch(header.strip())
     if not match:
         raise e.range_invalid(f"malformed Content-Range {header!r}: expected '<start>-<end>'")
     start, end = int(match.group(1)), int(match.group(2))
     if end < start:
         raise e.range_invalid(f"Content-Range {header!r} ends before it starts")
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) != end - start + 1:
+    if length is not None and length.isdecimal() and int(length) != end - start + 1:
         raise e.range_invalid(f"Content-Range {header!r} does not match Content-Length {length}")
     return start
 

@@ -3,6 +3,7 @@
 Layout under the data directory::
 
     blobs/<algorithm>/<hex[:2]>/<hex>     committed blobs (renamed into place after digest verification)
+    quarantine/<algorithm>-<hex>          blob files whose bytes no longer match their digest (``gc --verify``)
     uploads/<uuid>/data                   the bytes received so far for an upload session
     uploads/<uuid>/state.json             {"repository": ..., "created": ...}
 
@@ -29,13 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...oci.digest import DEFAULT_ALGORITHM, Digest, Hasher
+from .private import create_private_file, make_private_dir
 
 #: Bytes gathered from the request before one write+hash step in the I/O thread.
 WRITE_BATCH = 4 * 1024 * 1024
 #: Bytes read from disk per response body message.
 READ_CHUNK = 4 * 1024 * 1024
 
-_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -51,7 +53,8 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root) / "blobs"
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.quarantine_root = Path(root) / "quarantine"
+        make_private_dir(self.root)
 
     def path(self, digest: Digest) -> Path:
         """Where the blob with ``digest`` lives (whether or not it exists)."""
@@ -67,9 +70,17 @@ class BlobStore:
     def adopt(self, source: Path, digest: Digest) -> None:
         """Move a verified, fsynced file into place as the blob ``digest`` (same filesystem: an atomic rename)."""
         target = self.path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(target.parent)
         os.replace(source, target)
         _fsync_dir(target.parent)
+
+    def quarantine(self, digest: Digest) -> Path:
+        """Move the blob file out of the store into ``quarantine/`` (kept for inspection); its new path."""
+        make_private_dir(self.quarantine_root)
+        target = self.quarantine_root / f"{digest.algorithm}-{digest.hex}"
+        os.replace(self.path(digest), target)
+        _fsync_dir(self.path(digest).parent)
+        return target
 
     def delete(self, digest: Digest) -> bool:
         """Remove the blob file; True when it existed."""
@@ -130,11 +141,11 @@ class UploadStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root) / "uploads"
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.root)
         self._hashers: dict[str, Hasher] = {}
 
     def _dir(self, upload_id: str) -> Path | None:
-        if not _UPLOAD_ID.match(upload_id):
+        if not _UPLOAD_ID.fullmatch(upload_id):
             return None
         return self.root / upload_id
 
@@ -142,10 +153,14 @@ class UploadStore:
         """Start a session for ``repository``; returns its id."""
         upload_id = uuid.uuid4().hex
         directory = self.root / upload_id
-        directory.mkdir()
-        (directory / "data").touch()
-        state = directory / "state.json"
-        state.write_text(json.dumps({"repository": repository, "created": time.time()}))
+        directory.mkdir(mode=0o700)
+        try:
+            create_private_file(directory / "data")
+            state = json.dumps({"repository": repository, "created": time.time()}).encode()
+            create_private_file(directory / "state.json", state)
+        except OSError:
+            shutil.rmtree(directory, ignore_errors=True)  # e.g. a full disk: no half-made session stays behind
+            raise
         self._hashers[upload_id] = Hasher(DEFAULT_ALGORITHM)
         return upload_id
 
@@ -192,7 +207,14 @@ class UploadStore:
             if hasher is not None and hasher.size != offset:
                 hasher = None
             self._hashers.pop(upload_id, None)
-            written = await _copy_stream(body, fd, hasher)
+            try:
+                written = await _copy_stream(body, fd, hasher)
+            except OSError:
+                # The storage refused a write (full, read-only, over quota): the chunk is rolled back whole, so
+                # the session holds exactly what it held before and the client may retry it.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, offset)
+                raise
             if hasher is not None:
                 self._hashers[upload_id] = hasher
             return offset + written

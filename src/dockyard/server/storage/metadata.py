@@ -7,6 +7,7 @@ Writes run inside ``BEGIN IMMEDIATE`` transactions so several worker processes c
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from .private import FILE_MODE, make_private_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS repositories (
@@ -118,7 +121,11 @@ class MetadataStore:
 
     def __init__(self, root: Path) -> None:
         self.path = Path(root) / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
+        # Created 0600 before SQLite opens it: its -wal and -shm files take the database file's mode.
+        if not self.path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         # ``timeout`` is SQLite's busy timeout: a writer waits up to a minute for another process's transaction.
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60.0)
         self.conn.row_factory = sqlite3.Row
@@ -144,7 +151,14 @@ class MetadataStore:
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            # A COMMIT that failed (a full or read-only disk) may leave the transaction open, and every later
+            # BEGIN would fail: roll it back (an error here means SQLite already did).
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -313,6 +327,16 @@ class MetadataStore:
             sql += " AND artifact_type = ?"
             args.append(artifact_type)
         return self.all(sql + " ORDER BY digest", *args)
+
+    def locked_manifests(self, repo_id: int) -> list[sqlite3.Row]:
+        """(digest, media_type, content) of the manifests a delete must keep whole: delete- or write-locked ones
+        and those a delete- or write-locked tag points to."""
+        return self.all(
+            "SELECT digest, media_type, content FROM manifests m WHERE repo_id = ? AND (delete_enabled = 0"
+            " OR write_enabled = 0 OR EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id"
+            " AND t.digest = m.digest AND (t.delete_enabled = 0 OR t.write_enabled = 0)))",
+            repo_id,
+        )
 
     def all_manifest_contents(self) -> Iterator[tuple[str, bytes]]:
         """(media type, content) of every manifest (for garbage collection)."""

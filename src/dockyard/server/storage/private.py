@@ -1,0 +1,54 @@
+"""Owner-only files and directories in the data directory (0700 directories, 0600 files), whatever the umask.
+
+Blobs, manifests and tokens keys are private: nothing the server creates under its data directory is readable by
+other local users. Modes are passed to ``mkdir``/``open`` (a umask can only remove bits from them).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+#: Mode of every directory the server creates.
+DIR_MODE = 0o700
+#: Mode of every file the server creates.
+FILE_MODE = 0o600
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` and its missing parents with mode 0700 (existing directories are left as they are)."""
+    missing: list[Path] = []
+    current = Path(path)
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            pass
+
+
+def create_private_file(path: Path, data: bytes = b"") -> None:
+    """Create ``path`` (which must not exist) with mode 0600, holding ``data``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def exposure_warning(data_dir: Path) -> str | None:
+    """A warning when ``data_dir`` is accessible to group or others (its contents are then readable), else None."""
+    mode = stat.S_IMODE(os.stat(data_dir).st_mode)
+    if mode & 0o077 == 0:
+        return None
+    return (
+        f"warning: the data directory {data_dir} has mode {mode:04o}: other local users can read its blobs and "
+        f"metadata; run `chmod 700 {data_dir}`"
+    )
