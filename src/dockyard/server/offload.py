@@ -21,7 +21,7 @@ from .storage.metadata import MetadataStore
 T = TypeVar("T")
 
 #: Threads serving reads (metadata queries, blob opens, listings) in one server process.
-READER_THREADS = 8
+READER_THREADS = 4
 
 
 class StoreThreads:
