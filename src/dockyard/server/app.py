@@ -66,6 +66,8 @@ async def _sweep_uploads(registry: Registry, upload_ttl: float) -> None:
         await asyncio.sleep(sweep_interval(upload_ttl))
         try:
             expired = await registry.threads.read(expire_uploads, registry.uploads, upload_ttl)
+        except DatabaseGoneError:
+            continue  # every request reports it already
         except Exception:
             log.exception("sweeping expired upload sessions failed")
             continue
