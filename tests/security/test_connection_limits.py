@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dockyard.oci import compute_digest
 from tests.support.servers import DockyardServer
 
 #: How long the tests wait for the server to act on a limit of one second (a bound, not a measurement).
@@ -230,3 +231,20 @@ def test_connections_past_the_cap_are_refused_with_503(tmp_path: Path) -> None:
                 sock.close()
         # Once the held connections are gone, new ones are served again.
         hold_connection(server).close()
+
+
+def test_a_large_body_followed_by_a_pipelined_request_is_not_taken_for_a_header(
+    strict_server: DockyardServer,
+) -> None:
+    """Only header bytes count against the header limit: a 200 KiB body and the next request in one write pass."""
+    data = b"z" * (200 * 1024)
+    first = (
+        f"POST /v2/pipelined/blobs/uploads/?digest={compute_digest(data)} HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode()
+    second = b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with connect(strict_server) as sock:
+        sock.sendall(first + data + second)
+        answers = read_until_closed(sock)
+    assert answers.startswith(b"HTTP/1.1 201 ")
+    assert b"HTTP/1.1 200 " in answers

@@ -96,6 +96,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._parsed_bytes = 0
         self._too_large = False
+        self._began_in_read = False
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_seen = 0.0
@@ -124,9 +125,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        self._began_in_read = False
         super().data_received(data)
-        if self._in_headers and not self.transport.is_closing():
-            # Headers still incomplete: (almost) all of this read was header bytes, buffered by the parser.
+        if self._in_headers and not self._began_in_read and not self.transport.is_closing():
+            # Headers still incomplete and begun in an earlier read: all of this read was header bytes, which the
+            # parser buffers. (A read in which a request begins is covered by the parsed-bytes count.)
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_size:
                 self._too_large = True
@@ -141,6 +144,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_headers = True
+        self._began_in_read = True
         self._header_bytes = 0
         self._parsed_bytes = 0
         self._too_large = False
@@ -244,10 +248,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         message = f"no request body bytes arrived for {self.limits.body_timeout:g} s"
         log.warning("%s: closing the connection of %s %s", message, cycle.scope["method"], cycle.scope["path"])
-        if cycle.response_started:
-            self.transport.close()
-        else:
-            self._fail(408, message, None)
+        self._fail(408, message, None)
 
     def _fail(self, status: int, message: str, detail: Any) -> None:
         """Answer ``status`` with an OCI error body (unless a response is under way) and close the connection.
