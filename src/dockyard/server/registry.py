@@ -6,6 +6,7 @@ and responses; every decision about what is allowed or stored is made here, once
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -235,7 +236,7 @@ class Registry:
             raise e.range_invalid("another request is writing to this upload session") from None
         except FileNotFoundError:
             raise e.upload_unknown(upload_id) from None
-        self.uploads.discard(upload_id)
+        await asyncio.to_thread(self.uploads.discard, upload_id)  # unlinking a large file takes a while
         if actual != str(digest):
             raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))
         return digest

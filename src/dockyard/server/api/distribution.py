@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -170,7 +171,7 @@ async def upload_start(request: Request) -> Response:
             await reg.append_upload(name, upload_id, request.stream(), None)
             committed = await reg.finish_upload(name, upload_id, digest)
         finally:
-            reg.uploads.discard(upload_id)
+            await asyncio.to_thread(reg.uploads.discard, upload_id)
         return empty(201, {"Location": f"/v2/{name}/blobs/{committed}", "Docker-Content-Digest": str(committed)})
     headers = upload_headers(name, reg.upload(name, upload_id))
     headers["OCI-Chunk-Min-Length"] = str(CHUNK_MIN_LENGTH)
