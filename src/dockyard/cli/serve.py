@@ -15,7 +15,7 @@ def _data_dir(value: Path | None) -> Path:
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(5000, help="Port to listen on."),
+    port: int = typer.Option(5000, min=0, max=65535, help="Port to listen on (0: any free port, shown at start)."),
     data_dir: Path | None = typer.Option(
         None,
         "--data-dir",
@@ -32,11 +32,30 @@ def serve(
     ),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes sharing the data directory."),
     access_log: Path | None = typer.Option(
-        None, "--access-log", help="Append one JSON line per request to this file."
+        None, "--access-log", help="Append one JSON line per request to this file ('-': standard output)."
+    ),
+    upload_ttl: float = typer.Option(
+        4 * 3600.0, "--upload-ttl", min=0.1, help="Seconds an upload session may sit idle before it is removed."
+    ),
+    header_timeout: float = typer.Option(
+        20.0, "--header-timeout", min=0.1, help="Seconds a client has to send a request's headers."
+    ),
+    body_timeout: float = typer.Option(
+        60.0, "--body-timeout", min=0.1, help="Seconds without request body bytes before the request is dropped."
+    ),
+    keep_alive_timeout: float = typer.Option(
+        30.0, "--keep-alive-timeout", min=0.1, help="Seconds an idle connection stays open between requests."
+    ),
+    max_connections: int = typer.Option(
+        1000, "--max-connections", min=1, help="Open connections per worker; more are refused with 503."
+    ),
+    max_header_size: int = typer.Option(
+        64 * 1024, "--max-header-size", min=1024, help="Bytes of request line and headers; more get 431."
     ),
 ) -> None:
     """Run a registry: OCI Distribution 1.1, the ACR /acr/v1 metadata API and /oauth2 tokens."""
     from ..server.config import ServerConfig
+    from ..server.run import ServeError
     from ..server.run import serve as run
 
     if htpasswd is not None and not htpasswd.is_file():
@@ -47,9 +66,26 @@ def serve(
         htpasswd=str(htpasswd.resolve()) if htpasswd else None,
         anonymous_pull=anonymous_pull,
         accept_any_aad_token=accept_any_aad_token,
-        access_log=str(access_log.resolve()) if access_log else None,
+        access_log=_access_log(access_log),
+        upload_ttl=upload_ttl,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
+        max_header_size=max_header_size,
     )
-    run(config, host=host, port=port, workers=workers)
+    try:
+        run(config, host=host, port=port, workers=workers)
+    except ServeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _access_log(value: Path | None) -> str | None:
+    """``--access-log``: ``-`` stays ``-`` (standard output), a file becomes an absolute path (workers may chdir)."""
+    if value is None:
+        return None
+    return "-" if str(value) == "-" else str(value.resolve())
 
 
 def gc(

@@ -1,4 +1,7 @@
-"""``--access-log FILE``: one JSON line per request, appended with a single write (safe across workers)."""
+"""``--access-log FILE``: one JSON line per request, appended with a single write (safe across workers).
+
+``-`` writes the lines to standard output.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ class AccessLog:
 
     def __init__(self, app: ASGIApp, path: str) -> None:
         self.app = app
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.fd = 1 if path == "-" else os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -17,8 +20,10 @@ from .accesslog import AccessLog
 from .api import acr, distribution, oauth
 from .auth import Authenticator
 from .config import ServerConfig
+from .gc import expire_uploads
 from .registry import Registry
 from .storage.failures import CONDITIONS, storage_condition
+from .storage.metadata import DatabaseGoneError
 
 log = logging.getLogger("dockyard.server")
 
@@ -52,6 +57,31 @@ async def _storage_failure(request: Request, exc: Exception) -> Response:
         raise exc
     log.error("%s %s: %s (%s)", request.method, request.url.path, CONDITIONS[condition], exc)
     return e.insufficient_storage(condition, CONDITIONS[condition]).response(head=request.method == "HEAD")
+async def _database_gone(request: Request, exc: Exception) -> Response:
+    """``metadata.db`` vanished under the running server: refuse (503) rather than acknowledge what cannot last."""
+    log.error("%s", exc)
+    error = e.RegistryError(503, "UNAVAILABLE", str(exc), {"database": str(getattr(exc, "path", ""))})
+    return error.response(head=request.method == "HEAD")
+
+
+def sweep_interval(upload_ttl: float) -> float:
+    """How often the running server looks for expired upload sessions (a fraction of the TTL, at most 10 min)."""
+    return min(max(upload_ttl / 4, 0.25), 600.0)
+
+
+async def _sweep_uploads(registry: Registry, upload_ttl: float) -> None:
+    """Remove idle upload sessions every :func:`sweep_interval` seconds, for as long as the server runs."""
+    while True:
+        await asyncio.sleep(sweep_interval(upload_ttl))
+        try:
+            expired = await registry.threads.read(expire_uploads, registry.uploads, upload_ttl)
+        except DatabaseGoneError:
+            continue  # every request reports it already
+        except Exception:
+            log.exception("sweeping expired upload sessions failed")
+            continue
+        if expired:
+            log.info("removed %d upload session(s) idle for %.0f s or more", len(expired), upload_ttl)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -63,6 +93,19 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(config: ServerConfig) -> ASGIApp:
     """Build the application for ``config`` (opens the data directory)."""
     data_dir = Path(config.data_dir)
+    registry = Registry(data_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_uploads(registry, config.upload_ttl))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            registry.close()
+
     app = Starlette(
         routes=[*distribution.routes, *acr.routes, *oauth.routes],
         exception_handlers={
@@ -71,10 +114,12 @@ def create_app(config: ServerConfig) -> ASGIApp:
             ClientDisconnect: _client_gone,
             OSError: _storage_failure,
             sqlite3.Error: _storage_failure,
+            DatabaseGoneError: _database_gone,
             Exception: _unexpected,
         },
+        lifespan=lifespan,
     )
-    app.state.registry = Registry(data_dir)
+    app.state.registry = registry
     app.state.auth = Authenticator(
         data_dir,
         htpasswd=Path(config.htpasswd) if config.htpasswd else None,

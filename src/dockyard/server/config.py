@@ -26,6 +26,16 @@ class ServerConfig:
     anonymous_pull: bool = False
     accept_any_aad_token: bool = False
     access_log: str | None = None
+    #: Seconds an upload session may sit idle (no bytes received) before the server removes it.
+    upload_ttl: float = 4 * 3600.0
+    #: Connection limits (see ``dockyard.server.protocol``): seconds to receive a request's headers, seconds
+    #: without body bytes while a request body is being received, seconds an idle keep-alive connection stays
+    #: open, the most open connections, and the most bytes of request line and headers.
+    header_timeout: float = 20.0
+    body_timeout: float = 60.0
+    keep_alive_timeout: float = 30.0
+    max_connections: int = 1000
+    max_header_size: int = 64 * 1024
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

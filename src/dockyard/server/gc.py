@@ -133,11 +133,22 @@ def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -
                     meta.drop_blob_links(text)
     finally:
         meta.close()
+    report.uploads = expire_uploads(uploads, min_age, now=now, dry_run=dry_run)
+    return report
+
+
+def expire_uploads(
+    uploads: UploadStore, max_idle: float, *, now: float | None = None, dry_run: bool = False
+) -> list[str]:
+    """Remove upload sessions that received nothing for ``max_idle`` seconds, except one a request is writing to
+    right now; returns their ids. ``dockyard gc`` and the running server's periodic sweep both use this."""
+    now = time.time() if now is None else now
+    expired: list[str] = []
     for state in list(uploads.iter_all()):
         try:
             touched = uploads.data_path(state.id).stat().st_mtime
         except FileNotFoundError:
             touched = state.created
-        if now - touched >= min_age and (dry_run or uploads.discard_idle(state.id)):
-            report.uploads.append(state.id)
-    return report
+        if now - touched >= max_idle and (dry_run or uploads.discard_idle(state.id)):
+            expired.append(state.id)
+    return expired

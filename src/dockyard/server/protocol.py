@@ -1,30 +1,265 @@
-"""uvicorn's httptools protocol, with request bodies handed to the application without copying.
+"""uvicorn's httptools protocol with connection limits, and request bodies handed on without copying.
 
-Stock uvicorn appends every body piece the parser delivers to a ``bytearray`` and copies that into a new
-``bytes`` for each ``http.request`` message: two extra copies of every uploaded byte, which made the event loop
-the bottleneck of large blob uploads. Here a piece that arrives while nothing is pending is kept as the parser's
-own ``bytes`` object, and ``receive()`` passes it on as is (``bytes()`` of a ``bytes`` object is that object).
-Pieces that arrive while the application has not yet taken the previous one are joined as before. Flow control
-(pausing the socket above uvicorn's high-water mark) is unchanged.
+Limits (the ``ConnectionLimits`` of ``dockyard serve``; uvicorn's httptools protocol has none of the first four):
+
+* **Connections.** Past ``max_connections`` open connections, a new one gets an immediate 503 and is closed,
+  before it can hold a descriptor or any memory.
+* **Header size.** A request line and headers longer than ``max_header_size`` bytes get 431 and the connection
+  is closed; at most one read (a few hundred KiB) more than the limit is ever buffered.
+* **Header timeout.** A connection must deliver a request's complete headers within ``header_timeout`` seconds
+  of opening (or of the first byte of a later request), else 408 and close: slowloris connections, and
+  connections that never send anything, are dropped.
+* **Body timeout.** While a request body is being received, ``body_timeout`` seconds without a byte end the
+  request: the application sees a disconnect (an upload's session lock is released) and the client gets 408.
+  Time the server itself spends not reading (flow control, ``Expect: 100-continue``) does not count.
+* **Keep-alive.** An idle connection between requests is closed after ``keep_alive_timeout`` (uvicorn's own
+  timer, set by :mod:`.run`).
+
+Every answer written here carries an OCI JSON error body and ``Connection: close``.
+
+Zero copy: stock uvicorn appends every body piece the parser delivers to a ``bytearray`` and copies that into a
+new ``bytes`` for each ``http.request`` message: two extra copies of every uploaded byte, which made the event
+loop the bottleneck of large blob uploads. On the uvicorn releases this was written against, a piece that
+arrives while nothing is pending is kept as the parser's own ``bytes`` object, and ``receive()`` passes it on as
+is (``bytes()`` of a ``bytes`` object is that object). Pieces that arrive while the application has not yet taken
+the previous one are joined as before. Flow control (pausing the socket above uvicorn's high-water mark) is
+unchanged.
 
 Importing this module needs ``httptools``; :func:`dockyard.server.run.serve` only names it when that is installed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from .config import ServerConfig
+from .errors import RegistryError
+
+log = logging.getLogger("dockyard.server")
+
+#: uvicorn releases whose ``on_body`` internals the zero-copy path was written against.
+ZERO_COPY_UVICORN = ("0.54.",)
+_ZERO_COPY = uvicorn.__version__.startswith(ZERO_COPY_UVICORN)
 
 
-class ZeroCopyBodyProtocol(HttpToolsProtocol):
-    """``HttpToolsProtocol`` whose ``on_body`` keeps a lone body piece without copying it."""
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """The limits every connection of one server process is held to."""
+
+    max_connections: int
+    max_header_size: int
+    header_timeout: float
+    body_timeout: float
+
+    @classmethod
+    def from_config(cls, config: ServerConfig) -> ConnectionLimits:
+        return cls(config.max_connections, config.max_header_size, config.header_timeout, config.body_timeout)
+
+
+_limits: ConnectionLimits | None = None
+
+
+def limits() -> ConnectionLimits:
+    """This process's limits (from the settings ``dockyard serve`` passes to its workers)."""
+    global _limits
+    if _limits is None:
+        _limits = ConnectionLimits.from_config(ServerConfig.from_env())
+    return _limits
+
+
+def error_bytes(status: int, code: str, message: str, detail: Any = None) -> bytes:
+    """A complete HTTP/1.1 response carrying an OCI error body, closing the connection."""
+    body = RegistryError(status, code, message, detail).body()
+    head = (
+        STATUS_LINE[status]
+        + b"content-type: application/json\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n\r\n"
+    )
+    return head + body
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` holding each connection to :class:`ConnectionLimits`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits()
+        self._in_headers = False
+        self._header_bytes = 0
+        self._parsed_bytes = 0
+        self._too_large = False
+        self._began_in_read = False
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_seen = 0.0
+        self._refused = False
+
+    # -- connections ----------------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self.limits.max_connections:
+            self._refused = True
+            self.transport = transport
+            message = f"the server has {self.limits.max_connections} open connections, its limit; retry later"
+            transport.write(error_bytes(503, "UNAVAILABLE", message, {"limit": self.limits.max_connections}))
+            transport.close()
+            return
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        self._cancel_body_timer()
+        if self._refused:
+            return
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._began_in_read = False
+        super().data_received(data)
+        if self._in_headers and not self._began_in_read and not self.transport.is_closing():
+            # Headers still incomplete and begun in an earlier read: all of this read was header bytes, which the
+            # parser buffers. (A read in which a request begins is covered by the parsed-bytes count.)
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.max_header_size:
+                self._too_large = True
+                self._header_too_large()
+
+    def _header_too_large(self) -> None:
+        limit = self.limits.max_header_size
+        self._fail(431, f"the request line and headers exceed {limit} bytes", {"limit": limit})
+
+    # -- parser callbacks -----------------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_headers = True
+        self._began_in_read = True
+        self._header_bytes = 0
+        self._parsed_bytes = 0
+        self._too_large = False
+        if self._header_timer is None and self._idle():
+            self._arm_header_timer()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._check_parsed(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._check_parsed(len(name) + len(value) + 4)
+
+    def _check_parsed(self, size: int) -> None:
+        """Count parsed header bytes; past the limit, stop the parser (answered 431 in ``send_400_response``)."""
+        self._parsed_bytes += size
+        if self._parsed_bytes > self.limits.max_header_size:
+            self._too_large = True
+            raise ValueError("request headers too large")
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._cancel_header_timer()
+        super().on_headers_complete()
+        if self.cycle is not None and self.cycle.scope is self.scope and self.cycle.more_body:
+            self._body_seen = self.loop.time()
+            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timeout)
 
     def on_body(self, body: bytes) -> None:
+        self._body_seen = self.loop.time()
         cycle = self.cycle
-        if cycle.body or cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
+        if (
+            not _ZERO_COPY
+            or cycle.body
+            or cycle.response_complete
+            or (self.parser.should_upgrade() and self._should_upgrade())
+        ):
             super().on_body(body)
             return
         cycle.body = body  # type: ignore[assignment]
         if len(body) > HIGH_WATER_LIMIT:
             self.flow.pause_reading()
         cycle.message_event.set()
+
+    def on_message_complete(self) -> None:
+        self._cancel_body_timer()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._in_headers and self._header_timer is None and not self.transport.is_closing():
+            self._arm_header_timer()  # the next request began arriving while this one was answered
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser rejects: 400 with an OCI error body (uvicorn writes plain text), or 431."""
+        if self._too_large:
+            self._header_too_large()
+        else:
+            self._fail(400, f"malformed HTTP request: {msg}", None)
+
+    def _idle(self) -> bool:
+        """True when no request of this connection is being handled or answered."""
+        return self.cycle is None or self.cycle.response_complete
+
+    # -- timers ---------------------------------------------------------------------------------------------------
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self.limits.header_timeout, self._header_timeout)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if self._idle():
+            self._fail(408, f"the request headers did not arrive within {self.limits.header_timeout:g} s", None)
+
+    def _body_timeout(self) -> None:
+        """Fire only when the client, not the server, is the one holding the body up."""
+        self._body_timer = None
+        cycle = self.cycle
+        if self.transport.is_closing() or cycle is None or not cycle.more_body:
+            return
+        now = self.loop.time()
+        if self.flow.read_paused or cycle.body or cycle.waiting_for_100_continue:
+            self._body_seen = now  # the application has not taken what arrived, or has not asked for the body
+        idle = now - self._body_seen
+        if idle < self.limits.body_timeout:
+            self._body_timer = self.loop.call_later(self.limits.body_timeout - idle, self._body_timeout)
+            return
+        message = f"no request body bytes arrived for {self.limits.body_timeout:g} s"
+        log.warning("%s: closing the connection of %s %s", message, cycle.scope["method"], cycle.scope["path"])
+        self._fail(408, message, None)
+
+    def _fail(self, status: int, message: str, detail: Any) -> None:
+        """Answer ``status`` with an OCI error body (unless a response is under way) and close the connection.
+
+        A request being handled sees a disconnect: its body stream ends and anything it answers is dropped.
+        """
+        self._in_headers = False
+        cycle = self.cycle
+        if self._idle() or not cycle.response_started:
+            self.transport.write(error_bytes(status, "UNSUPPORTED", message, detail))
+        if not self._idle():
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()

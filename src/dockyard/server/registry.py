@@ -6,6 +6,7 @@ and responses; every decision about what is allowed or stored is made here, once
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -20,6 +21,7 @@ from ..oci.manifest import InvalidManifestError, Manifest, parse_image_config, p
 from ..oci.names import is_valid_repository, is_valid_tag
 from ..oci.strict_json import MAX_INT
 from . import errors as e
+from .offload import StoreThreads
 from .storage.blobs import BlobStore, UploadBusyError, UploadOffsetError, UploadState, UploadStore, open_blob
 from .storage.metadata import ManifestRecord, MetadataStore
 from .storage.private import make_private_dir
@@ -84,8 +86,11 @@ class Registry:
         self.blobs = BlobStore(self.data_dir)
         self.uploads = UploadStore(self.data_dir)
         self.meta = MetadataStore(self.data_dir)
+        #: Where handlers run the blocking methods below (``await reg.threads.read(reg.get_manifest, …)``).
+        self.threads = StoreThreads(self.meta)
 
     def close(self) -> None:
+        self.threads.close()
         self.meta.close()
 
     # -- repositories and locks ---------------------------------------------------------------------------------
@@ -276,20 +281,24 @@ class Registry:
         try:
             async with self.uploads.sealed(upload_id, digest.algorithm) as (actual, size):
                 if actual == str(digest):
-                    with self.meta.write():
-                        self.check_writable(f"repository {name}", self.meta.repository(name))
-                        # Always the freshly verified file: a stored copy that rotted on disk is replaced.
-                        self.blobs.adopt(self.uploads.data_path(upload_id), digest)
-                        repo_id = self.meta.ensure_repository(name)
-                        self.meta.link_blob(repo_id, str(digest), size)
+                    await self.threads.write(self._commit_upload, name, upload_id, digest, size)
         except UploadBusyError:
             raise e.range_invalid("another request is writing to this upload session") from None
         except FileNotFoundError:
             raise e.upload_unknown(upload_id) from None
-        self.uploads.discard(upload_id)
+        await asyncio.to_thread(self.uploads.discard, upload_id)  # unlinking a large file takes a while
         if actual != str(digest):
             raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))
         return digest
+
+    def _commit_upload(self, name: str, upload_id: str, digest: Digest, size: int) -> None:
+        """Adopt a verified session's data file as blob ``digest`` and link it into ``name`` (one transaction)."""
+        with self.meta.write():
+            self.check_writable(f"repository {name}", self.meta.repository(name))
+            # Always the freshly verified file: a stored copy that rotted on disk is replaced.
+            self.blobs.adopt(self.uploads.data_path(upload_id), digest)
+            repo_id = self.meta.ensure_repository(name)
+            self.meta.link_blob(repo_id, str(digest), size)
 
     def cancel_upload(self, name: str, upload_id: str) -> None:
         self.upload(name, upload_id)
@@ -333,23 +342,38 @@ class Registry:
         return StoredManifest(manifest["digest"], manifest["media_type"], bytes(manifest["content"]))
 
     def _validate_references(self, repo_id: int | None, manifest: Manifest) -> None:
-        """Every blob and child manifest the manifest names must be in the repository."""
+        """Every blob and child manifest the manifest names must be in the repository.
+
+        Each distinct digest is checked once, and the links of all of them are looked up together: a manifest
+        naming one layer 38,000 times costs one query and one ``stat``, not 38,000 of each.
+        """
+        blobs: dict[str, None] = {}
+        inline: dict[tuple[str, str], bool] = {}
         for desc in manifest.blobs():
-            if desc.data is not None and _inline_matches(desc.data, desc.digest):
-                continue
-            if repo_id is None or self.meta.blob_link(repo_id, desc.digest) is None:
-                raise e.manifest_blob_unknown(desc.digest)
+            if desc.data is not None:
+                key = (desc.data, desc.digest)
+                if key not in inline:
+                    inline[key] = _inline_matches(desc.data, desc.digest)
+                if inline[key]:
+                    continue
+            blobs.setdefault(desc.digest)
+        children = list(dict.fromkeys(child.digest for child in manifest.manifests))
+        linked = self.meta.linked_digests(repo_id, blobs) if repo_id is not None else set()
+        for digest in blobs:
+            if digest not in linked:
+                raise e.manifest_blob_unknown(digest)
             # The link and the file: garbage collection removes both in one transaction, but a collection that
             # died halfway can leave a link to a deleted file behind. A manifest never names a missing blob.
             try:
-                stored = self.blobs.size(Digest.parse(desc.digest))
+                stored = self.blobs.size(Digest.parse(digest))
             except InvalidDigestError:
                 stored = None
             if stored is None:
-                raise e.manifest_blob_unknown(desc.digest)
-        for child in manifest.manifests:
-            if repo_id is None or self.meta.manifest(repo_id, child.digest) is None:
-                raise e.manifest_blob_unknown(child.digest)
+                raise e.manifest_blob_unknown(digest)
+        present = self.meta.manifest_digests(repo_id, children) if repo_id is not None else set()
+        for digest in children:
+            if digest not in present:
+                raise e.manifest_blob_unknown(digest)
 
     def _platform(self, manifest: Manifest) -> tuple[str | None, str | None]:
         config = manifest.config

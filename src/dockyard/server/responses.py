@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .storage.blobs import READ_CHUNK
+
+#: Threads reading blob files for responses (a cold or slow disk must not stall the event loop).
+_READERS = ThreadPoolExecutor(8, thread_name_prefix="dockyard-blob-read")
 
 
 class BlobResponse(Response):
@@ -23,6 +27,7 @@ class BlobResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher: asyncio.Task[object] | None = None
+        reading: Future[bytes] | None = None
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             if scope.get("method") == "HEAD":
@@ -30,7 +35,8 @@ class BlobResponse(Response):
                 return
             pos, end = self.start, self.start + self.length
             while pos < end:
-                chunk = os.pread(self.fd, min(READ_CHUNK, end - pos), pos)
+                reading = _READERS.submit(os.pread, self.fd, min(READ_CHUNK, end - pos), pos)
+                chunk = await asyncio.wrap_future(reading)
                 if not chunk:
                     break  # the file shrank underneath us: the client sees a short body and retries
                 pos += len(chunk)
@@ -42,7 +48,11 @@ class BlobResponse(Response):
             if pos < end or self.length == 0:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            os.close(self.fd)
+            if reading is not None and not reading.done():
+                # Cancelled while a thread still reads: that thread closes the file when it is done with it.
+                reading.add_done_callback(lambda _: os.close(self.fd))
+            else:
+                os.close(self.fd)
             if watcher is not None and not watcher.done():
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -1,14 +1,32 @@
-"""Run the server with uvicorn (one process, or ``workers`` processes sharing the data directory)."""
+"""Run the server with uvicorn (one process, or ``workers`` processes sharing the data directory).
+
+The listening socket is bound here, before anything is printed: the banner names the address actually bound
+(``--port 0`` picks a free port), and an address that cannot be bound is a one-line error and a non-zero exit.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import resource
 import signal
+import socket
 import sys
 from pathlib import Path
 
 from .config import ENV_VAR, ServerConfig
 from .storage.private import exposure_warning, make_private_dir
+
+log = logging.getLogger("dockyard.server")
+
+#: Connections the kernel queues before the server accepts them (uvicorn's default).
+BACKLOG = 2048
+#: Descriptors kept free for what is not a client connection (blob files, the database, upload sessions).
+RESERVED_DESCRIPTORS = 256
+
+
+class ServeError(Exception):
+    """The server cannot start (the message says why, in one line)."""
 
 
 def _best(module: str, fallback: str) -> str:
@@ -19,56 +37,110 @@ def _best(module: str, fallback: str) -> str:
     return module
 
 
-#: uvicorn releases whose httptools protocol internals ``.protocol`` was written against.
-_ZERO_COPY_UVICORN = ("0.54.",)
-
-
 def _http_protocol() -> str:
-    """The HTTP protocol implementation: the zero-copy subclass on the uvicorn releases it was built for,
-    uvicorn's own httptools protocol on others, h11 when httptools is missing."""
+    """The HTTP protocol: the connection-limiting httptools subclass (see ``.protocol``), h11 without httptools."""
     if not _best("httptools", ""):
         return "h11"
-    import uvicorn
-
-    if uvicorn.__version__.startswith(_ZERO_COPY_UVICORN):
-        return "dockyard.server.protocol:ZeroCopyBodyProtocol"
-    return "httptools"
+    return "dockyard.server.protocol:LimitedHttpToolsProtocol"
 
 
 def _stopped(signum: int, frame: object) -> None:
     """Nothing left to do: the server has already shut down."""
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket bound to ``host:port``; :class:`ServeError` when that is impossible."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def descriptor_budget(max_connections: int) -> int:
+    """Raise this process's open-file limit toward what ``max_connections`` needs; the connection cap it allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + RESERVED_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return max_connections
+    return max(1, min(max_connections, soft - RESERVED_DESCRIPTORS))
+
+
 def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, workers: int = 1) -> None:
-    """Serve until SIGTERM/SIGINT. Prints the URL first."""
+    """Bind, print the URL, serve until SIGTERM/SIGINT. Raises :class:`ServeError` when it cannot start."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     make_private_dir(Path(config.data_dir))
     warning = exposure_warning(Path(config.data_dir))
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    allowed = descriptor_budget(config.max_connections)
+    if allowed < config.max_connections:
+        print(
+            f"warning: the open-file limit allows {allowed} connections, not {config.max_connections} "
+            "(raise `ulimit -n`)",
+            file=sys.stderr,
+            flush=True,
+        )
+        config = _replace(config, max_connections=allowed)
     os.environ[ENV_VAR] = config.to_env()
-    shown = f"[{host}]" if ":" in host else host
-    print(f"dockyard registry serving http://{shown}:{port} (data: {config.data_dir})", flush=True)
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the handler that was
-    # installed before it started: make that one a no-op, so a requested stop exits with status 0.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _stopped)
-    uvicorn.run(
+    sock = bind(host, port)
+    uv_config = uvicorn.Config(
         "dockyard.server.app:app_from_env",
         factory=True,
         host=host,
         port=port,
         workers=workers if workers > 1 else None,
         loop="uvloop" if _best("uvloop", "") else "asyncio",
-        # httptools with request bodies passed on without uvicorn's two extra copies (see .protocol).
         http=_http_protocol(),
         log_level="warning",
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        backlog=BACKLOG,
         # Pooled client connections stay usable between the steps of a push or a paged listing.
-        timeout_keep_alive=30,
-        h11_max_incomplete_event_size=1024 * 1024,
+        timeout_keep_alive=config.keep_alive_timeout,  # type: ignore[arg-type]
+        h11_max_incomplete_event_size=config.max_header_size,
     )
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(f"dockyard registry serving http://{shown}:{bound_port} (data: {config.data_dir})", flush=True)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the handler that was
+    # installed before it started: make that one a no-op, so a requested stop exits with status 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stopped)
+    try:
+        if workers > 1:
+            Multiprocess(uv_config, sockets=[sock]).run()
+        else:
+            server = uvicorn.Server(uv_config)
+            server.run(sockets=[sock])
+            if not server.started:
+                raise ServeError("the server did not start (see the messages above)")
+    finally:
+        sock.close()
     sys.stdout.flush()
+
+
+def _replace(config: ServerConfig, **changes: object) -> ServerConfig:
+    from dataclasses import replace
+
+    return replace(config, **changes)  # type: ignore[arg-type]

@@ -133,7 +133,7 @@ def _carried(order: str) -> str | None:
 
 async def catalog(request: Request) -> Response:
     """``GET /acr/v1/_catalog?n=&last=``."""
-    return catalog_response(request, "/acr/v1/_catalog")
+    return await catalog_response(request, "/acr/v1/_catalog")
 
 
 async def repository(request: Request) -> Response:
@@ -143,14 +143,15 @@ async def repository(request: Request) -> Response:
     reg = registry(request)
     if request.method == "DELETE":
         authorize(request, "repository", name, "delete")
-        manifests, tags = reg.delete_repository(name)
+        manifests, tags = await reg.threads.write(reg.delete_repository, name)
         return json_response({"manifestsDeleted": manifests, "tagsDeleted": tags}, status=202)
     if request.method == "PATCH":
         authorize(request, "repository", name, "metadata_write")
-        reg.update_attributes(name, "repository", None, await _changes(request))
+        await reg.threads.write(reg.update_attributes, name, "repository", None, await _changes(request))
     else:
         authorize(request, "repository", name, "metadata_read")
-    return json_response(_repository_json(request, reg.repository(name)))
+    row = await reg.threads.read(reg.repository, name)
+    return json_response(await reg.threads.read(_repository_json, request, row))
 
 
 async def tags(request: Request) -> Response:
@@ -159,18 +160,23 @@ async def tags(request: Request) -> Response:
     check_name(name)
     authorize(request, "repository", name, "metadata_read")
     reg = registry(request)
-    repo = reg.repository(name)
+    repo = await reg.threads.read(reg.repository, name)
     n, last = page_params(request)
     order = _order(request)
     digest = request.query_params.get("digest") or None
     if digest is not None:
         digest = str(check_digest(digest))
     rows, headers = page(
-        reg.meta.list_tags(repo["id"], last, fetch_limit(n), order, digest), n, last, f"/acr/v1/{name}/_tags",
-        lambda row: row["name"], orderby=_carried(order), digest=digest,
+        await reg.threads.read(reg.meta.list_tags, repo["id"], last, fetch_limit(n), order, digest), n, last,
+        f"/acr/v1/{name}/_tags", lambda row: row["name"], orderby=_carried(order), digest=digest,
     )
-    body = {"registry": registry_host(request), "imageName": name, "tags": [_tag_json(r) for r in rows]}
-    return json_response(body, headers=headers)
+    host = registry_host(request)
+
+    def listing() -> Response:
+        body = {"registry": host, "imageName": name, "tags": [_tag_json(r) for r in rows]}
+        return json_response(body, headers=headers)
+
+    return await reg.threads.read(listing)
 
 
 async def tag(request: Request) -> Response:
@@ -183,15 +189,15 @@ async def tag(request: Request) -> Response:
     reg = registry(request)
     if request.method == "DELETE":
         authorize(request, "repository", name, "delete")
-        reg.delete_tag(name, tag_name)
+        await reg.threads.write(reg.delete_tag, name, tag_name)
         return empty(202)
     if request.method == "PATCH":
         authorize(request, "repository", name, "metadata_write")
-        reg.update_attributes(name, "tag", tag_name, await _changes(request))
+        await reg.threads.write(reg.update_attributes, name, "tag", tag_name, await _changes(request))
     else:
         authorize(request, "repository", name, "metadata_read")
-    repo = reg.repository(name)
-    row = reg.meta.tag(repo["id"], tag_name)
+    repo = await reg.threads.read(reg.repository, name)
+    row = await reg.threads.read(reg.meta.tag, repo["id"], tag_name)
     if row is None:
         raise e.tag_unknown(tag_name)
     return json_response({"registry": registry_host(request), "imageName": name, "tag": _tag_json(row)})
@@ -203,19 +209,25 @@ async def manifests(request: Request) -> Response:
     check_name(name)
     authorize(request, "repository", name, "metadata_read")
     reg = registry(request)
-    repo = reg.repository(name)
     n, last = page_params(request)
     order = _order(request)
-    rows, headers = page(
-        reg.meta.list_manifests(repo["id"], last, fetch_limit(n), order), n, last, f"/acr/v1/{name}/_manifests",
-        lambda row: row["digest"], orderby=_carried(order),
-    )
-    tag_map = reg.meta.tags_of(repo["id"], [r["digest"] for r in rows])
-    # Indexes list their children as "references": their bytes, in one query for the page.
-    contents = reg.meta.manifest_contents(repo["id"], [r["digest"] for r in rows if r["media_type"] in mt.INDEX_TYPES])
-    items = [_manifest_json(row, tag_map[row["digest"]], contents.get(row["digest"])) for row in rows]
-    body = {"registry": registry_host(request), "imageName": name, "manifests": items}
-    return json_response(body, headers=headers)
+    host = registry_host(request)
+
+    def listing() -> Response:
+        """The page and its (possibly tens of megabytes of) JSON, built on a reader thread."""
+        repo = reg.repository(name)
+        rows, headers = page(
+            reg.meta.list_manifests(repo["id"], last, fetch_limit(n), order), n, last, f"/acr/v1/{name}/_manifests",
+            lambda row: row["digest"], orderby=_carried(order),
+        )
+        tag_map = reg.meta.tags_of(repo["id"], [r["digest"] for r in rows])
+        # Indexes list their children as "references": their bytes, in one query for the page.
+        index_digests = [r["digest"] for r in rows if r["media_type"] in mt.INDEX_TYPES]
+        contents = reg.meta.manifest_contents(repo["id"], index_digests)
+        items = [_manifest_json(row, tag_map[row["digest"]], contents.get(row["digest"])) for row in rows]
+        return json_response({"registry": host, "imageName": name, "manifests": items}, headers=headers)
+
+    return await reg.threads.read(listing)
 
 
 async def manifest(request: Request) -> Response:
@@ -228,16 +240,16 @@ async def manifest(request: Request) -> Response:
         authorize(request, "repository", name, "metadata_write")
     else:
         authorize(request, "repository", name, "metadata_read")
-    repo = reg.repository(name)
-    _, digest = reg.resolve_reference(repo, reference)
+    repo = await reg.threads.read(reg.repository, name)
+    _, digest = await reg.threads.read(reg.resolve_reference, repo, reference)
     if digest is None:
         raise e.manifest_unknown(reference)
     if request.method == "PATCH":
-        reg.update_attributes(name, "manifest", digest, await _changes(request))
-    row = reg.meta.manifest(repo["id"], digest, with_content=True)
+        await reg.threads.write(reg.update_attributes, name, "manifest", digest, await _changes(request))
+    row = await reg.threads.read(reg.meta.manifest, repo["id"], digest, with_content=True)
     if row is None:
         raise e.manifest_unknown(reference)
-    tag_map = reg.meta.tags_of(repo["id"], [digest])
+    tag_map = await reg.threads.read(reg.meta.tags_of, repo["id"], [digest])
     body = {
         "registry": registry_host(request),
         "imageName": name,

@@ -73,12 +73,13 @@ def page(
     return rows, {"Link": next_link(path, {"last": after, "n": n, **params})}
 
 
-def catalog_response(request: Request, path: str) -> Response:
+async def catalog_response(request: Request, path: str) -> Response:
     """One page of repository names (``/v2/_catalog`` and ``/acr/v1/_catalog`` answer alike)."""
     authorize(request, "registry", "catalog", "*")
     n, last = page_params(request)
-    names, headers = page(registry(request).meta.catalog(last, fetch_limit(n)), n, last, path, str)
-    return json_response({"repositories": names}, headers=headers)
+    reg = registry(request)
+    names, headers = page(await reg.threads.read(reg.meta.catalog, last, fetch_limit(n)), n, last, path, str)
+    return await reg.threads.read(json_response, {"repositories": names}, headers=headers)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,

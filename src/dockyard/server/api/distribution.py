@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -35,12 +36,14 @@ _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?
 async def base(request: Request) -> Response:
     """``GET /v2/``: the API exists (and, with auth on, the caller is authenticated)."""
     authorize(request, "registry", "", "login")
+    reg = registry(request)
+    await reg.threads.read(reg.meta.check_present)
     return json_response({}, headers=API_VERSION)
 
 
 async def catalog(request: Request) -> Response:
     """``GET /v2/_catalog?n=&last=``."""
-    return catalog_response(request, "/v2/_catalog")
+    return await catalog_response(request, "/v2/_catalog")
 
 
 async def tags_list(request: Request) -> Response:
@@ -50,10 +53,10 @@ async def tags_list(request: Request) -> Response:
     authorize(request, "repository", name, "pull")
     n, last = page_params(request)
     reg = registry(request)
-    repo = reg.repository_record(name)
-    tags = [r["name"] for r in reg.meta.list_tags(repo["id"], last, fetch_limit(n))]
+    repo = await reg.threads.read(reg.repository_record, name)
+    tags = [r["name"] for r in await reg.threads.read(reg.meta.list_tags, repo["id"], last, fetch_limit(n))]
     tags, headers = page(tags, n, last, f"/v2/{name}/tags/list", str)
-    return json_response({"name": name, "tags": tags}, headers=headers)
+    return await reg.threads.read(json_response, {"name": name, "tags": tags}, headers=headers)
 
 
 async def manifest(request: Request) -> Response:
@@ -65,7 +68,7 @@ async def manifest(request: Request) -> Response:
     method = request.method
     if method in ("GET", "HEAD"):
         authorize(request, "repository", name, "pull")
-        stored = reg.get_manifest(name, reference)
+        stored = await reg.threads.read(reg.get_manifest, name, reference)
         headers = {
             "Content-Type": stored.media_type,
             "Docker-Content-Digest": stored.digest,
@@ -80,7 +83,8 @@ async def manifest(request: Request) -> Response:
         authorize(request, "repository", name, "push")
         body = await read_limited(request, mt.MAX_MANIFEST_SIZE)
         tags = request.query_params.getlist("tag")
-        result = reg.put_manifest(name, reference, body, request.headers.get("content-type"), tags)
+        content_type = request.headers.get("content-type")
+        result = await reg.threads.write(reg.put_manifest, name, reference, body, content_type, tags)
         headers = {"Location": f"/v2/{name}/manifests/{result.digest}", "Docker-Content-Digest": result.digest}
         if result.subject:
             headers["OCI-Subject"] = result.subject
@@ -89,7 +93,7 @@ async def manifest(request: Request) -> Response:
             response.headers.append("OCI-Tag", tag)
         return response
     authorize(request, "repository", name, "delete")
-    reg.delete_manifest(name, reference)
+    await reg.threads.write(reg.delete_manifest, name, reference)
     return empty(202)
 
 
@@ -120,10 +124,10 @@ async def blob(request: Request) -> Response:
     reg = registry(request)
     if request.method == "DELETE":
         authorize(request, "repository", name, "delete")
-        reg.delete_blob(name, str(request.path_params["digest"]))
+        await reg.threads.write(reg.delete_blob, name, str(request.path_params["digest"]))
         return empty(202)
     authorize(request, "repository", name, "pull")
-    digest, fd, size = reg.open_blob(name, str(request.path_params["digest"]))
+    digest, fd, size = await reg.threads.read(reg.open_blob, name, str(request.path_params["digest"]))
     headers = {
         "Docker-Content-Digest": str(digest),
         "Content-Type": "application/octet-stream",
@@ -161,18 +165,18 @@ async def upload_start(request: Request) -> Response:
     mount, source = params.get("mount"), params.get("from")
     if mount:
         check_digest(mount)
-        if source and _may_pull(request, source) and reg.mount_blob(name, mount, source):
+        if source and _may_pull(request, source) and await reg.threads.write(reg.mount_blob, name, mount, source):
             return empty(201, {"Location": f"/v2/{name}/blobs/{mount}", "Docker-Content-Digest": mount})
     digest = params.get("digest")
     if digest is not None:
         check_digest(digest)
-    upload_id = reg.start_upload(name)
+    upload_id = await reg.threads.read(reg.start_upload, name)
     if digest is not None:
         try:
             await reg.append_upload(name, upload_id, request.stream(), None)
             committed = await reg.finish_upload(name, upload_id, digest)
         finally:
-            reg.uploads.discard(upload_id)
+            await asyncio.to_thread(reg.uploads.discard, upload_id)
         return empty(201, {"Location": f"/v2/{name}/blobs/{committed}", "Docker-Content-Digest": str(committed)})
     headers = upload_headers(name, reg.upload(name, upload_id))
     headers["OCI-Chunk-Min-Length"] = str(CHUNK_MIN_LENGTH)
@@ -215,11 +219,11 @@ async def upload(request: Request) -> Response:
     if method == "GET":
         return empty(204, upload_headers(name, reg.upload(name, upload_id)))
     if method == "DELETE":
-        reg.cancel_upload(name, upload_id)
+        await reg.threads.read(reg.cancel_upload, name, upload_id)
         return empty(204)
     reg.upload(name, upload_id)
     if method == "PATCH":
-        reg.check_push_allowed(name)
+        await reg.threads.read(reg.check_push_allowed, name)
         start = _content_range(request)
         await reg.append_upload(name, upload_id, request.stream(), start)
         return empty(202, upload_headers(name, reg.upload(name, upload_id)))
@@ -241,7 +245,8 @@ async def referrers(request: Request) -> Response:
     check_name(name)
     authorize(request, "repository", name, "pull")
     artifact_type = request.query_params.get("artifactType") or None
-    rows = registry(request).referrers(name, str(request.path_params["digest"]), artifact_type)
+    reg = registry(request)
+    rows = await reg.threads.read(reg.referrers, name, str(request.path_params["digest"]), artifact_type)
     descriptors = []
     for row in rows:
         desc: dict[str, object] = {"mediaType": row["media_type"], "digest": row["digest"], "size": row["size"]}

@@ -2,6 +2,11 @@
 
 Every query the server needs lives here; the rules about *when* to run them live in ``registry.py``.
 Writes run inside ``BEGIN IMMEDIATE`` transactions so several worker processes can share one database.
+
+Each thread gets its own connection (WAL lets readers run while a writer holds the lock), and writers of one
+process queue on a lock before asking SQLite for its write lock. The file is watched: when ``metadata.db`` is
+deleted or replaced under a running server, :class:`DatabaseGoneError` refuses every further access instead of
+writing into a file nobody will ever open again.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -112,12 +118,35 @@ class ManifestRecord:
     os: str | None
 
 
+#: Most values bound in one ``IN (...)`` list (SQLite allows 32766 variables per statement since 3.32).
+_IN_BATCH = 500
+
 #: The database's file name inside a data directory (its presence marks a dockyard data directory).
 DB_NAME = "metadata.db"
 
 
+class DatabaseGoneError(Exception):
+    """``metadata.db`` was deleted or replaced while this process had it open: nothing written now would last."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"the metadata database {path} was deleted or replaced while the server was running; writes are refused "
+            "so that nothing acknowledged is lost: restore the file (or remove the data directory) and restart"
+        )
+        self.path = path
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, or ``None`` when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class MetadataStore:
-    """The SQLite database of one data directory (one connection per process)."""
+    """The SQLite database of one data directory (one connection per thread that uses it)."""
 
     def __init__(self, root: Path) -> None:
         self.path = Path(root) / DB_NAME
@@ -126,25 +155,59 @@ class MetadataStore:
         if not self.path.exists():
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-        # ``timeout`` is SQLite's busy timeout: a writer waits up to a minute for another process's transaction.
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60.0)
-        self.conn.row_factory = sqlite3.Row
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        #: Writers of this process take turns here before asking SQLite for the write lock.
+        self._write_lock = threading.Lock()
+        conn = self.conn
         for _ in range(100):
             try:
-                self.conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA journal_mode = WAL")
                 break
             except sqlite3.OperationalError:
                 time.sleep(0.05)
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.execute("PRAGMA foreign_keys = OFF")
-        self.conn.executescript(SCHEMA)
+        conn.executescript(SCHEMA)
+        self._identity = _identity(self.path)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # ``timeout`` is SQLite's busy timeout: a writer waits up to a minute for another process's transaction.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            with self._connections_lock:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
 
     def close(self) -> None:
-        self.conn.close()
+        """Close every connection this store opened."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    def check_present(self) -> None:
+        """Raise :class:`DatabaseGoneError` when the database file is no longer the one this store opened."""
+        if _identity(self.path) != self._identity:
+            raise DatabaseGoneError(self.path)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``: takes the write lock up front, waits while busy)."""
+        with self._write_lock:
+            self.check_present()
+            with self._transaction() as conn:
+                yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -401,6 +464,24 @@ class MetadataStore:
 
     def blob_link(self, repo_id: int, digest: str) -> sqlite3.Row | None:
         return self.one("SELECT * FROM repo_blobs WHERE repo_id = ? AND digest = ?", repo_id, digest)
+
+    def linked_digests(self, repo_id: int, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` linked into the repository (a few queries for any number of digests)."""
+        return self._present("repo_blobs", repo_id, digests)
+
+    def manifest_digests(self, repo_id: int, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` stored as manifests of the repository (a few queries for any number of digests)."""
+        return self._present("manifests", repo_id, digests)
+
+    def _present(self, table: str, repo_id: int, digests: Iterable[str]) -> set[str]:
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        for i in range(0, len(wanted), _IN_BATCH):
+            batch = wanted[i : i + _IN_BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = self.all(f"SELECT digest FROM {table} WHERE repo_id = ? AND digest IN ({marks})", repo_id, *batch)
+            found.update(row["digest"] for row in rows)
+        return found
 
     def link_blob(self, repo_id: int, digest: str, size: int) -> None:
         """Link a blob into a repository; linking it again (a re-upload, a mount) restarts its grace period."""
