@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.filesize import decimal
 
-from .connect import open_client, registry_host, require_registry
+from .connect import open_client
 from .copy import parse_platforms
 from .options import command, current
 from .output import emit_record, emit_rows, print_json, stdout_console
@@ -118,10 +118,8 @@ def inspect(ref: Ref, platform: PlatformOption = None) -> None:
 
     options = current()
     t = target(ref, options)
-    name = f"{registry_host(require_registry(options, t.registry))}/{t.repository}" + (
-        f"@{t.identifier}" if ":" in t.identifier else f":{t.identifier}")
     with open_client(options, t.registry) as client:
-        report = inspect_image(client, t.repository, t.identifier, platform=_platform(platform), name=name)
+        report = inspect_image(client, t.repository, t.identifier, platform=_platform(platform))
     if options.json:
         print_json(report.to_json())
     else:
@@ -138,14 +136,14 @@ def register(app: typer.Typer) -> None:
 
         With --platform, the digest of that platform's image in an index.
         """
-        from ..workflows.images import manifest_digest
+        from ..workflows.images import manifest_digest, ref_name
 
         options = current()
         t = target(ref, options)
         with open_client(options, t.registry) as client:
             found = manifest_digest(client, t.repository, t.identifier, _platform(platform))
         if options.json:
-            print_json({"reference": ref, "digest": found})
+            print_json({"reference": ref_name(t.repository, t.identifier), "digest": found})
         else:
             sys.stdout.write(found + "\n")
 

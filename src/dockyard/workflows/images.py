@@ -20,6 +20,11 @@ from ..oci.manifest import Descriptor, ImageConfig, Manifest, Platform, parse_im
 MAX_INDEX_DEPTH = 8
 
 
+def ref_name(repository: str, reference: str) -> str:
+    """``repo:tag`` or ``repo@digest``."""
+    return f"{repository}{'@' if ':' in reference else ':'}{reference}"
+
+
 class ImageLookupError(ValueError):
     """The reference exists but cannot answer the question (no such platform, no image config ...)."""
 
@@ -103,7 +108,8 @@ def image_config(client: Any, repository: str, reference: str, platform: Platfor
         if platform is None:
             listed = [str(c.platform) for c in root.manifest.manifests if c.platform is not None]
             if len(root.manifest.manifests) != 1:
-                raise ImageLookupError(f"{reference} is an index of {len(root.manifest.manifests)} manifests "
+                count = len(root.manifest.manifests)
+                raise ImageLookupError(f"{ref_name(repository, reference)} is an index of {count} manifests "
                                        f"({', '.join(listed) or 'no platforms'}): choose one with --platform OS/ARCH")
             root = fetch_manifest(client, repository, root.manifest.manifests[0].digest)
         else:
@@ -241,7 +247,7 @@ def inspect_image(
     indexes followed), with ``platform`` only that platform's image. ``name`` is how the report names it."""
     root = fetch_manifest(client, repository, reference)
     report = ImageReport(
-        reference=name or f"{repository}:{reference}",
+        reference=name or ref_name(repository, reference),
         digest=root.digest,
         media_type=root.media_type,
         manifest_size=len(root.body),

@@ -18,7 +18,7 @@ from typing import Any
 from ..oci import mediatypes as mt
 from ..oci.manifest import Descriptor, Platform
 from .copy import CopyStats, copy_image
-from .images import fetch_manifest, image_config_of
+from .images import fetch_manifest, image_config_of, ref_name
 from .stores import RegistryStore
 
 
@@ -34,8 +34,7 @@ class Source:
     reference: str
 
     def __str__(self) -> str:
-        separator = "@" if ":" in self.reference else ":"
-        return f"{self.repository}{separator}{self.reference}"
+        return ref_name(self.repository, self.reference)
 
 
 @dataclass
