@@ -95,7 +95,6 @@ def test_inspect_image_and_index(cli: Cli, registry: Any, repo_name: str, tmp_pa
     assert "has no manifest for windows/amd64" in cli("image", "inspect", "-r", host, f"{repo_name}:multi",
                                                       "--platform", "windows/amd64").failed(2).stderr
     assert "not found" in cli("image", "inspect", "-r", host, f"{repo_name}:missing").failed(1).stderr
-    cli("image", "inspect", "-r", host, f"{repo_name}:multi", "--platform", "linux").failed(2)
 
 
 def test_digest_and_config(cli: Cli, registry: Any, repo_name: str) -> None:
@@ -144,9 +143,6 @@ def test_tag_add(cli: Cli, registry: Any, repo_name: str) -> None:
     child = index.children[0]
     assert cli("manifest", "get", "-r", host, f"{other}@{child.digest}").ok().stdout.encode() == child.body
 
-    assert "another registry" in cli("tag", "add", "-r", host, f"{repo_name}:v1", "example.com/x:y").failed(2).stderr
-    cli("tag", "add", "-r", host, f"{repo_name}:v1", "bad tag!").failed(2)
-    cli("tag", "add", "-r", host, f"{repo_name}:v1", f"{other}@{index.digest}").failed(2)
     assert "not found" in cli("tag", "add", "-r", host, f"{repo_name}:missing", "x").failed(1).stderr
 
 
@@ -200,8 +196,6 @@ def test_index_create_and_append(cli: Cli, registry: Any, repo_name: str) -> Non
     assert "two manifests for linux/amd64" in cli("index", "create", "-r", host, f"{repo_name}:bad",
                                                   f"{repo_name}:amd64", f"{repo_name}:amd64-new").failed(2).stderr
     assert "not found" in cli("index", "create", "-r", host, f"{repo_name}:bad", f"{repo_name}:nope").failed(1).stderr
-    cli("index", "create", "-r", host, f"{repo_name}@{amd64.digest}", f"{repo_name}:amd64").failed(2)
-    cli("index", "create", "-r", host, f"{repo_name}:v2", "example.com/x:y").failed(2)
 
     # An index as a source contributes its entries.
     combined = cli("index", "create", "-r", host, f"{repo_name}-all:v1", f"{repo_name}:v1", "-o", "json").ok()
@@ -236,19 +230,6 @@ def test_manifest_put(cli: Cli, registry: Any, repo_name: str, tmp_path: Path) -
     pushed = cli("manifest", "put", "-r", host, f"{repo_name}:bare", str(bare_path), "--media-type",
                  mt.OCI_MANIFEST, "-o", "json").ok().json()
     assert pushed["media_type"] == mt.OCI_MANIFEST and pushed["digest"] == compute_digest(bare_path.read_bytes())
-
-    (tmp_path / "broken.json").write_text("{not json")
-    assert "not valid JSON" in cli("manifest", "put", "-r", host, f"{repo_name}:x", str(tmp_path / "broken.json")
-                                   ).failed(2).stderr
-    (tmp_path / "shape.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX}))
-    assert "manifests" in cli("manifest", "put", "-r", host, f"{repo_name}:x", str(tmp_path / "shape.json")
-                              ).failed(2).stderr
-    assert "does not match" in cli("manifest", "put", "-r", host, f"{repo_name}:x", str(path), "--media-type",
-                                   mt.DOCKER_MANIFEST).failed(2).stderr
-    assert "no such file" in cli("manifest", "put", "-r", host, f"{repo_name}:x", str(tmp_path / "nope.json")
-                                 ).failed(2).stderr
-    other = "sha256:" + "0" * 64
-    assert "has digest" in cli("manifest", "put", "-r", host, f"{repo_name}@{other}", str(path)).failed(2).stderr
     # A manifest whose blobs the registry lacks is the registry's refusal (exit 1), in one line.
     missing = json.loads(single.body)
     missing["layers"][0]["digest"] = "sha256:" + "1" * 64
@@ -281,11 +262,51 @@ def test_blob_get_put_delete(cli: Cli, registry: Any, repo_name: str, tmp_path: 
     assert "not found" in cli("blob", "get", "-r", host, f"{repo_name}@{unknown}", "-O",
                               str(tmp_path / "unknown.bin")).failed(1).stderr
     assert not (tmp_path / "unknown.bin").exists()
-    cli("blob", "get", "-r", host, f"{repo_name}:v1").failed(2)
-    assert "no such file" in cli("blob", "put", "-r", host, repo_name, str(tmp_path / "nope")).failed(2).stderr
-    assert "not a file" in cli("blob", "put", "-r", host, repo_name, str(tmp_path)).failed(2).stderr
 
     deleted = cli("blob", "delete", "-r", host, f"{repo_name}@{digest}", "-o", "json").ok().json()
     assert deleted == {"deleted": f"{repo_name}@{digest}"}
     cli("blob", "get", "-r", host, f"{repo_name}@{digest}").failed(1)
     assert "not found" in cli("blob", "delete", "-r", host, f"{repo_name}@{digest}").failed(1).stderr
+
+
+# -- bad input, refused before anything is sent ---------------------------------------------------------------------
+
+
+def test_bad_input(cli: Cli, dockyard_server: Any, repo_name: str, tmp_path: Path) -> None:
+    host = dockyard_server.host
+    digest = "sha256:" + "0" * 64
+    cli("image", "inspect", "-r", host, f"{repo_name}:v1", "--platform", "linux").failed(2)
+    cli("digest", "-r", host, repo_name).failed(2)
+
+    assert "another registry" in cli("tag", "add", "-r", host, f"{repo_name}:v1", "example.com/x:y").failed(2).stderr
+    cli("tag", "add", "-r", host, f"{repo_name}:v1", "bad tag!").failed(2)
+    cli("tag", "add", "-r", host, f"{repo_name}:v1", f"{repo_name}-other@{digest}").failed(2)
+    cli("tag", "add", "-r", host, f"{repo_name}:v1").failed(2)
+
+    cli("index", "create", "-r", host, f"{repo_name}@{digest}", f"{repo_name}:amd64").failed(2)
+    assert "another registry" in cli("index", "create", "-r", host, f"{repo_name}:v2", "example.com/x:y"
+                                     ).failed(2).stderr
+    cli("index", "append", "-r", host, f"{repo_name}:v2").failed(2)
+
+    single = image("amd64", repo_name, layers=1)
+    path = tmp_path / "manifest.json"
+    path.write_bytes(single.body)
+    (tmp_path / "broken.json").write_text("{not json")
+    assert "not valid JSON" in cli("manifest", "put", "-r", host, f"{repo_name}:x", str(tmp_path / "broken.json")
+                                   ).failed(2).stderr
+    (tmp_path / "shape.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX}))
+    assert "manifests" in cli("manifest", "put", "-r", host, f"{repo_name}:x", str(tmp_path / "shape.json")
+                              ).failed(2).stderr
+    assert "does not match" in cli("manifest", "put", "-r", host, f"{repo_name}:x", str(path), "--media-type",
+                                   mt.DOCKER_MANIFEST).failed(2).stderr
+    assert "no such file" in cli("manifest", "put", "-r", host, f"{repo_name}:x", str(tmp_path / "nope.json")
+                                 ).failed(2).stderr
+    assert "has digest" in cli("manifest", "put", "-r", host, f"{repo_name}@{digest}", str(path)).failed(2).stderr
+    huge = tmp_path / "huge.json"
+    huge.write_bytes(b" " * (mt.MAX_MANIFEST_SIZE + 1))
+    assert "at most" in cli("manifest", "put", "-r", host, f"{repo_name}:x", str(huge)).failed(2).stderr
+
+    cli("blob", "get", "-r", host, f"{repo_name}:v1").failed(2)
+    cli("blob", "delete", "-r", host, repo_name).failed(2)
+    assert "no such file" in cli("blob", "put", "-r", host, repo_name, str(tmp_path / "nope")).failed(2).stderr
+    assert "not a file" in cli("blob", "put", "-r", host, repo_name, str(tmp_path)).failed(2).stderr
