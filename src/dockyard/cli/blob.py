@@ -17,7 +17,7 @@ from .refs import repository_target
 from .repo import Repository
 
 group = typer.Typer(help="Download, upload and delete blobs by digest.", no_args_is_help=True,
-                    epilog="Example:\n\n  dockyard blob put -r 127.0.0.1:5000 demo/app ./layer.tar.gz")
+                    epilog="Example:\n\n  dockyard blob put -r 127.0.0.1:5000 library/hello README.md")
 
 BlobRef = Annotated[
     str, typer.Argument(metavar="REPO@DIGEST", help="[REGISTRY/]REPO@sha256:…", show_default=False)
@@ -32,7 +32,9 @@ def _blob_target(text: str) -> tuple[str | None, str, str]:
     return ref.registry, ref.repository, ref.digest
 
 
-@command(group, "get", example="dockyard blob get -r 127.0.0.1:5000 demo/app@sha256:… -O layer.tar.gz")
+@command(group, "get", example="dockyard blob get -r 127.0.0.1:5000 "
+                               "library/hello@$(dockyard blob put -r 127.0.0.1:5000 library/hello README.md) "
+                               "-O README.copy")
 def get_blob(
     ref: BlobRef,
     output_file: Annotated[
@@ -55,7 +57,7 @@ def get_blob(
            f"Wrote {size} bytes of {digest} to {output_file}")
 
 
-@command(group, "put", example="dockyard blob put -r 127.0.0.1:5000 demo/app ./layer.tar.gz")
+@command(group, "put", example="dockyard blob put -r 127.0.0.1:5000 library/hello README.md")
 def put_blob(
     repository: Repository,
     file: Annotated[str, typer.Argument(metavar="FILE", help="The file to upload, or - for standard input.")],
@@ -76,7 +78,8 @@ def put_blob(
         sys.stdout.write(digest + "\n")
 
 
-@command(group, "delete", example="dockyard blob delete -r 127.0.0.1:5000 demo/app@sha256:…")
+@command(group, "delete", example="dockyard blob delete -r 127.0.0.1:5000 "
+                                  "library/hello@$(dockyard blob put -r 127.0.0.1:5000 library/hello README.md)")
 def delete_blob(ref: BlobRef) -> None:
     """Delete a blob from a repository (registries may refuse blobs that manifests still use)."""
     options = current()

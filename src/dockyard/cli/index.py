@@ -57,7 +57,7 @@ def _show(options: GlobalOptions, result: IndexResult, verb: str) -> None:
               [("platform", "PLATFORM"), ("digest", "DIGEST"), ("media_type", "MEDIA TYPE"), ("size", "SIZE")])
 
 
-@command(group, "create", example="dockyard index create -r 127.0.0.1:5000 demo/app:v1 demo/app:amd64 demo/app:arm64")
+@command(group, "create", example="dockyard index create -r 127.0.0.1:5000 demo/app:v1 demo/app:amd64")
 def create(
     ref: IndexRef,
     sources: Sources,
@@ -82,7 +82,7 @@ def create(
     _show(options, result, "Pushed index")
 
 
-@command(group, "append", example="dockyard index append -r 127.0.0.1:5000 demo/app:v1 demo/app:riscv64")
+@command(group, "append", example="dockyard index append -r 127.0.0.1:5000 demo/app:v1 demo/app:arm64")
 def append(
     ref: IndexRef,
     sources: Sources,

@@ -130,7 +130,7 @@ def _read_document(file: str) -> bytes:
     return body
 
 
-@command(group, "put", example="dockyard manifest put -r 127.0.0.1:5000 library/hello:v1 manifest.json\n"
+@command(group, "put", example="dockyard manifest put -r 127.0.0.1:5000 library/hello:v1-file manifest.json\n"
                                "dockyard manifest get -r 127.0.0.1:5000 library/hello:v1 | "
                                "dockyard manifest put -r 127.0.0.1:5000 library/hello:v1-copy -")
 def put_manifest(
