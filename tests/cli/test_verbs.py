@@ -75,6 +75,12 @@ def test_inspect_image_and_index(cli: Cli, registry: Any, repo_name: str, tmp_pa
                  single.blobs[1].digest, mt.OCI_LAYER_GZIP, "Referrers"):
         assert text in table, (text, table)
 
+    artifact = cli("image", "inspect", "-r", host, f"{repo_name}:sig", "-o", "json").ok().json()
+    assert artifact["subject"] == single.digest and artifact["artifact_type"] == "application/vnd.unknown.artifact.v1"
+    [item] = artifact["images"]
+    assert item["platform"] is None and item["created"] is None
+    assert item["config"]["entrypoint"] is None and item["config"]["env"] == [] and item["config"]["labels"] == {}
+
     data = cli("image", "inspect", "-r", host, f"{repo_name}:multi", "-o", "json").ok().json()
     assert data["is_index"] and data["media_type"] == mt.OCI_INDEX and data["referrers"] == 0
     assert [(i["digest"], i["platform"]) for i in data["images"]] == [
@@ -196,6 +202,12 @@ def test_index_create_and_append(cli: Cli, registry: Any, repo_name: str) -> Non
     assert "two manifests for linux/amd64" in cli("index", "create", "-r", host, f"{repo_name}:bad",
                                                   f"{repo_name}:amd64", f"{repo_name}:amd64-new").failed(2).stderr
     assert "not found" in cli("index", "create", "-r", host, f"{repo_name}:bad", f"{repo_name}:nope").failed(1).stderr
+
+    # A Docker manifest list lists only Docker manifests.
+    docker_list = make_multiarch_index(("linux/amd64",), docker=True, seed=repo_name, layers=1)
+    push(docker_list, registry.url, repo_name, "docker")
+    assert "Docker manifest list" in cli("index", "append", "-r", host, f"{repo_name}:docker",
+                                         f"{repo_name}:riscv").failed(2).stderr
 
     # An index as a source contributes its entries.
     combined = cli("index", "create", "-r", host, f"{repo_name}-all:v1", f"{repo_name}:v1", "-o", "json").ok()
