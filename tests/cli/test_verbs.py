@@ -190,7 +190,7 @@ def test_index_create_and_append(cli: Cli, registry: Any, repo_name: str) -> Non
     assert appended["previous_digest"] == created["digest"]
     assert appended["added"] == [riscv.digest, amd64_new.digest] and appended["replaced"] == [amd64.digest]
     assert [(m["digest"], m["platform"]) for m in appended["manifests"]] == [
-        (arm7.digest, "linux/arm/v7"), (riscv.digest, "linux/riscv64"), (amd64_new.digest, "linux/amd64")]
+        (amd64_new.digest, "linux/amd64"), (arm7.digest, "linux/arm/v7"), (riscv.digest, "linux/riscv64")]
     document = manifest_json(cli, host, f"{repo_name}:v1")
     assert document["annotations"] == {"org.example.release": "1"}
     assert compute_digest(json.dumps(document, separators=(",", ":")).encode()) == appended["digest"]
@@ -211,7 +211,7 @@ def test_index_create_and_append(cli: Cli, registry: Any, repo_name: str) -> Non
 
     # An index as a source contributes its entries.
     combined = cli("index", "create", "-r", host, f"{repo_name}-all:v1", f"{repo_name}:v1", "-o", "json").ok()
-    assert [m["digest"] for m in combined.json()["manifests"]] == [arm7.digest, riscv.digest, amd64_new.digest]
+    assert [m["digest"] for m in combined.json()["manifests"]] == [amd64_new.digest, arm7.digest, riscv.digest]
 
 
 # -- manifest put ---------------------------------------------------------------------------------------------------

@@ -142,8 +142,8 @@ def _same_platform(a: Platform | None, b: Platform | None) -> bool:
 
 def _merge(existing: list[dict[str, Any]], new: Sequence[Descriptor], *, replace: bool,
            result: IndexResult) -> list[dict[str, Any]]:
-    """``existing`` index entries (JSON) with ``new`` added: the same digest is kept once; the same platform is
-    replaced when ``replace`` (else refused)."""
+    """``existing`` index entries (JSON) with ``new`` added at the end: the same digest is kept once; an entry
+    of the same platform is replaced in place when ``replace`` (else refused)."""
     entries = list(existing)
     for descriptor in new:
         parsed = [Descriptor.from_json(e, "manifests[]") for e in entries]
@@ -153,10 +153,13 @@ def _merge(existing: list[dict[str, Any]], new: Sequence[Descriptor], *, replace
         if clash and not replace:
             raise IndexBuildError(f"two manifests for {descriptor.platform}: {parsed[clash[0]].digest} and "
                               f"{descriptor.digest}")
-        for i in reversed(clash):
-            result.replaced.append(parsed[i].digest)
+        result.replaced.extend(parsed[i].digest for i in clash)
+        for i in reversed(clash[1:]):
             del entries[i]
-        entries.append(descriptor.to_json())
+        if clash:  # the new entry takes the place of the one it replaces
+            entries[clash[0]] = descriptor.to_json()
+        else:
+            entries.append(descriptor.to_json())
         result.added.append(descriptor.digest)
     return entries
 
