@@ -38,11 +38,14 @@ def _blob_target(text: str) -> tuple[str | None, str, str]:
 def get_blob(
     ref: BlobRef,
     output_file: Annotated[
-        str, typer.Option("--output-file", "-O", metavar="FILE", help="Write to FILE (default -: standard output).")
+        str, typer.Option("--output-file", "-O", metavar="FILE", help="Write to FILE; - is standard output.")
     ] = "-",
 ) -> None:
-    """Download a blob, verified against its digest. A file is written whole or not at all; on standard
-    output a mismatch is reported after the bytes, with a non-zero exit."""
+    """Download a blob, verified against its digest.
+
+    A file is written whole or not at all; on standard output a mismatch is reported after the bytes, with a
+    non-zero exit.
+    """
     options = current()
     registry, repository, digest = _blob_target(ref)
     with open_client(options, registry) as client:

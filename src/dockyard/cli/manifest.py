@@ -140,8 +140,11 @@ def put_manifest(
     media_type: Annotated[str | None, typer.Option("--media-type", metavar="TYPE",
                                                    help="Media type (default: the document's mediaType).")] = None,
 ) -> None:
-    """Push a manifest document as its exact bytes and print its digest. The document is checked first
-    (JSON, shape of its media type); the registry checks that its blobs and children exist."""
+    """Push a manifest document as its exact bytes and print its digest.
+
+    The document is checked first (JSON, the shape of its media type, at most 4 MiB); the registry checks that
+    its blobs and child manifests exist.
+    """
     from ..oci.digest import compute_digest
     from ..oci.manifest import parse_manifest
 

@@ -103,8 +103,11 @@ def add_tags(
                                                   "REPO:TAG (another repository of the same registry).",
                                                   show_default=False)],
 ) -> None:
-    """Point more tags at a manifest, without moving layers. In SRC's repository the manifest's exact bytes
-    are pushed under each tag; in another repository of the same registry its blobs are mounted there first."""
+    """Point more tags at a manifest, without moving layers.
+
+    In SRC's repository the manifest's exact bytes are pushed under each tag; in another repository of the
+    same registry its blobs are mounted there first. Across registries, use dockyard copy.
+    """
     from ..workflows import indexes
 
     options = current()
