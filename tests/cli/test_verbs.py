@@ -4,6 +4,8 @@ get/put/delete) against ``dockyard serve`` and CNCF distribution (Debian's docke
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import compute_digest
 from tests.cli.conftest import Cli
 from tests.support.images import DEFAULT_CREATED, Content, make_image, make_multiarch_index, push
+from tests.support.proxy import FaultProxy
 
 RUNTIME = {
     "Entrypoint": ["/bin/app"],
@@ -322,3 +325,26 @@ def test_bad_input(cli: Cli, dockyard_server: Any, repo_name: str, tmp_path: Pat
     cli("blob", "delete", "-r", host, repo_name).failed(2)
     assert "no such file" in cli("blob", "put", "-r", host, repo_name, str(tmp_path / "nope")).failed(2).stderr
     assert "not a file" in cli("blob", "put", "-r", host, repo_name, str(tmp_path)).failed(2).stderr
+
+
+def test_blob_get_and_config_verify_what_they_read(cli: Cli, cli_env: dict[str, str], dockyard_server: Any,
+                                                   repo_name: str, tmp_path: Path) -> None:
+    """A registry (here a proxy) that corrupts blob bytes: no file is left, standard output gets an error after
+    the bytes, and ``config`` refuses the config; every refusal is one line with exit status 1."""
+    single = image("amd64", repo_name, layers=1)
+    push(single, dockyard_server.url, repo_name, "v1")
+    layer = single.blobs[1]
+    with FaultProxy(dockyard_server.url) as proxy:
+        host = proxy.url.split("://", 1)[1]
+        proxy.inject_corruption(path_contains="/blobs/")
+        target = tmp_path / "layer.bin"
+        error = cli("blob", "get", "-r", host, f"{repo_name}@{layer.digest}", "-O", str(target)).failed(1).stderr
+        assert "digest mismatch" in error and not target.exists()
+        streamed = subprocess.run([shutil.which("dockyard") or "dockyard", "blob", "get", "-r", host,
+                                   f"{repo_name}@{layer.digest}"], capture_output=True, env=cli_env, timeout=120,
+                                  stdin=subprocess.DEVNULL)
+        assert streamed.returncode == 1 and len(streamed.stdout) == layer.size and streamed.stdout != layer.data
+        assert streamed.stderr.decode().startswith("dockyard: error: digest mismatch")
+        assert streamed.stderr.decode().count("\n") == 1
+        assert "digest mismatch" in cli("config", "-r", host, f"{repo_name}:v1").failed(1).stderr
+        assert "digest mismatch" in cli("image", "inspect", "-r", host, f"{repo_name}:v1").failed(1).stderr
