@@ -182,3 +182,20 @@ def test_image_config() -> None:
     assert config.platform == Platform("linux", "amd64")
     assert config.created == "2024-01-02T03:04:05Z"
     assert parse_image_config(b"\x00binary") is None
+
+
+def test_image_config_runtime_settings() -> None:
+    config = parse_image_config(json.dumps({
+        "architecture": "arm64", "os": "linux",
+        "config": {"Entrypoint": ["/bin/app"], "Cmd": ["-v"], "Env": ["A=1"], "Labels": {"k": "v", "n": 1},
+                   "WorkingDir": "/srv", "User": "app"},
+    }).encode())
+    assert config is not None
+    assert (config.entrypoint, config.cmd, config.env) == (("/bin/app",), ("-v",), ("A=1",))
+    assert (config.labels, config.working_dir, config.user) == ({"k": "v"}, "/srv", "app")
+    # Absent or of the wrong type: read as absent, never an error.
+    odd = parse_image_config(json.dumps({"config": {"Entrypoint": "/bin/sh", "Cmd": None, "Env": [1],
+                                                    "Labels": [], "User": 0}}).encode())
+    assert odd is not None
+    assert (odd.entrypoint, odd.cmd, odd.env, odd.labels, odd.working_dir, odd.user) == (None, None, (), {}, None, None)
+    assert parse_image_config(json.dumps({"config": "nope"}).encode()) == parse_image_config(b"{}")

@@ -39,6 +39,19 @@ ORDER: list[tuple[str, list[str]]] = [
     ("manifest list", []),
     ("manifest show", []),
     ("manifest get", []),
+    ("manifest put", ["dockyard manifest get library/hello:v1 > manifest.json"]),
+    ("image inspect", []),
+    ("digest", []),
+    ("config", []),
+    ("tag add", []),
+    ("index create", ["dockyard tag add library/hello@$(dockyard digest library/hello:v1 --platform linux/amd64) "
+                      "demo/app:amd64",
+                      "dockyard tag add library/hello@$(dockyard digest library/hello:v1 --platform linux/arm64) "
+                      "demo/app:arm64"]),
+    ("index append", []),
+    ("blob put", []),
+    ("blob get", []),
+    ("blob delete", []),
     ("manifest referrers",
      ["dockyard push library/hello:v1-sig signature.json --subject v1 --artifact-type application/example"]),
     ("repo update", []),
@@ -70,7 +83,19 @@ JSON_KEYS: dict[str, set[str]] = {
     "tag delete": {"untagged", "digest"},
     "manifest delete": {"deleted"},
     "repo delete": {"deleted"},
+    "manifest put": {"reference", "digest", "media_type", "manifest_size"},
+    "image inspect": {"reference", "digest", "media_type", "artifact_type", "is_index", "manifest_size",
+                      "total_size", "referrers", "subject", "annotations", "images"},
+    "digest": {"reference", "digest"},
+    "config": {"architecture", "os", "created", "config", "rootfs", "history"},  # the image config itself
+    "tag add": {"source", "digest", "media_type", "tags", "blobs_mounted", "blobs_copied"},
+    "index create": {"reference", "digest", "media_type", "manifests", "added", "replaced", "previous_digest",
+                     "blobs_mounted", "blobs_copied"},
+    "blob put": {"repository", "digest", "size"},
+    "blob get": {"digest", "size", "path"},
+    "blob delete": {"deleted"},
 }
+JSON_KEYS["index append"] = JSON_KEYS["index create"]
 for _name in ("repo update",):
     JSON_KEYS[_name] = JSON_KEYS["repo show"]
 for _name in ("tag show", "tag update"):

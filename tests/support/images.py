@@ -165,6 +165,7 @@ def make_image(
     annotations: Mapping[str, str] | None = None,
     subject: Content | None = None,
     artifact_type: str | None = None,
+    runtime: Mapping[str, Any] | None = None,
 ) -> Content:
     """A runnable-looking image: ``layers`` gzip tar layers of ``layer_size`` random bytes each plus a config.
 
@@ -172,6 +173,7 @@ def make_image(
     carries ``architecture``, ``os``, ``variant``, ``created``, ``rootfs.diff_ids`` and a history entry per layer;
     the returned content's ``platform`` is set, ready to go in an index. ``seed`` makes the bytes reproducible
     (different seeds give different layers). ``subject``/``artifact_type`` are OCI-only manifest fields.
+    ``runtime`` adds to the config's ``config`` object (``Entrypoint``, ``Cmd``, ``Labels`` ...).
     """
     if docker and (subject is not None or artifact_type is not None):
         raise ValueError("subject and artifactType exist only in OCI manifests")
@@ -187,7 +189,7 @@ def make_image(
         "architecture": architecture,
         "os": os,
         "created": created,
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], **(runtime or {})},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created": created, "created_by": f"test layer {i}"} for i in range(layers)],
     }

@@ -42,6 +42,11 @@ def _register_commands() -> None:
     for module in (repo, tag, manifest, purge, artifacts, copy, auth):
         module.register(app)
 
+    from . import blob, image, index
+
+    for module in (image, index, blob):
+        module.register(app)
+
 
 _register_commands()
 

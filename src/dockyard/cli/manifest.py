@@ -1,16 +1,18 @@
-"""``dockyard manifest list | show | get | update | delete | referrers``."""
+"""``dockyard manifest list | show | get | put | update | delete | referrers``."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .connect import open_client
+from .connect import open_client, parse_reference
+from .errors import UsageError
 from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
 from .options import command, current
-from .output import descriptor_dict, emit_rows, list_properties, manifest_dict, report, show_properties
+from .output import descriptor_dict, emit_rows, list_properties, manifest_dict, print_json, report, show_properties
 from .refs import OrderBy, Top, repository_target, target
 from .repo import Repository
 
@@ -109,6 +111,62 @@ def list_referrers(
     rows = [descriptor_dict(d) for d in found]
     emit_rows(options, rows, [("digest", "DIGEST"), ("artifactType", "ARTIFACT TYPE"), ("mediaType", "MEDIA TYPE"),
                               ("size", "SIZE")])
+
+
+def _read_document(file: str) -> bytes:
+    """The bytes of FILE (``-``: standard input), refused above the manifest size limit."""
+    from ..oci.mediatypes import MAX_MANIFEST_SIZE
+
+    if file == "-":
+        body = sys.stdin.buffer.read(MAX_MANIFEST_SIZE + 1)
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise UsageError(f"{file}: no such file" if not path.exists() else f"{file}: not a file")
+        with path.open("rb") as handle:
+            body = handle.read(MAX_MANIFEST_SIZE + 1)
+    if len(body) > MAX_MANIFEST_SIZE:
+        raise UsageError(f"{file}: a manifest may be at most {MAX_MANIFEST_SIZE} bytes")
+    return body
+
+
+@command(group, "put", example="dockyard manifest put -r 127.0.0.1:5000 library/hello:v1-file manifest.json\n"
+                               "dockyard manifest get -r 127.0.0.1:5000 library/hello:v1 | "
+                               "dockyard manifest put -r 127.0.0.1:5000 library/hello:v1-copy -")
+def put_manifest(
+    ref: Annotated[str, typer.Argument(metavar="REF", help="[REGISTRY/]REPO[:TAG|@DIGEST]; without either, pushed "
+                                       "by digest only.", show_default=False)],
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The manifest JSON, or - for standard input.")],
+    media_type: Annotated[str | None, typer.Option("--media-type", metavar="TYPE",
+                                                   help="Media type (default: the document's mediaType).")] = None,
+) -> None:
+    """Push a manifest document as its exact bytes and print its digest.
+
+    The document is checked first (JSON, the shape of its media type, at most 4 MiB); the registry checks that
+    its blobs and child manifests exist.
+    """
+    from ..oci.digest import compute_digest
+    from ..oci.manifest import parse_manifest
+
+    options = current()
+    reference = parse_reference(ref, options)
+    body = _read_document(file)
+    try:
+        parsed = parse_manifest(body, media_type)
+    except ValueError as exc:
+        raise UsageError(f"{file}: {exc}") from None
+    digest = compute_digest(body, reference.digest.split(":", 1)[0] if reference.digest else "sha256")
+    if reference.digest and reference.digest != digest:
+        raise UsageError(f"{file} has digest {digest}, not {reference.digest}")
+    with open_client(options, reference.registry) as client:
+        pushed = client.upload_manifest(reference.repository, body, tag=reference.tag,
+                                        media_type=parsed.media_type)
+    name = f"{reference.repository}:{reference.tag}" if reference.tag else f"{reference.repository}@{pushed}"
+    if options.json:
+        print_json({"reference": name, "digest": pushed, "media_type": parsed.media_type,
+                    "manifest_size": len(body)})
+    else:
+        sys.stdout.write(pushed + "\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""``dockyard tag list | show | update | delete``."""
+"""``dockyard tag list | show | add | update | delete``."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ from typing import Annotated
 
 import typer
 
-from .connect import open_client
+from ..oci.names import validate_tag
+from .connect import open_client, parse_reference, require_registry
+from .errors import UsageError
 from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
-from .options import command, current
-from .output import list_properties, report, show_properties, tag_dict
-from .refs import OrderBy, Top, repository_target, target
+from .options import GlobalOptions, command, current
+from .output import list_properties, print_json, report, show_properties, status, tag_dict
+from .refs import OrderBy, Target, Top, repository_target, target
 from .repo import Repository
 
-group = typer.Typer(help="List, inspect, lock and untag tags.", no_args_is_help=True,
+group = typer.Typer(help="List, inspect, add, lock and untag tags.", no_args_is_help=True,
                     epilog="Example:\n\n  dockyard tag list -r 127.0.0.1:5000 library/hello")
 
 TagRef = Annotated[str, typer.Argument(metavar="REPO:TAG", help="A tag, e.g. library/hello:v1.", show_default=False)]
@@ -72,6 +74,53 @@ def delete_tag(ref: TagRef) -> None:
         {"untagged": f"{t.repository}:{t.identifier}", "digest": props.digest},
         f"Untagged {t.repository}:{t.identifier} (was {props.digest})",
     )
+
+
+def _new_tag(text: str, source: Target, options: GlobalOptions) -> tuple[str, str]:
+    """``(repository, tag)`` of a NEWTAG argument: a bare tag names SRC's repository; ``[REGISTRY/]REPO:TAG``
+    another repository, which must be on SRC's registry."""
+    if ":" not in text and "/" not in text and "@" not in text:
+        try:
+            validate_tag(text)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return source.repository, text
+    ref = parse_reference(text, options)
+    if ref.digest or not ref.tag:
+        raise UsageError(f"{text!r}: expected TAG or [REGISTRY/]REPOSITORY:TAG")
+    if require_registry(options, ref.registry) != require_registry(options, source.registry):
+        raise UsageError(f"{text!r} is on another registry than the source; use 'dockyard copy' to copy across "
+                         "registries")
+    return ref.repository, ref.tag
+
+
+@command(group, "add", example="dockyard tag add -r 127.0.0.1:5000 library/hello:v1 latest stable\n"
+                               "dockyard tag add -r 127.0.0.1:5000 library/hello:v1 mirror/hello:v1")
+def add_tags(
+    source: Annotated[str, typer.Argument(metavar="SRC", help="[REGISTRY/]REPO:TAG or [REGISTRY/]REPO@DIGEST.",
+                                          show_default=False)],
+    new_tags: Annotated[list[str], typer.Argument(metavar="NEWTAG...", help="TAG (in SRC's repository) or "
+                                                  "REPO:TAG (another repository of the same registry).",
+                                                  show_default=False)],
+) -> None:
+    """Point more tags at a manifest, without moving layers.
+
+    In SRC's repository the manifest's exact bytes are pushed under each tag; in another repository of the
+    same registry its blobs are mounted there first. Across registries, use dockyard copy.
+    """
+    from ..workflows import indexes
+
+    options = current()
+    t = target(source, options)
+    targets = [_new_tag(text, t, options) for text in new_tags]
+    with open_client(options, t.registry) as client:
+        result = indexes.add_tags(client, require_registry(options, t.registry),
+                                  indexes.Source(t.repository, t.identifier), targets)
+    if options.json:
+        print_json(result.to_json())
+        return
+    for name in result.tags:
+        status(options, f"Tagged {name} -> {result.digest}")
 
 
 def register(app: typer.Typer) -> None:

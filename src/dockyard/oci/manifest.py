@@ -249,14 +249,28 @@ def parse_manifest(body: bytes, content_type: str | None = None) -> Manifest:
 
 @dataclass(frozen=True)
 class ImageConfig:
-    """What dockyard reads from an image config: platform and creation time (RFC 3339 text)."""
+    """What dockyard reads from an image config: platform, creation time (RFC 3339 text) and the runtime
+    settings of its ``config`` object (entrypoint, command, environment, labels, working directory, user)."""
 
     platform: Platform
     created: str | None = None
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    user: str | None = None
+
+
+def _opt_strings(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
 
 
 def parse_image_config(body: bytes) -> ImageConfig | None:
-    """Read platform and ``created`` from an image config; ``None`` when the bytes are not a JSON object."""
+    """Read platform, ``created`` and the runtime settings from an image config; ``None`` when the bytes are
+    not a JSON object. Fields of the wrong type read as absent."""
     try:
         data = parse_json(body)
     except InvalidJSONError:
@@ -264,4 +278,17 @@ def parse_image_config(body: bytes) -> ImageConfig | None:
     if not isinstance(data, dict):
         return None
     platform = Platform.from_json(data) or Platform()
-    return ImageConfig(platform=platform, created=_opt_str(data.get("created")))
+    runtime = data.get("config")
+    runtime = runtime if isinstance(runtime, dict) else {}
+    labels = runtime.get("Labels")
+    labels = labels if isinstance(labels, dict) else {}
+    return ImageConfig(
+        platform=platform,
+        created=_opt_str(data.get("created")),
+        entrypoint=_opt_strings(runtime.get("Entrypoint")),
+        cmd=_opt_strings(runtime.get("Cmd")),
+        env=_opt_strings(runtime.get("Env")) or (),
+        labels={k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)},
+        working_dir=_opt_str(runtime.get("WorkingDir")),
+        user=_opt_str(runtime.get("User")),
+    )

@@ -1,4 +1,5 @@
-"""Workflows built on the SDK: purge, copy, and ORAS-style artifact push/pull.
+"""Workflows built on the SDK: purge, copy, ORAS-style artifact push/pull, image inspection, retagging and
+index building.
 
 The CLI is a thin layer over these functions; they are usable from Python directly::
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from .artifacts import FileSpec, PullResult, PushResult, pull_artifact, push_artifact
     from .copy import CopyError, CopyResult, copy_all_tags, copy_image, filter_index
     from .durations import InvalidDurationError, parse_duration
+    from .images import ImageLookupError, ImageReport, image_config, inspect_image, manifest_digest
+    from .indexes import IndexBuildError, IndexResult, Source, TagResult, add_tags, append_to_index, create_index
     from .progress import NoProgress, TransferProgress
     from .purge import execute_plan, list_repository, plan_purge
     from .purge_plan import PurgePolicy, RepositoryListing, RepositoryPlan, parse_filter, plan_repository
@@ -28,6 +31,9 @@ _LAZY = {
     **dict.fromkeys(["FileSpec", "PullResult", "PushResult", "pull_artifact", "push_artifact"], ".artifacts"),
     **dict.fromkeys(["CopyError", "CopyResult", "copy_all_tags", "copy_image", "filter_index"], ".copy"),
     **dict.fromkeys(["InvalidDurationError", "parse_duration"], ".durations"),
+    **dict.fromkeys(["ImageLookupError", "ImageReport", "image_config", "inspect_image", "manifest_digest"], ".images"),
+    **dict.fromkeys(["IndexBuildError", "IndexResult", "Source", "TagResult", "add_tags", "append_to_index",
+                     "create_index"], ".indexes"),
     **dict.fromkeys(["NoProgress", "TransferProgress"], ".progress"),
     **dict.fromkeys(["execute_plan", "list_repository", "plan_purge"], ".purge"),
     **dict.fromkeys(["PurgePolicy", "RepositoryListing", "RepositoryPlan", "parse_filter", "plan_repository"],
@@ -49,6 +55,10 @@ __all__ = [
     "CopyError",
     "CopyResult",
     "FileSpec",
+    "ImageLookupError",
+    "ImageReport",
+    "IndexBuildError",
+    "IndexResult",
     "InvalidDurationError",
     "LayoutStore",
     "NoProgress",
@@ -58,12 +68,20 @@ __all__ = [
     "RegistryStore",
     "RepositoryListing",
     "RepositoryPlan",
+    "Source",
+    "TagResult",
     "TransferProgress",
+    "add_tags",
+    "append_to_index",
     "copy_all_tags",
     "copy_image",
+    "create_index",
     "execute_plan",
     "filter_index",
+    "image_config",
+    "inspect_image",
     "list_repository",
+    "manifest_digest",
     "parse_duration",
     "parse_filter",
     "plan_purge",
