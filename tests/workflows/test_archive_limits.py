@@ -131,3 +131,46 @@ def test_uncompressed_layer_verified_as_it_streams(tmp_path: Path) -> None:
     manifest = json.loads(source.resolve(source.default_reference()).body)
     with source.open_blob(manifest["layers"][0]["digest"]) as stream, pytest.raises(DigestValidationError):
         stream.read(len(raw))
+
+
+def test_compressed_archive_named(tmp_path: Path) -> None:
+    plain = build(tmp_path / "plain.tar", lambda tar: add(tar, "manifest.json", b"[]"))
+    packed = tmp_path / "packed.tar.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    with pytest.raises(ArchiveError, match="compressed file: decompress it first"):
+        TarIndex(packed)
+
+
+def test_layers_stream_through_memory(tmp_path: Path) -> None:
+    """A 32 MiB layer goes oci-archive -> docker-archive (decompressed, diff_id checked) and back to an oci-archive
+    without ever being held whole in memory."""
+    import tracemalloc
+
+    from dockyard.layout import OCILayout
+    from dockyard.workflows.archives import DockerArchiveWriter, OCIArchiveWriter
+    from dockyard.workflows.copy import copy_image
+    from tests.support.images import make_image, write_to_layout
+
+    size = 32 * 1024 * 1024
+    image = make_image(seed="stream", layers=1, layer_size=size)
+    layout_dir = tmp_path / "layout"
+    write_to_layout(image, OCILayout(layout_dir).create(), "v1")
+    source_file = tmp_path / "source.tar"
+    with tarfile.open(source_file, "w") as tar:
+        for name in ("oci-layout", "index.json", "blobs"):
+            tar.add(layout_dir / name, arcname=name)
+    del image
+
+    tracemalloc.start()
+    try:
+        with DockerArchiveWriter(tmp_path / "docker.tar") as writer:
+            copy_image(OCIArchiveSource(source_file), "v1", writer, "demo/app:v1")
+        with OCIArchiveWriter(tmp_path / "again.tar") as again:
+            copy_image(DockerArchiveSource(tmp_path / "docker.tar"), "demo/app:v1", again, "v1")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 3, peak  # about 8 MiB of 1 MiB buffers, whatever the layer size
+    with tarfile.open(tmp_path / "docker.tar") as tar:
+        listing = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        assert tar.getmember(listing[0]["Layers"][0]).size > size

@@ -44,12 +44,10 @@ from ..oci import mediatypes as mt
 from ..oci.digest import Digest, Hasher, compute_digest
 from ..oci.manifest import Descriptor, parse_manifest
 from ..oci.reference import Reference
-from .safetar import MAX_MEMBERS, ArchiveError, TarIndex, member_name
+from .safetar import MAX_MEMBERS, ArchiveError, TarIndex, compression_of, member_name
 from .stores import Advance, LayoutStore, ManifestBlob
 
 _CHUNK = 1024 * 1024
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: Layer media types a docker-archive can hold (after decompression).
 _TAR_LAYER_TYPES = frozenset({mt.OCI_LAYER, mt.OCI_LAYER_GZIP, mt.DOCKER_LAYER})
 
@@ -246,14 +244,6 @@ def _normalized_repo_tag(text: str) -> str:
     return str(Reference(ref.registry, ref.repository, ref.tag or "latest"))
 
 
-def _compression(head: bytes) -> str | None:
-    if head.startswith(_GZIP_MAGIC):
-        return "gzip"
-    if head.startswith(_ZSTD_MAGIC):
-        return "zstd"
-    return None
-
-
 def _gunzip(chunks: Iterator[bytes], limit: int, where: str) -> Iterator[bytes]:
     """The decompressed bytes of gzip ``chunks`` (several members allowed), refusing more than ``limit`` bytes."""
     decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
@@ -364,7 +354,7 @@ class DockerArchiveSource:
         Digest.parse(diff_id)
         size = self.tar.member(name).size
         with self.tar.open(name) as stream:
-            compression = _compression(stream.read(4))
+            compression = compression_of(stream.read(4))
         if compression is None:
             descriptor = Descriptor(mt.OCI_LAYER, diff_id, size)
         elif compression == "gzip":
@@ -533,6 +523,9 @@ class _TarWriter:
 class _ArchiveWriter:
     """What both archive destinations share: the temporary tar, commit on success, discard on failure."""
 
+    #: A tar is one stream: :mod:`dockyard.workflows.copy` hands this store one blob at a time.
+    serial_writes = True
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._tar = _TarWriter(self.path)
@@ -688,7 +681,7 @@ class DockerArchiveWriter(_ArchiveWriter):
         where = f"layer {descriptor.digest}"
         chunks = _verified_chunks(stream, descriptor, advance, where)
         first = next(chunks, b"")
-        compression = _compression(first)
+        compression = compression_of(first)
         if compression == "zstd":
             raise ArchiveError(f"{where} is zstd-compressed: a docker-archive needs it decompressed, which dockyard "
                                "cannot do")

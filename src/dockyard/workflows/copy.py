@@ -107,7 +107,9 @@ class _Copier:
         self.source = source
         self.destination = destination
         self.progress = progress
-        self.concurrency = max(1, concurrency)
+        # A destination that is one stream (an archive) takes blobs one at a time: parallel downloads would
+        # only wait, their connections open, for their turn.
+        self.concurrency = 1 if getattr(destination, "serial_writes", False) else max(1, concurrency)
         self.stats = stats
         self._done_blobs: set[str] = set()
 

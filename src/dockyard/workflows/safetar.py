@@ -38,6 +38,15 @@ class ArchiveError(DockyardError):
     """An archive that is malformed, hostile or not of the expected kind."""
 
 
+def compression_of(head: bytes) -> str | None:
+    """``"gzip"`` or ``"zstd"`` when ``head`` (the first 4 bytes of a stream) starts compressed data, else None."""
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    return None
+
+
 def member_name(raw: str) -> str:
     """The normalised name of a tar member or of a path inside the archive; :class:`ArchiveError` when it is
     absolute, climbs out with ``..``, uses backslashes or is empty."""
@@ -127,6 +136,10 @@ class TarIndex:
             raise ArchiveError(f"{self.path}: not a regular file")
         file_size = self.path.stat().st_size
         with self.path.open("rb") as raw:
+            head = raw.read(4)
+            raw.seek(0)
+            if compression_of(head) is not None:
+                raise ArchiveError(f"{self.path} is a compressed file: decompress it first (gunzip, zstd -d)")
             try:
                 with tarfile.open(fileobj=_BoundedReads(raw, MAX_HEADER_READ), mode="r:") as tar:  # type: ignore[arg-type]
                     for count, info in enumerate(tar, start=1):
@@ -201,4 +214,13 @@ class TarIndex:
             return stream.read(member.size)
 
 
-__all__ = ["MAX_HEADER_READ", "MAX_LINK_DEPTH", "MAX_MEMBERS", "ArchiveError", "Member", "TarIndex", "member_name"]
+__all__ = [
+    "MAX_HEADER_READ",
+    "MAX_LINK_DEPTH",
+    "MAX_MEMBERS",
+    "ArchiveError",
+    "Member",
+    "TarIndex",
+    "compression_of",
+    "member_name",
+]
