@@ -6,13 +6,19 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import shutil
+import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
+
+import httpx
 
 from dockyard.oci import compute_digest
 from tests.cli.conftest import Cli, repo_tags
-from tests.support.images import Content, make_image, make_multiarch_index, push
-from tests.support.servers import DockyardServer
+from tests.support.images import Blob, Content, make_image, make_multiarch_index, push
+from tests.support.peers import require_program
+from tests.support.servers import DockyardServer, subprocess_env
 from tests.support.skopeo import Skopeo
 
 
@@ -21,16 +27,12 @@ def diff_ids(config: bytes) -> list[str]:
 
 
 def config_of(server: DockyardServer, repository: str, manifest: dict) -> bytes:
-    import httpx
-
     response = httpx.get(f"{server.url}/v2/{repository}/blobs/{manifest['config']['digest']}")
     assert response.status_code == 200
     return response.content
 
 
 def layer_of(server: DockyardServer, repository: str, digest: str) -> bytes:
-    import httpx
-
     response = httpx.get(f"{server.url}/v2/{repository}/blobs/{digest}")
     assert response.status_code == 200
     return response.content
@@ -201,8 +203,6 @@ def test_docker_save_layout_with_compressed_layers(
     bad = make_image(seed=f"{repo_name}-bad", layers=2, docker=True)
     config = json.loads(bad.blobs[0].data)
     config["rootfs"]["diff_ids"][1] = compute_digest(b"something else")
-    from tests.support.images import Blob
-
     tampered = Content(bad.body, bad.media_type, (Blob(bad.blobs[0].media_type, json.dumps(config).encode()),
                                                   *bad.blobs[1:]))
     docker_save_archive(tmp_path / "bad.tar", tampered)
@@ -300,3 +300,37 @@ def test_archive_usage_errors(cli: Cli, dockyard_server: DockyardServer, repo_na
     not_tar.write_bytes(b"hello" * 200)
     assert "not a readable tar" in cli("copy", f"oci-archive:{not_tar}", f"{reg}/{repo_name}:v2").failed(1).stderr
     assert not (tmp_path / "a.tar").exists()
+
+
+def test_podman_loads_what_dockyard_writes_and_saves_what_dockyard_reads(
+    cli: Cli, dockyard_server: DockyardServer, repo_name: str, tmp_path: Path
+) -> None:
+    """`podman load` (what `docker load` does) takes dockyard's docker-archive; what `podman save` writes in both
+    formats, dockyard copies into the registry with the same layers."""
+    program = require_program("podman", "podman")
+    env = {**subprocess_env(), "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}
+    runroot = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))  # podman wants a runroot under 50 characters
+
+    def podman(*args: str) -> str:
+        proc = subprocess.run(
+            [program, "--root", str(tmp_path / "root"), "--runroot", str(runroot), "--storage-driver", "vfs",
+             *args], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    try:
+        reg = dockyard_server.host
+        image = make_image(seed=repo_name, layers=2)
+        push(image, dockyard_server.url, repo_name, "v1")
+        written = tmp_path / "dockyard.tar"
+        cli("copy", f"{reg}/{repo_name}:v1", f"docker-archive:{written}:example.com/app:v1").ok()
+        assert "example.com/app:v1" in podman("load", "-i", str(written))
+        for kind in ("docker-archive", "oci-archive"):
+            saved = tmp_path / f"podman.{kind}.tar"
+            podman("save", "--format", kind, "-o", str(saved), "example.com/app:v1")
+            cli("copy", f"{kind}:{saved}", f"{reg}/{repo_name}-{kind}:v1").ok()
+            manifest = json.loads(cli("manifest", "get", "-r", reg, f"{repo_name}-{kind}:v1").ok().stdout)
+            config = config_of(dockyard_server, f"{repo_name}-{kind}", manifest)
+            assert diff_ids(config) == image_diff_ids(image)
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
