@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from dockyard.oci import compute_digest
+from dockyard.oci import mediatypes as mt
 from tests.cli.conftest import Cli, repo_tags
 from tests.support.images import Blob, Content, make_image, make_multiarch_index, push
 from tests.support.peers import require_program
@@ -24,6 +25,18 @@ from tests.support.skopeo import Skopeo
 
 def diff_ids(config: bytes) -> list[str]:
     return json.loads(config)["rootfs"]["diff_ids"]
+
+
+def raw_manifest(server: DockyardServer, repository: str, reference: str) -> bytes:
+    """The exact manifest bytes the registry serves (straight over HTTP: the copy is what is under test)."""
+    response = httpx.get(f"{server.url}/v2/{repository}/manifests/{reference}",
+                         headers={"Accept": ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST])})
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def manifest_of(server: DockyardServer, repository: str, reference: str) -> dict:
+    return json.loads(raw_manifest(server, repository, reference))
 
 
 def config_of(server: DockyardServer, repository: str, manifest: dict) -> bytes:
@@ -61,7 +74,7 @@ def test_dockyard_reads_what_skopeo_writes(
     skopeo.copy(f"docker://{reg}/{repo_name}:v1", f"docker-archive:{docker_file}:example.com/app:v1")
     result = cli("copy", f"docker-archive:{docker_file}", f"{reg}/{repo_name}-docker:v1", "-o", "json").ok().json()
     assert result["images"][0]["destination"] == f"{reg}/{repo_name}-docker:v1"
-    manifest = json.loads(cli("manifest", "get", "-r", reg, f"{repo_name}-docker:v1").ok().stdout)
+    manifest = manifest_of(dockyard_server, f"{repo_name}-docker", "v1")
     config = config_of(dockyard_server, f"{repo_name}-docker", manifest)
     assert config == image.blobs[0].data
     assert [layer["digest"] for layer in manifest["layers"]] == image_diff_ids(image)
@@ -81,7 +94,7 @@ def test_dockyard_reads_what_skopeo_writes(
     skopeo.copy(f"docker://{reg}/{repo_name}:multi", f"docker-archive:{multi_file}:example.com/app:arm",
                 "--override-arch", "arm64")
     cli("copy", f"docker-archive:{multi_file}", f"{reg}/{repo_name}-docker:arm").ok()
-    manifest = json.loads(cli("manifest", "get", "-r", reg, f"{repo_name}-docker:arm").ok().stdout)
+    manifest = manifest_of(dockyard_server, f"{repo_name}-docker", "arm")
     assert [layer["digest"] for layer in manifest["layers"]] == image_diff_ids(arm)
 
     # oci-archive: manifests and blobs travel as they are, so every digest is kept.
@@ -122,7 +135,7 @@ def test_skopeo_reads_what_dockyard_writes(
     assert inspected["Architecture"] == "arm64"
     assert inspected["Layers"] == image_diff_ids(arm)
     skopeo.copy(f"docker-archive:{docker_file}", f"docker://{reg}/{repo_name}-skopeo-docker:arm")
-    manifest = json.loads(cli("manifest", "get", "-r", reg, f"{repo_name}-skopeo-docker:arm").ok().stdout)
+    manifest = manifest_of(dockyard_server, f"{repo_name}-skopeo-docker", "arm")
     assert manifest["config"]["digest"] == arm.blobs[0].digest
     config = config_of(dockyard_server, f"{repo_name}-skopeo-docker", manifest)
     assert diff_ids(config) == image_diff_ids(arm)
@@ -145,13 +158,13 @@ def test_skopeo_reads_what_dockyard_writes(
     assert skopeo.inspect(f"oci-archive:{oci_file}:v1", "--raw") == index.json
     skopeo.copy(f"oci-archive:{oci_file}:v1", f"docker://{reg}/{repo_name}-skopeo-oci:v1", "--all",
                 "--preserve-digests")
-    assert cli("manifest", "get", "-r", reg, f"{repo_name}-skopeo-oci:v1").ok().stdout.encode() == index.body
+    assert raw_manifest(dockyard_server, f"{repo_name}-skopeo-oci", "v1") == index.body
 
     # And dockyard reads its own archives back.
     back = cli("copy", f"oci-archive:{oci_file}:v1", f"{reg}/{repo_name}-back:v1", "-o", "json").ok().json()
     assert back["images"][0]["digest"] == index.digest
     cli("copy", f"docker-archive:{docker_file}:demo/app:arm", f"{reg}/{repo_name}-back:arm").ok()
-    manifest = json.loads(cli("manifest", "get", "-r", reg, f"{repo_name}-back:arm").ok().stdout)
+    manifest = manifest_of(dockyard_server, f"{repo_name}-back", "arm")
     assert [layer["digest"] for layer in manifest["layers"]] == image_diff_ids(arm)
 
 
@@ -189,7 +202,7 @@ def test_docker_save_layout_with_compressed_layers(
     archive = tmp_path / "saved.tar"
     docker_save_archive(archive, image)
     cli("copy", f"docker-archive:{archive}:demo/app:v1", f"{reg}/{repo_name}:v1").ok()
-    manifest = json.loads(cli("manifest", "get", "-r", reg, f"{repo_name}:v1").ok().stdout)
+    manifest = manifest_of(dockyard_server, repo_name, "v1")
     # Compressed layers stay compressed: same digests as the original image.
     assert [layer["digest"] for layer in manifest["layers"]] == [b.digest for b in image.blobs[1:]]
     assert {layer["mediaType"] for layer in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar+gzip"}
@@ -271,7 +284,7 @@ def test_digest_mismatch_leaves_nothing(cli: Cli, dockyard_server: DockyardServe
     assert previous.read_bytes() == b"an older archive"
     failed = cli("copy", f"oci-archive:{bad}:v1", f"{reg}/{repo_name}-bad:v1").failed(1)
     assert "digest mismatch" in failed.stderr
-    assert "not found" in cli("manifest", "get", "-r", reg, f"{repo_name}-bad:v1").failed(1).stderr
+    assert httpx.get(f"{dockyard_server.url}/v2/{repo_name}-bad/manifests/v1").status_code == 404
 
     # An uncompressed docker-archive layer is checked against its diff_id as it streams.
     docker_file = tmp_path / "image.docker.tar"
@@ -329,7 +342,7 @@ def test_podman_loads_what_dockyard_writes_and_saves_what_dockyard_reads(
             saved = tmp_path / f"podman.{kind}.tar"
             podman("save", "--format", kind, "-o", str(saved), "example.com/app:v1")
             cli("copy", f"{kind}:{saved}", f"{reg}/{repo_name}-{kind}:v1").ok()
-            manifest = json.loads(cli("manifest", "get", "-r", reg, f"{repo_name}-{kind}:v1").ok().stdout)
+            manifest = manifest_of(dockyard_server, f"{repo_name}-{kind}", "v1")
             config = config_of(dockyard_server, f"{repo_name}-{kind}", manifest)
             assert diff_ids(config) == image_diff_ids(image)
     finally:
