@@ -174,3 +174,17 @@ def test_layers_stream_through_memory(tmp_path: Path) -> None:
     with tarfile.open(tmp_path / "docker.tar") as tar:
         listing = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
         assert tar.getmember(listing[0]["Layers"][0]).size > size
+
+
+def test_writer_that_failed_half_way_cannot_commit(tmp_path: Path) -> None:
+    from dockyard.oci import Descriptor
+    from dockyard.workflows.archives import OCIArchiveWriter
+
+    target = tmp_path / "out.tar"
+    writer = OCIArchiveWriter(target)
+    wrong = Descriptor("application/octet-stream", compute_digest(b"expected"), 8)
+    with pytest.raises(DigestValidationError):
+        writer.write_blob(io.BytesIO(b"tampered"), wrong, lambda n: None)
+    with pytest.raises(ArchiveError, match="failed half-way"):
+        writer.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

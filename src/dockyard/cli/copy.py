@@ -91,8 +91,8 @@ def parse_location(text: str, options: GlobalOptions) -> Location:
         return Location(path, None, None, ref, OCI_ARCHIVE)
     if text.startswith(f"{DOCKER_ARCHIVE}:"):
         return _docker_archive(text, text[len(DOCKER_ARCHIVE) + 1:])
-    ref = parse_reference(text, options)
-    return Location(None, ref.registry, ref.repository, ref.digest or ref.tag)
+    parsed = parse_reference(text, options)
+    return Location(None, parsed.registry, parsed.repository, parsed.digest or parsed.tag)
 
 
 def open_store(location: Location, options: GlobalOptions, stack: ExitStack, *, create: bool) -> Store:

@@ -203,6 +203,9 @@ class OCIArchiveSource(LayoutStore):
     def write_manifest(self, manifest: ManifestBlob, tag: str | None, *, root: bool) -> None:
         raise _read_only(self.describe())
 
+    def download_from(self, source: Any, descriptor: Descriptor, advance: Advance) -> None:
+        raise _read_only(self.describe())
+
 
 # -- reading a docker-archive -------------------------------------------------------------------------------------
 
@@ -434,6 +437,8 @@ class _TarWriter:
         self.temp = Path(name)
         self._file = os.fdopen(fd, "w+b")
         self.lock = threading.RLock()
+        #: Set when a member failed half-way: the temporary file can then only be discarded.
+        self.broken = False
 
     @staticmethod
     def _header(name: str, size: int, kind: bytes = tarfile.REGTYPE) -> bytes:
@@ -470,13 +475,17 @@ class _TarWriter:
             header = self._header(name, size or 0)
             self._file.write(header)
             written = 0
-            for chunk in chunks:
-                written += len(chunk)
-                if size is not None and written > size:
-                    raise DigestValidationError(f"{name}: more than the {size} bytes its descriptor promises")
-                self._file.write(chunk)
-            if size is not None and written != size:
-                raise DigestValidationError(f"{name}: {written} bytes, not the {size} its descriptor promises")
+            try:
+                for chunk in chunks:
+                    written += len(chunk)
+                    if size is not None and written > size:
+                        raise DigestValidationError(f"{name}: more than the {size} bytes its descriptor promises")
+                    self._file.write(chunk)
+                if size is not None and written != size:
+                    raise DigestValidationError(f"{name}: {written} bytes, not the {size} its descriptor promises")
+            except BaseException:
+                self.broken = True
+                raise
             self._pad(written)
             if size is None:
                 self.rename(start, name, written)
@@ -504,6 +513,8 @@ class _TarWriter:
     def commit(self) -> None:
         """Finish the archive and rename it onto ``path``."""
         with self.lock:
+            if self.broken:
+                raise ArchiveError(f"{self.path}: a blob failed half-way; the archive cannot be completed")
             self._file.write(b"\0" * (2 * tarfile.BLOCKSIZE))
             self._file.flush()
             os.fsync(self._file.fileno())
