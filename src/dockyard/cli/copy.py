@@ -27,8 +27,8 @@ EXAMPLE = """
 dockyard copy oci:./image-layout:v1 127.0.0.1:5000/demo/app:v1
 dockyard copy 127.0.0.1:5000/demo/app:v1 127.0.0.1:5000/mirror/app:v1 --platform linux/amd64 --referrers
 dockyard copy 127.0.0.1:5000/demo/app oci:./backup --all-tags
-dockyard copy docker-archive:./app.tar 127.0.0.1:5000/demo/app:v1
 dockyard copy 127.0.0.1:5000/demo/app:v1 docker-archive:./app.tar:demo/app:v1 --platform linux/amd64
+dockyard copy docker-archive:./app.tar 127.0.0.1:5000/demo/app:amd64
 """
 
 #: The archive transports, as skopeo spells them.
