@@ -53,6 +53,7 @@ CASES: dict[str, tuple[Callable[[tarfile.TarFile], object], str]] = {
                                add(tar, "a", kind=tarfile.SYMTYPE, link="manifest.json")), "chain of more than"),
     "device": (lambda tar: add(tar, "manifest.json", kind=tarfile.CHRTYPE), "not a regular file"),
     "fifo": (lambda tar: add(tar, "manifest.json", kind=tarfile.FIFOTYPE), "not a regular file"),
+    "sparse": (lambda tar: add(tar, "manifest.json", kind=tarfile.GNUTYPE_SPARSE), "sparse"),
     "given twice": (lambda tar: (add(tar, "manifest.json", b"[]"), add(tar, "./manifest.json", b"[]")), "twice"),
     "huge manifest.json": (lambda tar: add(tar, "manifest.json", b"[" + b" " * (4 * 1024 * 1024) + b"]"),
                            "the limit is"),

@@ -156,6 +156,8 @@ class TarIndex:
         if info.isdir():
             self._dirs.add(name)
         elif info.isreg():
+            if info.issparse():
+                raise ArchiveError(f"refusing archive member {name!r}: a sparse file")
             if info.offset_data + info.size > file_size:
                 raise ArchiveError(f"{self.path}: member {name!r} runs past the end of the file")
             self._files[name] = Member(name, info.offset_data, info.size)
