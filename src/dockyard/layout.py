@@ -110,12 +110,10 @@ class OCILayout:
 
     def _check_version(self) -> None:
         try:
-            data = json.loads(self.layout_file.read_bytes())
-        except (OSError, ValueError) as exc:
+            payload = self.layout_file.read_bytes()
+        except OSError as exc:
             raise LayoutError(f"{self.layout_file}: unreadable oci-layout file: {exc}") from None
-        version = data.get("imageLayoutVersion") if isinstance(data, dict) else None
-        if version != LAYOUT_VERSION:
-            raise LayoutError(f"{self.layout_file}: unsupported imageLayoutVersion {version!r}")
+        check_layout_version(payload, str(self.layout_file))
 
     # -- blobs --------------------------------------------------------------------------------------------------
 
@@ -207,7 +205,7 @@ class OCILayout:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(target_dir)
+        fsync_dir(target_dir)
         return digest, hasher.size
 
     # -- manifests and index.json -------------------------------------------------------------------------------
@@ -230,38 +228,25 @@ class OCILayout:
     def index_document(self) -> dict[str, Any]:
         """The parsed ``index.json`` (an OCI image index object)."""
         try:
-            data = json.loads(self.index_file.read_bytes())
+            payload = self.index_file.read_bytes()
         except FileNotFoundError:
             raise LayoutError(f"{self.path} has no index.json") from None
-        except ValueError as exc:
-            raise LayoutError(f"{self.index_file}: not valid JSON: {exc}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("manifests", []), list):
-            raise LayoutError(f"{self.index_file}: not an image index")
-        return data
+        return parse_index_document(payload, str(self.index_file))
 
     def index(self) -> list[Descriptor]:
         """The descriptors listed in ``index.json``, in file order."""
-        entries = self.index_document().get("manifests") or []
-        return [Descriptor.from_json(entry, f"index.json manifests[{i}]") for i, entry in enumerate(entries)]
+        return index_entries(self.index_document())
 
     def tags(self) -> list[str]:
         """The reference names (``org.opencontainers.image.ref.name``) in ``index.json``, in file order."""
-        return [d.annotations[REF_NAME_ANNOTATION] for d in self.index() if REF_NAME_ANNOTATION in d.annotations]
+        return reference_names(self.index())
 
     def resolve(self, reference: str) -> Descriptor:
         """The ``index.json`` entry named ``reference`` (its ref-name annotation), or listing that digest.
 
         Raises :class:`ReferenceNotFoundError` when no entry matches.
         """
-        entries = self.index()
-        for desc in entries:
-            if desc.annotations.get(REF_NAME_ANNOTATION) == reference:
-                return desc
-        if ":" in reference:
-            for desc in entries:
-                if desc.digest == reference:
-                    return desc
-        raise ReferenceNotFoundError(f"{reference!r} not found in {self.index_file}")
+        return find_reference(self.index(), reference, str(self.index_file))
 
     def add_manifest(self, descriptor: Descriptor, tag: str | None = None) -> Descriptor:
         """List ``descriptor`` in ``index.json`` (under reference name ``tag`` when given); return the entry.
@@ -344,7 +329,55 @@ class OCILayout:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
+
+
+def check_layout_version(payload: bytes, where: str) -> None:
+    """Check ``oci-layout`` file bytes name the layout version dockyard reads (:class:`LayoutError` otherwise)."""
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise LayoutError(f"{where}: unreadable oci-layout file: {exc}") from None
+    version = data.get("imageLayoutVersion") if isinstance(data, dict) else None
+    if version != LAYOUT_VERSION:
+        raise LayoutError(f"{where}: unsupported imageLayoutVersion {version!r}")
+
+
+def parse_index_document(payload: bytes, where: str) -> dict[str, Any]:
+    """``index.json`` bytes parsed and checked to be an image index object (:class:`LayoutError` otherwise)."""
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise LayoutError(f"{where}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("manifests", []), list):
+        raise LayoutError(f"{where}: not an image index")
+    return data
+
+
+def index_entries(document: dict[str, Any]) -> list[Descriptor]:
+    """The descriptors an ``index.json`` document lists, in file order."""
+    entries = document.get("manifests") or []
+    return [Descriptor.from_json(entry, f"index.json manifests[{i}]") for i, entry in enumerate(entries)]
+
+
+def reference_names(entries: Iterable[Descriptor]) -> list[str]:
+    """The reference names (tags) of ``index.json`` entries, in order."""
+    return [d.annotations[REF_NAME_ANNOTATION] for d in entries if REF_NAME_ANNOTATION in d.annotations]
+
+
+def find_reference(entries: list[Descriptor], reference: str, where: str) -> Descriptor:
+    """The entry named ``reference`` (its ref-name annotation), else the one listing that digest.
+
+    Raises :class:`ReferenceNotFoundError` (naming ``where``) when no entry matches.
+    """
+    for desc in entries:
+        if desc.annotations.get(REF_NAME_ANNOTATION) == reference:
+            return desc
+    if ":" in reference:
+        for desc in entries:
+            if desc.digest == reference:
+                return desc
+    raise ReferenceNotFoundError(f"{reference!r} not found in {where}")
 
 
 def _empty_index() -> dict[str, Any]:
@@ -370,7 +403,7 @@ def _chunks(data: BlobSource) -> Iterator[bytes]:
                 yield bytes(chunk)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make a rename in ``path`` durable (best effort: not every platform can open a directory)."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -391,4 +424,10 @@ __all__ = [
     "LayoutError",
     "OCILayout",
     "ReferenceNotFoundError",
+    "check_layout_version",
+    "find_reference",
+    "fsync_dir",
+    "index_entries",
+    "parse_index_document",
+    "reference_names",
 ]

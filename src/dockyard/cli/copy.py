@@ -1,4 +1,5 @@
-"""``dockyard copy SRC DST``: between registries and OCI layout directories (``oci:DIR[:TAG]``)."""
+"""``dockyard copy SRC DST``: between registries, OCI layout directories (``oci:DIR[:TAG]``) and image archives
+(``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:NAME:TAG]``)."""
 
 from __future__ import annotations
 
@@ -26,45 +27,82 @@ EXAMPLE = """
 dockyard copy oci:./image-layout:v1 127.0.0.1:5000/demo/app:v1
 dockyard copy 127.0.0.1:5000/demo/app:v1 127.0.0.1:5000/mirror/app:v1 --platform linux/amd64 --referrers
 dockyard copy 127.0.0.1:5000/demo/app oci:./backup --all-tags
+dockyard copy 127.0.0.1:5000/demo/app:v1 docker-archive:./app.tar:demo/app:v1 --platform linux/amd64
+dockyard copy docker-archive:./app.tar 127.0.0.1:5000/demo/app:amd64
 """
+
+#: The archive transports, as skopeo spells them.
+OCI_ARCHIVE = "oci-archive"
+DOCKER_ARCHIVE = "docker-archive"
 
 
 @dataclass
 class Location:
-    """A parsed SRC or DST: a layout directory or a registry repository, with an optional tag or digest."""
+    """A parsed SRC or DST: a layout directory, an archive file or a registry repository, with an optional tag or
+    digest (for a docker-archive: ``NAME:TAG`` or ``@INDEX``)."""
 
     layout: Path | None
     registry: str | None
     repository: str | None
     reference: str | None  # tag or digest
+    archive: str | None = None  # OCI_ARCHIVE or DOCKER_ARCHIVE; ``layout`` is then the archive file
 
     @property
     def is_layout(self) -> bool:
         return self.layout is not None
 
 
+def _path_and_tag(text: str, rest: str, what: str) -> tuple[Path, str | None]:
+    """``PATH[:TAG|@DIGEST]`` of ``oci:`` and ``oci-archive:``."""
+    if "@" in rest and is_digest(rest.rsplit("@", 1)[1]):
+        path, _, ref = rest.rpartition("@")
+        return Path(path), ref
+    path, sep, tag = rest.rpartition(":")
+    if sep and path and is_valid_tag(tag):
+        return Path(path), tag
+    if not rest:
+        raise UsageError(f"{text!r}: expected {what}[:TAG]")
+    return Path(rest), None
+
+
+def _docker_archive(text: str, rest: str) -> Location:
+    """``docker-archive:FILE[:NAME[:TAG]|:@INDEX]`` (the path ends at the first colon, as in skopeo)."""
+    from ..workflows.archives import docker_archive_tag
+
+    path, _, ref = rest.partition(":")
+    if not path:
+        raise UsageError(f"{text!r}: expected docker-archive:FILE[:NAME:TAG]")
+    if ref and not (ref.startswith("@") and ref[1:].isdigit()):
+        try:
+            ref = docker_archive_tag(ref)
+        except ValueError as exc:
+            raise UsageError(f"{text!r}: {exc}") from None
+    return Location(Path(path), None, None, ref or None, DOCKER_ARCHIVE)
+
+
 def parse_location(text: str, options: GlobalOptions) -> Location:
-    """``oci:DIR[:TAG|@DIGEST]`` or ``[REGISTRY/]REPO[:TAG|@DIGEST]``."""
+    """``oci:DIR[:TAG|@DIGEST]``, ``oci-archive:FILE[:TAG|@DIGEST]``, ``docker-archive:FILE[:NAME:TAG|:@N]`` or
+    ``[REGISTRY/]REPO[:TAG|@DIGEST]``."""
     if text.startswith("oci:"):
-        rest = text[len("oci:"):]
-        if "@" in rest and is_digest(rest.rsplit("@", 1)[1]):
-            path, _, ref = rest.rpartition("@")
-            return Location(Path(path), None, None, ref)
-        path, sep, tag = rest.rpartition(":")
-        if sep and path and is_valid_tag(tag):
-            return Location(Path(path), None, None, tag)
-        if not rest:
-            raise UsageError(f"{text!r}: expected oci:DIRECTORY[:TAG]")
-        return Location(Path(rest), None, None, None)
-    ref = parse_reference(text, options)
-    return Location(None, ref.registry, ref.repository, ref.digest or ref.tag)
+        path, ref = _path_and_tag(text, text[len("oci:"):], "oci:DIRECTORY")
+        return Location(path, None, None, ref)
+    if text.startswith(f"{OCI_ARCHIVE}:"):
+        path, ref = _path_and_tag(text, text[len(OCI_ARCHIVE) + 1:], "oci-archive:FILE")
+        return Location(path, None, None, ref, OCI_ARCHIVE)
+    if text.startswith(f"{DOCKER_ARCHIVE}:"):
+        return _docker_archive(text, text[len(DOCKER_ARCHIVE) + 1:])
+    parsed = parse_reference(text, options)
+    return Location(None, parsed.registry, parsed.repository, parsed.digest or parsed.tag)
 
 
 def open_store(location: Location, options: GlobalOptions, stack: ExitStack, *, create: bool) -> Store:
-    """The store for a location (clients are closed when ``stack`` closes)."""
+    """The store for a location (clients are closed, archives written are committed or discarded, when ``stack``
+    closes)."""
     from ..layout import OCILayout
     from ..workflows.stores import LayoutStore, RegistryStore
 
+    if location.archive is not None:
+        return _open_archive(location, stack, create=create)
     if location.layout is not None:
         layout = OCILayout(location.layout)
         return LayoutStore(layout.create() if create else OCILayout.open(location.layout))
@@ -72,6 +110,46 @@ def open_store(location: Location, options: GlobalOptions, stack: ExitStack, *, 
     client = stack.enter_context(open_client(options, location.registry))
     assert location.repository is not None
     return RegistryStore(client, location.repository, url)
+
+
+def _open_archive(location: Location, stack: ExitStack, *, create: bool) -> Store:
+    from ..workflows import archives
+
+    assert location.layout is not None
+    if create:
+        writer = archives.OCIArchiveWriter if location.archive == OCI_ARCHIVE else archives.DockerArchiveWriter
+        return stack.enter_context(writer(location.layout))  # type: ignore[return-value]
+    if location.archive == OCI_ARCHIVE:
+        return archives.OCIArchiveSource(location.layout)
+    return archives.DockerArchiveSource(location.layout)  # type: ignore[return-value]
+
+
+def _tag_of(reference: str | None) -> str | None:
+    """The tag part of an archive reference (``v1`` of ``v1`` and of ``demo/app:v1``); none for digests and ``@N``."""
+    if not reference or reference.startswith("@") or is_digest(reference):
+        return None
+    return reference.rsplit(":", 1)[-1] if "/" in reference or ":" in reference else reference
+
+
+def _references(src: Location, dst: Location, src_store: Store, destination: str) -> tuple[str, str | None]:
+    """The source reference to copy and the tag (for a docker-archive: ``NAME:TAG``) to give it at the
+    destination."""
+    reference = src.reference or "latest"
+    if src.reference is None and src.archive is not None:
+        reference = src_store.default_reference()  # type: ignore[attr-defined]
+    if dst.archive == DOCKER_ARCHIVE:
+        if dst.reference and dst.reference.startswith("@"):
+            raise UsageError(f"{destination!r}: name the image as docker-archive:FILE:NAME:TAG")
+        if dst.reference:
+            return reference, dst.reference
+        if src.repository is not None and not is_digest(reference):
+            return reference, src_store.describe(reference)  # what `docker pull` would have named it
+        return reference, None
+    if dst.reference:
+        return reference, dst.reference
+    if src.archive is not None:
+        return reference, _tag_of(src.reference)
+    return reference, None if is_digest(reference) else reference
 
 
 def parse_platforms(values: list[str]) -> list[Platform]:
@@ -91,8 +169,12 @@ def register(app: typer.Typer) -> None:
 
     @command(app, "copy", example=EXAMPLE)
     def copy(
-        source: Annotated[str, typer.Argument(metavar="SRC", help="[REGISTRY/]REPO[:TAG|@DIGEST] or oci:DIR[:TAG].")],
-        destination: Annotated[str, typer.Argument(metavar="DST", help="[REGISTRY/]REPO[:TAG] or oci:DIR[:TAG].")],
+        source: Annotated[str, typer.Argument(
+            metavar="SRC", help="[REGISTRY/]REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG] or "
+                                "docker-archive:FILE[:NAME:TAG].")],
+        destination: Annotated[str, typer.Argument(
+            metavar="DST", help="[REGISTRY/]REPO[:TAG], oci:DIR[:TAG], oci-archive:FILE[:TAG] or "
+                                "docker-archive:FILE[:NAME:TAG].")],
         platform: Annotated[
             list[str] | None,
             typer.Option("--platform", metavar="OS/ARCH[/VARIANT]", help="Copy only these platforms; repeatable."),
@@ -116,11 +198,16 @@ def register(app: typer.Typer) -> None:
         if all_tags:
             if src.reference or dst.reference:
                 raise UsageError("--all-tags copies whole repositories: give SRC and DST without a tag or digest")
+            if DOCKER_ARCHIVE in (src.archive, dst.archive):
+                raise UsageError("--all-tags works with registries, oci: layouts and oci-archive: files, not with "
+                                 "docker-archive:")
         else:
             if dst.reference and is_digest(dst.reference):
                 raise UsageError(f"{destination!r}: the destination takes a tag, not a digest")
-            if src.reference is None and src.is_layout:
+            if src.reference is None and src.is_layout and src.archive is None:
                 raise UsageError(f"{source!r}: name the image in the layout (oci:DIR:TAG) or use --all-tags")
+        if referrers and dst.archive == DOCKER_ARCHIVE:
+            raise UsageError("a docker-archive holds images only: it cannot take --referrers")
         with ExitStack() as stack:
             src_store = open_store(src, options, stack, create=False)
             dst_store = open_store(dst, options, stack, create=True)
@@ -129,8 +216,7 @@ def register(app: typer.Typer) -> None:
                 result = copy_all_tags(src_store, dst_store, platforms=platforms, referrers=referrers,
                                        progress=progress, concurrency=concurrency)
             else:
-                reference = src.reference or "latest"
-                tag = dst.reference or (None if is_digest(reference) else reference)
+                reference, tag = _references(src, dst, src_store, destination)
                 result = CopyResult()
                 result.images.append(
                     copy_image(src_store, reference, dst_store, tag, platforms=platforms, referrers=referrers,

@@ -15,6 +15,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .archives import (
+        ArchiveLimits,
+        DockerArchiveSource,
+        DockerArchiveWriter,
+        OCIArchiveSource,
+        OCIArchiveWriter,
+    )
     from .artifacts import FileSpec, PullResult, PushResult, pull_artifact, push_artifact
     from .copy import CopyError, CopyResult, copy_all_tags, copy_image, filter_index
     from .durations import InvalidDurationError, parse_duration
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
 # Loaded on first use, like the package root: importing one workflow module (the CLI does, per command)
 # must not import all of them.
 _LAZY = {
+    **dict.fromkeys(["ArchiveLimits", "DockerArchiveSource", "DockerArchiveWriter", "OCIArchiveSource",
+                     "OCIArchiveWriter"], ".archives"),
     **dict.fromkeys(["FileSpec", "PullResult", "PushResult", "pull_artifact", "push_artifact"], ".artifacts"),
     **dict.fromkeys(["CopyError", "CopyResult", "copy_all_tags", "copy_image", "filter_index"], ".copy"),
     **dict.fromkeys(["InvalidDurationError", "parse_duration"], ".durations"),
@@ -52,7 +61,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ArchiveLimits",
     "CopyError",
+    "DockerArchiveSource",
+    "DockerArchiveWriter",
     "CopyResult",
     "FileSpec",
     "ImageLookupError",
@@ -62,6 +74,8 @@ __all__ = [
     "InvalidDurationError",
     "LayoutStore",
     "NoProgress",
+    "OCIArchiveSource",
+    "OCIArchiveWriter",
     "PullResult",
     "PurgePolicy",
     "PushResult",

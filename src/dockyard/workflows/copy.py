@@ -107,7 +107,9 @@ class _Copier:
         self.source = source
         self.destination = destination
         self.progress = progress
-        self.concurrency = max(1, concurrency)
+        # A destination that is one stream (an archive) takes blobs one at a time: parallel downloads would
+        # only wait, their connections open, for their turn.
+        self.concurrency = 1 if getattr(destination, "serial_writes", False) else max(1, concurrency)
         self.stats = stats
         self._done_blobs: set[str] = set()
 
@@ -204,6 +206,18 @@ def _check_image_platform(source: Store, manifest: Manifest, platforms: Sequence
         raise CopyError(f"the image is for {config.platform}, not {wanted}")
 
 
+def _one_image(source: Store, root: ManifestBlob, what: str) -> ManifestBlob:
+    """The one image under index ``root`` (nested indexes followed); :class:`CopyError` when there are several."""
+    parsed = parse_manifest(root.body, root.media_type)
+    if not parsed.is_index:
+        return root
+    if len(parsed.manifests) != 1:
+        listed = ", ".join(str(c.platform) for c in parsed.manifests if c.platform) or "no platforms listed"
+        raise CopyError(f"{what} is a multi-platform index and the destination holds one image: choose one with "
+                        f"--platform ({listed})")
+    return _one_image(source, source.fetch_manifest(parsed.manifests[0].digest), what)
+
+
 def _short_type(media_type: str) -> str:
     if "config" in media_type:
         return "config"
@@ -228,7 +242,8 @@ def copy_image(
     ``destination``, tagged ``destination_tag`` there (untagged when ``None``).
 
     With ``platforms``, an index is rewritten to list only the matching platforms (a single image is copied
-    as it is). With ``referrers``, the referrers of every copied manifest come along, recursively.
+    as it is). With ``referrers``, the referrers of every copied manifest come along, recursively. A destination
+    whose ``single_image`` attribute is true (a docker-archive) gets the one image the (filtered) index lists.
     """
     copier = _Copier(source, destination, progress or NoProgress(), concurrency, stats or CopyStats())
     root = source.resolve(source_reference)
@@ -238,6 +253,8 @@ def copy_image(
             root = filter_index(root, platforms)
         else:
             _check_image_platform(source, parsed, platforms)
+    if getattr(destination, "single_image", False):
+        root = _one_image(source, root, source.describe(source_reference))
     tree = copier.copy_tree(root, destination_tag)
     copied_referrers: list[str] = []
     if referrers:
