@@ -28,14 +28,34 @@ def serve(
         False, "--anonymous-pull", help="With --htpasswd: allow pulls without credentials."
     ),
     accept_any_aad_token: bool = typer.Option(
-        False, "--accept-any-aad-token", help="Emulator mode: /oauth2/exchange accepts any Entra ID token."
+        False,
+        "--accept-any-aad-token",
+        help="Emulator mode: /oauth2/exchange accepts any Entra ID token. WARNING: then ANYONE who can reach the "
+        "server gets full rights, even with --htpasswd; only for local ACR emulation.",
     ),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes sharing the data directory."),
     access_log: Path | None = typer.Option(
         None, "--access-log", help="Append one JSON line per request to this file."
     ),
+    refresh_token_ttl: int = typer.Option(
+        24 * 3600, "--refresh-token-ttl", min=60, help="Seconds each refresh token lives."
+    ),
+    token_max_lifetime: int = typer.Option(
+        7 * 24 * 3600,
+        "--token-max-lifetime",
+        min=60,
+        help="Seconds any token (refreshed or not) may live after the login it derives from.",
+    ),
+    login_failure_limit: int = typer.Option(
+        10,
+        "--login-failure-limit",
+        min=0,
+        help="Failed logins per client address per minute before logins answer 429 (0: no limit).",
+    ),
 ) -> None:
     """Run a registry: OCI Distribution 1.1, the ACR /acr/v1 metadata API and /oauth2 tokens."""
+    from ..server.auth import HtpasswdError, KeyFileError
+    from ..server.auth.startup import check_auth
     from ..server.config import ServerConfig
     from ..server.run import serve as run
 
@@ -48,7 +68,19 @@ def serve(
         anonymous_pull=anonymous_pull,
         accept_any_aad_token=accept_any_aad_token,
         access_log=str(access_log.resolve()) if access_log else None,
+        refresh_token_ttl=refresh_token_ttl,
+        token_max_lifetime=token_max_lifetime,
+        login_failure_limit=login_failure_limit,
     )
+    try:
+        report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)
+    except (HtpasswdError, KeyFileError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for line in report.warnings:
+        typer.echo(line, err=True)
+    for line in report.info:
+        typer.echo(line)
     run(config, host=host, port=port, workers=workers)
 
 
