@@ -38,12 +38,12 @@ def serve(
         None, "--access-log", help="Append one JSON line per request to this file."
     ),
     refresh_token_ttl: int = typer.Option(
-        24 * 3600, "--refresh-token-ttl", min=60, help="Seconds each refresh token lives."
+        24 * 3600, "--refresh-token-ttl", min=1, help="Seconds each refresh token lives."
     ),
     token_max_lifetime: int = typer.Option(
         7 * 24 * 3600,
         "--token-max-lifetime",
-        min=60,
+        min=1,
         help="Seconds any token (refreshed or not) may live after the login it derives from.",
     ),
     login_failure_limit: int = typer.Option(

@@ -20,6 +20,7 @@ _REFUSED = (
     ("$1$", "an MD5-crypt ($1$) hash"),
     ("$5$", "a SHA-256-crypt ($5$) hash"),
     ("$6$", "a SHA-512-crypt ($6$) hash"),
+    ("$2", "a malformed bcrypt hash"),
     ("$", "an unknown $…$ hash"),
 )
 _FIX = "only bcrypt is accepted: re-create the user with `htpasswd -B FILE USER`"

@@ -20,8 +20,8 @@ import jwt
 from .scopes import Grant, Scope, parse_scopes
 
 ISSUER = "dockyard"
-#: Clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (seconds).
-LEEWAY = 5
+#: Clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (seconds): small, the issuer is the verifier.
+LEEWAY = 2
 #: Claims every token must carry.
 REQUIRED = ("exp", "iat", "aud", "iss", "sub")
 
