@@ -99,3 +99,14 @@ def test_a_new_signing_key_is_private_and_complete(tmp_path: Path) -> None:
         assert key.stat().st_mode & 0o777 == 0o600
         assert len(key.read_bytes().strip()) == 64
         assert [p.name for p in key.parent.iterdir()] == ["token-secret"]
+
+
+def test_a_signing_key_others_can_read_is_reported(tmp_path: Path) -> None:
+    server = DockyardServer(tmp_path / "exposed")
+    with server:
+        pass
+    key = server.data_dir / "auth" / "token-secret"
+    key.chmod(0o644)
+    server.start()
+    with server:
+        assert f"WARNING: the token signing key {key} is readable" in server.log()

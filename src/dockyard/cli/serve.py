@@ -22,7 +22,9 @@ def serve(
         help="Where blobs and metadata live (default: $XDG_DATA_HOME/dockyard, else ~/.local/share/dockyard).",
     ),
     htpasswd: Path | None = typer.Option(
-        None, "--htpasswd", help="Require auth: users from this htpasswd file (bcrypt, as `htpasswd -B`)."
+        None,
+        "--htpasswd",
+        help="Require auth: users from this htpasswd file (bcrypt, as `htpasswd -B`), re-read when it changes.",
     ),
     anonymous_pull: bool = typer.Option(
         False, "--anonymous-pull", help="With --htpasswd: allow pulls without credentials."
@@ -116,6 +118,7 @@ def register(app: typer.Typer) -> None:
     app.command(
         "serve",
         epilog="Example:\n\n  dockyard serve --port 5000 --data-dir ./registry-data\n\n"
-        "  dockyard serve --htpasswd ./htpasswd --anonymous-pull --accept-any-aad-token",
+        "  dockyard serve --htpasswd ./htpasswd --anonymous-pull\n\n"
+        "Revoke every token: stop the server, delete DATA_DIR/auth/token-secret, start it again.",
     )(serve)
     app.command("gc", epilog="Example:\n\n  dockyard gc --data-dir ./registry-data --dry-run")(gc)
