@@ -70,6 +70,15 @@ def test_tokens_die_with_their_user_or_password(server: DockyardServer, users_fi
     assert redeem(server, refresh_token_for(server, (BOB[0], "bob-pass-2"))).status_code == 200
 
 
+def test_an_htpasswd_file_broken_while_running_lets_nobody_in(server: DockyardServer, users_file: Path) -> None:
+    assert httpx.get(f"{server.url}/v2/", auth=ALICE).status_code == 200
+    users_file.write_text(users_file.read_text() + "carol:$apr1$Rk3T7Oy8$3j0f2ItW6ib6M7H3b2H8f/\n")
+    assert httpx.get(f"{server.url}/v2/", auth=ALICE).status_code == 401
+    assert f"htpasswd file {users_file}, line 3" in server.log()
+    write_htpasswd(users_file, dict([ALICE]))
+    assert httpx.get(f"{server.url}/v2/", auth=ALICE).status_code == 200
+
+
 def test_refreshing_refresh_tokens_never_outlives_the_login(tmp_path: Path, users_file: Path) -> None:
     """``offline_token=true`` with a refresh token as Bearer mints another, but the chain ends at
     ``--token-max-lifetime`` after the password was checked, however often it is renewed."""
@@ -77,7 +86,7 @@ def test_refreshing_refresh_tokens_never_outlives_the_login(tmp_path: Path, user
         login = time.monotonic()
         current = refresh_token_for(server, ALICE)
         access = redeem(server, current).json()["access_token"]
-        while time.monotonic() - login < 6:  # 2 s of lifetime plus the 2 s clock leeway, and a margin
+        while time.monotonic() - login < 8:  # 2 s of lifetime plus the 2 s clock leeway, and a margin
             response = httpx.get(f"{server.url}/oauth2/token", headers=bearer(current),
                                  params={"service": server.host, "scope": SCOPE, "offline_token": "true"})
             if response.status_code != 200:
