@@ -44,8 +44,10 @@ def dockyard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockya
 @pytest.fixture(scope="session")
 def dockyard_auth_server(tmp_path_factory: pytest.TempPathFactory, htpasswd_file: Path) -> Iterator[DockyardServer]:
     """``dockyard serve --htpasswd … --accept-any-aad-token``: the token flow, as ACR does it."""
+    # Many tests log in wrongly on purpose, all from 127.0.0.1: the failed-login limit must not turn them into 429s.
     with DockyardServer(
-        tmp_path_factory.mktemp("dockyard-auth"), "--htpasswd", str(htpasswd_file), "--accept-any-aad-token"
+        tmp_path_factory.mktemp("dockyard-auth"), "--htpasswd", str(htpasswd_file), "--accept-any-aad-token",
+        "--login-failure-limit", "1000",
     ) as server:
         yield server  # type: ignore[misc]
 

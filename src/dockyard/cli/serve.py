@@ -22,13 +22,18 @@ def serve(
         help="Where blobs and metadata live (default: $XDG_DATA_HOME/dockyard, else ~/.local/share/dockyard).",
     ),
     htpasswd: Path | None = typer.Option(
-        None, "--htpasswd", help="Require auth: users from this htpasswd file (bcrypt, as `htpasswd -B`)."
+        None,
+        "--htpasswd",
+        help="Require auth: users from this htpasswd file (bcrypt, as `htpasswd -B`), re-read when it changes.",
     ),
     anonymous_pull: bool = typer.Option(
         False, "--anonymous-pull", help="With --htpasswd: allow pulls without credentials."
     ),
     accept_any_aad_token: bool = typer.Option(
-        False, "--accept-any-aad-token", help="Emulator mode: /oauth2/exchange accepts any Entra ID token."
+        False,
+        "--accept-any-aad-token",
+        help="Emulator mode: /oauth2/exchange accepts any Entra ID token. WARNING: then ANYONE who can reach the "
+        "server gets full rights, even with --htpasswd; only for local ACR emulation.",
     ),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes sharing the data directory."),
     access_log: Path | None = typer.Option(
@@ -52,8 +57,25 @@ def serve(
     max_header_size: int = typer.Option(
         64 * 1024, "--max-header-size", min=1024, help="Bytes of request line and headers; more get 431."
     ),
+    refresh_token_ttl: int = typer.Option(
+        24 * 3600, "--refresh-token-ttl", min=1, help="Seconds each refresh token lives."
+    ),
+    token_max_lifetime: int = typer.Option(
+        7 * 24 * 3600,
+        "--token-max-lifetime",
+        min=1,
+        help="Seconds any token (refreshed or not) may live after the login it derives from.",
+    ),
+    login_failure_limit: int = typer.Option(
+        10,
+        "--login-failure-limit",
+        min=0,
+        help="Failed logins per client address per minute before logins answer 429 (0: no limit).",
+    ),
 ) -> None:
     """Run a registry: OCI Distribution 1.1, the ACR /acr/v1 metadata API and /oauth2 tokens."""
+    from ..server.auth import HtpasswdError, KeyFileError
+    from ..server.auth.startup import check_auth
     from ..server.config import ServerConfig
     from ..server.run import ServeError
     from ..server.run import serve as run
@@ -73,7 +95,19 @@ def serve(
         keep_alive_timeout=keep_alive_timeout,
         max_connections=max_connections,
         max_header_size=max_header_size,
+        refresh_token_ttl=refresh_token_ttl,
+        token_max_lifetime=token_max_lifetime,
+        login_failure_limit=login_failure_limit,
     )
+    try:
+        report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)
+    except (HtpasswdError, KeyFileError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for line in report.warnings:
+        typer.echo(line, err=True)
+    for line in report.info:
+        typer.echo(line)
     try:
         run(config, host=host, port=port, workers=workers)
     except ServeError as exc:
@@ -134,6 +168,7 @@ def register(app: typer.Typer) -> None:
     app.command(
         "serve",
         epilog="Example:\n\n  dockyard serve --port 5000 --data-dir ./registry-data\n\n"
-        "  dockyard serve --htpasswd ./htpasswd --anonymous-pull --accept-any-aad-token",
+        "  dockyard serve --htpasswd ./htpasswd --anonymous-pull\n\n"
+        "Revoke every token: stop the server, delete DATA_DIR/auth/token-secret, start it again.",
     )(serve)
     app.command("gc", epilog="Example:\n\n  dockyard gc --data-dir ./registry-data --dry-run")(gc)

@@ -18,7 +18,8 @@ from starlette.types import ASGIApp
 from . import errors as e
 from .accesslog import AccessLog
 from .api import acr, distribution, oauth
-from .auth import Authenticator
+from .auth import Authenticator, TokenLifetimes
+from .auth.gate import LoginGate
 from .config import ServerConfig
 from .gc import expire_uploads
 from .registry import Registry
@@ -125,10 +126,13 @@ def create_app(config: ServerConfig) -> ASGIApp:
         htpasswd=Path(config.htpasswd) if config.htpasswd else None,
         anonymous_pull=config.anonymous_pull,
         accept_any_aad_token=config.accept_any_aad_token,
+        lifetimes=TokenLifetimes(refresh=config.refresh_token_ttl, max_total=config.token_max_lifetime),
+        login_failure_limit=config.login_failure_limit,
     )
+    asgi: ASGIApp = LoginGate(app, app.state.auth)
     if config.access_log:
-        return AccessLog(app, config.access_log)
-    return app
+        return AccessLog(asgi, config.access_log)
+    return asgi
 
 
 def app_from_env() -> ASGIApp:

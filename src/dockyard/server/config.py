@@ -36,6 +36,12 @@ class ServerConfig:
     keep_alive_timeout: float = 30.0
     max_connections: int = 1000
     max_header_size: int = 64 * 1024
+    #: Seconds a refresh token lives (each one; see ``token_max_lifetime`` for the whole chain).
+    refresh_token_ttl: int = 24 * 3600
+    #: Seconds any token may live after the password (or exchange) it derives from was checked.
+    token_max_lifetime: int = 7 * 24 * 3600
+    #: Failed logins per client address per minute before logins answer 429 (0: no limit).
+    login_failure_limit: int = 10
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -115,3 +115,8 @@ def unauthorized(message: str, challenge: str) -> RegistryError:
 
 def denied(message: str) -> RegistryError:
     return RegistryError(403, "DENIED", message)
+
+
+def too_many_requests(message: str, retry_after: int) -> RegistryError:
+    """429 TOOMANYREQUESTS with ``Retry-After`` (seconds)."""
+    return RegistryError(429, "TOOMANYREQUESTS", message, headers={"Retry-After": str(retry_after)})

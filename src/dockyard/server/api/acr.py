@@ -14,7 +14,6 @@ from ...oci.manifest import InvalidManifestError, parse_manifest
 from ...oci.names import is_valid_tag
 from ...oci.strict_json import InvalidJSONError, parse_json
 from .. import errors as e
-from ..auth import registry_host
 from ..registry import check_digest, check_name
 from ..storage.metadata import ATTRIBUTES
 from .common import (
@@ -27,6 +26,7 @@ from .common import (
     page_params,
     read_limited,
     registry,
+    registry_host,
     repository_name,
 )
 

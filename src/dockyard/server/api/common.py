@@ -1,8 +1,11 @@
-"""Helpers shared by the HTTP APIs: request context, authorization hook, paging parameters, JSON responses."""
+"""Helpers shared by the HTTP APIs: request context, the registry's external URL, authorization and its
+challenge, paging parameters, JSON responses."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -11,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import errors as e
+from ..auth import Access, Authenticator
 from ..registry import Registry
 
 T = TypeVar("T")
@@ -24,9 +28,73 @@ def registry(request: Request) -> Registry:
     return request.app.state.registry  # type: ignore[no-any-return]
 
 
-def authorize(request: Request, resource: str, name: str, action: str) -> None:
-    """Raise 401 (with a challenge) unless the request may do ``action`` on ``resource:name``."""
-    request.app.state.auth.authorize(request, resource, name, action)
+#: A ``Host`` header: a DNS-style name, an IPv4 address or a bracketed IPv6 address, and an optional port.
+_HOST = re.compile(r"(?:\[(?P<ip6>[0-9A-Fa-f:.]{2,45})\]|(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9_])?))"
+                   r"(?::(?P<port>[0-9]{1,5}))?")
+
+
+def registry_host(request: Request) -> str:
+    """The ``host[:port]`` clients reach this registry by: the token ``service`` name (the ``aud`` of its
+    tokens) and the ACR ``registry`` field. From :func:`external_base_url`."""
+    return external_base_url(request).split("://", 1)[1]
+
+
+def external_base_url(request: Request) -> str:
+    """The registry's external base URL (``http://host:port``), the one place it is computed: today from the
+    request's scheme and ``Host`` header, which must be a plain ``host[:port]`` (else 400)."""
+    host = request.headers.get("host") or request.url.netloc
+    match = _HOST.fullmatch(host)
+    valid = match is not None and int(match.group("port") or 0) <= 65535
+    if valid and match is not None and match.group("ip6"):
+        try:
+            ipaddress.IPv6Address(match.group("ip6"))
+        except ValueError:
+            valid = False
+    if not valid:
+        raise e.bad_request(f"invalid Host header {host[:100]!r}: expected host[:port]")
+    scheme = "https" if request.url.scheme in ("https", "wss") else "http"
+    return f"{scheme}://{host.lower()}"
+
+
+def _quoted(value: str) -> str:
+    """An RFC 9110 quoted-string."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def challenge(request: Request, scopes: Sequence[str] = ()) -> str:
+    """The ``WWW-Authenticate`` value pointing clients at this registry's token endpoint for ``scopes``."""
+    realm = external_base_url(request) + "/oauth2/token"
+    text = f"Bearer realm={_quoted(realm)},service={_quoted(registry_host(request))}"
+    if scopes:
+        text += f",scope={_quoted(' '.join(scopes))}"
+    return text
+
+
+def _auth(request: Request) -> Authenticator:
+    return request.app.state.auth  # type: ignore[no-any-return]
+
+
+def authorize(request: Request, resource: str, name: str, action: str, *also: Access) -> None:
+    """Raise 401 (with a challenge naming every scope needed) unless the request may do ``action`` on
+    ``resource:name`` and everything in ``also`` (a mount's pull on its source)."""
+    auth = _auth(request)
+    if not auth.enabled:
+        return
+    needed = [Access(resource, name, action), *also]
+    grant = auth.identify(request, registry_host(request))
+    missing = auth.missing(grant, needed)
+    if not missing:
+        return
+    scopes = [s for s in (a.scope() for a in needed) if s]
+    if grant is None:
+        message = "authentication required" if not request.headers.get("authorization") else "invalid credentials"
+    else:
+        message = "insufficient scope: " + " ".join(a.scope() or a.action for a in missing) + " is not granted"
+    error = e.unauthorized(message, challenge(request, scopes))
+    details = [{"Type": a.resource, "Name": a.name, "Action": a.action} for a in missing if a.resource == "repository"]
+    if details:
+        error.detail = details
+    raise error
 
 
 def repository_name(request: Request) -> str:

@@ -12,7 +12,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...oci import mediatypes as mt
+from ...oci.names import is_valid_repository
 from .. import errors as e
+from ..auth import Access
 from ..registry import CHUNK_MIN_LENGTH, check_digest, check_name, upload_headers
 from ..responses import BlobResponse
 from .common import (
@@ -159,13 +161,18 @@ async def upload_start(request: Request) -> Response:
     """``POST /v2/<name>/blobs/uploads/`` (new session, ``?digest=`` monolithic, ``?mount=&from=``)."""
     name = repository_name(request)
     check_name(name)
-    authorize(request, "repository", name, "push")
-    reg = registry(request)
     params = request.query_params
     mount, source = params.get("mount"), params.get("from")
+    if mount and source and is_valid_repository(source):
+        # A mount reads its source: the challenge asks for both scopes, as distribution's token flow expects.
+        authorize(request, "repository", name, "push", Access("repository", source, "pull"))
+    else:
+        authorize(request, "repository", name, "push")
+        source = None
+    reg = registry(request)
     if mount:
         check_digest(mount)
-        if source and _may_pull(request, source) and await reg.threads.write(reg.mount_blob, name, mount, source):
+        if source and await reg.threads.write(reg.mount_blob, name, mount, source):
             return empty(201, {"Location": f"/v2/{name}/blobs/{mount}", "Docker-Content-Digest": mount})
     digest = params.get("digest")
     if digest is not None:
@@ -181,14 +188,6 @@ async def upload_start(request: Request) -> Response:
     headers = upload_headers(name, reg.upload(name, upload_id))
     headers["OCI-Chunk-Min-Length"] = str(CHUNK_MIN_LENGTH)
     return empty(202, headers)
-
-
-def _may_pull(request: Request, source: str) -> bool:
-    try:
-        authorize(request, "repository", source, "pull")
-    except e.RegistryError:
-        return False
-    return True
 
 
 def _content_range(request: Request) -> int | None:

@@ -1,4 +1,8 @@
-"""Token endpoints: ``GET /oauth2/token`` (Docker token spec), ``POST /oauth2/token``, ``POST /oauth2/exchange``."""
+"""Token endpoints: ``GET /oauth2/token`` (Docker token spec), ``POST /oauth2/token``, ``POST /oauth2/exchange``.
+
+Tokens are always issued for this registry's own service name (:func:`.common.registry_host`), whatever
+``service`` the client names; a token is only ever accepted by the registry it names.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import errors as e
-from ..auth import Authenticator, Grant, parse_scopes, registry_host
-from .common import json_response, read_limited
+from ..auth import Authenticator, Grant, LoginThrottled, parse_scopes
+from ..auth.gate import client_address
+from .common import challenge, json_response, read_limited, registry_host
 
 #: Largest token request form accepted.
 FORM_LIMIT = 64 * 1024
@@ -38,60 +43,64 @@ def _auth(request: Request) -> Authenticator:
     return request.app.state.auth  # type: ignore[no-any-return]
 
 
-def _service(request: Request, given: str | None) -> str:
-    return given or registry_host(request)
-
-
 def _refused(request: Request, message: str) -> e.RegistryError:
-    return e.unauthorized(message, _auth(request).challenge(request, None))
+    return e.unauthorized(message, challenge(request))
 
 
 async def token_get(request: Request) -> Response:
-    """Docker token spec: Basic credentials (or none, for anonymous pull) and ``?service=&scope=``."""
+    """Docker token spec: Basic credentials, a refresh token as Bearer, or none (anonymous pull);
+    ``?scope=`` and ``offline_token=true`` for a refresh token too."""
     auth = _auth(request)
+    service = registry_host(request)
     header = request.headers.get("authorization")
     grant: Grant | None
     if header and header.lower().startswith("basic "):
-        grant = auth.basic(header)
+        grant = auth.identify(request, service)
     elif header and header.lower().startswith("bearer "):
-        grant = auth.from_refresh_token(header.split(" ", 1)[1].strip())
+        grant = auth.from_refresh_token(header.split(" ", 1)[1].strip(), service)
     else:
         grant = auth.anonymous()
     if grant is None:
         raise _refused(request, "invalid or missing credentials")
     scopes = parse_scopes(request.query_params.getlist("scope"))
-    body = auth.access_token(grant, scopes, _service(request, request.query_params.get("service")))
+    body = auth.access_token(grant, scopes, service)
     if request.query_params.get("offline_token") == "true" and header:
-        body["refresh_token"] = auth.refresh_token(grant)
+        body["refresh_token"] = auth.refresh_token(grant, service)
     return json_response(body)
 
 
 async def token_post(request: Request) -> Response:
     """ACR/OAuth2 form: ``grant_type=password`` (username/password or none) or ``grant_type=refresh_token``."""
     auth = _auth(request)
+    service = registry_host(request)
     form = await _form(request)
     grant_type = str(form.get("grant_type") or "")
     grant: Grant | None
     if grant_type == "refresh_token":
-        grant = auth.from_refresh_token(str(form.get("refresh_token") or ""))
+        grant = auth.from_refresh_token(str(form.get("refresh_token") or ""), service)
         if grant is None:
             raise _refused(request, "invalid or expired refresh token")
     elif grant_type == "password":
         username, password = form.get("username"), form.get("password")
-        grant = auth.login(str(username), str(password or "")) if username else auth.anonymous()
+        try:
+            grant = await auth.login(username, password or "", client_address(request.scope)) if username \
+                else auth.anonymous()
+        except LoginThrottled as exc:
+            raise e.too_many_requests(str(exc), exc.retry_after) from None
         if grant is None:
             raise _refused(request, "invalid or missing credentials")
     else:
         raise e.bad_request(f"unsupported grant_type {grant_type!r}: use password or refresh_token")
     scopes = parse_scopes([str(v) for v in form.getlist("scope")] + request.query_params.getlist("scope"))
-    body = auth.access_token(grant, scopes, _service(request, str(form.get("service") or "") or None))
+    body = auth.access_token(grant, scopes, service)
     if grant_type == "password" and form.get("access_type") == "offline" and form.get("username"):
-        body["refresh_token"] = auth.refresh_token(grant)
+        body["refresh_token"] = auth.refresh_token(grant, service)
     return json_response(body)
 
 
 async def exchange(request: Request) -> Response:
-    """Trade an Entra ID access token for a refresh token (any non-empty token with ``--accept-any-aad-token``)."""
+    """Trade an Entra ID access token for a refresh token (any non-empty token with ``--accept-any-aad-token``).
+    Such refresh tokens are marked, and refused once the server runs without that flag."""
     auth = _auth(request)
     form = await _form(request)
     grant_type = str(form.get("grant_type") or "")
@@ -102,7 +111,7 @@ async def exchange(request: Request) -> Response:
         raise _refused(request, "this registry does not accept Entra ID tokens (start it with --accept-any-aad-token)")
     if not token:
         raise _refused(request, "access_token is required")
-    return json_response({"refresh_token": auth.refresh_token(Grant("aad-identity", True))})
+    return json_response({"refresh_token": auth.refresh_token(auth.aad_grant(), registry_host(request))})
 
 
 routes = [

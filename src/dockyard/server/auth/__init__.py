@@ -1,0 +1,205 @@
+"""Authentication and authorization: htpasswd users, Basic auth, signed JWT access and refresh tokens.
+
+Off by default. With an htpasswd file every request needs either Basic credentials of a known user (full
+rights) or a Bearer access token issued by ``/oauth2/token`` whose ``scopes`` claim covers the operation
+(``repository:<name>:<action>`` or ``registry:catalog:*``). Passwords are checked off the event loop
+(:class:`.gate.LoginGate` resolves Basic credentials before a route runs); tokens are bound to the credential
+that issued them and to the flags the server runs with (see :mod:`.tokens`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+
+from .htpasswd import HtpasswdError, User, UserFile
+from .keys import KeyFileError, load_signing_key
+from .limiter import FailedLogins
+from .passwords import PasswordChecker
+from .scopes import READ_ACTIONS, Access, Grant, Scope, parse_scopes
+from .tokens import (
+    SOURCE_AAD,
+    SOURCE_ANONYMOUS,
+    SOURCE_HTPASSWD,
+    SOURCE_OPEN,
+    TokenIssuer,
+    TokenLifetimes,
+)
+
+__all__ = [
+    "READ_ACTIONS", "Access", "Authenticator", "Grant", "HtpasswdError", "KeyFileError", "LoginThrottled", "Scope",
+    "TokenLifetimes", "parse_scopes",
+]
+
+#: Where :class:`.gate.LoginGate` leaves the outcome of a request's Basic credentials (in the ASGI scope).
+BASIC_GRANT = "dockyard.basic_grant"
+
+
+class LoginThrottled(Exception):
+    """Too many failed logins from one client address: refuse for ``retry_after`` seconds (429)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins from this address; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _basic_pair(header: str) -> tuple[str, str] | None:
+    try:
+        user, sep, password = base64.b64decode(header.split(" ", 1)[1].strip(), validate=True).decode().partition(":")
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+class Authenticator:
+    """Decides who a caller is, and issues tokens."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        htpasswd: Path | None = None,
+        anonymous_pull: bool = False,
+        accept_any_aad_token: bool = False,
+        lifetimes: TokenLifetimes | None = None,
+        login_failure_limit: int = 10,
+    ) -> None:
+        self.enabled = htpasswd is not None
+        self.user_file = UserFile(htpasswd) if htpasswd is not None else None
+        self.anonymous_pull = anonymous_pull
+        self.accept_any_aad_token = accept_any_aad_token
+        self.tokens = TokenIssuer(load_signing_key(Path(data_dir)), lifetimes or TokenLifetimes())
+        self.passwords = PasswordChecker()
+        self.failures = FailedLogins(login_failure_limit)
+        self._prepare()
+
+    # -- users --------------------------------------------------------------------------------------------------
+
+    @property
+    def users(self) -> dict[str, User]:
+        """The htpasswd users as last read."""
+        return self.user_file.users if self.user_file is not None else {}
+
+    def _cost(self) -> int:
+        return max((u.cost for u in self.users.values()), default=10)
+
+    def _prepare(self) -> None:
+        self.passwords.prepare(self._cost())
+
+    def _reload(self) -> None:
+        assert self.user_file is not None
+        self.user_file.reload()
+        self._prepare()
+
+    async def sync_users(self) -> None:
+        """Re-read the htpasswd file (off the loop) when it changed on disk: removed users and changed passwords
+        stop working, with their tokens, without a restart."""
+        if self.user_file is not None and self.user_file.changed():
+            await anyio.to_thread.run_sync(self._reload)
+
+    # -- identities ---------------------------------------------------------------------------------------------
+
+    def anonymous(self) -> Grant | None:
+        """What a caller without credentials gets: read-only with ``--anonymous-pull``, nothing without auth."""
+        if not self.enabled:
+            return Grant("anonymous", True, source=SOURCE_OPEN)
+        if self.anonymous_pull:
+            return Grant("", False, source=SOURCE_ANONYMOUS)
+        return None
+
+    async def login(self, user: str, password: str, client: str) -> Grant | None:
+        """The grant for a user name and password, ``None`` when they are wrong (any pair when auth is off).
+
+        :class:`LoginThrottled` when ``client`` failed too often lately (unless these exact credentials passed
+        a check a moment ago)."""
+        if not self.enabled:
+            return Grant(user or "anonymous", True, source=SOURCE_OPEN)
+        known = self.users.get(user)
+        if not self.passwords.remembered(user, password, known):
+            wait = self.failures.retry_after(client)
+            if wait is not None:
+                raise LoginThrottled(wait)
+            if not await self.passwords.check_async(user, password, known, self._cost()):
+                self.failures.failed(client)
+                return None
+        assert known is not None
+        return Grant(user, True, source=SOURCE_HTPASSWD, credential=self.tokens.fingerprint(known.line),
+                     auth_time=int(time.time()))
+
+    async def basic(self, header: str, client: str) -> Grant | None:
+        """The grant for a ``Basic`` header, ``None`` when the credentials are wrong (see :meth:`login`)."""
+        pair = _basic_pair(header)
+        if pair is None:
+            return None
+        return await self.login(pair[0], pair[1], client)
+
+    def bearer(self, token: str, service: str) -> Grant | None:
+        """The grant of a valid access token for ``service`` whose credential still holds."""
+        grant = self.tokens.decode(token, "access", service)
+        return grant if grant is not None and self.still_valid(grant) else None
+
+    def from_refresh_token(self, token: str, service: str) -> Grant | None:
+        """The grant of a valid refresh token for ``service`` whose credential still holds."""
+        grant = self.tokens.decode(token, "refresh", service)
+        return grant if grant is not None and self.still_valid(grant) else None
+
+    def aad_grant(self) -> Grant:
+        """What ``/oauth2/exchange`` grants under ``--accept-any-aad-token``: full rights, marked as such."""
+        return Grant("aad-identity", True, source=SOURCE_AAD, auth_time=int(time.time()))
+
+    def still_valid(self, grant: Grant) -> bool:
+        """True when the credential a token came from still stands: the htpasswd line it was issued for is
+        unchanged, and the flag that allowed it (``--accept-any-aad-token``, ``--anonymous-pull``) is still on.
+        Tokens issued while authentication was off are never valid once it is on."""
+        if not self.enabled:
+            return True
+        if grant.source == SOURCE_HTPASSWD:
+            user = self.users.get(grant.subject)
+            return user is not None and grant.credential == self.tokens.fingerprint(user.line)
+        if grant.source == SOURCE_AAD:
+            return self.accept_any_aad_token
+        if grant.source == SOURCE_ANONYMOUS:
+            return self.anonymous_pull
+        return False
+
+    def identify(self, request: Request, service: str) -> Grant | None:
+        """The caller's grant from the ``Authorization`` header; ``None`` when missing or invalid."""
+        header = request.headers.get("authorization")
+        if not header:
+            return self.anonymous()
+        kind, _, value = header.partition(" ")
+        kind = kind.lower()
+        if kind == "basic" and not self.enabled:
+            pair = _basic_pair(header)
+            return Grant(pair[0] if pair and pair[0] else "anonymous", True, source=SOURCE_OPEN)
+        if kind == "basic":
+            resolved = request.scope.get(BASIC_GRANT)
+            return resolved[1] if resolved is not None and resolved[0] == header else None
+        if kind == "bearer":
+            return self.bearer(value.strip(), service)
+        return None
+
+    def missing(self, grant: Grant | None, needed: list[Access]) -> list[Access]:
+        """What of ``needed`` the grant does not cover (everything without a grant; nothing when auth is off)."""
+        if not self.enabled:
+            return []
+        if grant is None:
+            return list(needed)
+        return [a for a in needed if not grant.allows(a.resource, a.name, a.action)]
+
+    # -- tokens -------------------------------------------------------------------------------------------------
+
+    def access_token(self, grant: Grant, requested: list[Scope], service: str) -> dict[str, Any]:
+        """A token response (``token``, ``access_token``, ``expires_in``, ``issued_at``) for ``requested`` scopes."""
+        token, lifetime = self.tokens.access_token(grant, grant.narrow(requested), service)
+        issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return {"token": token, "access_token": token, "expires_in": lifetime, "issued_at": issued}
+
+    def refresh_token(self, grant: Grant, service: str) -> str:
+        """A refresh token carrying ``grant``; one minted from another keeps the first one's ``auth_time``."""
+        return self.tokens.refresh_token(grant, service)

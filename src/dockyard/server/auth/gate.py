@@ -1,0 +1,39 @@
+"""ASGI middleware that checks Basic credentials before a route runs, so bcrypt never runs on the event loop."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .. import errors as e
+from . import BASIC_GRANT, Authenticator, LoginThrottled
+
+
+def client_address(scope: Scope) -> str:
+    """The client's address (after uvicorn's trusted proxy headers), ``""`` when unknown."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+class LoginGate:
+    """Re-reads a changed htpasswd file, then checks a request's ``Basic`` credentials in a worker thread and
+    leaves the outcome in the ASGI scope for :meth:`Authenticator.identify`. A client past the failed-login
+    limit gets 429 TOOMANYREQUESTS with ``Retry-After`` instead of a password check."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.auth.enabled:
+            await self.auth.sync_users()
+            header = Headers(scope=scope).get("authorization")
+            if header and header[:6].lower() == "basic ":
+                try:
+                    grant = await self.auth.basic(header, client_address(scope))
+                except LoginThrottled as exc:
+                    error = e.too_many_requests(str(exc), exc.retry_after)
+                    await error.response(head=scope["method"] == "HEAD")(scope, receive, send)
+                    return
+                scope[BASIC_GRANT] = (header, grant)
+        await self.app(scope, receive, send)

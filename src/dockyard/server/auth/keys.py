@@ -1,0 +1,78 @@
+"""The token signing key of a data directory: created once, atomically, readable by its owner only."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import stat
+import tempfile
+from pathlib import Path
+
+from ..storage.private import make_private_dir
+
+#: The key file, relative to the data directory. Deleting it (and restarting) revokes every token.
+KEY_PATH = Path("auth") / "token-secret"
+_KEY = re.compile(rb"[0-9a-f]{64,}")
+
+
+class KeyFileError(RuntimeError):
+    """The signing key file cannot be used; the message names it and what to do."""
+
+
+def key_path(data_dir: Path) -> Path:
+    """Where the signing key of ``data_dir`` lives."""
+    return Path(data_dir) / KEY_PATH
+
+
+def _create(path: Path) -> None:
+    """Write a new key to a temporary file (0600), fsync, and link it into place unless another process won."""
+    fd, temp = tempfile.mkstemp(prefix=".token-secret-", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, secrets.token_hex(32).encode() + b"\n")
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        os.unlink(temp)
+
+
+def load_signing_key(data_dir: Path) -> bytes:
+    """The signing key of ``data_dir`` (created on first use); :class:`KeyFileError` when it is unusable."""
+    path = key_path(data_dir)
+    fix = f"delete {path} to create a new key (this revokes every token issued so far)"
+    try:
+        make_private_dir(path.parent)
+        if not path.exists():
+            _create(path)
+        data = path.read_bytes().strip()
+    except PermissionError as exc:
+        raise KeyFileError(f"cannot read the token signing key {path} ({exc.strerror}): give the server's user "
+                           f"access to it, or {fix}") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot use the token signing key {path} ({exc.strerror or exc}): {fix}") from None
+    if not _KEY.fullmatch(data):
+        what = "empty" if not data else "not a key this server wrote"
+        raise KeyFileError(f"the token signing key {path} is {what}: {fix}")
+    return data
+
+
+def key_exposed(data_dir: Path) -> bool:
+    """True when the key file is readable or writable by users other than its owner."""
+    try:
+        mode = key_path(data_dir).stat().st_mode
+    except OSError:
+        return False
+    return bool(stat.S_IMODE(mode) & 0o077)

@@ -1,0 +1,100 @@
+"""Token scopes (``type:name:actions``), what an operation needs (:class:`Access`), who may do what
+(:class:`Grant`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+#: What anonymous callers may do with ``--anonymous-pull`` (and all a pull-only refresh token grants).
+READ_ACTIONS = frozenset({"pull", "metadata_read"})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One ``type:name:actions`` scope."""
+
+    type: str
+    name: str
+    actions: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}:{','.join(self.actions)}"
+
+    @classmethod
+    def parse(cls, text: str) -> Scope | None:
+        """The scope ``text`` names, ``None`` when it is not ``type:name:actions``."""
+        parts = text.split(":")
+        if len(parts) < 3 or not parts[0]:
+            return None
+        return cls(parts[0], ":".join(parts[1:-1]), tuple(a for a in parts[-1].split(",") if a))
+
+
+def parse_scopes(values: Iterable[str]) -> list[Scope]:
+    """Scopes from (possibly repeated, possibly space-separated) ``scope`` parameters."""
+    out: list[Scope] = []
+    for value in values:
+        for text in value.split():
+            scope = Scope.parse(text)
+            if scope is not None:
+                out.append(scope)
+    return out
+
+
+@dataclass(frozen=True)
+class Access:
+    """One thing an operation needs: ``action`` on ``resource:name`` (``repository:app:pull``)."""
+
+    resource: str
+    name: str
+    action: str
+
+    def scope(self) -> str | None:
+        """The token scope that grants this access (``None`` for the bare login check of ``GET /v2/``)."""
+        if self.resource == "repository" or (self.resource == "registry" and self.name):
+            return f"{self.resource}:{self.name}:{self.action}"
+        return None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Who the caller is and what they may do: every action (``full``), only read actions, or the scopes of an
+    access token (``access``). ``source`` is the kind of credential it came from (see :mod:`.tokens`)."""
+
+    subject: str
+    full: bool
+    access: tuple[Scope, ...] | None = field(default=None)
+    source: str = ""
+    #: Fingerprint of the credential (htpasswd line) the grant was issued for; ``""`` when there is none.
+    credential: str = ""
+    #: When the credential itself was last checked (Unix seconds): bounds the life of tokens issued from it.
+    auth_time: int = 0
+
+    def allows(self, resource: str, name: str, action: str) -> bool:
+        """True when this grant covers ``action`` on ``resource:name``."""
+        if self.access is None:
+            return self.full or action in READ_ACTIONS or (action == "login" and bool(self.subject))
+        if action == "login":
+            return True
+        for scope in self.access:
+            if scope.type == resource and scope.name == name and (action in scope.actions or "*" in scope.actions):
+                return True
+        return False
+
+    def narrow(self, requested: list[Scope]) -> list[Scope]:
+        """The part of ``requested`` this grant covers."""
+        out = []
+        for scope in requested:
+            if self.full:
+                actions = scope.actions
+                if "push" in actions and "pull" not in actions:
+                    # Whoever may push may pull: clients that keep one token per repository (oras-py) read
+                    # back what they pushed with the token the push challenge got them.
+                    actions = ("pull", *actions)
+            elif scope.type == "repository":
+                actions = tuple(a for a in scope.actions if a in READ_ACTIONS)
+            else:
+                actions = ()
+            if actions:
+                out.append(Scope(scope.type, scope.name, actions))
+        return out
