@@ -50,9 +50,10 @@ def test_port_zero_serves_on_the_free_port_the_banner_names(tmp_path: Path) -> N
     )
     try:
         assert proc.stdout is not None
-        banner = proc.stdout.readline()
-        match = re.search(r"serving http://127\.0\.0\.1:(\d+) ", banner)
-        assert match, banner
+        # Start-up notices (auth on/off) may come first; the banner names the bound port.
+        seen = [proc.stdout.readline() for _ in range(2)]
+        match = re.search(r"serving http://127\.0\.0\.1:(\d+) ", "".join(seen))
+        assert match, seen
         # The banner comes once the port is bound and listening: the first request is queued, not refused.
         response = httpx.get(f"http://127.0.0.1:{match.group(1)}/v2/", timeout=30)
         assert response.status_code == 200
