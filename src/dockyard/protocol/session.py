@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..credentials import BasicCredential, DockerConfigCredential, aad_scope, is_token_credential, token_text
-from ..errors import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from ..errors import ClientAuthenticationError, HttpResponseError, InsecureCredentialsError, ServiceRequestError
 from .challenge import Challenge, classify, fill_scope, jwt_expiry, parse_challenge, scope_template
 from .messages import BodySource, CallCredential, Gen, Request, Response, Sleep
 from .responses import error_from_response, json_body
@@ -145,9 +145,10 @@ class Session:
         """Refuse to send secrets over plain HTTP to a host other than this machine unless allowed."""
         if urlsplit(url).scheme == "https" or is_loopback(url) or self.allow_insecure_credentials:
             return
-        raise ServiceRequestError(
+        raise InsecureCredentialsError(
             f"refusing to send credentials over plain HTTP to {origin_of(url)}; use https or pass "
-            "allow_insecure_credentials=True"
+            "allow_insecure_credentials=True",
+            url=origin_of(url),
         )
 
     # -- sending -----------------------------------------------------------------------------------
@@ -163,8 +164,9 @@ class Session:
                 request.body.rewind()
             try:
                 response: Response = yield request
-            except ServiceRequestError:
-                if not request.replayable or not self.retry.should_retry(attempt, None):
+            except ServiceRequestError as exc:
+                # A refused connection fails at once; dropped connections and timeouts are worth another try.
+                if exc.connect_failed or not request.replayable or not self.retry.should_retry(attempt, None):
                     raise
                 yield Sleep(self.retry.delay(attempt, None))
                 attempt += 1
