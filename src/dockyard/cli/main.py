@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
 
 from . import serve
 from .errors import EXIT_INTERRUPTED, describe
+from .helpstyle import restyle
 from .options import root_callback
 
 app = typer.Typer(
@@ -48,7 +49,7 @@ _register_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``dockyard`` console script."""
-    command = typer.main.get_command(app)
+    command = restyle(typer.main.get_command(app))
     try:
         status = command.main(args=argv, prog_name="dockyard", standalone_mode=False)
     except (typer.Exit, _ClickExit) as exc:

@@ -30,6 +30,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 REGISTRY_ENV = ["DOCKYARD_REGISTRY", "AZURE_CONTAINERREGISTRY_ENDPOINT"]
 
 
+#: The help panel of the common options.
+PANEL = "Global options"
+
+
 class OutputFormat(str, enum.Enum):
     """How results are printed."""
 
@@ -97,7 +101,8 @@ def _common_parameters(output_flags: tuple[str, ...]) -> list[inspect.Parameter]
     kw = inspect.Parameter.KEYWORD_ONLY
 
     def flag(name: str, flags: tuple[str, ...], help: str) -> inspect.Parameter:
-        return inspect.Parameter(name, kw, default=False, annotation=Annotated[bool, typer.Option(*flags, help=help)])
+        option = typer.Option(*flags, help=help, rich_help_panel=PANEL)
+        return inspect.Parameter(name, kw, default=False, annotation=Annotated[bool, option])
 
     return [
         inspect.Parameter(
@@ -112,6 +117,7 @@ def _common_parameters(output_flags: tuple[str, ...]) -> list[inspect.Parameter]
                     metavar="HOST",
                     help="Registry: host[:port] (http for loopback hosts, else https) or a full http(s):// URL. "
                     "Default: $DOCKYARD_REGISTRY, then $AZURE_CONTAINERREGISTRY_ENDPOINT.",
+                    rich_help_panel=PANEL,
                 ),
             ],
         ),
@@ -120,7 +126,8 @@ def _common_parameters(output_flags: tuple[str, ...]) -> list[inspect.Parameter]
             kw,
             default=OutputFormat.table,
             annotation=Annotated[
-                OutputFormat, typer.Option(*output_flags, metavar="table|json", help="Output format.")
+                OutputFormat,
+                typer.Option(*output_flags, metavar="table|json", help="Output format.", rich_help_panel=PANEL),
             ],
         ),
         inspect.Parameter(
@@ -129,7 +136,8 @@ def _common_parameters(output_flags: tuple[str, ...]) -> list[inspect.Parameter]
             default=None,
             annotation=Annotated[
                 str | None,
-                typer.Option("--username", "-u", metavar="USER", help="User name (with --password-stdin)."),
+                typer.Option("--username", "-u", metavar="USER", help="User name (with --password-stdin).",
+                             rich_help_panel=PANEL),
             ],
         ),
         flag("password_stdin", ("--password-stdin",), "Read the password from standard input."),
@@ -140,7 +148,8 @@ def _common_parameters(output_flags: tuple[str, ...]) -> list[inspect.Parameter]
             default=None,
             annotation=Annotated[
                 Path | None,
-                typer.Option("--ca-file", metavar="FILE", help="Trust the CA certificates in FILE (PEM) for TLS."),
+                typer.Option("--ca-file", metavar="FILE", help="Trust the CA certificates in FILE (PEM) for TLS.",
+                             rich_help_panel=PANEL),
             ],
         ),
         flag("insecure", ("--insecure",), "Skip TLS certificate verification."),

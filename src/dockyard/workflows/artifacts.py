@@ -42,6 +42,18 @@ class ArtifactError(ValueError):
 
 
 @dataclass(frozen=True)
+class NotAnArtifactError(ArtifactError):
+    """The manifest has layers but none carries a file name: a container image (``is_image``) or an artifact of
+    untitled blobs. Its files cannot be pulled; copy the whole thing instead (``dockyard copy REF oci:DIR``)."""
+
+    def __init__(self, repository: str, reference: str, *, is_image: bool) -> None:
+        what = "a container image" if is_image else "an artifact without file names"
+        sep = "@" if ":" in reference else ":"
+        super().__init__(f"{repository}{sep}{reference} is {what}: its layers carry no "
+                         f"{TITLE_ANNOTATION} annotation, so there are no files to pull")
+        self.is_image = is_image
+
+
 class FileSpec:
     """A file or directory to push, with an optional media type (``path:media/type`` on the command line)."""
 
@@ -75,7 +87,7 @@ class PushResult:
             "repository": self.repository,
             "digest": self.digest,
             "media_type": self.media_type,
-            "size": self.size,
+            "manifest_size": self.size,
             "tag": self.tag,
             "layers": [d.to_json() for d in self.layers],
         }
@@ -211,7 +223,8 @@ def pull_artifact(
     """Download the titled layers of artifact ``repository:reference`` into ``output_dir``.
 
     Files land under their ``org.opencontainers.image.title``; packed directories are unpacked. Layers
-    without a title are skipped (as ORAS does). Names that would escape ``output_dir`` are refused before any
+    without a title are skipped (as ORAS does); when no layer has one (a container image), it raises
+    :class:`NotAnArtifactError`. Names that would escape ``output_dir`` are refused before any
     download starts.
     """
     progress = progress or NoProgress()
@@ -232,6 +245,8 @@ def pull_artifact(
         except UnsafePathError as exc:
             raise ArtifactError(str(exc)) from None
         jobs.append((layer, title, target))
+    if not jobs and manifest.layers:
+        raise NotAnArtifactError(repository, reference, is_image=manifest.artifact_type in mt.CONFIG_TYPES)
     root.mkdir(parents=True, exist_ok=True)
 
     def download(job: tuple[Descriptor, str, Path]) -> Path:
