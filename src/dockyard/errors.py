@@ -48,6 +48,10 @@ class InsecureCredentialsError(ServiceRequestError):
     client refuses unless ``allow_insecure_credentials=True``."""
 
 
+class TransferCancelledError(DockyardError):
+    """An upload stopped because its client's uploads were aborted (``abort_uploads``)."""
+
+
 class HttpResponseError(DockyardError, *_azure_base("HttpResponseError")):  # type: ignore[misc]
     """The registry answered with an error status.
 
@@ -138,6 +142,7 @@ __all__ = [
     "ResourceNotFoundError",
     "ResourceNotModifiedError",
     "ServiceRequestError",
+    "TransferCancelledError",
     "UnsupportedOperationError",
     "error_for_status",
 ]

@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover
     _ClickAbort, _ClickExit = typer.Abort, typer.Exit  # type: ignore[misc,assignment]
 
-from . import serve
+from . import completion, serve
 from .errors import EXIT_INTERRUPTED, describe
 from .helpstyle import restyle
 from .options import root_callback
@@ -29,12 +29,13 @@ app = typer.Typer(
     name="dockyard",
     help="Manage images and artifacts in container registries, or run one locally (dockyard serve).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
 app.callback()(root_callback())
 serve.register(app)
+completion.register(app)
 
 
 def _register_commands() -> None:

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -245,6 +246,12 @@ def command(group: typer.Typer, name: str, *, example: str, **kwargs: Any) -> Ca
     return decorate
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dockyard {package_version('dockyard')}")
+        raise typer.Exit()
+
+
 def root_callback() -> Callable[..., None]:
     """The app callback that accepts the common options before the command name too (the command reads them
     from its parent context in :func:`resolve`)."""
@@ -252,7 +259,15 @@ def root_callback() -> Callable[..., None]:
     def callback(**values: Any) -> None:
         del values
 
-    parameters = _common_parameters(("--output", "-o"))
+    version = inspect.Parameter(
+        "version",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Show the version and exit.")
+        ],
+    )
+    parameters = [version, *_common_parameters(("--output", "-o"))]
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     callback.__annotations__ = {p.name: p.annotation for p in parameters}
     callback.__doc__ = "Manage images and artifacts in container registries, or run one locally (dockyard serve)."

@@ -79,6 +79,7 @@ class RegistryApi:
     list_referrers = Operation(Operations.list_referrers)
     upload_blob = Operation(Operations.upload_blob)
     delete_blob = Operation(Operations.delete_blob)
+    abort_uploads = Operation(Operations.abort_uploads)
     blob_exists = Operation(Operations.blob_exists)
     mount_blob = Operation(Operations.mount_blob)
     download_blob_to_file = Operation(Operations.download_blob_to_file)

@@ -7,6 +7,7 @@ After warm-up, a metadata operation costs exactly one HTTP request.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import time
@@ -103,6 +104,10 @@ class Session:
         self.acr_api: bool | None = None
         #: Whether ``/acr/v1/<name>/_manifests/<ref>`` accepts a tag; ``None`` until learned.
         self.acr_manifest_tags: bool | None = None
+        #: Set by ``abort_uploads``: uploads stop at their next piece (``TransferCancelledError``).
+        self.cancelled = threading.Event()
+        #: The URLs of upload sessions started and not yet finished (what ``abort_uploads`` deletes).
+        self.open_uploads: set[str] = set()
         self._basic_origins: set[str] = set()
         self._templates: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._access: dict[tuple[str, str], _Token] = {}

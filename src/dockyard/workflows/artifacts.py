@@ -160,6 +160,7 @@ def push_artifact(
 
     ``subject`` (a tag or digest in the same repository) makes the artifact a referrer of that manifest.
     Blobs the repository already holds are not uploaded again; uploads run ``concurrency`` at a time.
+    Interrupted (``KeyboardInterrupt``), it deletes the upload sessions it opened before re-raising.
     """
     progress = progress or NoProgress()
     specs = [f if isinstance(f, FileSpec) else FileSpec.parse(str(f)) for f in files]
@@ -183,8 +184,18 @@ def push_artifact(
             )
             progress.blob_finished(desc.digest)
 
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+        try:
             list(pool.map(upload, prepared))
+        except KeyboardInterrupt:
+            # Leave no upload session behind: stop the other uploads at their next piece, delete what they
+            # opened, and again for any opened while they stopped.
+            client.abort_uploads()
+            pool.shutdown(wait=True, cancel_futures=True)
+            client.abort_uploads()
+            raise
+        finally:
+            pool.shutdown(wait=True)
         client.upload_blob(repository, EMPTY_CONFIG, digest=compute_digest(EMPTY_CONFIG), size=len(EMPTY_CONFIG))
     layers = [desc for _, desc in prepared]
     body = build_manifest(layers, artifact_type=artifact_type, annotations=annotations, subject=subject_descriptor)
