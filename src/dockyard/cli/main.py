@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     command = restyle(typer.main.get_command(app))
     try:
         status = command.main(args=argv, prog_name="dockyard", standalone_mode=False)
+        if status == EXIT_INTERRUPTED:  # typer turns Ctrl-C in a command into a silent exit status 130
+            print("dockyard: interrupted", file=sys.stderr)
     except (typer.Exit, _ClickExit) as exc:
         status = getattr(exc, "exit_code", 0)
     except (typer.Abort, _ClickAbort):

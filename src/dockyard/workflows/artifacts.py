@@ -41,7 +41,6 @@ class ArtifactError(ValueError):
     """An artifact that cannot be pushed or pulled as asked (missing file, index, unsafe name ...)."""
 
 
-@dataclass(frozen=True)
 class NotAnArtifactError(ArtifactError):
     """The manifest has layers but none carries a file name: a container image (``is_image``) or an artifact of
     untitled blobs. Its files cannot be pulled; copy the whole thing instead (``dockyard copy REF oci:DIR``)."""
@@ -54,6 +53,7 @@ class NotAnArtifactError(ArtifactError):
         self.is_image = is_image
 
 
+@dataclass(frozen=True)
 class FileSpec:
     """A file or directory to push, with an optional media type (``path:media/type`` on the command line)."""
 
@@ -257,7 +257,7 @@ def pull_artifact(
             raise ArtifactError(str(exc)) from None
         jobs.append((layer, title, target))
     if not jobs and manifest.layers:
-        raise NotAnArtifactError(repository, reference, is_image=manifest.artifact_type in mt.CONFIG_TYPES)
+        raise NotAnArtifactError(repository, reference, is_image=manifest.effective_artifact_type in mt.CONFIG_TYPES)
     root.mkdir(parents=True, exist_ok=True)
 
     def download(job: tuple[Descriptor, str, Path]) -> Path:
