@@ -20,8 +20,9 @@ from tests.conftest import TEST_USER
 from tests.support.images import make_multiarch_index, write_to_layout
 from tests.support.servers import DockyardServer
 
-#: Commands whose examples belong to the server's own tests.
-SERVER_COMMANDS = {"serve", "gc"}
+#: Commands whose examples belong to the server's own tests, or need no registry (the completion script is
+#: checked in test_user_steps.py).
+SERVER_COMMANDS = {"serve", "gc", "completion"}
 EXAMPLE_HOST = "127.0.0.1:5000"
 
 #: The order the examples run in, with the shell lines run before one (to undo an earlier example's lock or
