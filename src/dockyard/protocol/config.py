@@ -23,7 +23,7 @@ def tls_verify(connection_verify: Any, *, trust_env: bool, env: Mapping[str, str
     """What to verify TLS certificates with, as azure-core does: ``connection_verify=False`` skips verification,
     a path (file or directory) or an ``ssl.SSLContext`` is used as given, and ``True`` (the default) means the
     CA bundle named by ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` (with ``trust_env``),
-    else the system's. The answer is ``False`` or an ``ssl.SSLContext`` (shared by every connection)."""
+    else certifi's. The answer is ``False`` or an ``ssl.SSLContext`` (shared by every connection)."""
     if connection_verify is False or isinstance(connection_verify, ssl.SSLContext):
         return connection_verify
     path: str | None = None
@@ -33,7 +33,11 @@ def tls_verify(connection_verify: Any, *, trust_env: bool, env: Mapping[str, str
         env = os.environ if env is None else env
         path = next((env[name] for name in CA_BUNDLE_ENV if env.get(name)), None)
     if path is None:
-        return ssl.create_default_context()
+        try:  # requests (azure-core's transport) and httpx both default to certifi's bundle
+            import certifi
+        except ImportError:  # pragma: no cover - httpx depends on certifi
+            return ssl.create_default_context()
+        path = certifi.where()
     if os.path.isdir(path):
         return ssl.create_default_context(capath=path)
     return ssl.create_default_context(cafile=path)
