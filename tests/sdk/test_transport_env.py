@@ -61,10 +61,15 @@ def test_no_proxy_bypasses_the_proxy(
     assert proxy.requests() == []
 
 
-def test_proxies_option(proxy: ForwardProxy, dockyard_server: DockyardServer) -> None:
+def test_proxies_option(proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # given proxies win over the environment, as in requests
     with ContainerRegistryClient(dockyard_server.url, proxies={"http": proxy.url}) as client:
         _names(client)
     assert proxy.requests()
+    proxy.seen.clear()
+    with ContainerRegistryClient(dockyard_server.url, proxies={"http": proxy.url, "no_proxy": "127.0.0.1"}) as client:
+        _names(client)
+    assert proxy.requests() == []
 
 
 def test_parallel_download_goes_through_the_proxy(

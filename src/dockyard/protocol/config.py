@@ -43,16 +43,22 @@ def tls_verify(connection_verify: Any, *, trust_env: bool, env: Mapping[str, str
     return ssl.create_default_context(cafile=path)
 
 
-def proxy_patterns(proxies: Mapping[str, str] | None) -> dict[str, str]:
-    """azure-core's ``proxies`` (``{"http": URL, "https": URL}``, keys also ``all`` or ``scheme://host``) as
-    httpx URL patterns."""
-    patterns: dict[str, str] = {}
+def proxy_patterns(proxies: Mapping[str, str] | None) -> dict[str, str | None]:
+    """azure-core's ``proxies`` (``{"http": URL, "https": URL}``, keys also ``all`` or ``scheme://host``, and
+    requests' ``no_proxy``: hosts that bypass them) as httpx URL patterns (``None``: no proxy)."""
+    patterns: dict[str, str | None] = {}
     for key, url in (proxies or {}).items():
         if not url:
+            continue
+        if key.lower() == "no_proxy":
+            for host in (h.strip() for h in url.split(",")):
+                if host:
+                    patterns[f"all://{host}"] = None
             continue
         pattern = key if "://" in key else f"{key}://"
         patterns[pattern] = url if "://" in url else f"http://{url}"
     return patterns
+
 
 USER_AGENT = "dockyard-python"
 
@@ -69,8 +75,8 @@ class ClientConfig:
     transport: Any = None
     verify: Any = True
     headers: dict[str, str] = field(default_factory=dict)
-    #: httpx URL pattern -> proxy URL, from the ``proxies`` option.
-    proxies: dict[str, str] = field(default_factory=dict)
+    #: httpx URL pattern -> proxy URL (``None``: no proxy), from the ``proxies`` option.
+    proxies: dict[str, str | None] = field(default_factory=dict)
     #: Whether ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` apply (never with a custom transport).
     trust_env: bool = True
     #: ``logging_enable``: log each request's and response's headers (see :mod:`dockyard.protocol.httplog`).
@@ -78,14 +84,14 @@ class ClientConfig:
 
     def httpx_options(self, *, asynchronous: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` (``asynchronous``): pooled, with the
-        ``proxies`` option and, unless a custom transport is given, the proxy variables of the environment."""
+        ``proxies`` option, else (unless a custom transport is given) the proxy variables of the environment."""
         import httpx
 
         pool = max(10, self.max_concurrency * 2)
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         kind = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
         mounts = {
-            pattern: kind(proxy=url, verify=self.verify, http2=self.http2, limits=limits)
+            pattern: None if url is None else kind(proxy=url, verify=self.verify, http2=self.http2, limits=limits)
             for pattern, url in self.proxies.items()
         }
         return {
@@ -96,7 +102,9 @@ class ClientConfig:
             "verify": self.verify,
             "headers": self.headers,
             "limits": limits,
-            "trust_env": self.trust_env,
+            # Given proxies win over the environment's, NO_PROXY included: requests (azure-core's transport) uses
+            # them for every host; only their own ``no_proxy`` key exempts hosts.
+            "trust_env": self.trust_env and not self.proxies,
         }
 
     def uses_proxy(self, url: str) -> bool:
@@ -105,7 +113,7 @@ class ClientConfig:
         from urllib.parse import urlsplit
 
         if self.proxies:
-            return True
+            return any(url is not None for url in self.proxies.values())
         if not self.trust_env:
             return False
         scheme = urlsplit(url).scheme
