@@ -21,7 +21,7 @@ try:  # recent typer versions vendor their own click; older ones use click itsel
     from typer._click.core import Context
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover
-    from click import Context, get_current_context  # type: ignore[assignment]
+    from click import Context, get_current_context  # type: ignore[assignment,no-redef]
 
 from .errors import UsageError
 

@@ -120,7 +120,7 @@ class ClientConfig:
         found = urllib.request.getproxies_environment()
         if not (found.get(scheme) or found.get("all")):
             return False
-        return not urllib.request.proxy_bypass_environment(urlsplit(url).netloc, found)
+        return not urllib.request.proxy_bypass(urlsplit(url).netloc)
 
 
 def build_config(
