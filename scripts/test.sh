@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a fresh Debian machine, then run every test.
+# Python packages go into a virtual environment: the active one, else .venv in the repository (created here;
+# Debian's own Python refuses system-wide pip installs). Works as root and as a user (apt-get through sudo).
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,11 +13,23 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v wrk >/dev/null || need+=(wrk)
 command -v openssl >/dev/null || need+=(openssl)
+if [ -z "${VIRTUAL_ENV:-}" ] && [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  need+=(python3-venv)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # The Debian package may start a registry service on :5000; tests start their own on free ports.
-python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
-python3 -m ruff check src tests benchmarks
-exec python3 -m pytest -q -p no:cacheprovider "$@"
+
+if [ -n "${VIRTUAL_ENV:-}" ]; then
+  venv="$VIRTUAL_ENV"
+else
+  venv="$PWD/.venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+fi
+export PATH="$venv/bin:$PATH"  # the tests run the venv's dockyard console script
+python="$venv/bin/python"
+"$python" -m pip install -q --disable-pip-version-check -e '.[dev]'
+"$python" -m ruff check src tests benchmarks
+exec "$python" -m pytest -q -p no:cacheprovider "$@"

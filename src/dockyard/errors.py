@@ -26,19 +26,38 @@ class DockyardError(Exception):
 
 
 class ServiceRequestError(DockyardError, *_azure_base("ServiceRequestError")):  # type: ignore[misc]
-    """The request could not be sent: connection refused or dropped, TLS refused, a timeout."""
+    """The request could not be sent: connection refused or dropped, TLS refused, a timeout.
 
-    def __init__(self, message: str, *, error: BaseException | None = None) -> None:
+    ``url`` is the origin (``scheme://host:port``) that could not be reached, when known; ``connect_failed`` is
+    True when no connection could be made at all (refused, unknown host): retrying at once would not help.
+    """
+
+    def __init__(
+        self, message: str, *, error: BaseException | None = None, url: str | None = None,
+        connect_failed: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.inner_exception = error
+        self.url = url
+        self.connect_failed = connect_failed
+
+
+class InsecureCredentialsError(ServiceRequestError):
+    """Credentials were about to go over plain HTTP to a host other than this machine (``url``), which the
+    client refuses unless ``allow_insecure_credentials=True``."""
+
+
+class TransferCancelledError(DockyardError):
+    """An upload stopped because its client's uploads were aborted (``abort_uploads``)."""
 
 
 class HttpResponseError(DockyardError, *_azure_base("HttpResponseError")):  # type: ignore[misc]
     """The registry answered with an error status.
 
     ``status_code`` is the HTTP status, ``error_code`` the first OCI/ACR error code of the body
-    (``MANIFEST_UNKNOWN``, ``DENIED`` ...), ``errors`` every ``{"code", "message", "detail"}`` entry.
+    (``MANIFEST_UNKNOWN``, ``DENIED`` ...), ``errors`` every ``{"code", "message", "detail"}`` entry,
+    ``subject`` what was asked for (``tag demo/hello:v1``, ``repository demo/hello``) when known.
     """
 
     def __init__(
@@ -50,6 +69,7 @@ class HttpResponseError(DockyardError, *_azure_base("HttpResponseError")):  # ty
         error_code: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         response: Any = None,
+        subject: str | None = None,
     ) -> None:
         text = message or f"Operation returned an invalid status {status_code} {reason or ''}".strip()
         super().__init__(text)
@@ -59,6 +79,7 @@ class HttpResponseError(DockyardError, *_azure_base("HttpResponseError")):  # ty
         self.error_code = error_code
         self.errors = list(errors or [])
         self.response = response
+        self.subject = subject
         self.model = None
         self.error = None
 
@@ -115,11 +136,13 @@ __all__ = [
     "DigestValidationError",
     "DockyardError",
     "HttpResponseError",
+    "InsecureCredentialsError",
     "OperationNotAllowedError",
     "ResourceExistsError",
     "ResourceNotFoundError",
     "ResourceNotModifiedError",
     "ServiceRequestError",
+    "TransferCancelledError",
     "UnsupportedOperationError",
     "error_for_status",
 ]

@@ -65,7 +65,7 @@ def test_push_and_pull_round_trip(
     assert layers["notes.txt"]["mediaType"] == "application/vnd.oci.image.layer.v1.tar"
 
     out = tmp_path / "out"
-    pulled = cli("pull", "-r", reg, f"{repo_name}:v1", "-o", str(out), "--format", "json").ok().json()
+    pulled = cli("pull", "-r", reg, f"{repo_name}:v1", "--dir", str(out), "-o", "json").ok().json()
     assert pulled["digest"] == pushed["digest"]
     assert read_tree(out) == files
     # Pushing the same content again uploads nothing new and gives the same digest.
@@ -107,12 +107,12 @@ def test_errors(cli: Cli, dockyard_server: DockyardServer, repo_name: str, tmp_p
 
     index = make_multiarch_index(seed=repo_name, layers=1, layer_size=64)
     push(index, dockyard_server.url, repo_name, "multi")
-    assert "index" in cli("pull", "-r", reg, f"{repo_name}:multi", "-o", str(tmp_path / "o1")).failed().stderr
+    assert "index" in cli("pull", "-r", reg, f"{repo_name}:multi", "--dir", str(tmp_path / "o1")).failed().stderr
 
     evil = make_artifact({"../escaped.txt": b"x"})
     push(evil, dockyard_server.url, repo_name, "evil")
     out = tmp_path / "deep" / "out"
-    assert "refusing" in cli("pull", "-r", reg, f"{repo_name}:evil", "-o", str(out)).failed().stderr
+    assert "refusing" in cli("pull", "-r", reg, f"{repo_name}:evil", "--dir", str(out)).failed().stderr
     assert not (tmp_path / "deep" / "escaped.txt").exists()
 
 
@@ -124,7 +124,7 @@ def test_push_and_pull_with_credentials(
     cli("push", "-r", reg, f"{repo_name}:v1", "f.txt").failed(1)
     login = ("-u", TEST_USER[0], "--password-stdin")
     cli("push", "-r", reg, f"{repo_name}:v1", "f.txt", *login, input=TEST_USER[1]).ok()
-    cli("pull", "-r", reg, f"{repo_name}:v1", "-o", "out", *login, input=TEST_USER[1]).ok()
+    cli("pull", "-r", reg, f"{repo_name}:v1", "--dir", "out", *login, input=TEST_USER[1]).ok()
     assert (tmp_path / "out" / "f.txt").read_text() == "secret"
 
 
@@ -158,5 +158,5 @@ def test_dockyard_pulls_what_oras_pushed(
     client.push(target=f"{reg}/{repo_name}:v1", files=["notes.txt", "model"],
                 manifest_annotations={"org.example": "from-oras"})
     out = tmp_path / "out"
-    cli("pull", "-r", reg, f"{repo_name}:v1", "-o", str(out)).ok()
+    cli("pull", "-r", reg, f"{repo_name}:v1", "--dir", str(out)).ok()
     assert read_tree(out) == files

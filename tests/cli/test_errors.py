@@ -12,13 +12,13 @@ UNKNOWN_DIGEST = "sha256:" + "0" * 64
 
 
 def test_unreachable_registry_says_so(cli: Cli) -> None:
-    assert "cannot reach the registry" in cli("repo", "list", "-r", "127.0.0.1:1").failed(1).stderr
-    assert "cannot reach the registry" in cli("tag", "list", "-r", "127.0.0.1:1", "some/repo").failed(1).stderr
+    assert "cannot reach http://127.0.0.1:1:" in cli("repo", "list", "-r", "127.0.0.1:1").failed(1).stderr
+    assert "cannot reach http://127.0.0.1:1:" in cli("tag", "list", "-r", "127.0.0.1:1", "some/repo").failed(1).stderr
 
 
 def test_tls_to_a_plain_http_registry_suggests_http(cli: Cli, dockyard_server: DockyardServer) -> None:
     message = cli("repo", "list", "-r", f"https://{dockyard_server.host}").failed(1).stderr
-    assert "cannot reach the registry" in message and "http://HOST:PORT" in message
+    assert f"cannot reach https://{dockyard_server.host}" in message and "http://HOST:PORT" in message
 
 
 def test_no_registry_for_every_kind_of_command(cli: Cli) -> None:

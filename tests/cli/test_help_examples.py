@@ -20,8 +20,9 @@ from tests.conftest import TEST_USER
 from tests.support.images import make_multiarch_index, write_to_layout
 from tests.support.servers import DockyardServer
 
-#: Commands whose examples belong to the server's own tests.
-SERVER_COMMANDS = {"serve", "gc"}
+#: Commands whose examples belong to the server's own tests, or need no registry (the completion script is
+#: checked in test_user_steps.py).
+SERVER_COMMANDS = {"serve", "gc", "completion"}
 EXAMPLE_HOST = "127.0.0.1:5000"
 
 #: The order the examples run in, with the shell lines run before one (to undo an earlier example's lock or
@@ -67,7 +68,7 @@ ORDER: list[tuple[str, list[str]]] = [
 JSON_KEYS: dict[str, set[str]] = {
     "login": {"registry", "username", "config"},
     "logout": {"registry", "removed"},
-    "push": {"repository", "tag", "digest", "media_type", "size", "layers"},
+    "push": {"repository", "tag", "digest", "media_type", "manifest_size", "layers"},
     "pull": {"digest", "files", "skipped"},
     "copy": {"images", "blobs_copied", "blobs_skipped", "blobs_mounted", "bytes_copied", "manifests"},
     "repo list": {"name"},
@@ -75,7 +76,7 @@ JSON_KEYS: dict[str, set[str]] = {
                   "can_read", "can_list"},
     "tag list": {"repository", "name", "digest", "created_on", "last_updated_on", "can_delete", "can_write",
                  "can_read", "can_list"},
-    "manifest list": {"repository", "digest", "media_type", "size", "architecture", "os", "tags", "created_on",
+    "manifest list": {"repository", "digest", "media_type", "total_size", "architecture", "os", "tags", "created_on",
                       "last_updated_on", "references", "can_delete", "can_write", "can_read", "can_list"},
     "manifest get": {"schemaVersion", "mediaType", "manifests"},
     "manifest referrers": {"mediaType", "digest", "size", "artifactType", "annotations"},
@@ -129,8 +130,6 @@ def test_every_command_has_an_example_and_runs_in_order() -> None:
 
 
 def _as_json(line: str, command: str) -> str:
-    if command == "pull":
-        return f"{line} --format json"
     if command == "manifest get":
         return line.split(" > ", 1)[0]  # the JSON goes to stdout, not to the file
     return f"{line} -o json"

@@ -87,6 +87,8 @@ def _exercise(client: ContainerRegistryClient, tmp_path: Path) -> dict[str, Call
         "delete_blob": lambda: (client.delete_blob(repo, layer.digest),
                                 _check(not client.blob_exists(repo, layer.digest))),
         "delete_repository": lambda: client.delete_repository(other),
+        # Last: afterwards this client uploads no more. Every upload above finished, so none is left to delete.
+        "abort_uploads": lambda: _check(client.abort_uploads() == 0),
     }
     return calls
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ..errors import ServiceRequestError
+from ..protocol import httplog
 from ..protocol.config import ClientConfig
 from ..protocol.download import CATCH_UP_WAIT, CloseResponse, Emit, NextChunk, Parallel, ReadRange, read_part
 from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
@@ -21,8 +22,15 @@ T = TypeVar("T")
 
 
 def transport_error(exc: httpx.TransportError) -> ServiceRequestError:
-    """The SDK's error for a request that could not be completed (refused, dropped, timed out)."""
-    return ServiceRequestError(f"{type(exc).__name__}: {exc}", error=exc)
+    """The SDK's error for a request that could not be completed (refused, dropped, timed out), naming the
+    origin it was sent to; a connection that could not be made at all is marked ``connect_failed``."""
+    try:
+        url: str | None = str(exc.request.url.copy_with(path="/", query=None, fragment=None)).rstrip("/")
+    except RuntimeError:  # no request attached
+        url = None
+    where = f" ({url})" if url else ""
+    return ServiceRequestError(f"{type(exc).__name__}: {exc}{where}", error=exc, url=url,
+                               connect_failed=isinstance(exc, httpx.ConnectError))
 
 
 class SyncDriver:
@@ -32,6 +40,7 @@ class SyncDriver:
         self.http = httpx.Client(**config.httpx_options())
         #: The lean socket reader for the parts of parallel downloads.
         self.part_reader = rawrange.PartReader(config)
+        self.logging_enable = config.logging_enable
 
     def stream(self, gen: Gen[Any], result: list[Any] | None = None) -> Iterator[tuple[int, bytes]]:
         """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
@@ -111,7 +120,11 @@ class SyncDriver:
         body = request.body
         content: Any = iter(body) if isinstance(body, BodySource) else body
         built = self.http.build_request(request.method, request.url, headers=request.headers, content=content)
+        if self.logging_enable:
+            httplog.log_request(built.method, str(built.url), built.headers.multi_items())
         raw = self.http.send(built, stream=True, follow_redirects=request.follow_redirects)
+        if self.logging_enable:
+            httplog.log_response(raw.status_code, raw.headers.multi_items())
         if request.stream and 200 <= raw.status_code < 300:
             return Response(raw.status_code, raw.headers, b"", str(raw.url), raw=raw)
         try:

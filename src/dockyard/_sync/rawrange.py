@@ -113,17 +113,19 @@ def fetch_part(
 
 
 class PartReader:
-    """The lean reader as both drivers use it, set up from a client's settings (off with a custom transport)."""
+    """The lean reader as both drivers use it, set up from a client's settings (off with a custom transport and
+    for URLs that go through a proxy)."""
 
     def __init__(self, config: ClientConfig) -> None:
         #: Whether parallel parts may use this reader at all (not with a custom transport).
         self.enabled = config.transport is None
+        self.config = config
         self.timeout = config.timeout
         self.verify = config.verify
 
     def __call__(self, step: ReadRange) -> None:
         """Fetch ``step``'s part when enabled; failures leave the rest to the protocol's ordinary transport."""
-        if not self.enabled:
+        if not self.enabled or self.config.uses_proxy(step.request.url):
             return
         try:
             fetch_part(step.request.url, step.request.headers, step.state, step.sink, timeout=self.timeout,

@@ -212,6 +212,8 @@ class ContainerRegistryClient:
         """Upload a blob from bytes, a path or a stream; returns ``(digest, size)``."""
     async def delete_blob(self, repository: str, digest: str, **kwargs: Any) -> None:
         """Delete a blob; a missing blob is not an error."""
+    async def abort_uploads(self, **kwargs: Any) -> int:
+        """Stop this client's uploads and delete their open upload sessions; returns how many were deleted."""
     async def blob_exists(self, repository: str, digest: str, **kwargs: Any) -> bool:
         """True when the registry holds the blob (one ``HEAD``)."""
     async def mount_blob(self, repository: str, digest: str, from_repository: str, **kwargs: Any) -> bool:

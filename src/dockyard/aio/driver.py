@@ -11,6 +11,7 @@ import httpx
 
 from .._sync import rawrange
 from .._sync.driver import transport_error
+from ..protocol import httplog
 from ..protocol.config import ClientConfig
 from ..protocol.download import CATCH_UP_WAIT, CloseResponse, Emit, NextChunk, Parallel, ReadRange, read_part
 from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
@@ -27,9 +28,10 @@ class AsyncDriver:
     """One pooled ``httpx.AsyncClient`` per registry client; the async twin of the sync driver."""
 
     def __init__(self, config: ClientConfig) -> None:
-        self.http = httpx.AsyncClient(**config.httpx_options())
+        self.http = httpx.AsyncClient(**config.httpx_options(asynchronous=True))
         #: The lean socket reader for the parts of parallel downloads (run in threads).
         self.part_reader = rawrange.PartReader(config)
+        self.logging_enable = config.logging_enable
 
     async def stream(self, gen: Gen[Any], result: list[Any] | None = None) -> AsyncIterator[tuple[int, bytes]]:
         """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
@@ -114,7 +116,11 @@ class AsyncDriver:
         body = request.body
         content: Any = _body(body) if isinstance(body, BodySource) else body
         built = self.http.build_request(request.method, request.url, headers=request.headers, content=content)
+        if self.logging_enable:
+            httplog.log_request(built.method, str(built.url), built.headers.multi_items())
         raw = await self.http.send(built, stream=True, follow_redirects=request.follow_redirects)
+        if self.logging_enable:
+            httplog.log_response(raw.status_code, raw.headers.multi_items())
         if request.stream and 200 <= raw.status_code < 300:
             return Response(raw.status_code, raw.headers, b"", str(raw.url), raw=raw)
         try:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .connect import open_client, parse_reference
-from .errors import UsageError
+from .errors import CommandError, UsageError
 from .options import command, current
 from .output import emit_record, print_json, status
 from .progress import transfer_progress
@@ -18,7 +18,7 @@ dockyard push -r 127.0.0.1:5000 demo/notes:v1 README.md docs/ --artifact-type ap
 dockyard push -r 127.0.0.1:5000 demo/notes:v1-sig signature.json --subject v1 --annotation org.example.signer=ci
 """
 PULL_EXAMPLE = """
-dockyard pull -r 127.0.0.1:5000 demo/notes:v1 -o ./notes
+dockyard pull -r 127.0.0.1:5000 demo/notes:v1 --dir ./notes
 """
 
 
@@ -51,7 +51,10 @@ def register(app: typer.Typer) -> None:
         subject: Annotated[
             str | None, typer.Option("--subject", metavar="DIGEST", help="Attach to this manifest (digest or tag).")
         ] = None,
-        concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel uploads.")] = 4,
+        concurrency: Annotated[int, typer.Option("--concurrency", metavar="N", help="Parallel uploads.")] = 4,
+        allow_empty: Annotated[
+            bool, typer.Option("--allow-empty", help="Push an artifact without files (annotations only).")
+        ] = False,
     ) -> None:
         """Push files and directories as an OCI artifact (what oras push does); directories go as tar+gzip."""
         from ..workflows.artifacts import FileSpec, push_artifact
@@ -62,6 +65,8 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"{ref!r}: push to a tag, not a digest")
         annotations = parse_annotations(annotation or [])
         specs = [FileSpec.parse(f) for f in files or []]
+        if not specs and not allow_empty:
+            raise UsageError("no files to push: name FILE..., or pass --allow-empty to push an artifact without files")
         for spec in specs:
             if not spec.path.exists():
                 raise UsageError(f"{spec.path}: no such file or directory")
@@ -75,27 +80,33 @@ def register(app: typer.Typer) -> None:
             print_json(result.to_json())
         else:
             status(options, f"Pushed {reference.repository}:{tag}")
-            emit_record(options, {"digest": result.digest, "media_type": result.media_type, "size": result.size})
+            emit_record(options, {"digest": result.digest, "media_type": result.media_type,
+                                  "manifest_size": result.size})
 
-    @command(app, "pull", example=PULL_EXAMPLE, output_flags=("--format",))
+    @command(app, "pull", example=PULL_EXAMPLE)
     def pull(
         ref: Annotated[str, typer.Argument(metavar="REF", help="[REGISTRY/]REPO[:TAG|@DIGEST] (tag: latest).")],
-        output_dir: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the files to.")] = Path(),
-        concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel downloads.")] = 4,
+        output_dir: Annotated[
+            Path, typer.Option("--dir", "-d", metavar="DIR", help="Directory to write the files to.")
+        ] = Path(),
+        concurrency: Annotated[int, typer.Option("--concurrency", metavar="N", help="Parallel downloads.")] = 4,
     ) -> None:
         """Pull an artifact's files (named by their title annotation); packed directories are unpacked.
 
-        The result format option is --format here, since -o/--output names the directory (as in oras pull).
+        A container image has no files to pull: save it with 'dockyard copy REF oci:DIR'.
         """
-        from ..workflows.artifacts import pull_artifact
+        from ..workflows.artifacts import NotAnArtifactError, pull_artifact
 
         options = current()
         reference = parse_reference(ref, options)
         with open_client(options, reference.registry) as client, transfer_progress(options) as progress:
-            result = pull_artifact(
-                client, reference.repository, reference.identifier, output_dir, progress=progress,
-                concurrency=concurrency,
-            )
+            try:
+                result = pull_artifact(
+                    client, reference.repository, reference.identifier, output_dir, progress=progress,
+                    concurrency=concurrency,
+                )
+            except NotAnArtifactError as exc:
+                raise CommandError(f"{exc}; to save it, run: dockyard copy {ref} oci:DIR") from None
         if options.json:
             print_json(result.to_json())
         else:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..credentials import docker_config
-from .connect import endpoint_url, registry_host
+from .connect import client_options, endpoint_url, registry_host
 from .errors import CommandError, UsageError
 from .options import command, current
 from .output import print_json, status
@@ -15,12 +15,12 @@ from .output import print_json, status
 Registry = Annotated[str, typer.Argument(metavar="REGISTRY", help="host[:port] or http(s)://host[:port].")]
 
 
-def _verify(url: str, username: str, password: str) -> None:
+def _verify(url: str, username: str, password: str, transport: dict[str, Any]) -> None:
     """Check the credentials against the registry (a failed login raises ClientAuthenticationError)."""
     from .._sync.client import ContainerRegistryClient
     from ..credentials import BasicCredential
 
-    with ContainerRegistryClient(url, BasicCredential(username, password)) as client:
+    with ContainerRegistryClient(url, BasicCredential(username, password), **transport) as client:
         verify = getattr(client, "check_credentials", None)
         if callable(verify):
             verify()
@@ -42,9 +42,9 @@ def register(app: typer.Typer) -> None:
         options = current()
         if not options.username:
             raise UsageError("login needs --username (and --password-stdin unless run on a terminal)")
-        url = endpoint_url(registry_name)
+        url = endpoint_url(registry_name, plain_http=options.plain_http)
         password = options.password() or ""
-        _verify(url, options.username, password)
+        _verify(url, options.username, password, client_options(options))
         host = registry_host(registry_name)
         docker_config.write_auth(host, options.username, password)
         if options.json:

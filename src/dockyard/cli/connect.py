@@ -28,9 +28,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def endpoint_url(registry: str) -> str:
-    """The registry URL: a full ``http(s)://`` URL as given, else ``http://`` for loopback hosts, ``https://``
-    for the rest (``127.0.0.1:5000`` -> ``http://127.0.0.1:5000``, ``myreg.azurecr.io`` -> ``https://…``)."""
+def endpoint_url(registry: str, *, plain_http: bool = False) -> str:
+    """The registry URL: a full ``http(s)://`` URL as given, else ``http://`` for loopback hosts (and for every
+    host with ``plain_http``), ``https://`` for the rest (``127.0.0.1:5000`` -> ``http://127.0.0.1:5000``,
+    ``myreg.azurecr.io`` -> ``https://…``)."""
     value = registry.strip()
     if not value:
         raise UsageError("empty registry")
@@ -42,7 +43,7 @@ def endpoint_url(registry: str) -> str:
         return f"{scheme}://{rest}"
     if "/" in value or " " in value:
         raise UsageError(f"invalid registry {registry!r}: expected host[:port] or an http(s):// URL")
-    return f"{'http' if is_loopback(value) else 'https'}://{value}"
+    return f"{'http' if plain_http or is_loopback(value) else 'https'}://{value}"
 
 
 def registry_host(registry: str) -> str:
@@ -57,7 +58,19 @@ def require_registry(options: GlobalOptions, registry: str | None = None) -> str
         raise UsageError(
             "no registry given: pass --registry/-r (or set DOCKYARD_REGISTRY or AZURE_CONTAINERREGISTRY_ENDPOINT)"
         )
-    return endpoint_url(chosen)
+    return endpoint_url(chosen, plain_http=options.plain_http)
+
+
+def client_options(options: GlobalOptions) -> dict[str, Any]:
+    """The SDK constructor's transport keywords for this command's TLS and plain-HTTP options."""
+    verify: bool | str = True
+    if options.insecure:
+        verify = False
+    elif options.ca_file is not None:
+        if not options.ca_file.is_file():
+            raise UsageError(f"--ca-file {options.ca_file}: no such file")
+        verify = str(options.ca_file)
+    return {"connection_verify": verify, "allow_insecure_credentials": options.allow_insecure_credentials}
 
 
 def azure_identity_installed() -> bool:
@@ -112,7 +125,7 @@ def open_client(options: GlobalOptions, registry: str | None = None) -> Containe
     from .._sync.client import ContainerRegistryClient
 
     url = require_registry(options, registry)
-    return ContainerRegistryClient(url, credential_for(options, url))
+    return ContainerRegistryClient(url, credential_for(options, url), **client_options(options))
 
 
 def parse_reference(text: str, options: GlobalOptions, *, need_tag_or_digest: bool = False) -> Reference:

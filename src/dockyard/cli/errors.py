@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 from .. import errors
 
 #: Exit status for errors reported by the registry or the network.
@@ -34,7 +36,9 @@ def _registry_detail(exc: errors.HttpResponseError) -> str:
         message = first.get("message") or message
     code = f" {exc.error_code}" if exc.error_code else ""
     status = f"{exc.status_code}{code}" if exc.status_code else code.strip()
-    return f"{message} ({status})" if status else message
+    detail = f"{message} ({status})" if status else message
+    subject = getattr(exc, "subject", None)
+    return f"{subject}: {detail}" if subject else detail
 
 
 #: TLS spoken to a plain-HTTP port fails with OpenSSL's "wrong version number".
@@ -45,6 +49,17 @@ _REGISTRY_ERRORS: tuple[tuple[type[errors.HttpResponseError], str], ...] = (
     (errors.ResourceNotFoundError, "not found"),
     (errors.OperationNotAllowedError, "not allowed"),
 )
+
+
+def _unreachable(exc: errors.ServiceRequestError) -> str:
+    """``cannot reach URL: reason`` for a request that could not be completed."""
+    inner = exc.inner_exception
+    reason = str(inner) if inner is not None and str(inner) else exc.message
+    hint = _PLAIN_HTTP_HINT if "WRONG_VERSION_NUMBER" in str(exc.message) else ""
+    if isinstance(inner, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc.message):
+        hint = " (trust its CA with --ca-file FILE, or skip verification with --insecure)"
+    where = getattr(exc, "url", None) or "the registry"
+    return f"cannot reach {where}: {reason}{hint}"
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
@@ -66,9 +81,14 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return _one_line(f"not supported by this registry: {exc.message}"), EXIT_FAILURE
     if isinstance(exc, errors.HttpResponseError):
         return _one_line(f"registry error: {_registry_detail(exc)}"), EXIT_FAILURE
+    if isinstance(exc, errors.InsecureCredentialsError):
+        return (
+            _one_line(f"refusing to send credentials over plain HTTP to {exc.url}; use https, or pass "
+                      "--allow-insecure-credentials to send them anyway"),
+            EXIT_USAGE,
+        )
     if isinstance(exc, errors.ServiceRequestError):
-        hint = _PLAIN_HTTP_HINT if "WRONG_VERSION_NUMBER" in str(exc.message) else ""
-        return _one_line(f"cannot reach the registry: {exc.message}{hint}"), EXIT_FAILURE
+        return _one_line(_unreachable(exc)), EXIT_FAILURE
     if isinstance(exc, errors.DigestValidationError):
         return _one_line(f"digest mismatch: {exc.message}"), EXIT_FAILURE
     if isinstance(exc, CommandError):

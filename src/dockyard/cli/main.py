@@ -20,20 +20,22 @@ try:
 except ImportError:  # pragma: no cover
     _ClickAbort, _ClickExit = typer.Abort, typer.Exit  # type: ignore[misc,assignment]
 
-from . import serve
+from . import completion, serve
 from .errors import EXIT_INTERRUPTED, describe
+from .helpstyle import restyle
 from .options import root_callback
 
 app = typer.Typer(
     name="dockyard",
     help="Manage images and artifacts in container registries, or run one locally (dockyard serve).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
 app.callback()(root_callback())
 serve.register(app)
+completion.register(app)
 
 
 def _register_commands() -> None:
@@ -53,9 +55,11 @@ _register_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``dockyard`` console script."""
-    command = typer.main.get_command(app)
+    command = restyle(typer.main.get_command(app))
     try:
         status = command.main(args=argv, prog_name="dockyard", standalone_mode=False)
+        if status == EXIT_INTERRUPTED:  # typer turns Ctrl-C in a command into a silent exit status 130
+            print("dockyard: interrupted", file=sys.stderr)
     except (typer.Exit, _ClickExit) as exc:
         status = getattr(exc, "exit_code", 0)
     except (typer.Abort, _ClickAbort):

@@ -25,7 +25,7 @@ Ref = Annotated[
 ]
 
 _COLUMNS = [("digest", "DIGEST"), ("tags", "TAGS"), ("media_type", "MEDIA TYPE"), ("os", "OS"),
-            ("architecture", "ARCH"), ("size", "SIZE"), ("last_updated_on", "UPDATED")]
+            ("architecture", "ARCH"), ("total_size", "TOTAL SIZE"), ("last_updated_on", "UPDATED")]
 
 
 @command(group, "list", example="dockyard manifest list -r 127.0.0.1:5000 library/hello --orderby time_asc")

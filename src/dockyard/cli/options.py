@@ -1,17 +1,27 @@
 """The options every command accepts (``--registry``, ``--output``, ``--username``, ``--password-stdin``,
-``--quiet``) and the decorator that adds them to a command."""
+``--quiet``, the TLS and plain-HTTP switches), before or after the command name, and the decorator that adds
+them to a command. A value given on the command line always wins over the environment (:func:`resolve`)."""
 
 from __future__ import annotations
 
 import enum
 import functools
 import inspect
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+
+try:  # recent typer versions vendor their own click; older ones use click itself
+    from typer._click.core import Context
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover
+    from click import Context, get_current_context  # type: ignore[assignment,no-redef]
 
 from .errors import UsageError
 
@@ -19,6 +29,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Environment variables consulted, in order, when ``--registry`` is not given.
 REGISTRY_ENV = ["DOCKYARD_REGISTRY", "AZURE_CONTAINERREGISTRY_ENDPOINT"]
+
+
+#: The help panel of the common options.
+PANEL = "Global options"
 
 
 class OutputFormat(str, enum.Enum):
@@ -37,6 +51,14 @@ class GlobalOptions:
     username: str | None = None
     password_stdin: bool = False
     quiet: bool = False
+    #: ``--ca-file``: CA certificates (PEM) to verify the registry's TLS certificate with.
+    ca_file: Path | None = None
+    #: ``--insecure``: do not verify TLS certificates.
+    insecure: bool = False
+    #: ``--plain-http``: ``http://`` for a registry given without scheme.
+    plain_http: bool = False
+    #: ``--allow-insecure-credentials``: credentials may go over plain HTTP to other hosts.
+    allow_insecure_credentials: bool = False
     #: The command asks for the password on a terminal when ``--username`` comes without ``--password-stdin``.
     password_prompt: bool = False
     _password: str | None = None
@@ -69,18 +91,20 @@ class GlobalOptions:
                                  "pipe it in with --password-stdin")
 
 
-_current = GlobalOptions()
-#: What was given before the command name (``dockyard -r HOST -o json repo list``).
-_root = GlobalOptions()
-
-
 def current() -> GlobalOptions:
-    """The common options of the running command."""
-    return _current
+    """The common options of the running command (resolved by :func:`with_common_options`)."""
+    context = get_current_context(silent=True)
+    options = context.obj if context is not None else None
+    return options if isinstance(options, GlobalOptions) else GlobalOptions()
 
 
 def _common_parameters(output_flags: tuple[str, ...]) -> list[inspect.Parameter]:
     kw = inspect.Parameter.KEYWORD_ONLY
+
+    def flag(name: str, flags: tuple[str, ...], help: str) -> inspect.Parameter:
+        option = typer.Option(*flags, help=help, rich_help_panel=PANEL)
+        return inspect.Parameter(name, kw, default=False, annotation=Annotated[bool, option])
+
     return [
         inspect.Parameter(
             "registry",
@@ -91,10 +115,10 @@ def _common_parameters(output_flags: tuple[str, ...]) -> list[inspect.Parameter]
                 typer.Option(
                     "--registry",
                     "-r",
-                    envvar=REGISTRY_ENV,
+                    metavar="HOST",
                     help="Registry: host[:port] (http for loopback hosts, else https) or a full http(s):// URL. "
                     "Default: $DOCKYARD_REGISTRY, then $AZURE_CONTAINERREGISTRY_ENDPOINT.",
-                    show_envvar=False,
+                    rich_help_panel=PANEL,
                 ),
             ],
         ),
@@ -102,32 +126,81 @@ def _common_parameters(output_flags: tuple[str, ...]) -> list[inspect.Parameter]
             "output_format",
             kw,
             default=OutputFormat.table,
-            annotation=Annotated[OutputFormat, typer.Option(*output_flags, help="Output format.")],
+            annotation=Annotated[
+                OutputFormat,
+                typer.Option(*output_flags, metavar="table|json", help="Output format.", rich_help_panel=PANEL),
+            ],
         ),
         inspect.Parameter(
             "username",
             kw,
             default=None,
             annotation=Annotated[
-                str | None, typer.Option("--username", "-u", help="User name (with --password-stdin).")
+                str | None,
+                typer.Option("--username", "-u", metavar="USER", help="User name (with --password-stdin).",
+                             rich_help_panel=PANEL),
             ],
         ),
+        flag("password_stdin", ("--password-stdin",), "Read the password from standard input."),
+        flag("quiet", ("--quiet", "-q"), "No progress bars or status messages."),
         inspect.Parameter(
-            "password_stdin",
+            "ca_file",
             kw,
-            default=False,
-            annotation=Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")],
+            default=None,
+            annotation=Annotated[
+                Path | None,
+                typer.Option("--ca-file", metavar="FILE", help="Trust the CA certificates in FILE (PEM) for TLS.",
+                             rich_help_panel=PANEL),
+            ],
         ),
-        inspect.Parameter(
-            "quiet",
-            kw,
-            default=False,
-            annotation=Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status messages.")],
+        flag("insecure", ("--insecure",), "Skip TLS certificate verification."),
+        flag("plain_http", ("--plain-http",), "Use http:// for a registry given without scheme."),
+        flag(
+            "allow_insecure_credentials",
+            ("--allow-insecure-credentials",),
+            "Send credentials over plain HTTP to a host other than this machine.",
         ),
     ]
 
 
-_COMMON = ("registry", "output_format", "username", "password_stdin", "quiet")
+#: The common options, by parameter name.
+_COMMON = tuple(p.name for p in _common_parameters(("--output",)))
+
+
+def _given_on_command_line(context: Context, name: str) -> bool:
+    source = context.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def resolve(context: Context, *, password_prompt: bool = False, env: Mapping[str, str] | None = None) -> GlobalOptions:
+    """The common options of the command of ``context``: for each, the value given on the command line after the
+    command, else before it (``dockyard -r HOST tag list``), else (``--registry`` only) the environment, else the
+    default. The environment is consulted here only, so a command-line value always wins over it."""
+    env = os.environ if env is None else env
+    chain = []
+    ctx: Context | None = context
+    while ctx is not None:
+        chain.append(ctx)
+        ctx = ctx.parent
+    values: dict[str, Any] = {}
+    for name in _COMMON:
+        for ctx in chain:
+            if name in ctx.params and _given_on_command_line(ctx, name):
+                values[name] = ctx.params[name]
+                break
+    registry = values.get("registry") or next((env[n] for n in REGISTRY_ENV if env.get(n)), None)
+    return GlobalOptions(
+        registry=registry,
+        output=values.get("output_format", OutputFormat.table),
+        username=values.get("username"),
+        password_stdin=values.get("password_stdin", False),
+        quiet=values.get("quiet", False),
+        ca_file=values.get("ca_file"),
+        insecure=values.get("insecure", False),
+        plain_http=values.get("plain_http", False),
+        allow_insecure_credentials=values.get("allow_insecure_credentials", False),
+        password_prompt=password_prompt,
+    )
 
 
 def with_common_options(
@@ -141,18 +214,12 @@ def with_common_options(
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            global _current
-            values = {name: kwargs.pop(name) for name in _COMMON}
-            output = values["output_format"]
-            _current = GlobalOptions(
-                registry=values["registry"] or _root.registry,
-                output=_root.output if output is OutputFormat.table else output,
-                username=values["username"] or _root.username,
-                password_stdin=values["password_stdin"] or _root.password_stdin,
-                quiet=values["quiet"] or _root.quiet,
-                password_prompt=password_prompt,
-            )
-            _current.check()
+            for name in _COMMON:
+                kwargs.pop(name)
+            context = get_current_context()
+            options = resolve(context, password_prompt=password_prompt)
+            options.check()
+            context.obj = options
             return fn(*args, **kwargs)
 
         parameters = [*signature.parameters.values(), *_common_parameters(output_flags)]
@@ -179,20 +246,28 @@ def command(group: typer.Typer, name: str, *, example: str, **kwargs: Any) -> Ca
     return decorate
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dockyard {package_version('dockyard')}")
+        raise typer.Exit()
+
+
 def root_callback() -> Callable[..., None]:
-    """The app callback that accepts the common options before the command name too."""
+    """The app callback that accepts the common options before the command name too (the command reads them
+    from its parent context in :func:`resolve`)."""
 
     def callback(**values: Any) -> None:
-        global _root
-        _root = GlobalOptions(
-            registry=values["registry"],
-            output=values["output_format"],
-            username=values["username"],
-            password_stdin=values["password_stdin"],
-            quiet=values["quiet"],
-        )
+        del values
 
-    parameters = _common_parameters(("--output", "-o"))
+    version = inspect.Parameter(
+        "version",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Show the version and exit.")
+        ],
+    )
+    parameters = [version, *_common_parameters(("--output", "-o"))]
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     callback.__annotations__ = {p.name: p.annotation for p in parameters}
     callback.__doc__ = "Manage images and artifacts in container registries, or run one locally (dockyard serve)."

@@ -165,12 +165,13 @@ def tag_dict(props: Any) -> dict[str, Any]:
 
 
 def manifest_dict(props: Any) -> dict[str, Any]:
-    """``ArtifactManifestProperties`` as a dict."""
+    """``ArtifactManifestProperties`` as a dict; ``total_size`` is the manifest's bytes plus its blobs' (what the
+    registry's ``size_in_bytes`` counts), unlike ``push``'s ``manifest_size``."""
     return {
         "repository": props.repository_name,
         "digest": props.digest,
         "media_type": getattr(props, "media_type", None),
-        "size": props.size_in_bytes,
+        "total_size": props.size_in_bytes,
         "architecture": props.architecture,
         "os": props.operating_system,
         "tags": list(props.tags or []),

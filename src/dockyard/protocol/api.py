@@ -79,6 +79,7 @@ class RegistryApi:
     list_referrers = Operation(Operations.list_referrers)
     upload_blob = Operation(Operations.upload_blob)
     delete_blob = Operation(Operations.delete_blob)
+    abort_uploads = Operation(Operations.abort_uploads)
     blob_exists = Operation(Operations.blob_exists)
     mount_blob = Operation(Operations.mount_blob)
     download_blob_to_file = Operation(Operations.download_blob_to_file)
@@ -111,7 +112,13 @@ class RegistryApi:
         :keyword retry_total: retries of transient failures (408/429/5xx, dropped connections).
         :keyword http2: use HTTP/2 where the registry offers it.
         :keyword allow_insecure_credentials: allow sending credentials over plain HTTP to other hosts.
-        :keyword transport: an ``httpx`` transport (for proxies and tests).
+        :keyword transport: an ``httpx`` transport (for tests; it then decides proxies and TLS itself).
+        :keyword connection_verify: ``True`` (default: the CA bundle of ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``
+            or ``SSL_CERT_FILE``, else the system's), ``False`` (no verification), or a CA bundle path.
+        :keyword proxies: ``{"http": URL, "https": URL}`` as in azure-core; ``HTTP_PROXY``/``HTTPS_PROXY``/
+            ``NO_PROXY`` apply too (unless a custom ``transport`` is given).
+        :keyword logging_enable: log each request's and response's headers (secrets redacted) at ``DEBUG`` on
+            ``azure.core.pipeline.policies.http_logging_policy``.
         """
         self._config = build_config(
             endpoint, credential, audience=audience, api_version=api_version, max_concurrency=max_concurrency,

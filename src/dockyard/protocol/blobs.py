@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import IO, Any
 from urllib.parse import urljoin
 
-from ..errors import DigestValidationError, HttpResponseError
+from ..errors import DigestValidationError, HttpResponseError, ServiceRequestError, TransferCancelledError
 from ..oci.digest import Hasher, compute_digest, parse_digest
 from . import paths
 from .messages import BodySource, Gen, Request, Response
@@ -63,6 +63,21 @@ def mount_blob(session: Session, repository: str, digest: str, from_repository: 
     cancel = yield from session.send(Request("DELETE", _location(response)))
     del cancel  # best effort: an upload session the server forgets on its own
     return False
+
+
+def abort_uploads(session: Session) -> Gen[int]:
+    """Stop the session's uploads at their next piece and delete the upload sessions they opened on the
+    registry (best effort); the number deleted. Uploads started afterwards raise ``TransferCancelledError``."""
+    session.cancelled.set()
+    deleted = 0
+    for url in list(session.open_uploads):
+        session.open_uploads.discard(url)
+        try:
+            response = yield from session.send(Request("DELETE", url))
+        except ServiceRequestError:
+            continue
+        deleted += 200 <= response.status < 300
+    return deleted
 
 
 def start_upload(session: Session, repository: str) -> Gen[tuple[str, int]]:
@@ -141,10 +156,15 @@ def upload_blob(
         hasher = Hasher(algorithm)
         if digest is None and isinstance(data, (bytes, bytearray, memoryview)):
             digest = compute_digest(data, algorithm)
+        if session.cancelled.is_set():
+            raise TransferCancelledError("the upload was cancelled")
         location, minimum = yield from start_upload(session, repository)
+        session.open_uploads.add(location)
+        started = location
+        cancelled = session.cancelled.is_set
         total = source.size
         if digest is not None and total is not None and total <= max(chunk_size, minimum):
-            body = BodySource(source.stream, limit=total, hasher=hasher, progress=progress)
+            body = BodySource(source.stream, limit=total, hasher=hasher, progress=progress, cancelled=cancelled)
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(total)}
             request = Request("PUT", _with_digest(location, digest), headers, body)
             response = yield from session.send(request)
@@ -156,7 +176,7 @@ def upload_blob(
             offset = 0
             while True:
                 limit = min(step, total - offset) if chunked and total is not None else None
-                body = BodySource(source.stream, limit=limit, hasher=hasher, progress=progress)
+                body = BodySource(source.stream, limit=limit, hasher=hasher, progress=progress, cancelled=cancelled)
                 headers = {"Content-Type": "application/octet-stream"}
                 if chunked and limit is not None:
                     headers["Content-Length"] = str(limit)
@@ -166,16 +186,21 @@ def upload_blob(
                 response = yield from session.send(Request("PATCH", location, headers, body))
                 raise_for_status(response, 202, 204, context=f"upload blob to {repository}")
                 hasher = body.hasher or hasher
+                session.open_uploads.discard(location)
                 location = _location(response)
+                session.open_uploads.add(location)
                 offset += body.sent
                 if limit is not None and body.sent < limit:
                     raise ValueError(f"the stream ended after {offset} bytes; {total} were announced")
                 if not chunked or offset >= (total or 0):
                     break
             final = digest or hasher.digest
+            if cancelled():
+                raise TransferCancelledError("the upload was cancelled")
             request = Request("PUT", _with_digest(location, final), {"Content-Length": "0"}, b"")
             response = yield from session.send(request)
             raise_for_status(response, context=f"upload blob to {repository}")
+        session.open_uploads.difference_update((started, location))  # finished: nothing left to cancel
         computed = hasher.digest
         if digest is not None and computed != digest:
             raise DigestValidationError(f"the uploaded content has digest {computed}, not {digest}")

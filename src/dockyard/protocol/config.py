@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +13,52 @@ from .retry import RetryPolicy
 from .session import Session
 
 #: Options the original SDK forwards to azure-core that dockyard accepts and ignores.
-IGNORED_OPTIONS = ("enforce_https", "logging_enable", "user_agent", "credential_scopes", "connection_timeout")
+IGNORED_OPTIONS = ("enforce_https", "credential_scopes", "connection_timeout")
+
+#: Environment variables naming a CA bundle, in the order azure-core's transport (requests) reads them.
+CA_BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def tls_verify(connection_verify: Any, *, trust_env: bool, env: Mapping[str, str] | None = None) -> Any:
+    """What to verify TLS certificates with, as azure-core does: ``connection_verify=False`` skips verification,
+    a path (file or directory) or an ``ssl.SSLContext`` is used as given, and ``True`` (the default) means the
+    CA bundle named by ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` (with ``trust_env``),
+    else certifi's. The answer is ``False`` or an ``ssl.SSLContext`` (shared by every connection)."""
+    if connection_verify is False or isinstance(connection_verify, ssl.SSLContext):
+        return connection_verify
+    path: str | None = None
+    if isinstance(connection_verify, (str, os.PathLike)):
+        path = os.fspath(connection_verify)
+    elif trust_env:
+        env = os.environ if env is None else env
+        path = next((env[name] for name in CA_BUNDLE_ENV if env.get(name)), None)
+    if path is None:
+        try:  # requests (azure-core's transport) and httpx both default to certifi's bundle
+            import certifi
+        except ImportError:  # pragma: no cover - httpx depends on certifi
+            return ssl.create_default_context()
+        path = certifi.where()
+    if os.path.isdir(path):
+        return ssl.create_default_context(capath=path)
+    return ssl.create_default_context(cafile=path)
+
+
+def proxy_patterns(proxies: Mapping[str, str] | None) -> dict[str, str | None]:
+    """azure-core's ``proxies`` (``{"http": URL, "https": URL}``, keys also ``all`` or ``scheme://host``, and
+    requests' ``no_proxy``: hosts that bypass them) as httpx URL patterns (``None``: no proxy)."""
+    patterns: dict[str, str | None] = {}
+    for key, url in (proxies or {}).items():
+        if not url:
+            continue
+        if key.lower() == "no_proxy":
+            for host in (h.strip() for h in url.split(",")):
+                if host:
+                    patterns[f"all://{host}"] = None
+            continue
+        pattern = key if "://" in key else f"{key}://"
+        patterns[pattern] = url if "://" in url else f"http://{url}"
+    return patterns
+
 
 USER_AGENT = "dockyard-python"
 
@@ -27,21 +75,52 @@ class ClientConfig:
     transport: Any = None
     verify: Any = True
     headers: dict[str, str] = field(default_factory=dict)
+    #: httpx URL pattern -> proxy URL (``None``: no proxy), from the ``proxies`` option.
+    proxies: dict[str, str | None] = field(default_factory=dict)
+    #: Whether ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` apply (never with a custom transport).
+    trust_env: bool = True
+    #: ``logging_enable``: log each request's and response's headers (see :mod:`dockyard.protocol.httplog`).
+    logging_enable: bool = False
 
-    def httpx_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` (pooled, no proxies from the environment)."""
+    def httpx_options(self, *, asynchronous: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` (``asynchronous``): pooled, with the
+        ``proxies`` option, else (unless a custom transport is given) the proxy variables of the environment."""
         import httpx
 
         pool = max(10, self.max_concurrency * 2)
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        kind = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
+        mounts = {
+            pattern: None if url is None else kind(proxy=url, verify=self.verify, http2=self.http2, limits=limits)
+            for pattern, url in self.proxies.items()
+        }
         return {
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
             "http2": self.http2,
             "transport": self.transport,
+            "mounts": mounts or None,
             "verify": self.verify,
             "headers": self.headers,
-            "limits": httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-            "trust_env": False,
+            "limits": limits,
+            # Given proxies win over the environment's, NO_PROXY included: requests (azure-core's transport) uses
+            # them for every host; only their own ``no_proxy`` key exempts hosts.
+            "trust_env": self.trust_env and not self.proxies,
         }
+
+    def uses_proxy(self, url: str) -> bool:
+        """True when requests to ``url`` may go through a proxy (given, or from the environment)."""
+        import urllib.request
+        from urllib.parse import urlsplit
+
+        if self.proxies:
+            return any(url is not None for url in self.proxies.values())
+        if not self.trust_env:
+            return False
+        scheme = urlsplit(url).scheme
+        found = urllib.request.getproxies_environment()
+        if not (found.get(scheme) or found.get("all")):
+            return False
+        return not urllib.request.proxy_bypass(urlsplit(url).netloc)
 
 
 def build_config(
@@ -61,7 +140,8 @@ def build_config(
     """Validate the constructor arguments of either client and build its protocol state.
 
     ``options`` are the extra keyword arguments of the original SDK's constructor (azure-core pipeline
-    options); the few that map onto ours are used, the rest ignored.
+    options); those that map onto ours are used (``connection_verify``, ``proxies``, ``logging_enable``,
+    ``headers``, ``user_agent``, ``read_timeout``), the rest ignored.
     """
     if not endpoint:
         raise ValueError("endpoint is required")
@@ -74,6 +154,7 @@ def build_config(
         retry=RetryPolicy(total=retry_total),
         allow_insecure_credentials=allow_insecure_credentials,
     )
+    trust_env = transport is None and bool(options.get("trust_env", True))
     headers = {"User-Agent": options.get("user_agent") or USER_AGENT}
     extra = options.get("headers")
     if isinstance(extra, dict):
@@ -85,6 +166,9 @@ def build_config(
         http2=http2,
         max_concurrency=max_concurrency,
         transport=transport,
-        verify=options.get("connection_verify", True),
+        verify=tls_verify(options.get("connection_verify", True), trust_env=trust_env),
         headers=headers,
+        proxies=proxy_patterns(options.get("proxies")),
+        trust_env=trust_env,
+        logging_enable=bool(options.get("logging_enable", False)),
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
+from ..errors import TransferCancelledError
 from ..oci.digest import Hasher
 
 T = TypeVar("T")
@@ -36,8 +37,11 @@ class BodySource:
         hasher: Hasher | None = None,
         progress: Callable[[int], None] | None = None,
         chunk_size: int = BODY_CHUNK,
+        cancelled: Callable[[], bool] | None = None,
     ) -> None:
         self.stream = stream
+        #: Checked before each piece: when it answers True the body stops with ``TransferCancelledError``.
+        self.cancelled = cancelled
         self.limit = limit
         self._base = hasher
         self.hasher = hasher.copy() if hasher is not None else None
@@ -72,6 +76,8 @@ class BodySource:
         want = self.chunk_size if self.limit is None else min(self.chunk_size, self.limit - self.sent)
         if want <= 0:
             return b""
+        if self.cancelled is not None and self.cancelled():
+            raise TransferCancelledError("the upload was cancelled")
         data = self.stream.read(want)
         if not data:
             self.exhausted = True

@@ -437,6 +437,15 @@ class Operations:
         )
         return result
 
+    def abort_uploads(self, **kwargs: Any) -> Gen[int]:
+        """Stop this client's uploads and delete their open upload sessions; returns how many were deleted.
+
+        Running uploads stop at their next piece with ``TransferCancelledError``, and so do later ones: this is
+        for Ctrl-C handlers, on the way out.
+        """
+        result = yield from blobs.abort_uploads(self.session)
+        return result
+
     def delete_blob(self, repository: str, digest: str, **kwargs: Any) -> Gen[None]:
         """Delete a blob; a missing blob is not an error."""
         yield from blobs.delete_blob(self.session, repository, digest)

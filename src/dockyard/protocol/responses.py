@@ -50,6 +50,7 @@ def error_from_response(response: Response, context: str = "") -> HttpResponseEr
         error_code=str(code) if code else None,
         errors=errors,
         response=response,
+        subject=context or None,
     )
 
 

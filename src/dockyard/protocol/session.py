@@ -7,6 +7,7 @@ After warm-up, a metadata operation costs exactly one HTTP request.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import time
@@ -14,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..credentials import BasicCredential, DockerConfigCredential, aad_scope, is_token_credential, token_text
-from ..errors import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from ..errors import ClientAuthenticationError, HttpResponseError, InsecureCredentialsError, ServiceRequestError
 from .challenge import Challenge, classify, fill_scope, jwt_expiry, parse_challenge, scope_template
 from .messages import BodySource, CallCredential, Gen, Request, Response, Sleep
 from .responses import error_from_response, json_body
@@ -103,6 +104,10 @@ class Session:
         self.acr_api: bool | None = None
         #: Whether ``/acr/v1/<name>/_manifests/<ref>`` accepts a tag; ``None`` until learned.
         self.acr_manifest_tags: bool | None = None
+        #: Set by ``abort_uploads``: uploads stop at their next piece (``TransferCancelledError``).
+        self.cancelled = threading.Event()
+        #: The URLs of upload sessions started and not yet finished (what ``abort_uploads`` deletes).
+        self.open_uploads: set[str] = set()
         self._basic_origins: set[str] = set()
         self._templates: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._access: dict[tuple[str, str], _Token] = {}
@@ -145,9 +150,10 @@ class Session:
         """Refuse to send secrets over plain HTTP to a host other than this machine unless allowed."""
         if urlsplit(url).scheme == "https" or is_loopback(url) or self.allow_insecure_credentials:
             return
-        raise ServiceRequestError(
+        raise InsecureCredentialsError(
             f"refusing to send credentials over plain HTTP to {origin_of(url)}; use https or pass "
-            "allow_insecure_credentials=True"
+            "allow_insecure_credentials=True",
+            url=origin_of(url),
         )
 
     # -- sending -----------------------------------------------------------------------------------
@@ -163,8 +169,9 @@ class Session:
                 request.body.rewind()
             try:
                 response: Response = yield request
-            except ServiceRequestError:
-                if not request.replayable or not self.retry.should_retry(attempt, None):
+            except ServiceRequestError as exc:
+                # A refused connection fails at once; dropped connections and timeouts are worth another try.
+                if exc.connect_failed or not request.replayable or not self.retry.should_retry(attempt, None):
                     raise
                 yield Sleep(self.retry.delay(attempt, None))
                 attempt += 1

@@ -41,6 +41,18 @@ class ArtifactError(ValueError):
     """An artifact that cannot be pushed or pulled as asked (missing file, index, unsafe name ...)."""
 
 
+class NotAnArtifactError(ArtifactError):
+    """The manifest has layers but none carries a file name: a container image (``is_image``) or an artifact of
+    untitled blobs. Its files cannot be pulled; copy the whole thing instead (``dockyard copy REF oci:DIR``)."""
+
+    def __init__(self, repository: str, reference: str, *, is_image: bool) -> None:
+        what = "a container image" if is_image else "an artifact without file names"
+        sep = "@" if ":" in reference else ":"
+        super().__init__(f"{repository}{sep}{reference} is {what}: its layers carry no "
+                         f"{TITLE_ANNOTATION} annotation, so there are no files to pull")
+        self.is_image = is_image
+
+
 @dataclass(frozen=True)
 class FileSpec:
     """A file or directory to push, with an optional media type (``path:media/type`` on the command line)."""
@@ -75,7 +87,7 @@ class PushResult:
             "repository": self.repository,
             "digest": self.digest,
             "media_type": self.media_type,
-            "size": self.size,
+            "manifest_size": self.size,
             "tag": self.tag,
             "layers": [d.to_json() for d in self.layers],
         }
@@ -148,6 +160,7 @@ def push_artifact(
 
     ``subject`` (a tag or digest in the same repository) makes the artifact a referrer of that manifest.
     Blobs the repository already holds are not uploaded again; uploads run ``concurrency`` at a time.
+    Interrupted (``KeyboardInterrupt``), it deletes the upload sessions it opened before re-raising.
     """
     progress = progress or NoProgress()
     specs = [f if isinstance(f, FileSpec) else FileSpec.parse(str(f)) for f in files]
@@ -171,8 +184,18 @@ def push_artifact(
             )
             progress.blob_finished(desc.digest)
 
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+        try:
             list(pool.map(upload, prepared))
+        except KeyboardInterrupt:
+            # Leave no upload session behind: stop the other uploads at their next piece, delete what they
+            # opened, and again for any opened while they stopped.
+            client.abort_uploads()
+            pool.shutdown(wait=True, cancel_futures=True)
+            client.abort_uploads()
+            raise
+        finally:
+            pool.shutdown(wait=True)
         client.upload_blob(repository, EMPTY_CONFIG, digest=compute_digest(EMPTY_CONFIG), size=len(EMPTY_CONFIG))
     layers = [desc for _, desc in prepared]
     body = build_manifest(layers, artifact_type=artifact_type, annotations=annotations, subject=subject_descriptor)
@@ -211,7 +234,8 @@ def pull_artifact(
     """Download the titled layers of artifact ``repository:reference`` into ``output_dir``.
 
     Files land under their ``org.opencontainers.image.title``; packed directories are unpacked. Layers
-    without a title are skipped (as ORAS does). Names that would escape ``output_dir`` are refused before any
+    without a title are skipped (as ORAS does); when no layer has one (a container image), it raises
+    :class:`NotAnArtifactError`. Names that would escape ``output_dir`` are refused before any
     download starts.
     """
     progress = progress or NoProgress()
@@ -232,6 +256,8 @@ def pull_artifact(
         except UnsafePathError as exc:
             raise ArtifactError(str(exc)) from None
         jobs.append((layer, title, target))
+    if not jobs and manifest.layers:
+        raise NotAnArtifactError(repository, reference, is_image=manifest.effective_artifact_type in mt.CONFIG_TYPES)
     root.mkdir(parents=True, exist_ok=True)
 
     def download(job: tuple[Descriptor, str, Path]) -> Path:
