@@ -100,8 +100,8 @@ class RegistryApi:
     ) -> None:
         """A client for the registry at ``endpoint``.
 
-        :param endpoint: the registry URL (``https://`` is added when no scheme is given; ``http://`` is
-            fine for this machine).
+        :param endpoint: the registry URL, or ``host[:port]``: then ``http://`` for loopback hosts
+            (``localhost``, ``127.0.0.0/8``, ``::1``) and ``https://`` for every other host.
         :param credential: ``None`` (anonymous), an object with ``get_token`` (Entra ID, sync or async),
             :class:`dockyard.credentials.BasicCredential` or :class:`dockyard.credentials.DockerConfigCredential`.
         :keyword audience: Entra ID audience (scope ``<audience>/.default``).

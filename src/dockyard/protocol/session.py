@@ -15,6 +15,8 @@ from urllib.parse import urlencode, urlsplit
 
 from ..credentials import BasicCredential, DockerConfigCredential, aad_scope, is_token_credential, token_text
 from ..errors import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from ..oci.hosts import is_loopback_url, parse_endpoint
+from ..oci.hosts import origin as url_origin
 from .challenge import Challenge, classify, fill_scope, jwt_expiry, parse_challenge, scope_template
 from .messages import BodySource, CallCredential, Gen, Request, Response, Sleep
 from .responses import error_from_response, json_body
@@ -37,26 +39,6 @@ GUESSED_SCOPES = {
     "acr:write": "repository:{repository}:metadata_write",
     "acr:delete": "repository:{repository}:delete",
 }
-
-
-def normalize_endpoint(endpoint: str) -> str:
-    """``endpoint`` with a scheme (``https://`` when none is given) and no trailing slash."""
-    endpoint = endpoint.strip()
-    if "://" not in endpoint:
-        endpoint = "https://" + endpoint
-    return endpoint.rstrip("/")
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def is_loopback(url: str) -> bool:
-    """True when ``url`` points at this machine (``localhost``, ``127.x``, ``::1``)."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 @dataclass
@@ -91,8 +73,9 @@ class Session:
         retry: RetryPolicy | None = None,
         allow_insecure_credentials: bool = False,
     ) -> None:
-        self.endpoint = normalize_endpoint(endpoint)
-        self.registry = urlsplit(self.endpoint).netloc
+        parsed = parse_endpoint(endpoint)
+        self.endpoint = parsed.url
+        self.registry = parsed.netloc
         self.credential = credential
         self.audience = audience
         self.retry = retry or RetryPolicy()
@@ -143,10 +126,10 @@ class Session:
 
     def _check_secure(self, url: str) -> None:
         """Refuse to send secrets over plain HTTP to a host other than this machine unless allowed."""
-        if urlsplit(url).scheme == "https" or is_loopback(url) or self.allow_insecure_credentials:
+        if urlsplit(url).scheme == "https" or is_loopback_url(url) or self.allow_insecure_credentials:
             return
         raise ServiceRequestError(
-            f"refusing to send credentials over plain HTTP to {origin_of(url)}; use https or pass "
+            f"refusing to send credentials over plain HTTP to {url_origin(url)}; use https or pass "
             "allow_insecure_credentials=True"
         )
 
@@ -193,8 +176,8 @@ class Session:
     def _authorize(self, request: Request) -> Gen[None]:
         """Attach what we know this request needs: Basic auth, or a cached (or freshly fetched) bearer token."""
         request.headers.pop("Authorization", None)
-        origin = origin_of(request.url)
-        if origin != origin_of(self.endpoint):
+        origin = url_origin(request.url)
+        if origin != url_origin(self.endpoint):
             return
         if origin in self._basic_origins:
             basic = self._basic()
@@ -230,7 +213,7 @@ class Session:
 
     def _on_challenge(self, request: Request, challenge: Challenge) -> bool:
         """Learn from a ``401`` challenge; True when the request should be sent again."""
-        origin = origin_of(request.url)
+        origin = url_origin(request.url)
         sent = request.headers.get("Authorization", "")
         if challenge.scheme == "basic":
             if self._basic() is None or sent.startswith("Basic "):
@@ -351,7 +334,7 @@ class Session:
             return cached.value
         result = yield CallCredential(self.credential, (aad_scope(self.audience),))
         aad_token = token_text(result)
-        url = origin_of(realm) + "/oauth2/exchange"
+        url = url_origin(realm) + "/oauth2/exchange"
         self._check_secure(url)
         body, headers = _form({"grant_type": "access_token", "service": service, "access_token": aad_token})
         response = yield from self.send(Request("POST", url, headers, body), auth=False)
