@@ -82,9 +82,13 @@ def register(app: typer.Typer) -> None:
         ref: Annotated[str, typer.Argument(metavar="REF", help="[REGISTRY/]REPO[:TAG|@DIGEST] (tag: latest).")],
         output_dir: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the files to.")] = Path(),
         concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel downloads.")] = 4,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace files and directories of the same names in the directory.")
+        ] = False,
     ) -> None:
         """Pull an artifact's files (named by their title annotation); packed directories are unpacked.
 
+        Each layer writes only DIR/<title>; a name that exists in DIR already is refused unless --force.
         The result format option is --format here, since -o/--output names the directory (as in oras pull).
         """
         from ..workflows.artifacts import pull_artifact
@@ -94,7 +98,7 @@ def register(app: typer.Typer) -> None:
         with open_client(options, reference.registry) as client, transfer_progress(options) as progress:
             result = pull_artifact(
                 client, reference.repository, reference.identifier, output_dir, progress=progress,
-                concurrency=concurrency,
+                concurrency=concurrency, force=force,
             )
         if options.json:
             print_json(result.to_json())

@@ -16,6 +16,7 @@ from typing import Any
 from ..credentials import DEFAULT_AUDIENCE
 from .config import ClientConfig, build_config
 from .operations import Operations
+from .session import DEFAULT_MAX_PAGES
 
 
 class Operation:
@@ -96,6 +97,7 @@ class RegistryApi:
         http2: bool = False,
         allow_insecure_credentials: bool = False,
         transport: Any = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
         **kwargs: Any,
     ) -> None:
         """A client for the registry at ``endpoint``.
@@ -112,11 +114,14 @@ class RegistryApi:
         :keyword http2: use HTTP/2 where the registry offers it.
         :keyword allow_insecure_credentials: allow sending credentials over plain HTTP to other hosts.
         :keyword transport: an ``httpx`` transport (for proxies and tests).
+        :keyword max_pages: the most pages one listing follows (default 10,000); a listing whose ``Link``
+            header comes back to a page already read, or goes on past this, raises ``PagingError``.
         """
         self._config = build_config(
             endpoint, credential, audience=audience, api_version=api_version, max_concurrency=max_concurrency,
             timeout=timeout, retry_total=retry_total, http2=http2,
-            allow_insecure_credentials=allow_insecure_credentials, transport=transport, options=kwargs,
+            allow_insecure_credentials=allow_insecure_credentials, transport=transport, max_pages=max_pages,
+            options=kwargs,
         )
         self._ops = self._config.operations
         self._driver = self._make_driver(self._config)

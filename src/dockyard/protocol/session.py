@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..credentials import BasicCredential, DockerConfigCredential, aad_scope, is_token_credential, token_text
-from ..errors import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from ..errors import ClientAuthenticationError, HttpResponseError, ResponseTooLargeError, ServiceRequestError
 from ..oci.hosts import is_loopback_url, parse_endpoint
 from ..oci.hosts import origin as url_origin
 from .challenge import Challenge, classify, fill_scope, jwt_expiry, parse_challenge, scope_template
@@ -26,6 +26,8 @@ from .retry import RETRY_STATUSES, RetryPolicy
 REFRESH_MARGIN = 300.0
 #: Treat an access token as expired this many seconds early.
 ACCESS_MARGIN = 30.0
+#: The most pages one listing reads (10,000 pages of 100 are a million names); the ``max_pages`` client option.
+DEFAULT_MAX_PAGES = 10_000
 
 
 #: The scopes ACR-style token services use, by request kind: used up front once the token service is known,
@@ -72,6 +74,7 @@ class Session:
         audience: str | None = None,
         retry: RetryPolicy | None = None,
         allow_insecure_credentials: bool = False,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         parsed = parse_endpoint(endpoint)
         self.endpoint = parsed.url
@@ -80,6 +83,8 @@ class Session:
         self.audience = audience
         self.retry = retry or RetryPolicy()
         self.allow_insecure_credentials = allow_insecure_credentials
+        #: The most pages one listing follows (a registry's ``Link`` headers could go on forever).
+        self.max_pages = max_pages
         #: The clock token expiry is judged by (seconds since the epoch).
         self.clock: Callable[[], float] = time
         #: Whether the registry offers ``/acr/v1``; ``None`` until detected.
@@ -152,6 +157,12 @@ class Session:
                 yield Sleep(self.retry.delay(attempt, None))
                 attempt += 1
                 continue
+            if response.truncated:
+                raise ResponseTooLargeError(
+                    f"the registry sent more than {request.max_body} bytes for {request.method} "
+                    f"{urlsplit(request.url).path}; reading stopped there",
+                    status_code=response.status,
+                )
             if auth and response.status == 401 and not challenged:
                 challenge = parse_challenge(response.header("www-authenticate"))
                 if challenge is not None and request.replayable and self._on_challenge(request, challenge):

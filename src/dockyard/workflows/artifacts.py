@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +23,9 @@ from typing import Any
 from ..oci import mediatypes as mt
 from ..oci.digest import compute_digest
 from ..oci.manifest import Descriptor, parse_manifest
-from .packing import UnsafePathError, file_digest, pack_directory, safe_target, unpack_tar_gz
+from .packing import file_digest, pack_directory
 from .progress import NoProgress, TransferProgress
+from .safe_extract import UnsafePathError, check_title, extract_directory_layer
 
 TITLE_ANNOTATION = "org.opencontainers.image.title"
 UNPACK_ANNOTATION = "io.deis.oras.content.unpack"
@@ -207,12 +210,15 @@ def pull_artifact(
     *,
     progress: TransferProgress | None = None,
     concurrency: int = 4,
+    force: bool = False,
 ) -> PullResult:
     """Download the titled layers of artifact ``repository:reference`` into ``output_dir``.
 
-    Files land under their ``org.opencontainers.image.title``; packed directories are unpacked. Layers
-    without a title are skipped (as ORAS does). Names that would escape ``output_dir`` are refused before any
-    download starts.
+    Each layer writes ``output_dir/<title>`` and nothing else: a file, or a packed directory unpacked by
+    :func:`~dockyard.workflows.safe_extract.extract_directory_layer` (every entry under ``<title>/``).
+    Layers without a title are skipped (as ORAS does). Before any download starts, titles that are not
+    plain file names, titles used twice, and (unless ``force``) names that exist in ``output_dir`` already
+    are refused. Downloads never read more than the layer's descriptor size.
     """
     progress = progress or NoProgress()
     root = Path(output_dir)
@@ -228,9 +234,14 @@ def pull_artifact(
             pulled.skipped.append(layer.digest)
             continue
         try:
-            target = safe_target(root, title)
+            check_title(title)
         except UnsafePathError as exc:
             raise ArtifactError(str(exc)) from None
+        if any(title == other for _, other, _ in jobs):
+            raise ArtifactError(f"refusing artifact: two layers are titled {title!r}")
+        target = root / title
+        if os.path.lexists(target) and not force:
+            raise ArtifactError(f"{target} exists; pass --force to replace it")
         jobs.append((layer, title, target))
     root.mkdir(parents=True, exist_ok=True)
 
@@ -241,11 +252,17 @@ def pull_artifact(
         if _is_packed_directory(layer, title):
             with tempfile.TemporaryDirectory(prefix=".dockyard-pull-", dir=root) as scratch:
                 archive = Path(scratch) / "layer.tar.gz"
-                client.download_blob_to_file(repository, layer.digest, archive, progress=advance)
-                unpack_tar_gz(archive, target.parent)
+                client.download_blob_to_file(repository, layer.digest, archive, progress=advance, size=layer.size)
+                try:
+                    extract_directory_layer(archive, root, title, replace=force)
+                except UnsafePathError as exc:
+                    raise ArtifactError(str(exc)) from None
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_blob_to_file(repository, layer.digest, target, progress=advance)
+            if target.is_dir() and not target.is_symlink():
+                if not force:
+                    raise ArtifactError(f"{target} exists; pass --force to replace it")
+                shutil.rmtree(target)
+            client.download_blob_to_file(repository, layer.digest, target, progress=advance, size=layer.size)
         progress.blob_finished(layer.digest)
         return target
 
