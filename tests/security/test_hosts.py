@@ -7,6 +7,8 @@ and ``https`` for every other, in both.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dockyard import ContainerRegistryClient
@@ -82,7 +84,7 @@ def test_credentials_never_go_over_plain_http_to_a_127_named_host() -> None:
     assert "Authorization" not in sent.headers
     from dockyard.protocol.messages import Response
 
-    with pytest.raises(ServiceRequestError, match="plain HTTP to http://127.attacker.example"):
+    with pytest.raises(ServiceRequestError, match=re.escape("plain HTTP to http://127.attacker.example")):
         gen.send(Response(401, {"WWW-Authenticate": 'Basic realm="x"'}))
 
 
