@@ -66,7 +66,8 @@ class OciMetadata:
         if cached is not None:
             return cached
         url = self.session.url(paths.blob(repository, config.digest))
-        response = yield from self.session.send(Request("GET", url, {"Accept": "*/*"}, follow_redirects=True))
+        request = Request("GET", url, {"Accept": "*/*"}, follow_redirects=True, max_body=_CONFIG_LIMIT)
+        response = yield from self.session.send(request)
         info: ConfigInfo = (None, None, None)
         if response.status == 200:
             parsed = parse_image_config(response.content)

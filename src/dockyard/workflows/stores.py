@@ -14,6 +14,7 @@ from typing import IO, Any, Protocol
 
 from ..errors import ResourceNotFoundError
 from ..layout import OCILayout, ReferenceNotFoundError
+from ..oci import hosts
 from ..oci.manifest import Descriptor, parse_manifest
 
 Advance = Callable[[int], None]
@@ -114,7 +115,7 @@ class RegistryStore:
         self.registry_key = registry_key
 
     def describe(self, reference: str | None = None) -> str:
-        host = self.registry_key.split("://", 1)[-1]
+        host = hosts.registry_host(self.registry_key)
         if reference is None:
             return f"{host}/{self.repository}"
         separator = "@" if ":" in reference else ":"
