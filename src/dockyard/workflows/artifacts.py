@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -257,11 +256,14 @@ def pull_artifact(
                     extract_directory_layer(archive, root, title, replace=force)
                 except UnsafePathError as exc:
                     raise ArtifactError(str(exc)) from None
+        elif target.is_dir() and not target.is_symlink():
+            # --force over a directory: download first, then swap, so a failed download keeps the directory.
+            with tempfile.TemporaryDirectory(prefix=".dockyard-pull-", dir=root) as scratch:
+                fetched = Path(scratch) / "file"
+                client.download_blob_to_file(repository, layer.digest, fetched, progress=advance, size=layer.size)
+                os.rename(target, Path(scratch) / "previous")
+                os.rename(fetched, target)
         else:
-            if target.is_dir() and not target.is_symlink():
-                if not force:
-                    raise ArtifactError(f"{target} exists; pass --force to replace it")
-                shutil.rmtree(target)
             client.download_blob_to_file(repository, layer.digest, target, progress=advance, size=layer.size)
         progress.blob_finished(layer.digest)
         return target
