@@ -18,6 +18,7 @@ when the whole archive passed; a refused archive leaves nothing behind.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tarfile
@@ -40,9 +41,9 @@ class UnsafePathError(ValueError):
 def check_title(title: str) -> str:
     """``title`` when it is a plain file name (the one path component a layer may write); else an error.
 
-    Refused: empty, ``.``, ``..``, absolute, containing ``/`` or ``\\``, or a NUL byte.
+    Refused: empty, ``.``, ``..``, absolute, containing ``/`` or ``\\``, or a NUL byte (and ``:`` on Windows).
     """
-    if not title or title in (".", "..") or any(c in title for c in "/\\\0"):
+    if not title or title in (".", "..") or any(c in title for c in "/\\\0") or (os.name == "nt" and ":" in title):
         raise UnsafePathError(f"refusing file name {title!r} from the registry: expected a plain file name")
     return title
 
@@ -165,8 +166,10 @@ def extract_directory_layer(archive: Path, output_dir: Path, title: str, *, repl
         try:
             with tarfile.open(archive, mode="r|gz") as tar:
                 _extract_members(tar, root, title)
-        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise UnsafePathError(f"refusing layer {title!r}: not a valid tar+gzip archive ({exc})") from None
+        except OSError as exc:
+            raise UnsafePathError(f"refusing layer {title!r}: cannot unpack it ({exc.strerror or exc})") from None
         if os.path.lexists(final):
             if not replace:
                 raise UnsafePathError(f"{final} exists; pass --force to replace it")
