@@ -235,3 +235,18 @@ def test_manifest_json_is_valid(dockyard_server: DockyardServer) -> None:
     with ContainerRegistryClient(dockyard_server.url, None) as client:
         manifest = json.loads(client.get_manifest(repository, tag).content)
     assert manifest["layers"][0]["annotations"]["io.deis.oras.content.unpack"] == "true"
+
+
+def test_unpacked_size_is_bounded(cli: Cli, dockyard_server: DockyardServer, tmp_path: Path) -> None:
+    """A small layer that inflates (here 8 MiB of zeros, a few KiB packed) stops at --max-unpacked-size."""
+    zeros = b"\0" * (8 * 1024 * 1024)
+    data = tar_gz([dir_("site"), file_("site/a.bin", zeros), hardlink("site/b.bin", "site/a.bin")])
+    assert len(data) < 64 * 1024
+    ref = push_artifact(dockyard_server, [("site", data, True)])
+    out = tmp_path / "area" / "out"
+    result = pull(cli, dockyard_server, ref, out, "--max-unpacked-size", "12M").failed()
+    assert "--max-unpacked-size" in result.stderr
+    assert listing(tmp_path / "area") == ["out"]
+    pull(cli, dockyard_server, ref, out, "--max-unpacked-size", "1x").failed(2)
+    pull(cli, dockyard_server, ref, out, "--max-unpacked-size", "16M").ok()
+    assert (out / "site" / "b.bin").stat().st_size == len(zeros)

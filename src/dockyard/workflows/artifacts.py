@@ -24,7 +24,7 @@ from ..oci.digest import compute_digest
 from ..oci.manifest import Descriptor, parse_manifest
 from .packing import file_digest, pack_directory
 from .progress import NoProgress, TransferProgress
-from .safe_extract import UnsafePathError, check_title, extract_directory_layer
+from .safe_extract import MAX_UNPACKED_SIZE, UnsafePathError, check_title, extract_directory_layer
 
 TITLE_ANNOTATION = "org.opencontainers.image.title"
 UNPACK_ANNOTATION = "io.deis.oras.content.unpack"
@@ -210,6 +210,7 @@ def pull_artifact(
     progress: TransferProgress | None = None,
     concurrency: int = 4,
     force: bool = False,
+    max_unpacked_size: int = MAX_UNPACKED_SIZE,
 ) -> PullResult:
     """Download the titled layers of artifact ``repository:reference`` into ``output_dir``.
 
@@ -217,7 +218,8 @@ def pull_artifact(
     :func:`~dockyard.workflows.safe_extract.extract_directory_layer` (every entry under ``<title>/``).
     Layers without a title are skipped (as ORAS does). Before any download starts, titles that are not
     plain file names, titles used twice, and (unless ``force``) names that exist in ``output_dir`` already
-    are refused. Downloads never read more than the layer's descriptor size.
+    are refused. Downloads never read more than the layer's descriptor size; a directory layer may unpack
+    to at most ``max_unpacked_size`` bytes.
     """
     progress = progress or NoProgress()
     root = Path(output_dir)
@@ -253,7 +255,7 @@ def pull_artifact(
                 archive = Path(scratch) / "layer.tar.gz"
                 client.download_blob_to_file(repository, layer.digest, archive, progress=advance, size=layer.size)
                 try:
-                    extract_directory_layer(archive, root, title, replace=force)
+                    extract_directory_layer(archive, root, title, replace=force, max_size=max_unpacked_size)
                 except UnsafePathError as exc:
                     raise ArtifactError(str(exc)) from None
         elif target.is_dir() and not target.is_symlink():

@@ -10,7 +10,8 @@ module:
   ``<title>/`` (not even half-way, so chains cannot climb out); links are created after all files, so no
   file is ever written through a link;
 * a hard link becomes a copy of a regular file extracted before it (never a link to a file outside);
-* modes are masked: no setuid, setgid or sticky bit, no group/other write; owners are never set.
+* modes are masked: no setuid, setgid or sticky bit, no group/other write; owners are never set;
+* the unpacked files together hold at most ``max_size`` bytes (a small gzip can inflate without end).
 
 Everything is written into a fresh temporary directory next to the destination and moved into place only
 when the whole archive passed; a refused archive leaves nothing behind.
@@ -31,6 +32,8 @@ from typing import IO
 MAX_LINK_HOPS = 40
 #: Mode bits kept from an archive: permissions without group/other write; never setuid/setgid/sticky.
 MODE_MASK = 0o755
+#: The most bytes one directory layer may unpack to (``dockyard pull --max-unpacked-size``).
+MAX_UNPACKED_SIZE = 16 * 1024**3
 _COPY_CHUNK = 1024 * 1024
 
 
@@ -89,15 +92,32 @@ def _resolve(path: PurePosixPath, links: dict[PurePosixPath, str], title: str) -
     return PurePosixPath(*resolved)
 
 
-def _write_file(source: IO[bytes] | None, target: Path, mode: int) -> None:
+class _Budget:
+    """The bytes a layer may still unpack to."""
+
+    def __init__(self, limit: int, title: str) -> None:
+        self.left = limit
+        self.limit = limit
+        self.title = title
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise UnsafePathError(
+                f"refusing layer {self.title!r}: it unpacks to more than {self.limit} bytes (--max-unpacked-size)"
+            )
+
+
+def _write_file(source: IO[bytes] | None, target: Path, mode: int, budget: _Budget) -> None:
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as out:
-        if source is not None:
-            shutil.copyfileobj(source, out, _COPY_CHUNK)
+        while source is not None and (chunk := source.read(_COPY_CHUNK)):
+            budget.take(len(chunk))
+            out.write(chunk)
     os.chmod(target, (mode & MODE_MASK) | 0o600)
 
 
-def _extract_members(tar: tarfile.TarFile, root: Path, title: str) -> None:
+def _extract_members(tar: tarfile.TarFile, root: Path, title: str, budget: _Budget) -> None:
     """Write ``tar``'s members under ``root`` (the layer's directory in a fresh temporary directory)."""
     seen: dict[PurePosixPath, str] = {PurePosixPath(): "dir"}
     links: dict[PurePosixPath, str] = {}
@@ -118,7 +138,7 @@ def _extract_members(tar: tarfile.TarFile, root: Path, title: str) -> None:
             seen[rel] = "dir"
         elif member.isreg():
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write_file(tar.extractfile(member), target, member.mode)
+            _write_file(tar.extractfile(member), target, member.mode, budget)
             seen[rel] = "file"
         elif member.issym():
             links[rel] = member.linkname
@@ -131,7 +151,7 @@ def _extract_members(tar: tarfile.TarFile, root: Path, title: str) -> None:
                 )
             target.parent.mkdir(parents=True, exist_ok=True)
             with root.joinpath(*source.parts).open("rb") as original:
-                _write_file(original, target, os.stat(root.joinpath(*source.parts)).st_mode)
+                _write_file(original, target, os.stat(root.joinpath(*source.parts)).st_mode, budget)
             seen[rel] = "file"
         else:
             raise UnsafePathError(
@@ -149,11 +169,13 @@ def _extract_members(tar: tarfile.TarFile, root: Path, title: str) -> None:
         os.chmod(root.joinpath(*rel.parts), (mode & MODE_MASK) | 0o700)
 
 
-def extract_directory_layer(archive: Path, output_dir: Path, title: str, *, replace: bool = False) -> Path:
+def extract_directory_layer(
+    archive: Path, output_dir: Path, title: str, *, replace: bool = False, max_size: int = MAX_UNPACKED_SIZE
+) -> Path:
     """Unpack the tar+gzip ``archive`` of directory layer ``title`` to ``output_dir/title``; returns that path.
 
-    Raises :class:`UnsafePathError` (nothing written) for a hostile archive, and when ``output_dir/title``
-    exists already unless ``replace``.
+    Raises :class:`UnsafePathError` (nothing written) for a hostile archive or one whose files hold more than
+    ``max_size`` bytes, and when ``output_dir/title`` exists already unless ``replace``.
     """
     check_title(title)
     final = Path(output_dir) / title
@@ -165,7 +187,7 @@ def extract_directory_layer(archive: Path, output_dir: Path, title: str, *, repl
         root.mkdir()
         try:
             with tarfile.open(archive, mode="r|gz") as tar:
-                _extract_members(tar, root, title)
+                _extract_members(tar, root, title, _Budget(max_size, title))
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise UnsafePathError(f"refusing layer {title!r}: not a valid tar+gzip archive ({exc})") from None
         except OSError as exc:
@@ -180,4 +202,12 @@ def extract_directory_layer(archive: Path, output_dir: Path, title: str, *, repl
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-__all__ = ["MAX_LINK_HOPS", "MODE_MASK", "UnsafePathError", "check_title", "entry_path", "extract_directory_layer"]
+__all__ = [
+    "MAX_LINK_HOPS",
+    "MAX_UNPACKED_SIZE",
+    "MODE_MASK",
+    "UnsafePathError",
+    "check_title",
+    "entry_path",
+    "extract_directory_layer",
+]
