@@ -109,7 +109,7 @@ class _Budget:
 
 
 def _write_file(source: IO[bytes] | None, target: Path, mode: int, budget: _Budget) -> None:
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "wb") as out:
         while source is not None and (chunk := source.read(_COPY_CHUNK)):
             budget.take(len(chunk))
