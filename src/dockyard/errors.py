@@ -111,6 +111,17 @@ class UnsupportedOperationError(HttpResponseError):
     """The registry lacks a capability the call needs (e.g. lock updates on a registry without ``/acr/v1``)."""
 
 
+class ResponseTooLargeError(HttpResponseError, ValueError):
+    """The registry sent more than the client reads: a manifest over 4 MiB, a blob longer than its size (or
+    of a size the registry would not tell), a response body over the client's limit. Reading stopped at the
+    limit; nothing was kept."""
+
+
+class PagingError(HttpResponseError):
+    """A listing the registry would not let end: its ``Link`` header led back to a page already read, or it
+    went on past the client's page limit (``max_pages``)."""
+
+
 class DigestValidationError(DockyardError, ValueError):
     """Content whose digest does not match the one expected (the name azure-containerregistry uses)."""
 
@@ -138,9 +149,11 @@ __all__ = [
     "HttpResponseError",
     "InsecureCredentialsError",
     "OperationNotAllowedError",
+    "PagingError",
     "ResourceExistsError",
     "ResourceNotFoundError",
     "ResourceNotModifiedError",
+    "ResponseTooLargeError",
     "ServiceRequestError",
     "TransferCancelledError",
     "UnsupportedOperationError",

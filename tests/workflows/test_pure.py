@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.cli.connect import endpoint_url, is_loopback
+from dockyard.cli.connect import endpoint_url
 from dockyard.cli.copy import parse_location
 from dockyard.cli.errors import UsageError
 from dockyard.cli.options import GlobalOptions
@@ -42,6 +42,8 @@ def test_bad_endpoints(given: str) -> None:
 
 
 def test_loopback() -> None:
+    from dockyard.oci.hosts import is_loopback
+
     assert is_loopback("127.0.0.2:80") and is_loopback("localhost") and not is_loopback("example.com:5000")
 
 

@@ -44,11 +44,14 @@ class ContainerRegistryClient(RegistryApi):
 
     def download_blob(
         self, repository: str, digest: str, *, offset: int = 0, progress: Callable[[int], None] | None = None,
-        **kwargs: Any,
+        size: int | None = None, **kwargs: Any,
     ) -> DownloadBlobStream:
-        """A stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0)."""
+        """A stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0).
+
+        Never more than the blob's size is read: ``size`` (the descriptor's) when given, else the registry's.
+        """
         return DownloadBlobStream(self._driver, self._ops.blob_read(repository, digest, offset=offset,
-                                                                    progress=progress))
+                                                                    progress=progress, size=size))
 
     def close(self) -> None:
         """Close the connection pool."""

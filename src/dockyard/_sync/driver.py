@@ -33,6 +33,16 @@ def transport_error(exc: httpx.TransportError) -> ServiceRequestError:
                                connect_failed=isinstance(exc, httpx.ConnectError))
 
 
+def _read_body(raw: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of a response body (decoded), and whether it went on past them."""
+    body = bytearray()
+    for chunk in raw.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            return bytes(body[:limit]), True
+    return bytes(body), False
+
+
 class SyncDriver:
     """One pooled ``httpx.Client`` per registry client; executes the instructions protocol generators yield."""
 
@@ -128,10 +138,10 @@ class SyncDriver:
         if request.stream and 200 <= raw.status_code < 300:
             return Response(raw.status_code, raw.headers, b"", str(raw.url), raw=raw)
         try:
-            content_bytes = raw.read()
+            content_bytes, truncated = _read_body(raw, request.max_body)
         finally:
             raw.close()
-        return Response(raw.status_code, raw.headers, content_bytes, str(raw.url))
+        return Response(raw.status_code, raw.headers, content_bytes, str(raw.url), truncated=truncated)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -44,10 +44,13 @@ class ContainerRegistryClient(RegistryApi):
 
     async def download_blob(
         self, repository: str, digest: str, *, offset: int = 0, progress: Callable[[int], None] | None = None,
-        **kwargs: Any,
+        size: int | None = None, **kwargs: Any,
     ) -> AsyncDownloadBlobStream:
-        """An async stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0)."""
-        state = self._ops.blob_read(repository, digest, offset=offset, progress=progress)
+        """An async stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0).
+
+        Never more than the blob's size is read: ``size`` (the descriptor's) when given, else the registry's.
+        """
+        state = self._ops.blob_read(repository, digest, offset=offset, progress=progress, size=size)
         return AsyncDownloadBlobStream(self._driver, state)
 
     async def close(self) -> None:

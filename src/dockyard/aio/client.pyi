@@ -39,6 +39,7 @@ class ContainerRegistryClient:
         http2: bool = False,
         allow_insecure_credentials: bool = False,
         transport: Any = None,
+        max_pages: int = 10000,
         **kwargs: Any,
     ) -> None: ...
     @property
@@ -51,6 +52,7 @@ class ContainerRegistryClient:
         *,
         offset: int = 0,
         progress: Callable[[int], None] | None = None,
+        size: int | None = None,
         **kwargs: Any,
     ) -> AsyncDownloadBlobStream:
         """An async stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0)."""
@@ -225,6 +227,7 @@ class ContainerRegistryClient:
         path: str | os.PathLike[str],
         *,
         progress: Callable[[int], None] | None = None,
+        size: int | None = None,
         **kwargs: Any,
     ) -> int:
         """Download a blob to ``path`` (never a partial file); big blobs as parallel ranges. Returns the size."""

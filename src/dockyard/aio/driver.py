@@ -24,6 +24,16 @@ async def _body(source: BodySource) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _read_body(raw: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of a response body (decoded), and whether it went on past them."""
+    body = bytearray()
+    async for chunk in raw.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            return bytes(body[:limit]), True
+    return bytes(body), False
+
+
 class AsyncDriver:
     """One pooled ``httpx.AsyncClient`` per registry client; the async twin of the sync driver."""
 
@@ -124,10 +134,10 @@ class AsyncDriver:
         if request.stream and 200 <= raw.status_code < 300:
             return Response(raw.status_code, raw.headers, b"", str(raw.url), raw=raw)
         try:
-            content_bytes = await raw.aread()
+            content_bytes, truncated = await _read_body(raw, request.max_body)
         finally:
             await raw.aclose()
-        return Response(raw.status_code, raw.headers, content_bytes, str(raw.url))
+        return Response(raw.status_code, raw.headers, content_bytes, str(raw.url), truncated=truncated)
 
     async def close(self) -> None:
         """Close the connection pool."""

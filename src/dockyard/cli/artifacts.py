@@ -33,6 +33,19 @@ def parse_annotations(values: list[str]) -> dict[str, str]:
     return out
 
 
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_byte_size(text: str) -> int:
+    """``1024``, ``512K``, ``64M``, ``16G`` (also ``16GiB``/``16GB``, powers of 1024) as bytes (usage error else)."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in _SIZE_UNITS else ""
+    number = value[: len(value) - len(unit)]
+    if not number.isdigit() or int(number) < 1:
+        raise UsageError(f"{text!r}: expected a size such as 512M or 16G")
+    return int(number) * _SIZE_UNITS[unit]
+
+
 def register(app: typer.Typer) -> None:
     """Add ``push`` and ``pull`` to ``app``."""
 
@@ -90,9 +103,17 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--dir", "-d", metavar="DIR", help="Directory to write the files to.")
         ] = Path(),
         concurrency: Annotated[int, typer.Option("--concurrency", metavar="N", help="Parallel downloads.")] = 4,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace files and directories of the same names in the directory.")
+        ] = False,
+        max_unpacked_size: Annotated[
+            str, typer.Option("--max-unpacked-size", metavar="SIZE",
+                              help="Most bytes one directory layer may unpack to (K, M, G suffixes).")
+        ] = "16G",
     ) -> None:
         """Pull an artifact's files (named by their title annotation); packed directories are unpacked.
 
+        Each layer writes only DIR/<title>; a name that exists in DIR already is refused unless --force.
         A container image has no files to pull: save it with 'dockyard copy REF oci:DIR'.
         """
         from ..workflows.artifacts import NotAnArtifactError, pull_artifact
@@ -103,7 +124,7 @@ def register(app: typer.Typer) -> None:
             try:
                 result = pull_artifact(
                     client, reference.repository, reference.identifier, output_dir, progress=progress,
-                    concurrency=concurrency,
+                    concurrency=concurrency, force=force, max_unpacked_size=parse_byte_size(max_unpacked_size),
                 )
             except NotAnArtifactError as exc:
                 raise CommandError(f"{exc}; to save it, run: dockyard copy {ref} oci:DIR") from None

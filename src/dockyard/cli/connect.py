@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..oci import hosts
 from ..oci.reference import InvalidReferenceError, Reference
-from .credential_choice import CredentialSource, choose_credential, entra_setting, hostname
+from .credential_choice import CredentialSource, choose_credential, entra_setting
 from .errors import UsageError
 from .options import GlobalOptions
 
@@ -17,38 +17,20 @@ if TYPE_CHECKING:
     from .._sync.client import ContainerRegistryClient
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (with or without a port)."""
-    name = hostname(host)
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def endpoint_url(registry: str, *, plain_http: bool = False) -> str:
-    """The registry URL: a full ``http(s)://`` URL as given, else ``http://`` for loopback hosts (and for every
-    host with ``plain_http``), ``https://`` for the rest (``127.0.0.1:5000`` -> ``http://127.0.0.1:5000``,
-    ``myreg.azurecr.io`` -> ``https://…``)."""
-    value = registry.strip()
-    if not value:
-        raise UsageError("empty registry")
-    if value.startswith(("http://", "https://")):
-        scheme, _, rest = value.partition("://")
-        rest = rest[:-1] if rest.endswith("/") else rest
-        if not rest or "/" in rest:
-            raise UsageError(f"invalid registry URL {registry!r}: expected scheme://host[:port]")
-        return f"{scheme}://{rest}"
-    if "/" in value or " " in value:
-        raise UsageError(f"invalid registry {registry!r}: expected host[:port] or an http(s):// URL")
-    return f"{'http' if plain_http or is_loopback(value) else 'https'}://{value}"
+    """The registry URL (see :func:`dockyard.oci.hosts.parse_endpoint`); a usage error when malformed."""
+    try:
+        return hosts.endpoint_url(registry, plain_http=plain_http)
+    except hosts.InvalidEndpointError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def registry_host(registry: str) -> str:
-    """``host[:port]`` of a registry written as a host or a URL."""
-    return endpoint_url(registry).split("://", 1)[1]
+    """``host[:port]`` of a registry written as a host or a URL; a usage error when malformed."""
+    try:
+        return hosts.registry_host(registry)
+    except hosts.InvalidEndpointError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def require_registry(options: GlobalOptions, registry: str | None = None) -> str:
@@ -102,7 +84,7 @@ def credential_for(
     from ..credentials import BasicCredential, DockerConfigCredential, docker_config
 
     env = os.environ if env is None else env
-    host = url.split("://", 1)[1]
+    host = hosts.registry_host(url)
     in_docker_config = False
     if not options.username and not entra_setting(env):  # credential helpers run only when the answer matters
         try:

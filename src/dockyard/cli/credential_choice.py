@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+from ..oci.hosts import hostname
 from .errors import UsageError
 
 #: ``1``/``0`` (also true/false, yes/no, on/off): always / never use an Entra ID credential.
@@ -34,13 +35,6 @@ class CredentialSource(str, enum.Enum):
     docker_config = "docker-config"
     entra_id = "entra-id"
     anonymous = "anonymous"
-
-
-def hostname(host: str) -> str:
-    """``host`` without its port and brackets, lower case (``[::1]:5000`` -> ``::1``)."""
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0].lower()
-    return (host.rsplit(":", 1)[0] if host.count(":") == 1 else host).lower()
 
 
 def is_acr_host(host: str) -> bool:

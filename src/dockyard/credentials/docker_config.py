@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..oci import hosts
+
 __all__ = [
     "IDENTITY_TOKEN_USERNAME",
     "default_config_path",
@@ -41,10 +43,12 @@ def default_config_path() -> Path:
 def normalize_registry(registry: str) -> str:
     """The ``host[:port]`` of a registry written as a host, a URL, or Docker Hub's legacy key."""
     value = registry.strip()
-    for prefix in ("https://", "http://"):
-        if value.startswith(prefix):
-            value = value[len(prefix):]
-    value = value.split("/", 1)[0].lower()
+    value = value.split("://", 1)[1] if "://" in value else value
+    value = value.split("/", 1)[0]
+    try:
+        value = hosts.registry_host(value)
+    except hosts.InvalidEndpointError:
+        value = value.lower()  # a key Docker wrote that is no registry dockyard can reach: keep it comparable
     return "index.docker.io" if value in _DOCKER_HUB_KEYS else value
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from ..credentials import DEFAULT_AUDIENCE
 from .config import ClientConfig, build_config
 from .operations import Operations
+from .session import DEFAULT_MAX_PAGES
 
 
 class Operation:
@@ -97,12 +98,13 @@ class RegistryApi:
         http2: bool = False,
         allow_insecure_credentials: bool = False,
         transport: Any = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
         **kwargs: Any,
     ) -> None:
         """A client for the registry at ``endpoint``.
 
-        :param endpoint: the registry URL (``https://`` is added when no scheme is given; ``http://`` is
-            fine for this machine).
+        :param endpoint: the registry URL, or ``host[:port]``: then ``http://`` for loopback hosts
+            (``localhost``, ``127.0.0.0/8``, ``::1``) and ``https://`` for every other host.
         :param credential: ``None`` (anonymous), an object with ``get_token`` (Entra ID, sync or async),
             :class:`dockyard.credentials.BasicCredential` or :class:`dockyard.credentials.DockerConfigCredential`.
         :keyword audience: Entra ID audience (scope ``<audience>/.default``).
@@ -119,11 +121,14 @@ class RegistryApi:
             ``NO_PROXY`` apply too (unless a custom ``transport`` is given).
         :keyword logging_enable: log each request's and response's headers (secrets redacted) at ``DEBUG`` on
             ``azure.core.pipeline.policies.http_logging_policy``.
+        :keyword max_pages: the most pages one listing follows (default 10,000); a listing whose ``Link``
+            header comes back to a page already read, or goes on past this, raises ``PagingError``.
         """
         self._config = build_config(
             endpoint, credential, audience=audience, api_version=api_version, max_concurrency=max_concurrency,
             timeout=timeout, retry_total=retry_total, http2=http2,
-            allow_insecure_credentials=allow_insecure_credentials, transport=transport, options=kwargs,
+            allow_insecure_credentials=allow_insecure_credentials, transport=transport, max_pages=max_pages,
+            options=kwargs,
         )
         self._ops = self._config.operations
         self._driver = self._make_driver(self._config)

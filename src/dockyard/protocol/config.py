@@ -10,7 +10,7 @@ from typing import Any
 
 from .operations import Operations
 from .retry import RetryPolicy
-from .session import Session
+from .session import DEFAULT_MAX_PAGES, Session
 
 #: Options the original SDK forwards to azure-core that dockyard accepts and ignores.
 IGNORED_OPTIONS = ("enforce_https", "credential_scopes", "connection_timeout")
@@ -135,6 +135,7 @@ def build_config(
     http2: bool,
     allow_insecure_credentials: bool,
     transport: Any,
+    max_pages: int = DEFAULT_MAX_PAGES,
     options: dict[str, Any],
 ) -> ClientConfig:
     """Validate the constructor arguments of either client and build its protocol state.
@@ -147,12 +148,15 @@ def build_config(
         raise ValueError("endpoint is required")
     if max_concurrency < 1:
         raise ValueError("max_concurrency must be at least 1")
+    if max_pages < 1:
+        raise ValueError("max_pages must be at least 1")
     session = Session(
         endpoint,
         credential,
         audience=audience,
         retry=RetryPolicy(total=retry_total),
         allow_insecure_credentials=allow_insecure_credentials,
+        max_pages=max_pages,
     )
     trust_env = transport is None and bool(options.get("trust_env", True))
     headers = {"User-Agent": options.get("user_agent") or USER_AGENT}

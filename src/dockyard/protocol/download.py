@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import DigestValidationError, HttpResponseError, ServiceRequestError
+from ..errors import DigestValidationError, HttpResponseError, ResponseTooLargeError, ServiceRequestError
 from ..oci.digest import Hasher, parse_digest
 from . import paths
 from .filesink import FileSink
@@ -53,7 +53,10 @@ class BlobReadState:
 
     The driver opens :meth:`open`, feeds every received chunk to :meth:`feed` (which returns the bytes
     to hand on), calls :meth:`resume_allowed` after a transport error and :meth:`finish` at the end.
-    The digest is verified when the read covers the whole blob.
+    The digest is verified when the read covers the whole blob. Never more than the blob's size is read:
+    ``size`` (a descriptor's) when given, else what the registry declares (``Content-Length``, a
+    ``Content-Range`` total, or a ``HEAD``); a body that goes on past it, a declared size that disagrees
+    with ``size``, or a size nobody tells raises :class:`~dockyard.errors.ResponseTooLargeError`.
     """
 
     def __init__(
@@ -66,7 +69,10 @@ class BlobReadState:
         end: int | None = None,
         progress: Callable[[int], None] | None = None,
         verify: bool = True,
+        size: int | None = None,
     ) -> None:
+        if size is not None and size < 0:
+            raise ValueError("size must not be negative")
         self.session = session
         self.repository = repository
         self.digest = digest
@@ -74,7 +80,9 @@ class BlobReadState:
         self.start = offset
         self.position = offset
         self.end = end
-        self.total: int | None = None
+        #: The blob's size as the caller knows it (a descriptor's); the registry must agree with it.
+        self.size = size
+        self.total: int | None = size
         self.hasher = Hasher(algorithm) if verify and offset == 0 and end is None else None
         self.progress = progress
         self.resumes = 0
@@ -121,16 +129,41 @@ class BlobReadState:
                     status_code=206,
                 )
             if parsed[2] is not None:
-                self.total = parsed[2]
+                self._declare(parsed[2])
             self._skip = 0
         elif response.status == 200:
             length = response.header("content-length")
             if length and length.isdigit() and not response.header("content-encoding"):
-                self.total = int(length)
+                self._declare(int(length))
             # The server ignored Range: the body starts at 0, skip what we already have.
             self._skip = self.position
         else:
             raise error_from_response(response, f"blob {self.repository}@{self.digest}")
+
+    def _declare(self, total: int) -> None:
+        """The registry told the blob's size: it must agree with the size the caller expects."""
+        if self.size is not None and total != self.size:
+            raise ResponseTooLargeError(
+                f"blob {self.digest}: the registry says it has {total} bytes, its descriptor says {self.size}"
+            )
+        self.total = total
+
+    @property
+    def unbounded(self) -> bool:
+        """True when nothing yet bounds how much this read takes (no size known, no range end)."""
+        return self.total is None and self.end is None
+
+    def learn_size(self) -> Gen[None]:
+        """Ask the registry for the blob's size with a ``HEAD``; refuse to read a blob of unknown size."""
+        response = yield from self.session.send(Request("HEAD", self.session.url(paths.blob(self.repository,
+                                                                                           self.digest))))
+        length = response.header("content-length")
+        if 200 <= response.status < 300 and length and length.isdigit():
+            self._declare(int(length))
+            return
+        raise ResponseTooLargeError(
+            f"blob {self.digest}: the registry does not tell its size; pass size= (the descriptor's) to read it"
+        )
 
     def take_whole_body(self, response: Response) -> None:
         """A bounded read answered with the whole blob (``200``): keep all of it instead of one range."""
@@ -147,6 +180,10 @@ class BlobReadState:
             self._skip = 0
         limit = self.expected_end
         if limit is not None and self.position + len(chunk) > limit:
+            if self.end is None:
+                raise ResponseTooLargeError(
+                    f"blob {self.digest}: the registry sent more than its {limit} bytes; reading stopped there"
+                )
             chunk = chunk[: max(0, limit - self.position)]
         if not chunk:
             return b""
@@ -209,10 +246,12 @@ def plan_parts(total: int, start: int, concurrency: int, min_part: int = MIN_PAR
 
 
 def first_file_read(
-    session: Session, repository: str, digest: str, progress: Callable[[int], None] | None = None
+    session: Session, repository: str, digest: str, progress: Callable[[int], None] | None = None,
+    size: int | None = None,
 ) -> BlobReadState:
     """The first read of a file download: a bounded range that also tells the size and ``Range`` support."""
-    return BlobReadState(session, repository, digest, end=FIRST_RANGE - 1, progress=progress, verify=False)
+    return BlobReadState(session, repository, digest, end=FIRST_RANGE - 1, progress=progress, verify=False,
+                         size=size)
 
 
 def part_read(
@@ -318,6 +357,8 @@ def read_blob(state: BlobReadState, sink: FileSink | None = None, response: Resp
     while True:
         if response is None:
             response = yield from state.open()
+        if state.unbounded:
+            yield from state.learn_size()
         try:
             while response.raw is not None and not state.complete:
                 chunk = yield NextChunk(response)
@@ -354,6 +395,7 @@ def download_to_file(
     *,
     concurrency: int = 4,
     progress: Callable[[int], None] | None = None,
+    size: int | None = None,
 ) -> Gen[int]:
     """Download a blob to ``path``: temp file, verified digest, atomic rename. Returns the size.
 
@@ -363,7 +405,7 @@ def download_to_file(
     """
     sink = FileSink(path, digest)
     try:
-        first = first_file_read(session, repository, digest, progress)
+        first = first_file_read(session, repository, digest, progress, size)
         response = yield from first.open()
         first.take_whole_body(response)
         parallel = use_parallel(first, response)
@@ -371,7 +413,7 @@ def download_to_file(
         if not parallel:
             if first.total is not None and first.position < first.total:
                 rest = BlobReadState(session, repository, digest, offset=first.position, progress=progress,
-                                     verify=False)
+                                     verify=False, size=first.total)
                 yield from read_blob(rest, sink)
             return sink.commit()
         total = first.total or 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import IO, Any
 
-from ..errors import DigestValidationError, ResourceNotFoundError
+from ..errors import DigestValidationError, ResourceNotFoundError, ResponseTooLargeError
 from ..models import GetManifestResult
 from ..oci import mediatypes as mt
 from ..oci.digest import InvalidDigestError, compute_digest, is_digest_reference, parse_digest
@@ -49,16 +49,26 @@ def _media_type(header: str | None, content: bytes) -> str:
     return body_type or (header or mt.OCI_MANIFEST)
 
 
+def _too_big(repository: str, reference: str) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"Manifest size is bigger than max allowed size of 4MB. [manifest {repository}:{reference}]"
+    )
+
+
 def get_manifest(session: Session, repository: str, reference: str) -> Gen[GetManifestResult]:
     """``GET /v2/<name>/manifests/<ref>``, verified against the requested digest and the header digest."""
-    request = Request("GET", session.url(paths.manifest(repository, reference)), {"Accept": MANIFEST_ACCEPT})
-    response = yield from session.send(request)
+    request = Request(
+        "GET", session.url(paths.manifest(repository, reference)), {"Accept": MANIFEST_ACCEPT},
+        max_body=mt.MAX_MANIFEST_SIZE,
+    )
+    try:
+        response = yield from session.send(request)
+    except ResponseTooLargeError:
+        raise _too_big(repository, reference) from None
     raise_for_status(response, 200, context=f"manifest {repository}:{reference}")
     length = response.header("content-length")
-    if (length and length.isdigit() and int(length) > mt.MAX_MANIFEST_SIZE) or len(
-        response.content
-    ) > mt.MAX_MANIFEST_SIZE:
-        raise ValueError("Manifest size is bigger than max allowed size of 4MB.")
+    if length and length.isdigit() and int(length) > mt.MAX_MANIFEST_SIZE:
+        raise _too_big(repository, reference)
     content = response.content
     header_digest = response.header("docker-content-digest")
     if is_digest_reference(reference):
@@ -73,8 +83,8 @@ def get_manifest(session: Session, repository: str, reference: str) -> Gen[GetMa
         digest = reference if is_digest_reference(reference) else compute_digest(content)
     try:
         manifest = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidManifestError(f"manifest {repository}:{reference} is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidManifestError(f"manifest {repository}:{reference} is not JSON (or nested too deeply)") from None
     return GetManifestResult(
         manifest=manifest, media_type=_media_type(response.header("content-type"), content), digest=digest,
         content=content,

@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 #: Read size for streamed request bodies: large reads keep the per-chunk Python overhead low.
 BODY_CHUNK = 1024 * 1024
+#: The most a driver reads of a response body it buffers (JSON pages, error bodies); manifests ask for less.
+MAX_RESPONSE_BODY = 64 * 1024 * 1024
 
 
 class BodySource:
@@ -105,6 +107,8 @@ class Request:
     ``stream`` asks the driver to leave a successful response body unread (``Response.raw``);
     ``follow_redirects`` is set for blob GETs (the driver never forwards ``Authorization`` to another host).
     ``extra_scope`` is a token scope the request needs beyond its own repository's (a mount's source).
+    ``max_body`` is the most the driver reads of a buffered response body; past it, the driver stops
+    reading and marks the response ``truncated`` (the session then raises ``ResponseTooLargeError``).
     """
 
     method: str
@@ -114,6 +118,7 @@ class Request:
     stream: bool = False
     follow_redirects: bool = False
     extra_scope: str | None = None
+    max_body: int = MAX_RESPONSE_BODY
 
     @property
     def replayable(self) -> bool:
@@ -125,18 +130,21 @@ class Response:
     """An HTTP response as the protocol sees it: status, lower-cased headers, body bytes.
 
     For streamed successful responses ``content`` is empty and ``raw`` is the driver's open response.
+    ``truncated`` says the body went on past the request's ``max_body`` (``content`` holds its start).
     """
 
-    __slots__ = ("content", "headers", "raw", "status", "url")
+    __slots__ = ("content", "headers", "raw", "status", "truncated", "url")
 
     def __init__(
-        self, status: int, headers: Mapping[str, str], content: bytes = b"", url: str = "", raw: Any = None
+        self, status: int, headers: Mapping[str, str], content: bytes = b"", url: str = "", raw: Any = None,
+        truncated: bool = False,
     ) -> None:
         self.status = status
         self.headers = {k.lower(): v for k, v in headers.items()}
         self.content = content
         self.url = url
         self.raw = raw
+        self.truncated = truncated
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """A header value by case-insensitive name."""

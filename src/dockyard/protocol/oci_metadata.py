@@ -16,7 +16,7 @@ from ..oci.manifest import Manifest, parse_image_config
 from . import paths
 from .manifests import get_manifest, get_manifest_descriptor, parse_result
 from .messages import Gen, Request
-from .paging import PageFetcher, link_pages, list_field
+from .paging import PageFetcher, PageGuard, link_pages, list_field
 from .responses import raise_for_status
 from .session import Session
 from .wire import parse_time
@@ -45,10 +45,12 @@ class OciMetadata:
     def all_tags(self, repository: str) -> Gen[list[str]]:
         """Every tag of ``repository`` (following pages); a repository the registry does not know raises 404."""
         fetch = self.tag_pages(repository)
+        guard = PageGuard(self.session.max_pages, f"tags of {repository}")
         token: Any = None
         tags: list[str] = []
         while True:
             page, token = yield from fetch(token)
+            guard.advance(token)
             tags.extend(t for t in page if isinstance(t, str))
             if not token:
                 return tags
@@ -64,7 +66,8 @@ class OciMetadata:
         if cached is not None:
             return cached
         url = self.session.url(paths.blob(repository, config.digest))
-        response = yield from self.session.send(Request("GET", url, {"Accept": "*/*"}, follow_redirects=True))
+        request = Request("GET", url, {"Accept": "*/*"}, follow_redirects=True, max_body=_CONFIG_LIMIT)
+        response = yield from self.session.send(request)
         info: ConfigInfo = (None, None, None)
         if response.status == 200:
             parsed = parse_image_config(response.content)

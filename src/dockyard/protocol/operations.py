@@ -118,7 +118,7 @@ class Operations:
             result = yield from oci_fetch(token)
             return result
 
-        return Pager(fetch)
+        return Pager(fetch, self.session.max_pages)
 
     # -- repositories ------------------------------------------------------------------------------
 
@@ -467,11 +467,15 @@ class Operations:
         path: str | os.PathLike[str],
         *,
         progress: Callable[[int], None] | None = None,
+        size: int | None = None,
         **kwargs: Any,
     ) -> Gen[int]:
-        """Download a blob to ``path`` (never a partial file); big blobs as parallel ranges. Returns the size."""
+        """Download a blob to ``path`` (never a partial file); big blobs as parallel ranges. Returns the size.
+
+        ``size`` (the descriptor's) caps what is read; without it, the registry's declared size does.
+        """
         result = yield from download.download_to_file(
-            self.session, repository, digest, path, concurrency=self.max_concurrency, progress=progress
+            self.session, repository, digest, path, concurrency=self.max_concurrency, progress=progress, size=size
         )
         return result
 
@@ -482,13 +486,14 @@ class Operations:
         *,
         offset: int = 0,
         progress: Callable[[int], None] | None = None,
+        size: int | None = None,
     ) -> BlobReadState:
         """The state of a streamed blob download (the drivers' download streams run it)."""
         if repository is None or digest is None:
             raise ValueError("The parameter repository and digest cannot be None.")
         if offset < 0:
             raise ValueError("offset must not be negative")
-        return BlobReadState(self.session, repository, digest, offset=offset, progress=progress)
+        return BlobReadState(self.session, repository, digest, offset=offset, progress=progress, size=size)
 
 
 __all__ = ["Operations"]

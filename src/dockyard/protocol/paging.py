@@ -5,20 +5,64 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from ..errors import PagingError
 from .messages import Gen, Request
 from .responses import json_body, next_link, raise_for_status
-from .session import Session
+from .session import DEFAULT_MAX_PAGES, Session
 
 T = TypeVar("T")
+
+
+class PageGuard:
+    """Ends a listing a registry would not let end: a continuation that comes back (a ``Link`` loop) or more
+    than ``max_pages`` pages raise :class:`~dockyard.errors.PagingError`."""
+
+    def __init__(self, max_pages: int = DEFAULT_MAX_PAGES, context: str = "listing") -> None:
+        if max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
+        self.max_pages = max_pages
+        self.context = context
+        self.pages = 0
+        self._seen: set[Any] = set()
+
+    def start(self, token: Any) -> None:
+        """Record the continuation a read starts at (``None`` for the first page)."""
+        if token is not None:
+            self._seen.add(_key(token))
+
+    def advance(self, following: Any) -> None:
+        """Count one page read; check the continuation it gave (``None`` at the end)."""
+        self.pages += 1
+        if not following:
+            return
+        key = _key(following)
+        if key in self._seen:
+            raise PagingError(f"{self.context}: the registry sent a page link already followed ({following}); "
+                              "the listing would never end")
+        if self.pages >= self.max_pages:
+            raise PagingError(f"{self.context}: more than {self.max_pages} pages; stopped (max_pages)")
+        self._seen.add(key)
+
+
+def _key(token: Any) -> Any:
+    try:
+        hash(token)
+    except TypeError:
+        return repr(token)
+    return token
 
 PageFetcher = Callable[[Any], Gen[tuple[list[T], Any]]]
 
 
 class Pager(Generic[T]):
-    """A sans-I/O listing: ``fetch(token)`` is a protocol generator returning one page and the next token."""
+    """A sans-I/O listing: ``fetch(token)`` is a protocol generator returning one page and the next token.
 
-    def __init__(self, fetch: PageFetcher[T]) -> None:
+    ``max_pages`` bounds how many pages one read of it follows (see :class:`PageGuard`).
+    """
+
+    def __init__(self, fetch: PageFetcher[T], max_pages: int = DEFAULT_MAX_PAGES) -> None:
         self.fetch = fetch
+        self.max_pages = max_pages
 
 
 _START = object()
@@ -35,6 +79,8 @@ class PageCursor(Generic[T]):
         self._pager = pager
         self._next: Any = continuation_token if continuation_token is not None else _START
         self.continuation_token: Any = continuation_token
+        self._guard = PageGuard(pager.max_pages)
+        self._guard.start(continuation_token)
 
     @property
     def done(self) -> bool:
@@ -45,6 +91,7 @@ class PageCursor(Generic[T]):
         """Fetch the next page (a protocol generator) and move past it."""
         token = None if self._next is _START else self._next
         items, following = yield from self._pager.fetch(token)
+        self._guard.advance(following)
         self._next = following or None
         self.continuation_token = self._next
         return items

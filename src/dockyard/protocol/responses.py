@@ -18,7 +18,7 @@ def parse_errors(body: bytes) -> list[dict[str, Any]]:
     """The ``errors`` list of an OCI / ACR error body (empty when the body is not one)."""
     try:
         data = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return []
     if isinstance(data, dict) and isinstance(data.get("errors"), list):
         return [e for e in data["errors"] if isinstance(e, dict)]
@@ -65,7 +65,7 @@ def json_body(response: Response) -> Any:
     """The JSON body of ``response``; an ``HttpResponseError`` when it is not JSON."""
     try:
         return json.loads(response.content) if response.content else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise HttpResponseError(
             f"the registry answered {response.status} with a body that is not JSON", status_code=response.status
         ) from None

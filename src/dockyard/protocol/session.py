@@ -15,7 +15,15 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..credentials import BasicCredential, DockerConfigCredential, aad_scope, is_token_credential, token_text
-from ..errors import ClientAuthenticationError, HttpResponseError, InsecureCredentialsError, ServiceRequestError
+from ..errors import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    InsecureCredentialsError,
+    ResponseTooLargeError,
+    ServiceRequestError,
+)
+from ..oci.hosts import is_loopback_url, parse_endpoint
+from ..oci.hosts import origin as url_origin
 from .challenge import Challenge, classify, fill_scope, jwt_expiry, parse_challenge, scope_template
 from .messages import BodySource, CallCredential, Gen, Request, Response, Sleep
 from .responses import error_from_response, json_body
@@ -25,6 +33,8 @@ from .retry import RETRY_STATUSES, RetryPolicy
 REFRESH_MARGIN = 300.0
 #: Treat an access token as expired this many seconds early.
 ACCESS_MARGIN = 30.0
+#: The most pages one listing reads (10,000 pages of 100 are a million names); the ``max_pages`` client option.
+DEFAULT_MAX_PAGES = 10_000
 
 
 #: The scopes ACR-style token services use, by request kind: used up front once the token service is known,
@@ -38,26 +48,6 @@ GUESSED_SCOPES = {
     "acr:write": "repository:{repository}:metadata_write",
     "acr:delete": "repository:{repository}:delete",
 }
-
-
-def normalize_endpoint(endpoint: str) -> str:
-    """``endpoint`` with a scheme (``https://`` when none is given) and no trailing slash."""
-    endpoint = endpoint.strip()
-    if "://" not in endpoint:
-        endpoint = "https://" + endpoint
-    return endpoint.rstrip("/")
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def is_loopback(url: str) -> bool:
-    """True when ``url`` points at this machine (``localhost``, ``127.x``, ``::1``)."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 @dataclass
@@ -91,13 +81,17 @@ class Session:
         audience: str | None = None,
         retry: RetryPolicy | None = None,
         allow_insecure_credentials: bool = False,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
-        self.endpoint = normalize_endpoint(endpoint)
-        self.registry = urlsplit(self.endpoint).netloc
+        parsed = parse_endpoint(endpoint)
+        self.endpoint = parsed.url
+        self.registry = parsed.netloc
         self.credential = credential
         self.audience = audience
         self.retry = retry or RetryPolicy()
         self.allow_insecure_credentials = allow_insecure_credentials
+        #: The most pages one listing follows (a registry's ``Link`` headers could go on forever).
+        self.max_pages = max_pages
         #: The clock token expiry is judged by (seconds since the epoch).
         self.clock: Callable[[], float] = time
         #: Whether the registry offers ``/acr/v1``; ``None`` until detected.
@@ -148,12 +142,12 @@ class Session:
 
     def _check_secure(self, url: str) -> None:
         """Refuse to send secrets over plain HTTP to a host other than this machine unless allowed."""
-        if urlsplit(url).scheme == "https" or is_loopback(url) or self.allow_insecure_credentials:
+        if urlsplit(url).scheme == "https" or is_loopback_url(url) or self.allow_insecure_credentials:
             return
         raise InsecureCredentialsError(
-            f"refusing to send credentials over plain HTTP to {origin_of(url)}; use https or pass "
+            f"refusing to send credentials over plain HTTP to {url_origin(url)}; use https or pass "
             "allow_insecure_credentials=True",
-            url=origin_of(url),
+            url=url_origin(url),
         )
 
     # -- sending -----------------------------------------------------------------------------------
@@ -176,6 +170,12 @@ class Session:
                 yield Sleep(self.retry.delay(attempt, None))
                 attempt += 1
                 continue
+            if response.truncated:
+                raise ResponseTooLargeError(
+                    f"the registry sent more than {request.max_body} bytes for {request.method} "
+                    f"{urlsplit(request.url).path}; reading stopped there",
+                    status_code=response.status,
+                )
             if auth and response.status == 401 and not challenged:
                 challenge = parse_challenge(response.header("www-authenticate"))
                 if challenge is not None and request.replayable and self._on_challenge(request, challenge):
@@ -200,8 +200,8 @@ class Session:
     def _authorize(self, request: Request) -> Gen[None]:
         """Attach what we know this request needs: Basic auth, or a cached (or freshly fetched) bearer token."""
         request.headers.pop("Authorization", None)
-        origin = origin_of(request.url)
-        if origin != origin_of(self.endpoint):
+        origin = url_origin(request.url)
+        if origin != url_origin(self.endpoint):
             return
         if origin in self._basic_origins:
             basic = self._basic()
@@ -237,7 +237,7 @@ class Session:
 
     def _on_challenge(self, request: Request, challenge: Challenge) -> bool:
         """Learn from a ``401`` challenge; True when the request should be sent again."""
-        origin = origin_of(request.url)
+        origin = url_origin(request.url)
         sent = request.headers.get("Authorization", "")
         if challenge.scheme == "basic":
             if self._basic() is None or sent.startswith("Basic "):
@@ -358,7 +358,7 @@ class Session:
             return cached.value
         result = yield CallCredential(self.credential, (aad_scope(self.audience),))
         aad_token = token_text(result)
-        url = origin_of(realm) + "/oauth2/exchange"
+        url = url_origin(realm) + "/oauth2/exchange"
         self._check_secure(url)
         body, headers = _form({"grant_type": "access_token", "service": service, "access_token": aad_token})
         response = yield from self.send(Request("POST", url, headers, body), auth=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +22,9 @@ from typing import Any
 from ..oci import mediatypes as mt
 from ..oci.digest import compute_digest
 from ..oci.manifest import Descriptor, parse_manifest
-from .packing import UnsafePathError, file_digest, pack_directory, safe_target, unpack_tar_gz
+from .packing import file_digest, pack_directory
 from .progress import NoProgress, TransferProgress
+from .safe_extract import MAX_UNPACKED_SIZE, UnsafePathError, check_title, extract_directory_layer
 
 TITLE_ANNOTATION = "org.opencontainers.image.title"
 UNPACK_ANNOTATION = "io.deis.oras.content.unpack"
@@ -230,13 +232,18 @@ def pull_artifact(
     *,
     progress: TransferProgress | None = None,
     concurrency: int = 4,
+    force: bool = False,
+    max_unpacked_size: int = MAX_UNPACKED_SIZE,
 ) -> PullResult:
     """Download the titled layers of artifact ``repository:reference`` into ``output_dir``.
 
-    Files land under their ``org.opencontainers.image.title``; packed directories are unpacked. Layers
-    without a title are skipped (as ORAS does); when no layer has one (a container image), it raises
-    :class:`NotAnArtifactError`. Names that would escape ``output_dir`` are refused before any
-    download starts.
+    Each layer writes ``output_dir/<title>`` and nothing else: a file, or a packed directory unpacked by
+    :func:`~dockyard.workflows.safe_extract.extract_directory_layer` (every entry under ``<title>/``).
+    Layers without a title are skipped (as ORAS does). Before any download starts, titles that are not
+    plain file names, titles used twice, and (unless ``force``) names that exist in ``output_dir`` already
+    are refused. Downloads never read more than the layer's descriptor size; a directory layer may unpack
+    to at most ``max_unpacked_size`` bytes.
+    When no layer has a title (a container image), it raises :class:`NotAnArtifactError`.
     """
     progress = progress or NoProgress()
     root = Path(output_dir)
@@ -252,9 +259,14 @@ def pull_artifact(
             pulled.skipped.append(layer.digest)
             continue
         try:
-            target = safe_target(root, title)
+            check_title(title)
         except UnsafePathError as exc:
             raise ArtifactError(str(exc)) from None
+        if any(title == other for _, other, _ in jobs):
+            raise ArtifactError(f"refusing artifact: two layers are titled {title!r}")
+        target = root / title
+        if os.path.lexists(target) and not force:
+            raise ArtifactError(f"{target} exists; pass --force to replace it")
         jobs.append((layer, title, target))
     if not jobs and manifest.layers:
         raise NotAnArtifactError(repository, reference, is_image=manifest.effective_artifact_type in mt.CONFIG_TYPES)
@@ -267,11 +279,20 @@ def pull_artifact(
         if _is_packed_directory(layer, title):
             with tempfile.TemporaryDirectory(prefix=".dockyard-pull-", dir=root) as scratch:
                 archive = Path(scratch) / "layer.tar.gz"
-                client.download_blob_to_file(repository, layer.digest, archive, progress=advance)
-                unpack_tar_gz(archive, target.parent)
+                client.download_blob_to_file(repository, layer.digest, archive, progress=advance, size=layer.size)
+                try:
+                    extract_directory_layer(archive, root, title, replace=force, max_size=max_unpacked_size)
+                except UnsafePathError as exc:
+                    raise ArtifactError(str(exc)) from None
+        elif target.is_dir() and not target.is_symlink():
+            # --force over a directory: download first, then swap, so a failed download keeps the directory.
+            with tempfile.TemporaryDirectory(prefix=".dockyard-pull-", dir=root) as scratch:
+                fetched = Path(scratch) / "file"
+                client.download_blob_to_file(repository, layer.digest, fetched, progress=advance, size=layer.size)
+                os.rename(target, Path(scratch) / "previous")
+                os.rename(fetched, target)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_blob_to_file(repository, layer.digest, target, progress=advance)
+            client.download_blob_to_file(repository, layer.digest, target, progress=advance, size=layer.size)
         progress.blob_finished(layer.digest)
         return target
 

@@ -24,6 +24,11 @@ from ..oci.manifest import Descriptor, Manifest, Platform, parse_image_config, p
 from .progress import NoProgress, TransferProgress
 from .stores import LayoutStore, ManifestBlob, RegistryStore, Store
 
+#: How deep indexes (and chains of referrers) may nest. Real images nest one level (an index of platform
+#: manifests), attestation and multi-image layouts two or three; 16 leaves ample room while a hostile
+#: registry's chain of indexes costs at most 16 fetches and stays far from Python's recursion limit.
+MAX_NESTING = 16
+
 
 class CopyError(ValueError):
     """A copy that cannot be done as asked (no matching platform, a tag-less source with --all-tags ...)."""
@@ -102,8 +107,10 @@ class _Copier:
     """One copy run from ``source`` to ``destination`` (shared stats, progress and worker pool size)."""
 
     def __init__(
-        self, source: Store, destination: Store, progress: TransferProgress, concurrency: int, stats: CopyStats
+        self, source: Store, destination: Store, progress: TransferProgress, concurrency: int, stats: CopyStats,
+        max_depth: int = MAX_NESTING,
     ) -> None:
+        self.max_depth = max_depth
         self.source = source
         self.destination = destination
         self.progress = progress
@@ -121,18 +128,22 @@ class _Copier:
         blobs: dict[str, Descriptor] = {}
         seen: set[str] = set()
 
-        def visit(item: ManifestBlob) -> None:
+        def visit(item: ManifestBlob, depth: int) -> None:
             if item.digest in seen:
                 return
+            if depth > self.max_depth:
+                raise CopyError(
+                    f"refusing {root.digest}: indexes nested more than {self.max_depth} levels deep"
+                )
             seen.add(item.digest)
             parsed = parse_manifest(item.body, item.media_type)
             for child in parsed.manifests:
-                visit(self.source.fetch_manifest(child.digest))
+                visit(self.source.fetch_manifest(child.digest), depth + 1)
             for blob in parsed.blobs():
                 blobs.setdefault(blob.digest, blob)
             manifests.append(item)
 
-        visit(root)
+        visit(root, 0)
         return manifests, list(blobs.values())
 
     # -- blobs ---------------------------------------------------------------------------------------------------
@@ -156,7 +167,7 @@ class _Copier:
         if isinstance(self.destination, LayoutStore) and isinstance(self.source, RegistryStore):
             self.destination.download_from(self.source, descriptor, advance)
         else:
-            with self.source.open_blob(digest) as stream:
+            with self.source.open_blob(digest, descriptor.size) as stream:
                 self.destination.write_blob(stream, descriptor, advance)
         self.progress.blob_finished(digest)
         self.stats.add(blobs_copied=1, bytes_copied=descriptor.size)
@@ -180,8 +191,10 @@ class _Copier:
             self.stats.add(manifests=1)
         return manifests
 
-    def copy_referrers(self, digests: Sequence[str], copied: list[str], seen: set[str]) -> None:
+    def copy_referrers(self, digests: Sequence[str], copied: list[str], seen: set[str], depth: int = 1) -> None:
         """Copy the referrers of ``digests`` (and theirs, recursively) untagged; record their digests."""
+        if depth > self.max_depth:
+            raise CopyError(f"refusing referrers nested more than {self.max_depth} levels deep")
         for digest in digests:
             for descriptor in self.source.referrers(digest):
                 if descriptor.digest in seen:
@@ -190,14 +203,14 @@ class _Copier:
                 referrer = self.source.fetch_manifest(descriptor.digest)
                 tree = self.copy_tree(referrer, None)
                 copied.append(referrer.digest)
-                self.copy_referrers([m.digest for m in tree], copied, seen)
+                self.copy_referrers([m.digest for m in tree], copied, seen, depth + 1)
 
 
 def _check_image_platform(source: Store, manifest: Manifest, platforms: Sequence[Platform]) -> None:
     """A single image copied with ``--platform`` must be one of those platforms (when its config says)."""
     if manifest.config is None or manifest.config.media_type not in mt.CONFIG_TYPES:
         return
-    with source.open_blob(manifest.config.digest) as stream:
+    with source.open_blob(manifest.config.digest, manifest.config.size) as stream:
         config = parse_image_config(stream.read(mt.MAX_MANIFEST_SIZE))
     if config is None or config.platform.os is None:
         return
@@ -237,6 +250,7 @@ def copy_image(
     progress: TransferProgress | None = None,
     concurrency: int = 4,
     stats: CopyStats | None = None,
+    max_depth: int = MAX_NESTING,
 ) -> CopiedImage:
     """Copy the image, index or artifact ``source_reference`` (a tag or digest) from ``source`` to
     ``destination``, tagged ``destination_tag`` there (untagged when ``None``).
@@ -244,8 +258,9 @@ def copy_image(
     With ``platforms``, an index is rewritten to list only the matching platforms (a single image is copied
     as it is). With ``referrers``, the referrers of every copied manifest come along, recursively. A destination
     whose ``single_image`` attribute is true (a docker-archive) gets the one image the (filtered) index lists.
+    Indexes (and referrer chains) nested deeper than ``max_depth`` are refused with :class:`CopyError`.
     """
-    copier = _Copier(source, destination, progress or NoProgress(), concurrency, stats or CopyStats())
+    copier = _Copier(source, destination, progress or NoProgress(), concurrency, stats or CopyStats(), max_depth)
     root = source.resolve(source_reference)
     if platforms:
         parsed = parse_manifest(root.body, root.media_type)

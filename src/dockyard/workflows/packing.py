@@ -1,4 +1,4 @@
-"""Directories as artifact layers: reproducible tar+gzip packing (as ORAS does) and safe unpacking."""
+"""Directories as artifact layers: reproducible tar+gzip packing (as ORAS does); unpacking is in safe_extract."""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..oci.digest import Hasher
-
-
-class UnsafePathError(ValueError):
-    """A file name from a registry that would land outside the output directory."""
 
 
 class _HashingWriter:
@@ -52,24 +48,6 @@ def pack_directory(source: Path, destination: Path) -> str:
     return writer.hasher.digest
 
 
-def safe_target(root: Path, name: str) -> Path:
-    """``root/name`` for a file name from a registry; rejects absolute names and ``..`` components."""
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if not name or pure.is_absolute() or any(part in ("..", "") for part in pure.parts) or ":" in pure.parts[0]:
-        raise UnsafePathError(f"refusing file name {name!r}: it would be written outside {root}")
-    return root.joinpath(*pure.parts)
-
-
-def unpack_tar_gz(archive: Path, destination: Path) -> None:
-    """Extract a tar+gzip archive into ``destination``, refusing links and paths that escape it."""
-    destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, mode="r:gz") as tar:
-        try:
-            tar.extractall(destination, filter="data")
-        except tarfile.FilterError as exc:
-            raise UnsafePathError(f"refusing archive entry: {exc}") from None
-
-
 def file_digest(path: Path) -> tuple[str, int]:
     """The sha256 digest and size of a file, read in 1 MiB pieces."""
     hasher = Hasher()
@@ -79,4 +57,4 @@ def file_digest(path: Path) -> tuple[str, int]:
     return hasher.digest, hasher.size
 
 
-__all__ = ["UnsafePathError", "file_digest", "pack_directory", "safe_target", "unpack_tar_gz"]
+__all__ = ["file_digest", "pack_directory"]

@@ -14,6 +14,7 @@ from typing import IO, Any, Protocol
 
 from ..errors import ResourceNotFoundError
 from ..layout import OCILayout, ReferenceNotFoundError
+from ..oci import hosts
 from ..oci.manifest import Descriptor, parse_manifest
 
 Advance = Callable[[int], None]
@@ -43,8 +44,8 @@ class Store(Protocol):
     def has_blob(self, digest: str) -> bool:
         """True when the store holds the blob."""
 
-    def open_blob(self, digest: str) -> IO[bytes]:
-        """A binary stream over a blob."""
+    def open_blob(self, digest: str, size: int | None = None) -> IO[bytes]:
+        """A binary stream over a blob; ``size`` (the descriptor's) caps what a registry may send."""
 
     def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
         """Store a blob from ``stream`` (verified against ``descriptor``); ``advance(n)`` as ``n`` more bytes
@@ -114,7 +115,7 @@ class RegistryStore:
         self.registry_key = registry_key
 
     def describe(self, reference: str | None = None) -> str:
-        host = self.registry_key.split("://", 1)[-1]
+        host = hosts.registry_host(self.registry_key)
         if reference is None:
             return f"{host}/{self.repository}"
         separator = "@" if ":" in reference else ":"
@@ -130,8 +131,8 @@ class RegistryStore:
     def has_blob(self, digest: str) -> bool:
         return bool(self.client.blob_exists(self.repository, digest))
 
-    def open_blob(self, digest: str) -> IO[bytes]:
-        return chunk_reader(self.client.download_blob(self.repository, digest))
+    def open_blob(self, digest: str, size: int | None = None) -> IO[bytes]:
+        return chunk_reader(self.client.download_blob(self.repository, digest, size=size))
 
     def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
         self.client.upload_blob(
@@ -181,7 +182,7 @@ class LayoutStore:
     def has_blob(self, digest: str) -> bool:
         return self.layout.has_blob(digest)
 
-    def open_blob(self, digest: str) -> IO[bytes]:
+    def open_blob(self, digest: str, size: int | None = None) -> IO[bytes]:
         return self.layout.open_blob(digest)
 
     def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
@@ -192,7 +193,8 @@ class LayoutStore:
         ranges for big blobs, one hash pass, temp file renamed into place) instead of a second hash here."""
         target = self.layout.blob_path(descriptor.digest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        source.client.download_blob_to_file(source.repository, descriptor.digest, target, progress=advance)
+        source.client.download_blob_to_file(source.repository, descriptor.digest, target, progress=advance,
+                                            size=descriptor.size)
 
     def write_manifest(self, manifest: ManifestBlob, tag: str | None, *, root: bool) -> None:
         self.layout.write_manifest(manifest.body, manifest.media_type, tag=tag, add_to_index=root)
