@@ -110,6 +110,13 @@ class _VerifyingReader(io.RawIOBase):
         super().close()
 
 
+def _expected_size(stored: int, declared: int | None, member: str) -> int:
+    """The size a blob must have: the archive's, which must agree with the descriptor's when one is given."""
+    if declared is not None and declared != stored:
+        raise ArchiveError(f"{member} holds {stored} bytes, but its descriptor says {declared}")
+    return stored
+
+
 def _verified(source: IO[bytes], digest: str, size: int | None, where: str) -> IO[bytes]:
     return io.BufferedReader(_VerifyingReader(source, digest, size, where), _CHUNK)  # type: ignore[return-value]
 
@@ -155,12 +162,13 @@ class ArchivedLayout:
     def has_blob(self, digest: str) -> bool:
         return self.tar.has(_blob_member(digest))
 
-    def open_blob(self, digest: str) -> IO[bytes]:
-        """Blob ``digest`` as a stream that is verified against the digest as it is read."""
+    def open_blob(self, digest: str, size: int | None = None) -> IO[bytes]:
+        """Blob ``digest`` as a stream that is verified against the digest (and ``size``) as it is read."""
         name = _blob_member(digest)
         if not self.tar.has(name):
             raise ResourceNotFoundError(f"blob {digest} is not in {self.path}")
-        return _verified(self.tar.open(name), digest, self.tar.member(name).size, f"{self.path}: {name}")
+        return _verified(self.tar.open(name), digest, _expected_size(self.tar.member(name).size, size, name),
+                         f"{self.path}: {name}")
 
     def read_manifest(self, digest: str) -> bytes:
         """The exact bytes of manifest ``digest``, bounded by the manifest size limit and verified."""
@@ -399,13 +407,13 @@ class DockerArchiveSource:
         with self._lock:
             return digest in self._blobs
 
-    def open_blob(self, digest: str) -> IO[bytes]:
+    def open_blob(self, digest: str, size: int | None = None) -> IO[bytes]:
         with self._lock:
             found = self._blobs.get(digest)
         if found is None:
             raise ResourceNotFoundError(f"blob {digest} is not in the docker-archive {self.path}")
-        name, size = found
-        return _verified(self.tar.open(name), digest, size, f"{self.path}: {name}")
+        name, stored = found
+        return _verified(self.tar.open(name), digest, _expected_size(stored, size, name), f"{self.path}: {name}")
 
     def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
         raise _read_only(self.describe())
@@ -579,7 +587,7 @@ class _ArchiveWriter:
 
     fetch_manifest = resolve
 
-    def open_blob(self, digest: str) -> IO[bytes]:
+    def open_blob(self, digest: str, size: int | None = None) -> IO[bytes]:
         raise ArchiveError(f"{self.path} is being written: it cannot be read from")
 
     def referrers(self, digest: str) -> list[Descriptor]:
