@@ -16,7 +16,6 @@ from ...oci.names import is_valid_repository
 from .. import errors as e
 from ..auth import Access
 from ..registry import CHUNK_MIN_LENGTH, check_digest, check_name, upload_headers
-from ..responses import BlobResponse
 from .common import (
     authorize,
     catalog_response,
@@ -29,6 +28,7 @@ from .common import (
     registry,
     repository_name,
 )
+from .streaming import BlobResponse
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")

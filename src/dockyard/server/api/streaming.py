@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .storage.blobs import READ_CHUNK
+from ..storage.blobs import READ_CHUNK
 
 #: Threads reading blob files for responses (a cold or slow disk must not stall the event loop).
 _READERS = ThreadPoolExecutor(8, thread_name_prefix="dockyard-blob-read")
