@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from .storage.metadata import MetadataStore
+from .storage.protocols import MetadataStore
 
 T = TypeVar("T")
 
