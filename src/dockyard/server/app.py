@@ -28,7 +28,7 @@ from .config import ServerConfig
 from .registry import Registry
 from .rendering import error_response
 from .storage.failures import CONDITIONS, storage_condition
-from .storage.metadata import DatabaseGoneError
+from .storage.protocols import StoreGoneError
 
 log = logging.getLogger("dockyard.server")
 
@@ -64,8 +64,9 @@ async def _storage_failure(request: Request, exc: Exception) -> Response:
     return error_response(e.insufficient_storage(condition, CONDITIONS[condition]), head=request.method == "HEAD")
 
 
-async def _database_gone(request: Request, exc: Exception) -> Response:
-    """``metadata.db`` vanished under the running server: refuse (503) rather than acknowledge what cannot last."""
+async def _store_gone(request: Request, exc: Exception) -> Response:
+    """A store vanished under the running server (``metadata.db`` deleted): refuse (503) rather than acknowledge
+    what cannot last."""
     log.error("%s", exc)
     error = e.RegistryError(503, "UNAVAILABLE", str(exc), {"database": str(getattr(exc, "path", ""))})
     return error_response(error, head=request.method == "HEAD")
@@ -82,7 +83,7 @@ async def _sweep_uploads(registry: Registry, upload_ttl: float) -> None:
         await asyncio.sleep(sweep_interval(upload_ttl))
         try:
             expired = await registry.expire_uploads(upload_ttl)
-        except DatabaseGoneError:
+        except StoreGoneError:
             continue  # every request reports it already
         except Exception:
             log.exception("sweeping expired upload sessions failed")
@@ -122,7 +123,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
             ClientDisconnect: _client_gone,
             OSError: _storage_failure,
             sqlite3.Error: _storage_failure,
-            DatabaseGoneError: _database_gone,
+            StoreGoneError: _store_gone,
             Exception: _unexpected,
         },
         lifespan=lifespan,

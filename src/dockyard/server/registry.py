@@ -75,15 +75,6 @@ def check_tag(tag: str) -> str:
 
 
 @dataclass(frozen=True)
-class StoredManifest:
-    """A manifest as pulled: its digest, media type and exact bytes."""
-
-    digest: str
-    media_type: str
-    content: bytes
-
-
-@dataclass(frozen=True)
 class PushResult:
     """What a manifest push stored."""
 
@@ -218,8 +209,8 @@ class Registry:
         """A manifest's metadata and content, and its tags (404 MANIFEST_UNKNOWN)."""
         return await self._threads.read(self._manifest_info, name, digest)
 
-    async def get_manifest(self, name: str, reference: str) -> StoredManifest:
-        """The manifest for a tag or digest (404 MANIFEST_UNKNOWN, 405 when read-locked)."""
+    async def get_manifest(self, name: str, reference: str) -> ManifestInfo:
+        """The manifest (with content) for a tag or digest (404 MANIFEST_UNKNOWN, 405 when read-locked)."""
         return await self._threads.read(self._get_manifest, name, reference)
 
     async def put_manifest(
@@ -535,7 +526,7 @@ class Registry:
                 raise e.manifest_unknown(digest)
             return row, self.meta.tags_of(repo.id, [digest])[digest]
 
-    def _get_manifest(self, name: str, reference: str) -> StoredManifest:
+    def _get_manifest(self, name: str, reference: str) -> ManifestInfo:
         check_name(name)
         if is_digest_reference(reference):
             check_digest(reference)
@@ -552,7 +543,7 @@ class Registry:
         if manifest is None:
             raise e.manifest_unknown(reference)
         _check_readable(f"{name}:{reference}", repo, tag, manifest)
-        return StoredManifest(manifest.digest, manifest.media_type, manifest.content or b"")
+        return manifest
 
     def _validate_references(self, repo_id: int | None, manifest: Manifest) -> None:
         """Every blob and child manifest the manifest names must be in the repository.

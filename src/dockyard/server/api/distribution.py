@@ -60,6 +60,7 @@ async def manifest(request: Request) -> Response:
     method = request.method
     if method in ("GET", "HEAD"):
         stored = await reg.get_manifest(name, reference)
+        content = stored.content or b""
         headers = {
             "Content-Type": stored.media_type,
             "Docker-Content-Digest": stored.digest,
@@ -67,9 +68,9 @@ async def manifest(request: Request) -> Response:
             **API_VERSION,
         }
         if method == "HEAD":
-            headers["Content-Length"] = str(len(stored.content))
+            headers["Content-Length"] = str(len(content))
             return Response(b"", headers=headers)
-        return Response(stored.content, headers=headers)
+        return Response(content, headers=headers)
     if method == "PUT":
         body = await read_limited(request, mt.MAX_MANIFEST_SIZE)
         tags = request.query_params.getlist("tag")

@@ -255,15 +255,8 @@ class MemoryMetadataStore:
             tags = self._repo(repo_id).tags.values()
             return {d: sorted(t.name for t in tags if t.digest == d) for d in digests}
 
-    def list_tags(
-        self,
-        repo_id: int,
-        last: str | None,
-        limit: int | None,
-        order: Order = "none",
-        digest: str | None = None,
-        include_hidden: bool = False,
-    ) -> list[TagRecord]:
+    def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: Order = "none",
+                  digest: str | None = None, include_hidden: bool = False) -> list[TagRecord]:
         with self._lock:
             rows = [
                 t for t in self._repo(repo_id).tags.values()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .private import FILE_MODE, make_private_dir
+from .protocols import StoreGoneError
 from .records import (
     ATTRIBUTE_FIELDS,
     AttributeChanges,
@@ -109,7 +110,7 @@ _IN_BATCH = 500
 DB_NAME = "metadata.db"
 
 
-class DatabaseGoneError(Exception):
+class DatabaseGoneError(StoreGoneError):
     """``metadata.db`` was deleted or replaced while this process had it open: nothing written now would last."""
 
     def __init__(self, path: Path) -> None:
@@ -476,15 +477,8 @@ class SqliteMetadataStore:
             out[row["digest"]].append(row["name"])
         return out
 
-    def list_tags(
-        self,
-        repo_id: int,
-        last: str | None,
-        limit: int | None,
-        order: Order = "none",
-        digest: str | None = None,
-        include_hidden: bool = False,
-    ) -> list[TagRecord]:
+    def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: Order = "none",
+                  digest: str | None = None, include_hidden: bool = False) -> list[TagRecord]:
         """A page of tags: order ``none`` by name, ``timeasc``/``timedesc`` by update time (index-backed)."""
         filters = "" if include_hidden else " AND list_enabled = 1"
         args: list[Any] = [repo_id]

@@ -90,15 +90,8 @@ class MetadataStore(Protocol):
     def put_tag(self, repo_id: int, name: str, digest: str) -> None: ...
     def delete_tag(self, repo_id: int, name: str) -> None: ...
     def tags_of(self, repo_id: int, digests: list[str]) -> dict[str, list[str]]: ...
-    def list_tags(
-        self,
-        repo_id: int,
-        last: str | None,
-        limit: int | None,
-        order: Order = "none",
-        digest: str | None = None,
-        include_hidden: bool = False,
-    ) -> list[TagRecord]: ...
+    def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: Order = "none",
+                  digest: str | None = None, include_hidden: bool = False) -> list[TagRecord]: ...
     def undeletable_tag(self, repo_id: int, digest: str | None = None) -> str | None:
         """The name of a tag (optionally of ``digest``) whose lock forbids deleting it, if any."""
 
@@ -175,6 +168,11 @@ class UploadStore(Protocol):
 
     def sessions(self) -> Iterator[UploadState]:
         """Every session (garbage collection, expiry)."""
+
+
+class StoreGoneError(Exception):
+    """A store can no longer be trusted (e.g. its database was deleted or replaced under the running server):
+    every request is refused with 503 rather than acknowledged and lost."""
 
 
 class UploadBusyError(Exception):

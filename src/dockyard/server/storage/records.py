@@ -65,12 +65,11 @@ class TagRecord:
 
 
 @dataclass(frozen=True)
-class ManifestInfo:
-    """A stored manifest's metadata; ``content`` (its exact bytes) only when asked for."""
+class ManifestFacts:
+    """What a manifest's bytes say about it (derived once, when it is pushed)."""
 
     digest: str
     media_type: str
-    size: int
     image_size: int
     config_media_type: str | None
     artifact_type: str | None
@@ -79,26 +78,24 @@ class ManifestInfo:
     annotations: str | None
     architecture: str | None
     os: str | None
+
+
+@dataclass(frozen=True)
+class NewManifest(ManifestFacts):
+    """What a manifest push stores: the facts and the exact bytes (the store adds times and default flags)."""
+
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ManifestInfo(ManifestFacts):
+    """A stored manifest; ``content`` (its exact bytes) only when asked for."""
+
+    size: int
     created: str
     updated: str
     attributes: Attributes = field(default_factory=Attributes)
     content: bytes | None = None
-
-
-@dataclass(frozen=True)
-class NewManifest:
-    """What a manifest push stores (the store adds size, times and default attributes)."""
-
-    digest: str
-    media_type: str
-    content: bytes
-    image_size: int
-    config_media_type: str | None
-    artifact_type: str | None
-    subject: str | None
-    annotations: str | None
-    architecture: str | None
-    os: str | None
 
 
 @dataclass(frozen=True)
