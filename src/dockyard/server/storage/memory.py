@@ -17,33 +17,22 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from ...oci.digest import Digest, Hasher
+from . import records as r
 from .protocols import UploadBusyError, UploadGoneError, UploadOffsetError
-from .records import (
-    AttributeChanges,
-    Attributes,
-    BlobLink,
-    ManifestInfo,
-    NewManifest,
-    Order,
-    RepositoryRecord,
-    TagRecord,
-    UploadState,
-    now,
-)
 
 
 @dataclass
 class _Repository:
-    record: RepositoryRecord
-    manifests: dict[str, ManifestInfo] = field(default_factory=dict)
-    tags: dict[str, TagRecord] = field(default_factory=dict)
-    links: dict[str, BlobLink] = field(default_factory=dict)
+    record: r.RepositoryRecord
+    manifests: dict[str, r.ManifestInfo] = field(default_factory=dict)
+    tags: dict[str, r.TagRecord] = field(default_factory=dict)
+    links: dict[str, r.BlobLink] = field(default_factory=dict)
 
 
-_Row = TypeVar("_Row", TagRecord, ManifestInfo)
+_Row = TypeVar("_Row", r.TagRecord, r.ManifestInfo)
 
 
-def _page(rows: list[_Row], key: str, last: str | None, limit: int | None, order: Order) -> list[_Row]:
+def _page(rows: list[_Row], key: str, last: str | None, limit: int | None, order: r.Order) -> list[_Row]:
     """Keyset paging as the SQLite store does it: by key, or by (update time, key) either way."""
 
     def sort_key(row: _Row) -> tuple[str, ...]:
@@ -91,7 +80,7 @@ class MemoryMetadataStore:
         """Nothing to release."""
 
     def _by_id(self, repo_id: int) -> _Repository | None:
-        return next((r for r in self._repos.values() if r.record.id == repo_id), None)
+        return next((repo for repo in self._repos.values() if repo.record.id == repo_id), None)
 
     def _repo(self, repo_id: int) -> _Repository:
         repo = self._by_id(repo_id)
@@ -100,7 +89,7 @@ class MemoryMetadataStore:
         return repo
 
     # repositories
-    def repository(self, name: str) -> RepositoryRecord | None:
+    def repository(self, name: str) -> r.RepositoryRecord | None:
         with self._lock:
             repo = self._repos.get(name)
             return None if repo is None else repo.record
@@ -108,15 +97,15 @@ class MemoryMetadataStore:
     def ensure_repository(self, name: str) -> int:
         with self._lock:
             if name not in self._repos:
-                stamp = now()
-                self._repos[name] = _Repository(RepositoryRecord(self._next_id, name, stamp, stamp))
+                stamp = r.now()
+                self._repos[name] = _Repository(r.RepositoryRecord(self._next_id, name, stamp, stamp))
                 self._next_id += 1
             return self._repos[name].record.id
 
     def touch_repository(self, repo_id: int) -> None:
         with self._lock:
             repo = self._repo(repo_id)
-            repo.record = replace(repo.record, updated=now())
+            repo.record = replace(repo.record, updated=r.now())
 
     def delete_repository(self, repo_id: int) -> tuple[list[str], list[str]]:
         with self._lock:
@@ -141,18 +130,18 @@ class MemoryMetadataStore:
             )
         return names if limit is None else names[:limit]
 
-    def set_repository_attributes(self, repo_id: int, changes: AttributeChanges) -> None:
+    def set_repository_attributes(self, repo_id: int, changes: r.AttributeChanges) -> None:
         with self._lock:
             repo = self._repo(repo_id)
             repo.record = replace(repo.record, attributes=replace(repo.record.attributes, **changes))
 
-    def set_tag_attributes(self, repo_id: int, name: str, changes: AttributeChanges) -> None:
+    def set_tag_attributes(self, repo_id: int, name: str, changes: r.AttributeChanges) -> None:
         with self._lock:
             tags = self._repo(repo_id).tags
             if name in tags:
                 tags[name] = replace(tags[name], attributes=replace(tags[name].attributes, **changes))
 
-    def set_manifest_attributes(self, repo_id: int, digest: str, changes: AttributeChanges) -> None:
+    def set_manifest_attributes(self, repo_id: int, digest: str, changes: r.AttributeChanges) -> None:
         with self._lock:
             manifests = self._repo(repo_id).manifests
             if digest in manifests:
@@ -160,7 +149,7 @@ class MemoryMetadataStore:
                 manifests[digest] = replace(row, attributes=replace(row.attributes, **changes))
 
     # manifests
-    def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> ManifestInfo | None:
+    def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> r.ManifestInfo | None:
         with self._lock:
             row = self._repo(repo_id).manifests.get(digest)
         if row is None:
@@ -172,13 +161,13 @@ class MemoryMetadataStore:
             manifests = self._repo(repo_id).manifests
             return {d: manifests[d].content or b"" for d in digests if d in manifests}
 
-    def put_manifest(self, repo_id: int, rec: NewManifest) -> None:
+    def put_manifest(self, repo_id: int, rec: r.NewManifest) -> None:
         with self._lock:
             manifests = self._repo(repo_id).manifests
             if rec.digest in manifests:
                 return
-            stamp = now()
-            manifests[rec.digest] = ManifestInfo(
+            stamp = r.now()
+            manifests[rec.digest] = r.ManifestInfo(
                 digest=rec.digest, media_type=rec.media_type, size=len(rec.content), image_size=rec.image_size,
                 config_media_type=rec.config_media_type, artifact_type=rec.artifact_type, subject=rec.subject,
                 annotations=rec.annotations, architecture=rec.architecture, os=rec.os, created=stamp, updated=stamp,
@@ -195,8 +184,8 @@ class MemoryMetadataStore:
             return removed
 
     def list_manifests(
-        self, repo_id: int, last: str | None, limit: int | None, order: Order, include_hidden: bool = False
-    ) -> list[ManifestInfo]:
+        self, repo_id: int, last: str | None, limit: int | None, order: r.Order, include_hidden: bool = False
+    ) -> list[r.ManifestInfo]:
         with self._lock:
             rows = [
                 replace(row, content=None) for row in self._repo(repo_id).manifests.values()
@@ -204,7 +193,7 @@ class MemoryMetadataStore:
             ]
         return _page(rows, "digest", last, limit, order)
 
-    def referrers(self, repo_id: int, subject: str, artifact_type: str | None) -> list[ManifestInfo]:
+    def referrers(self, repo_id: int, subject: str, artifact_type: str | None) -> list[r.ManifestInfo]:
         with self._lock:
             rows = [
                 replace(row, content=None) for row in self._repo(repo_id).manifests.values()
@@ -212,7 +201,7 @@ class MemoryMetadataStore:
             ]
         return sorted(rows, key=lambda row: row.digest)
 
-    def locked_manifests(self, repo_id: int) -> list[ManifestInfo]:
+    def locked_manifests(self, repo_id: int) -> list[r.ManifestInfo]:
         with self._lock:
             repo = self._repo(repo_id)
             locked_tags = {t.digest for t in repo.tags.values() if not _deletable(t.attributes)}
@@ -234,16 +223,16 @@ class MemoryMetadataStore:
             yield row.media_type, row.content or b""
 
     # tags
-    def tag(self, repo_id: int, name: str) -> TagRecord | None:
+    def tag(self, repo_id: int, name: str) -> r.TagRecord | None:
         with self._lock:
             return self._repo(repo_id).tags.get(name)
 
     def put_tag(self, repo_id: int, name: str, digest: str) -> None:
         with self._lock:
             tags = self._repo(repo_id).tags
-            stamp = now()
+            stamp = r.now()
             old = tags.get(name)
-            tags[name] = TagRecord(name, digest, stamp, stamp) if old is None else replace(old, digest=digest,
+            tags[name] = r.TagRecord(name, digest, stamp, stamp) if old is None else replace(old, digest=digest,
                                                                                           updated=stamp)
 
     def delete_tag(self, repo_id: int, name: str) -> None:
@@ -255,8 +244,8 @@ class MemoryMetadataStore:
             tags = self._repo(repo_id).tags.values()
             return {d: sorted(t.name for t in tags if t.digest == d) for d in digests}
 
-    def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: Order = "none",
-                  digest: str | None = None, include_hidden: bool = False) -> list[TagRecord]:
+    def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: r.Order = "none",
+                  digest: str | None = None, include_hidden: bool = False) -> list[r.TagRecord]:
         with self._lock:
             rows = [
                 t for t in self._repo(repo_id).tags.values()
@@ -273,7 +262,7 @@ class MemoryMetadataStore:
             )
 
     # blob links
-    def blob_link(self, repo_id: int, digest: str) -> BlobLink | None:
+    def blob_link(self, repo_id: int, digest: str) -> r.BlobLink | None:
         with self._lock:
             return self._repo(repo_id).links.get(digest)
 
@@ -283,13 +272,13 @@ class MemoryMetadataStore:
 
     def link_blob(self, repo_id: int, digest: str, size: int) -> None:
         with self._lock:
-            self._repo(repo_id).links[digest] = BlobLink(repo_id, digest, time.time())
+            self._repo(repo_id).links[digest] = r.BlobLink(repo_id, digest, time.time())
 
     def unlink_blob(self, repo_id: int, digest: str) -> bool:
         with self._lock:
             return self._repo(repo_id).links.pop(digest, None) is not None
 
-    def blob_links(self) -> Iterator[BlobLink]:
+    def blob_links(self) -> Iterator[r.BlobLink]:
         with self._lock:
             links = [link for repo in self._repos.values() for link in repo.links.values()]
         yield from links
@@ -300,7 +289,7 @@ class MemoryMetadataStore:
                 repo.links.pop(digest, None)
 
 
-def _deletable(flags: Attributes) -> bool:
+def _deletable(flags: r.Attributes) -> bool:
     return flags.delete_enabled and flags.write_enabled
 
 
@@ -360,7 +349,7 @@ class MemoryUploadStore:
         self.blobs = blobs
         self._sessions: dict[str, _Session] = {}
 
-    def create(self, repository: str) -> UploadState:
+    def create(self, repository: str) -> r.UploadState:
         upload_id = uuid.uuid4().hex
         stamp = time.time()
         self._sessions[upload_id] = _Session(repository, stamp, touched=stamp)
@@ -368,11 +357,11 @@ class MemoryUploadStore:
         assert state is not None
         return state
 
-    def state(self, upload_id: str) -> UploadState | None:
+    def state(self, upload_id: str) -> r.UploadState | None:
         session = self._sessions.get(upload_id)
         if session is None:
             return None
-        return UploadState(upload_id, session.repository, session.created, len(session.data), session.touched)
+        return r.UploadState(upload_id, session.repository, session.created, len(session.data), session.touched)
 
     @contextlib.contextmanager
     def _held(self, upload_id: str) -> Iterator[_Session]:
@@ -420,7 +409,7 @@ class MemoryUploadStore:
             return False
         return self.discard(upload_id)
 
-    def sessions(self) -> Iterator[UploadState]:
+    def sessions(self) -> Iterator[r.UploadState]:
         for upload_id in list(self._sessions):
             state = self.state(upload_id)
             if state is not None:

@@ -20,20 +20,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import records as r
 from .private import FILE_MODE, make_private_dir
 from .protocols import StoreGoneError
-from .records import (
-    ATTRIBUTE_FIELDS,
-    AttributeChanges,
-    Attributes,
-    BlobLink,
-    ManifestInfo,
-    NewManifest,
-    Order,
-    RepositoryRecord,
-    TagRecord,
-    now,
-)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS repositories (
@@ -95,7 +84,7 @@ CREATE INDEX IF NOT EXISTS repo_blobs_by_digest ON repo_blobs (digest);
 """
 
 #: The lock-flag columns (named as the :class:`Attributes` fields).
-_FLAG_COLUMNS = frozenset(ATTRIBUTE_FIELDS.values())
+_FLAG_COLUMNS = frozenset(r.ATTRIBUTE_FIELDS.values())
 
 MANIFEST_INFO_COLUMNS = (
     "id, repo_id, digest, media_type, size, image_size, config_media_type, artifact_type, subject, annotations, "
@@ -121,21 +110,21 @@ class DatabaseGoneError(StoreGoneError):
         self.path = path
 
 
-def _attributes(row: sqlite3.Row) -> Attributes:
-    return Attributes(*(bool(row[column]) for column in ATTRIBUTE_FIELDS.values()))
+def _attributes(row: sqlite3.Row) -> r.Attributes:
+    return r.Attributes(*(bool(row[column]) for column in r.ATTRIBUTE_FIELDS.values()))
 
 
-def _repository(row: sqlite3.Row) -> RepositoryRecord:
-    return RepositoryRecord(row["id"], row["name"], row["created"], row["updated"], _attributes(row))
+def _repository(row: sqlite3.Row) -> r.RepositoryRecord:
+    return r.RepositoryRecord(row["id"], row["name"], row["created"], row["updated"], _attributes(row))
 
 
-def _tag(row: sqlite3.Row) -> TagRecord:
-    return TagRecord(row["name"], row["digest"], row["created"], row["updated"], _attributes(row))
+def _tag(row: sqlite3.Row) -> r.TagRecord:
+    return r.TagRecord(row["name"], row["digest"], row["created"], row["updated"], _attributes(row))
 
 
-def _manifest(row: sqlite3.Row) -> ManifestInfo:
+def _manifest(row: sqlite3.Row) -> r.ManifestInfo:
     content = bytes(row["content"]) if "content" in row.keys() else None  # noqa: SIM118 (Row: "in" tests values)
-    return ManifestInfo(
+    return r.ManifestInfo(
         digest=row["digest"],
         media_type=row["media_type"],
         size=row["size"],
@@ -261,7 +250,7 @@ class SqliteMetadataStore:
 
     # -- repositories -------------------------------------------------------------------------------------------
 
-    def repository(self, name: str) -> RepositoryRecord | None:
+    def repository(self, name: str) -> r.RepositoryRecord | None:
         row = self._one("SELECT * FROM repositories WHERE name = ?", name)
         return None if row is None else _repository(row)
 
@@ -270,19 +259,19 @@ class SqliteMetadataStore:
         row = self._one("SELECT id FROM repositories WHERE name = ?", name)
         if row is not None:
             return int(row["id"])
-        stamp = now()
+        stamp = r.now()
         cur = self.conn.execute(
             "INSERT INTO repositories (name, created, updated) VALUES (?, ?, ?)", (name, stamp, stamp)
         )
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
     def touch_repository(self, repo_id: int) -> None:
-        self.conn.execute("UPDATE repositories SET updated = ? WHERE id = ?", (now(), repo_id))
+        self.conn.execute("UPDATE repositories SET updated = ? WHERE id = ?", (r.now(), repo_id))
 
     def delete_repository(self, repo_id: int) -> tuple[list[str], list[str]]:
         """Remove the repository and everything in it; returns (manifest digests, tag names) removed."""
-        digests = [r["digest"] for r in self._all("SELECT digest FROM manifests WHERE repo_id = ?", repo_id)]
-        tags = [r["name"] for r in self._all("SELECT name FROM tags WHERE repo_id = ?", repo_id)]
+        digests = [row["digest"] for row in self._all("SELECT digest FROM manifests WHERE repo_id = ?", repo_id)]
+        tags = [row["name"] for row in self._all("SELECT name FROM tags WHERE repo_id = ?", repo_id)]
         for table in ("tags", "manifests", "repo_blobs"):
             self.conn.execute(f"DELETE FROM {table} WHERE repo_id = ?", (repo_id,))
         self.conn.execute("DELETE FROM repositories WHERE id = ?", (repo_id,))
@@ -309,18 +298,18 @@ class SqliteMetadataStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [r["name"] for r in self._all(sql, *args)]
+        return [row["name"] for row in self._all(sql, *args)]
 
-    def set_repository_attributes(self, repo_id: int, changes: AttributeChanges) -> None:
+    def set_repository_attributes(self, repo_id: int, changes: r.AttributeChanges) -> None:
         self._set_flags("repositories", "id = ?", [repo_id], changes)
 
-    def set_tag_attributes(self, repo_id: int, name: str, changes: AttributeChanges) -> None:
+    def set_tag_attributes(self, repo_id: int, name: str, changes: r.AttributeChanges) -> None:
         self._set_flags("tags", "repo_id = ? AND name = ?", [repo_id, name], changes)
 
-    def set_manifest_attributes(self, repo_id: int, digest: str, changes: AttributeChanges) -> None:
+    def set_manifest_attributes(self, repo_id: int, digest: str, changes: r.AttributeChanges) -> None:
         self._set_flags("manifests", "repo_id = ? AND digest = ?", [repo_id, digest], changes)
 
-    def _set_flags(self, table: str, where: str, args: list[Any], changes: AttributeChanges) -> None:
+    def _set_flags(self, table: str, where: str, args: list[Any], changes: r.AttributeChanges) -> None:
         """Update lock flags (:class:`Attributes` field names) of one row of ``table``."""
         unknown = set(changes) - _FLAG_COLUMNS
         if unknown:
@@ -349,7 +338,7 @@ class SqliteMetadataStore:
         return None if row is None else str(row[column])
 
     def _after(
-        self, table: str, key: str, repo_id: int, last: str | None, order: Order
+        self, table: str, key: str, repo_id: int, last: str | None, order: r.Order
     ) -> tuple[str, list[Any], str] | None:
         """Keyset paging of ``table`` after the row ``last``: (WHERE fragment, its arguments, ORDER BY).
 
@@ -372,7 +361,7 @@ class SqliteMetadataStore:
 
     # -- manifests ----------------------------------------------------------------------------------------------
 
-    def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> ManifestInfo | None:
+    def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> r.ManifestInfo | None:
         columns = MANIFEST_INFO_COLUMNS + (", content" if with_content else "")
         row = self._one(f"SELECT {columns} FROM manifests WHERE repo_id = ? AND digest = ?", repo_id, digest)
         return None if row is None else _manifest(row)
@@ -387,9 +376,9 @@ class SqliteMetadataStore:
         )
         return {row["digest"]: bytes(row["content"]) for row in rows}
 
-    def put_manifest(self, repo_id: int, rec: NewManifest) -> None:
+    def put_manifest(self, repo_id: int, rec: r.NewManifest) -> None:
         """Insert a manifest; pushing the same digest again changes nothing (same bytes, same times)."""
-        stamp = now()
+        stamp = r.now()
         self.conn.execute(
             "INSERT INTO manifests (repo_id, digest, media_type, size, image_size, config_media_type, artifact_type,"
             " subject, annotations, architecture, os, created, updated, content)"
@@ -403,14 +392,15 @@ class SqliteMetadataStore:
 
     def delete_manifest(self, repo_id: int, digest: str) -> list[str]:
         """Remove a manifest and the tags pointing at it; returns the removed tag names."""
-        tags = [r["name"] for r in self._all("SELECT name FROM tags WHERE repo_id = ? AND digest = ?", repo_id, digest)]
+        sql = "SELECT name FROM tags WHERE repo_id = ? AND digest = ?"
+        tags = [row["name"] for row in self._all(sql, repo_id, digest)]
         self.conn.execute("DELETE FROM tags WHERE repo_id = ? AND digest = ?", (repo_id, digest))
         self.conn.execute("DELETE FROM manifests WHERE repo_id = ? AND digest = ?", (repo_id, digest))
         return tags
 
     def list_manifests(
-        self, repo_id: int, last: str | None, limit: int | None, order: Order, include_hidden: bool = False
-    ) -> list[ManifestInfo]:
+        self, repo_id: int, last: str | None, limit: int | None, order: r.Order, include_hidden: bool = False
+    ) -> list[r.ManifestInfo]:
         """A page of manifests (no content): order ``none`` by digest, ``timeasc``/``timedesc`` by update time."""
         hidden = "" if include_hidden else " AND list_enabled = 1"
         after = self._after("manifests", "digest", repo_id, last, order)
@@ -424,7 +414,7 @@ class SqliteMetadataStore:
             args.append(limit)
         return [_manifest(row) for row in self._all(sql, *args)]
 
-    def referrers(self, repo_id: int, subject: str, artifact_type: str | None) -> list[ManifestInfo]:
+    def referrers(self, repo_id: int, subject: str, artifact_type: str | None) -> list[r.ManifestInfo]:
         sql = f"SELECT {MANIFEST_INFO_COLUMNS} FROM manifests WHERE repo_id = ? AND subject = ?"
         args: list[Any] = [repo_id, subject]
         if artifact_type is not None:
@@ -432,7 +422,7 @@ class SqliteMetadataStore:
             args.append(artifact_type)
         return [_manifest(row) for row in self._all(sql + " ORDER BY digest", *args)]
 
-    def locked_manifests(self, repo_id: int) -> list[ManifestInfo]:
+    def locked_manifests(self, repo_id: int) -> list[r.ManifestInfo]:
         """The manifests (with content) a delete must keep whole: delete- or write-locked ones and those a
         delete- or write-locked tag points to."""
         rows = self._all(
@@ -450,12 +440,12 @@ class SqliteMetadataStore:
 
     # -- tags ---------------------------------------------------------------------------------------------------
 
-    def tag(self, repo_id: int, name: str) -> TagRecord | None:
+    def tag(self, repo_id: int, name: str) -> r.TagRecord | None:
         row = self._one("SELECT * FROM tags WHERE repo_id = ? AND name = ?", repo_id, name)
         return None if row is None else _tag(row)
 
     def put_tag(self, repo_id: int, name: str, digest: str) -> None:
-        stamp = now()
+        stamp = r.now()
         self.conn.execute(
             "INSERT INTO tags (repo_id, name, digest, created, updated) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated",
@@ -477,8 +467,8 @@ class SqliteMetadataStore:
             out[row["digest"]].append(row["name"])
         return out
 
-    def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: Order = "none",
-                  digest: str | None = None, include_hidden: bool = False) -> list[TagRecord]:
+    def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: r.Order = "none",
+                  digest: str | None = None, include_hidden: bool = False) -> list[r.TagRecord]:
         """A page of tags: order ``none`` by name, ``timeasc``/``timedesc`` by update time (index-backed)."""
         filters = "" if include_hidden else " AND list_enabled = 1"
         args: list[Any] = [repo_id]
@@ -498,10 +488,10 @@ class SqliteMetadataStore:
 
     # -- blob links ---------------------------------------------------------------------------------------------
 
-    def blob_link(self, repo_id: int, digest: str) -> BlobLink | None:
+    def blob_link(self, repo_id: int, digest: str) -> r.BlobLink | None:
         sql = "SELECT repo_id, digest, created FROM repo_blobs WHERE repo_id = ? AND digest = ?"
         row = self._one(sql, repo_id, digest)
-        return None if row is None else BlobLink(row["repo_id"], row["digest"], float(row["created"]))
+        return None if row is None else r.BlobLink(row["repo_id"], row["digest"], float(row["created"]))
 
     def linked_digests(self, repo_id: int, digests: Iterable[str]) -> set[str]:
         """Those of ``digests`` linked into the repository (a few queries for any number of digests)."""
@@ -533,10 +523,10 @@ class SqliteMetadataStore:
         cur = self.conn.execute("DELETE FROM repo_blobs WHERE repo_id = ? AND digest = ?", (repo_id, digest))
         return cur.rowcount > 0
 
-    def blob_links(self) -> Iterator[BlobLink]:
+    def blob_links(self) -> Iterator[r.BlobLink]:
         """Every blob link (for garbage collection)."""
         for row in self.conn.execute("SELECT repo_id, digest, created FROM repo_blobs"):
-            yield BlobLink(row["repo_id"], row["digest"], float(row["created"]))
+            yield r.BlobLink(row["repo_id"], row["digest"], float(row["created"]))
 
     def drop_blob_links(self, digest: str) -> None:
         self.conn.execute("DELETE FROM repo_blobs WHERE digest = ?", (digest,))
