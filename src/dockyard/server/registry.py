@@ -148,9 +148,9 @@ class Registry:
     """The registry's rules over one metadata store, one blob store and one upload store."""
 
     def __init__(self, metadata: MetadataStore, blobs: BlobStore, uploads: UploadStore) -> None:
-        self.meta = metadata
-        self.blobs = blobs
-        self.uploads = uploads
+        self._meta = metadata
+        self._blobs = blobs
+        self._uploads = uploads
         self._threads = StoreThreads(metadata)
 
     @classmethod
@@ -167,17 +167,17 @@ class Registry:
     def close(self) -> None:
         """Finish the work handed to the store threads, then close the stores."""
         self._threads.close()
-        self.meta.close()
+        self._meta.close()
 
     # -- the asynchronous surface the HTTP layer uses -----------------------------------------------------------
 
     async def check_available(self) -> None:
         """Raise when the metadata store can no longer be used (``GET /v2/`` answers it)."""
-        await self._threads.read(self.meta.check_present)
+        await self._threads.read(self._meta.check_present)
 
     async def catalog(self, last: str | None, limit: int | None) -> list[str]:
         """Names of the listable repositories holding a manifest, sorted, after ``last``."""
-        return await self._threads.read(self.meta.catalog, last, limit)
+        return await self._threads.read(self._meta.catalog, last, limit)
 
     async def repository(self, name: str) -> RepositorySummary:
         """The repository with its counts, else 404 NAME_UNKNOWN."""
@@ -260,7 +260,7 @@ class Registry:
     async def start_upload(self, name: str) -> UploadState:
         """A new upload session for ``name`` (405 when the repository is write-locked)."""
         await self.push_allowed(name)
-        return await self._threads.read(self.uploads.create, name)
+        return await self._threads.read(self._uploads.create, name)
 
     async def upload(self, name: str, upload_id: str) -> UploadState:
         """The session ``upload_id`` of repository ``name``, else 404 BLOB_UPLOAD_UNKNOWN."""
@@ -272,7 +272,7 @@ class Registry:
         """Append a chunk; 416 (with the session's state) when ``start`` is not the current offset."""
         await self.upload(name, upload_id)
         try:
-            offset = await self.uploads.append(upload_id, body, start)
+            offset = await self._uploads.append(upload_id, body, start)
         except UploadBusyError:
             state = await self.upload(name, upload_id)
             raise e.upload_range_invalid("another request is writing to this upload session", state) from None
@@ -292,14 +292,14 @@ class Registry:
             raise e.digest_invalid("the digest query parameter is required to finish an upload")
         digest = check_digest(digest_text)
         try:
-            async with self.uploads.sealed(upload_id, digest.algorithm) as (actual, size):
+            async with self._uploads.sealed(upload_id, digest.algorithm) as (actual, size):
                 if actual == str(digest):
                     await self._threads.write(self._commit_upload, name, upload_id, digest, size)
         except UploadBusyError:
             raise e.range_invalid("another request is writing to this upload session") from None
         except UploadGoneError:
             raise e.upload_unknown(upload_id) from None
-        await asyncio.to_thread(self.uploads.discard, upload_id)  # unlinking a large file takes a while
+        await asyncio.to_thread(self._uploads.discard, upload_id)  # unlinking a large file takes a while
         if actual != str(digest):
             raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))
         return digest
@@ -312,16 +312,16 @@ class Registry:
             await self.append_upload(name, state.id, body, None)
             return await self.finish_upload(name, state.id, digest_text)
         finally:
-            await asyncio.to_thread(self.uploads.discard, state.id)
+            await asyncio.to_thread(self._uploads.discard, state.id)
 
     async def cancel_upload(self, name: str, upload_id: str) -> None:
         """Drop an upload session (404 when unknown)."""
         await self.upload(name, upload_id)
-        await asyncio.to_thread(self.uploads.discard, upload_id)
+        await asyncio.to_thread(self._uploads.discard, upload_id)
 
     async def expire_uploads(self, max_idle: float) -> list[str]:
         """Remove upload sessions idle for ``max_idle`` seconds; their ids."""
-        return await self._threads.read(expire_uploads, self.uploads, max_idle)
+        return await self._threads.read(expire_uploads, self._uploads, max_idle)
 
     # -- repositories and locks ---------------------------------------------------------------------------------
 
@@ -333,15 +333,15 @@ class Registry:
         tag list (see :meth:`_tag_names`) still answers, with no tags.
         """
         check_name(name)
-        repo = self.meta.repository(name)
-        if repo is None or not self.meta.has_manifests(repo.id):
+        repo = self._meta.repository(name)
+        if repo is None or not self._meta.has_manifests(repo.id):
             raise e.name_unknown(name)
         return repo
 
     def _repository_summary(self, name: str) -> RepositorySummary:
-        with self.meta.read():
+        with self._meta.read():
             repo = self._repository(name)
-            manifests, tags = self.meta.counts(repo.id)
+            manifests, tags = self._meta.counts(repo.id)
         return RepositorySummary(repo, manifests, tags)
 
     def _tag_names(self, name: str, last: str | None, limit: int | None) -> list[str]:
@@ -349,84 +349,84 @@ class Registry:
         none then, with 200, as the distribution-spec allows and its conformance suite expects), until it is
         deleted as a whole; else 404 NAME_UNKNOWN."""
         check_name(name)
-        with self.meta.read():
-            repo = self.meta.repository(name)
+        with self._meta.read():
+            repo = self._meta.repository(name)
             if repo is None:
                 raise e.name_unknown(name)
-            return [tag.name for tag in self.meta.list_tags(repo.id, last, limit)]
+            return [tag.name for tag in self._meta.list_tags(repo.id, last, limit)]
 
     def _list_tags(
         self, name: str, last: str | None, limit: int | None, order: Order, digest: str | None
     ) -> list[TagRecord]:
-        with self.meta.read():
+        with self._meta.read():
             repo = self._repository(name)
-            return self.meta.list_tags(repo.id, last, limit, order, digest)
+            return self._meta.list_tags(repo.id, last, limit, order, digest)
 
     def _tag(self, name: str, tag: str) -> TagRecord:
-        with self.meta.read():
+        with self._meta.read():
             repo = self._repository(name)
-            record = self.meta.tag(repo.id, tag)
+            record = self._meta.tag(repo.id, tag)
         if record is None:
             raise e.tag_unknown(tag)
         return record
 
     def _list_manifests(self, name: str, last: str | None, limit: int | None, order: Order) -> ManifestPage:
-        with self.meta.read():
+        with self._meta.read():
             repo = self._repository(name)
-            rows = self.meta.list_manifests(repo.id, last, limit, order)
-            tags = self.meta.tags_of(repo.id, [row.digest for row in rows])
+            rows = self._meta.list_manifests(repo.id, last, limit, order)
+            tags = self._meta.tags_of(repo.id, [row.digest for row in rows])
             # Indexes list their children as "references": their bytes, in one query for the page.
             indexes = [row.digest for row in rows if row.media_type in mt.INDEX_TYPES]
-            contents = self.meta.manifest_contents(repo.id, indexes)
+            contents = self._meta.manifest_contents(repo.id, indexes)
         return ManifestPage(rows, tags, contents)
 
     def _check_push_allowed(self, name: str) -> None:
         check_name(name)
-        _check_writable(f"repository {name}", self.meta.repository(name))
+        _check_writable(f"repository {name}", self._meta.repository(name))
 
     def _delete_repository(self, name: str) -> tuple[list[str], list[str]]:
         check_name(name)
-        with self.meta.write():
-            repo = self.meta.repository(name)
+        with self._meta.write():
+            repo = self._meta.repository(name)
             if repo is None:
                 raise e.name_unknown(name)
             _check_deletable(f"repository {name}", repo)
-            locked_digest = self.meta.undeletable_manifest(repo.id)
+            locked_digest = self._meta.undeletable_manifest(repo.id)
             if locked_digest is not None:
                 raise e.locked(f"manifest {locked_digest} in {name} is locked against deletion")
-            locked_tag = self.meta.undeletable_tag(repo.id)
+            locked_tag = self._meta.undeletable_tag(repo.id)
             if locked_tag is not None:
                 raise e.locked(f"tag {name}:{locked_tag} is locked against deletion")
-            return self.meta.delete_repository(repo.id)
+            return self._meta.delete_repository(repo.id)
 
     def _update_attributes(
         self, name: str, kind: Literal["repository", "tag", "manifest"], key: str | None, changes: AttributeChanges
     ) -> None:
-        with self.meta.write():
+        with self._meta.write():
             repo = self._repository(name)
             if kind == "repository":
-                self.meta.set_repository_attributes(repo.id, changes)
+                self._meta.set_repository_attributes(repo.id, changes)
             elif kind == "tag":
-                if self.meta.tag(repo.id, key or "") is None:
+                if self._meta.tag(repo.id, key or "") is None:
                     raise e.tag_unknown(key or "")
-                self.meta.set_tag_attributes(repo.id, key or "", changes)
+                self._meta.set_tag_attributes(repo.id, key or "", changes)
             else:
-                if self.meta.manifest(repo.id, key or "") is None:
+                if self._meta.manifest(repo.id, key or "") is None:
                     raise e.manifest_unknown(key or "")
-                self.meta.set_manifest_attributes(repo.id, key or "", changes)
+                self._meta.set_manifest_attributes(repo.id, key or "", changes)
 
     # -- blobs --------------------------------------------------------------------------------------------------
 
     def _open_blob(self, name: str, digest_text: str) -> OpenedBlob:
         check_name(name)
         digest = check_digest(digest_text)
-        repo = self.meta.repository(name)
+        repo = self._meta.repository(name)
         if repo is None:
             raise e.blob_unknown(str(digest))
         _check_readable(f"repository {name}", repo)
-        if self.meta.blob_link(repo.id, str(digest)) is None:
+        if self._meta.blob_link(repo.id, str(digest)) is None:
             raise e.blob_unknown(str(digest))
-        source = self.blobs.open(digest)
+        source = self._blobs.open(digest)
         if source is None:
             raise e.blob_unknown(str(digest))
         return OpenedBlob(digest, source)
@@ -434,20 +434,20 @@ class Registry:
     def _delete_blob(self, name: str, digest_text: str) -> None:
         check_name(name)
         digest = check_digest(digest_text)
-        with self.meta.write():
-            repo = self.meta.repository(name)
-            if repo is None or self.meta.blob_link(repo.id, str(digest)) is None:
+        with self._meta.write():
+            repo = self._meta.repository(name)
+            if repo is None or self._meta.blob_link(repo.id, str(digest)) is None:
                 raise e.blob_unknown(str(digest))
             _check_deletable(f"repository {name}", repo)
             holder = self._locked_holder(repo.id, str(digest))
             if holder is not None:
                 raise e.locked(f"blob {digest} is part of {name}@{holder}, which is locked against deletion")
-            self.meta.unlink_blob(repo.id, str(digest))
+            self._meta.unlink_blob(repo.id, str(digest))
 
     def _locked_holder(self, repo_id: int, digest: str) -> str | None:
         """The digest of a manifest of the repository that names blob ``digest`` and must stay whole: one whose
         delete or write lock is on, one a locked tag points to, or a child of such an index. ``None`` if none."""
-        pending = list(self.meta.locked_manifests(repo_id))
+        pending = list(self._meta.locked_manifests(repo_id))
         seen = {row.digest for row in pending}
         while pending:
             row = pending.pop()
@@ -460,7 +460,7 @@ class Registry:
             for child in parsed.manifests:
                 if child.digest not in seen:
                     seen.add(child.digest)
-                    child_row = self.meta.manifest(repo_id, child.digest, with_content=True)
+                    child_row = self._meta.manifest(repo_id, child.digest, with_content=True)
                     if child_row is not None:
                         pending.append(child_row)
         return None
@@ -470,35 +470,35 @@ class Registry:
         digest = check_digest(digest_text)
         if not is_valid_repository(source):
             return False
-        with self.meta.write():
-            src = self.meta.repository(source)
-            if src is None or not src.attributes.read_enabled or self.meta.blob_link(src.id, str(digest)) is None:
+        with self._meta.write():
+            src = self._meta.repository(source)
+            if src is None or not src.attributes.read_enabled or self._meta.blob_link(src.id, str(digest)) is None:
                 return False
-            size = self.blobs.size(digest)
+            size = self._blobs.size(digest)
             if size is None:
                 return False
-            _check_writable(f"repository {name}", self.meta.repository(name))
-            repo_id = self.meta.ensure_repository(name)
-            self.meta.link_blob(repo_id, str(digest), size)
+            _check_writable(f"repository {name}", self._meta.repository(name))
+            repo_id = self._meta.ensure_repository(name)
+            self._meta.link_blob(repo_id, str(digest), size)
         return True
 
     # -- uploads ------------------------------------------------------------------------------------------------
 
     def _upload(self, name: str, upload_id: str) -> UploadState:
         check_name(name)
-        state = self.uploads.state(upload_id)
+        state = self._uploads.state(upload_id)
         if state is None or state.repository != name:
             raise e.upload_unknown(upload_id)
         return state
 
     def _commit_upload(self, name: str, upload_id: str, digest: Digest, size: int) -> None:
         """Adopt a verified session as blob ``digest`` and link it into ``name`` (one transaction)."""
-        with self.meta.write():
-            _check_writable(f"repository {name}", self.meta.repository(name))
+        with self._meta.write():
+            _check_writable(f"repository {name}", self._meta.repository(name))
             # Always the freshly verified bytes: a stored copy that rotted is replaced.
-            self.uploads.commit(upload_id, digest)
-            repo_id = self.meta.ensure_repository(name)
-            self.meta.link_blob(repo_id, str(digest), size)
+            self._uploads.commit(upload_id, digest)
+            repo_id = self._meta.ensure_repository(name)
+            self._meta.link_blob(repo_id, str(digest), size)
 
     # -- manifests ----------------------------------------------------------------------------------------------
 
@@ -507,11 +507,11 @@ class Registry:
         (400 DIGEST_INVALID / TAG_INVALID for a malformed reference)."""
         if is_digest_reference(reference):
             return None, str(check_digest(reference))
-        tag = self.meta.tag(repo.id, check_tag(reference))
+        tag = self._meta.tag(repo.id, check_tag(reference))
         return tag, tag.digest if tag is not None else None
 
     def _manifest_digest(self, name: str, reference: str) -> str:
-        with self.meta.read():
+        with self._meta.read():
             repo = self._repository(name)
             _, digest = self._resolve_reference(repo, reference)
         if digest is None:
@@ -519,12 +519,12 @@ class Registry:
         return digest
 
     def _manifest_info(self, name: str, digest: str) -> tuple[ManifestInfo, list[str]]:
-        with self.meta.read():
+        with self._meta.read():
             repo = self._repository(name)
-            row = self.meta.manifest(repo.id, digest, with_content=True)
+            row = self._meta.manifest(repo.id, digest, with_content=True)
             if row is None:
                 raise e.manifest_unknown(digest)
-            return row, self.meta.tags_of(repo.id, [digest])[digest]
+            return row, self._meta.tags_of(repo.id, [digest])[digest]
 
     def _get_manifest(self, name: str, reference: str) -> ManifestInfo:
         check_name(name)
@@ -534,12 +534,12 @@ class Registry:
             # No manifest can be stored under a malformed tag: unknown (as distribution and the OCI conformance
             # suite expect); writes with a malformed tag stay 400 TAG_INVALID.
             raise e.manifest_unknown(reference)
-        with self.meta.read():
-            repo = self.meta.repository(name)
+        with self._meta.read():
+            repo = self._meta.repository(name)
             if repo is None:
                 raise e.name_unknown(name)
             tag, digest = self._resolve_reference(repo, reference)
-            manifest = self.meta.manifest(repo.id, digest, with_content=True) if digest is not None else None
+            manifest = self._meta.manifest(repo.id, digest, with_content=True) if digest is not None else None
         if manifest is None:
             raise e.manifest_unknown(reference)
         _check_readable(f"{name}:{reference}", repo, tag, manifest)
@@ -562,19 +562,19 @@ class Registry:
                     continue
             blobs.setdefault(desc.digest)
         children = list(dict.fromkeys(child.digest for child in manifest.manifests))
-        linked = self.meta.linked_digests(repo_id, blobs) if repo_id is not None else set()
+        linked = self._meta.linked_digests(repo_id, blobs) if repo_id is not None else set()
         for digest in blobs:
             if digest not in linked:
                 raise e.manifest_blob_unknown(digest)
             # The link and the bytes: garbage collection removes both in one transaction, but a collection that
             # died halfway can leave a link to a deleted blob behind. A manifest never names a missing blob.
             try:
-                stored = self.blobs.size(Digest.parse(digest))
+                stored = self._blobs.size(Digest.parse(digest))
             except InvalidDigestError:
                 stored = None
             if stored is None:
                 raise e.manifest_blob_unknown(digest)
-        present = self.meta.manifest_digests(repo_id, children) if repo_id is not None else set()
+        present = self._meta.manifest_digests(repo_id, children) if repo_id is not None else set()
         for digest in children:
             if digest not in present:
                 raise e.manifest_blob_unknown(digest)
@@ -584,7 +584,7 @@ class Registry:
         if config is None or config.media_type not in mt.CONFIG_TYPES:
             return None, None
         try:
-            raw = self.blobs.read(Digest.parse(config.digest), MAX_CONFIG_READ)
+            raw = self._blobs.read(Digest.parse(config.digest), MAX_CONFIG_READ)
         except InvalidDigestError:
             return None, None
         parsed = parse_image_config(raw) if raw is not None else None
@@ -636,21 +636,21 @@ class Registry:
             architecture=architecture,
             os=os_name,
         )
-        with self.meta.write():
-            repo = self.meta.repository(name)
+        with self._meta.write():
+            repo = self._meta.repository(name)
             _check_writable(f"repository {name}", repo)
             repo_id = repo.id if repo is not None else None
             tags = list(dict.fromkeys([tag, *extra] if tag is not None else extra))
             if repo_id is not None:
-                _check_writable(f"manifest {digest}", self.meta.manifest(repo_id, digest))
+                _check_writable(f"manifest {digest}", self._meta.manifest(repo_id, digest))
                 for each in tags:
-                    _check_writable(f"tag {name}:{each}", self.meta.tag(repo_id, each))
+                    _check_writable(f"tag {name}:{each}", self._meta.tag(repo_id, each))
             self._validate_references(repo_id, manifest)
-            repo_id = self.meta.ensure_repository(name)
-            self.meta.put_manifest(repo_id, record)
+            repo_id = self._meta.ensure_repository(name)
+            self._meta.put_manifest(repo_id, record)
             for each in tags:
-                self.meta.put_tag(repo_id, each, digest)
-            self.meta.touch_repository(repo_id)
+                self._meta.put_tag(repo_id, each, digest)
+            self._meta.touch_repository(repo_id)
         return PushResult(digest, record.subject, tuple(extra))
 
     def _delete_manifest(self, name: str, reference: str) -> None:
@@ -659,41 +659,41 @@ class Registry:
             self._delete_tag(name, reference)
             return
         digest = str(check_digest(reference))
-        with self.meta.write():
-            repo = self.meta.repository(name)
-            row = self.meta.manifest(repo.id, digest) if repo is not None else None
+        with self._meta.write():
+            repo = self._meta.repository(name)
+            row = self._meta.manifest(repo.id, digest) if repo is not None else None
             if repo is None or row is None:
                 raise e.manifest_unknown(reference)
             _check_deletable(f"repository {name}", repo)
             _check_deletable(f"manifest {digest}", row)
-            locked_tag = self.meta.undeletable_tag(repo.id, digest)
+            locked_tag = self._meta.undeletable_tag(repo.id, digest)
             if locked_tag is not None:
                 raise e.locked(f"tag {name}:{locked_tag} is locked against deletion")
-            self.meta.delete_manifest(repo.id, digest)
-            self.meta.touch_repository(repo.id)
+            self._meta.delete_manifest(repo.id, digest)
+            self._meta.touch_repository(repo.id)
 
     def _delete_tag(self, name: str, tag: str) -> None:
         check_name(name)
         check_tag(tag)
-        with self.meta.write():
-            repo = self.meta.repository(name)
-            row = self.meta.tag(repo.id, tag) if repo is not None else None
+        with self._meta.write():
+            repo = self._meta.repository(name)
+            row = self._meta.tag(repo.id, tag) if repo is not None else None
             if repo is None or row is None:
                 raise e.tag_unknown(tag) if repo is not None else e.name_unknown(name)
             _check_deletable(f"repository {name}", repo)
             _check_deletable(f"tag {name}:{tag}", row)
-            self.meta.delete_tag(repo.id, tag)
-            self.meta.touch_repository(repo.id)
+            self._meta.delete_tag(repo.id, tag)
+            self._meta.touch_repository(repo.id)
 
     def _referrers(self, name: str, digest_text: str, artifact_type: str | None) -> list[ManifestInfo]:
         check_name(name)
         digest = check_digest(digest_text)
-        with self.meta.read():
-            repo = self.meta.repository(name)
+        with self._meta.read():
+            repo = self._meta.repository(name)
             if repo is None:
                 return []
             _check_readable(f"repository {name}", repo)
-            return self.meta.referrers(repo.id, str(digest), artifact_type)
+            return self._meta.referrers(repo.id, str(digest), artifact_type)
 
 
 def _inline_matches(data: str, digest: str) -> bool:

@@ -9,8 +9,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..storage.blobs import READ_CHUNK
 from ..storage.protocols import BlobReader
+
+#: Bytes read from a blob per response body message.
+READ_CHUNK = 4 * 1024 * 1024
 
 #: Threads reading blobs for responses (a cold or slow disk must not stall the event loop).
 _READERS = ThreadPoolExecutor(8, thread_name_prefix="dockyard-blob-read")

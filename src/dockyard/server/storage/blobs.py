@@ -35,8 +35,6 @@ from .records import UploadState
 
 #: Bytes gathered from the request before one write+hash step in the I/O thread.
 WRITE_BATCH = 4 * 1024 * 1024
-#: Bytes read from disk per response body message.
-READ_CHUNK = 4 * 1024 * 1024
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
