@@ -1,4 +1,8 @@
-"""The ASGI application: the three APIs, OCI error bodies for every failure, optional access log."""
+"""The ASGI application: the three APIs, OCI error bodies for every failure, optional access log.
+
+The lifespan opens the registry's stores when the server starts and closes them when it stops; every failure
+becomes an OCI error body through :func:`.rendering.error_response`.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +25,10 @@ from .api import acr, distribution, oauth
 from .auth import Authenticator, TokenLifetimes
 from .auth.gate import LoginGate
 from .config import ServerConfig
-from .gc import expire_uploads
 from .registry import Registry
+from .rendering import error_response
 from .storage.failures import CONDITIONS, storage_condition
-from .storage.metadata import DatabaseGoneError
+from .storage.protocols import StoreGoneError
 
 log = logging.getLogger("dockyard.server")
 
@@ -33,7 +37,7 @@ _STATUS_CODES = {404: "NOT_FOUND", 405: "UNSUPPORTED"}
 
 async def _registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.RegistryError)
-    return exc.response(head=request.method == "HEAD")
+    return error_response(exc, head=request.method == "HEAD")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -43,26 +47,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         message = f"method {request.method} is not supported on {request.url.path}"
     error = e.RegistryError(exc.status_code, code, message, headers=dict(exc.headers or {}))
-    return error.response(head=request.method == "HEAD")
+    return error_response(error, head=request.method == "HEAD")
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:
     """The client hung up mid-request: nothing to answer (whatever it uploaded so far stays in its session)."""
-    return e.RegistryError(400, "BLOB_UPLOAD_INVALID", "the client disconnected").response()
+    return error_response(e.RegistryError(400, "BLOB_UPLOAD_INVALID", "the client disconnected"))
 
 
 async def _storage_failure(request: Request, exc: Exception) -> Response:
     """507 with the cause when the storage refused a write (full, read-only, over quota); else a 500."""
-    condition = storage_condition(exc, request.app.state.registry.data_dir)
+    condition = storage_condition(exc, request.app.state.data_dir)
     if condition is None:
         raise exc
     log.error("%s %s: %s (%s)", request.method, request.url.path, CONDITIONS[condition], exc)
-    return e.insufficient_storage(condition, CONDITIONS[condition]).response(head=request.method == "HEAD")
-async def _database_gone(request: Request, exc: Exception) -> Response:
-    """``metadata.db`` vanished under the running server: refuse (503) rather than acknowledge what cannot last."""
+    return error_response(e.insufficient_storage(condition, CONDITIONS[condition]), head=request.method == "HEAD")
+
+
+async def _store_gone(request: Request, exc: Exception) -> Response:
+    """A store vanished under the running server (``metadata.db`` deleted): refuse (503) rather than acknowledge
+    what cannot last."""
     log.error("%s", exc)
     error = e.RegistryError(503, "UNAVAILABLE", str(exc), {"database": str(getattr(exc, "path", ""))})
-    return error.response(head=request.method == "HEAD")
+    return error_response(error, head=request.method == "HEAD")
 
 
 def sweep_interval(upload_ttl: float) -> float:
@@ -75,8 +82,8 @@ async def _sweep_uploads(registry: Registry, upload_ttl: float) -> None:
     while True:
         await asyncio.sleep(sweep_interval(upload_ttl))
         try:
-            expired = await registry.threads.read(expire_uploads, registry.uploads, upload_ttl)
-        except DatabaseGoneError:
+            expired = await registry.expire_uploads(upload_ttl)
+        except StoreGoneError:
             continue  # every request reports it already
         except Exception:
             log.exception("sweeping expired upload sessions failed")
@@ -88,16 +95,17 @@ async def _sweep_uploads(registry: Registry, upload_ttl: float) -> None:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     error = e.RegistryError(500, "UNKNOWN", "internal server error")
-    return error.response(head=request.method == "HEAD")
+    return error_response(error, head=request.method == "HEAD")
 
 
 def create_app(config: ServerConfig) -> ASGIApp:
-    """Build the application for ``config`` (opens the data directory)."""
+    """Build the application for ``config``; its lifespan opens the stores in ``config.data_dir``."""
     data_dir = Path(config.data_dir)
-    registry = Registry(data_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        registry = await asyncio.to_thread(Registry.open, data_dir)
+        app.state.registry = registry
         sweeper = asyncio.create_task(_sweep_uploads(registry, config.upload_ttl))
         try:
             yield
@@ -105,7 +113,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-            registry.close()
+            await asyncio.to_thread(registry.close)
 
     app = Starlette(
         routes=[*distribution.routes, *acr.routes, *oauth.routes],
@@ -115,12 +123,12 @@ def create_app(config: ServerConfig) -> ASGIApp:
             ClientDisconnect: _client_gone,
             OSError: _storage_failure,
             sqlite3.Error: _storage_failure,
-            DatabaseGoneError: _database_gone,
+            StoreGoneError: _store_gone,
             Exception: _unexpected,
         },
         lifespan=lifespan,
     )
-    app.state.registry = registry
+    app.state.data_dir = data_dir
     app.state.auth = Authenticator(
         data_dir,
         htpasswd=Path(config.htpasswd) if config.htpasswd else None,

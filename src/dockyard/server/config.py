@@ -28,7 +28,7 @@ class ServerConfig:
     access_log: str | None = None
     #: Seconds an upload session may sit idle (no bytes received) before the server removes it.
     upload_ttl: float = 4 * 3600.0
-    #: Connection limits (see ``dockyard.server.protocol``): seconds to receive a request's headers, seconds
+    #: Connection limits (see ``dockyard.server.connection``): seconds to receive a request's headers, seconds
     #: without body bytes while a request body is being received, seconds an idle keep-alive connection stays
     #: open, the most open connections, and the most bytes of request line and headers.
     header_timeout: float = 20.0

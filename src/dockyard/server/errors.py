@@ -1,11 +1,14 @@
-"""Registry errors as the OCI distribution-spec and ACR report them: an HTTP status plus a JSON error body."""
+"""Registry errors as the OCI distribution-spec and ACR report them: data (status, code, message, detail).
+
+They are raised by the rules and the HTTP layer alike and rendered in one place (:mod:`.rendering`).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from starlette.responses import Response
+from .storage.records import UploadState
 
 
 class RegistryError(Exception):
@@ -31,14 +34,14 @@ class RegistryError(Exception):
         error = {"code": self.code, "message": self.message, "detail": self.detail if self.detail is not None else {}}
         return json.dumps({"errors": [error]}).encode()
 
-    def response(self, head: bool = False) -> Response:
-        """The error as a Starlette response (no body for HEAD requests)."""
-        body = self.body()
-        headers = {"Content-Type": "application/json", **self.headers}
-        if head:
-            headers["Content-Length"] = str(len(body))
-            return Response(b"", status_code=self.status, headers=headers)
-        return Response(body, status_code=self.status, headers=headers)
+
+class UploadRangeError(RegistryError):
+    """416 RANGE_INVALID for a chunk that does not fit an upload session; carries the session's state (answered
+    as its ``Location``/``Range`` headers, so the client can resume)."""
+
+    def __init__(self, message: str, state: UploadState) -> None:
+        super().__init__(416, "RANGE_INVALID", message)
+        self.state = state
 
 
 def name_invalid(name: str, why: str = "") -> RegistryError:
@@ -82,12 +85,12 @@ def upload_unknown(upload_id: str) -> RegistryError:
     return RegistryError(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {"uuid": upload_id})
 
 
-def upload_invalid(message: str, status: int = 400, headers: dict[str, str] | None = None) -> RegistryError:
-    return RegistryError(status, "BLOB_UPLOAD_INVALID", message, headers=headers)
-
-
 def range_invalid(message: str, headers: dict[str, str] | None = None) -> RegistryError:
     return RegistryError(416, "RANGE_INVALID", message, headers=headers)
+
+
+def upload_range_invalid(message: str, state: UploadState) -> UploadRangeError:
+    return UploadRangeError(message, state)
 
 
 def pagination_invalid(message: str) -> RegistryError:
@@ -111,10 +114,6 @@ def bad_request(message: str, code: str = "UNSUPPORTED") -> RegistryError:
 
 def unauthorized(message: str, challenge: str) -> RegistryError:
     return RegistryError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": challenge})
-
-
-def denied(message: str) -> RegistryError:
-    return RegistryError(403, "DENIED", message)
 
 
 def too_many_requests(message: str, retry_after: int) -> RegistryError:

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from ..oci.digest import Digest, Hasher
 from ..oci.manifest import InvalidManifestError, parse_manifest
-from .storage.blobs import WRITE_BATCH, BlobStore, UploadStore
-from .storage.metadata import MetadataStore
+from .registry import expire_uploads
+from .storage.blobs import WRITE_BATCH, FileBlobStore, FileUploadStore
+from .storage.metadata import SqliteMetadataStore
+from .storage.protocols import MetadataStore
 
 
 @dataclass
@@ -57,8 +59,8 @@ def verify(data_dir: Path, *, dry_run: bool = False) -> list[CorruptBlob]:
     still the one hashed (an upload that committed the right bytes meanwhile replaced it: nothing to do).
     """
     data_dir = Path(data_dir)
-    meta = MetadataStore(data_dir)
-    blobs = BlobStore(data_dir)
+    meta = SqliteMetadataStore(data_dir)
+    blobs = FileBlobStore(data_dir)
     found: list[CorruptBlob] = []
     try:
         for digest, path in list(blobs.iter_all()):
@@ -102,9 +104,9 @@ def _referenced(meta: MetadataStore) -> set[str]:
 def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -> GcReport:
     """Collect garbage in ``data_dir``; returns what was (or would be) removed."""
     data_dir = Path(data_dir)
-    meta = MetadataStore(data_dir)
-    blobs = BlobStore(data_dir)
-    uploads = UploadStore(data_dir)
+    meta = SqliteMetadataStore(data_dir)
+    blobs = FileBlobStore(data_dir)
+    uploads = FileUploadStore(data_dir, blobs)
     report = GcReport()
     now = time.time()
     try:
@@ -112,11 +114,10 @@ def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -
             marked = _referenced(meta)
             linked: set[str] = set()
             for link in list(meta.blob_links()):
-                digest = link["digest"]
-                if digest in marked or now - float(link["created"]) < min_age:
-                    linked.add(digest)
+                if link.digest in marked or now - link.created < min_age:
+                    linked.add(link.digest)
                 elif not dry_run:
-                    meta.unlink_blob(link["repo_id"], digest)
+                    meta.unlink_blob(link.repo_id, link.digest)
             for digest, path in list(blobs.iter_all()):
                 text = str(digest)
                 if text in marked or text in linked:
@@ -135,20 +136,3 @@ def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -
         meta.close()
     report.uploads = expire_uploads(uploads, min_age, now=now, dry_run=dry_run)
     return report
-
-
-def expire_uploads(
-    uploads: UploadStore, max_idle: float, *, now: float | None = None, dry_run: bool = False
-) -> list[str]:
-    """Remove upload sessions that received nothing for ``max_idle`` seconds, except one a request is writing to
-    right now; returns their ids. ``dockyard gc`` and the running server's periodic sweep both use this."""
-    now = time.time() if now is None else now
-    expired: list[str] = []
-    for state in list(uploads.iter_all()):
-        try:
-            touched = uploads.data_path(state.id).stat().st_mtime
-        except FileNotFoundError:
-            touched = state.created
-        if now - touched >= max_idle and (dry_run or uploads.discard_idle(state.id)):
-            expired.append(state.id)
-    return expired

@@ -5,7 +5,7 @@ thread has its own SQLite connection, and WAL lets them read while a write is in
 writer thread, since SQLite takes one writer at a time anyway: a write waiting for the database lock (held by
 another worker process, ``dockyard gc`` or a slow commit) delays other writes, never reads or ``GET /v2/``.
 Every call first checks that the database file is still the one opened (see
-:class:`~.storage.metadata.DatabaseGoneError`).
+:class:`~.storage.protocols.StoreGoneError`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from .storage.metadata import MetadataStore
+from .storage.protocols import MetadataStore
 
 T = TypeVar("T")
 

@@ -1,7 +1,12 @@
-"""The registry's rules: names, pushes, pulls, deletes and locks, over the blob and metadata stores.
+"""The registry's rules: names, pushes, pulls, deletes and locks, over injected metadata, blob and upload stores.
 
 The HTTP layers (``api/distribution.py`` for ``/v2``, ``api/acr.py`` for ``/acr/v1``) only translate requests
-and responses; every decision about what is allowed or stored is made here, once, for both APIs.
+and responses; every decision about what is allowed or stored is made here, once, for both APIs. The rules know
+no HTTP and no SQL: they speak to the stores through :mod:`.storage.protocols`.
+
+The public surface is asynchronous: each method runs its blocking store work on the store threads itself (reads
+on a pool, writes on the one writer thread, see :mod:`.offload`), so nothing blocking runs on the event loop.
+The ``_rule`` methods behind them are the synchronous rules.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ import asyncio
 import base64
 import binascii
 import json
-import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..oci import mediatypes as mt
 from ..oci.digest import Digest, InvalidDigestError, compute_digest, is_digest_reference
@@ -22,14 +28,28 @@ from ..oci.names import is_valid_repository, is_valid_tag
 from ..oci.strict_json import MAX_INT
 from . import errors as e
 from .offload import StoreThreads
-from .storage.blobs import BlobStore, UploadBusyError, UploadOffsetError, UploadState, UploadStore, open_blob
-from .storage.metadata import ManifestRecord, MetadataStore
-from .storage.private import make_private_dir
+from .storage.protocols import (
+    BlobSource,
+    BlobStore,
+    MetadataStore,
+    UploadBusyError,
+    UploadGoneError,
+    UploadOffsetError,
+    UploadStore,
+)
+from .storage.records import (
+    AttributeChanges,
+    Attributes,
+    ManifestInfo,
+    NewManifest,
+    Order,
+    RepositoryRecord,
+    TagRecord,
+    UploadState,
+)
 
 #: Largest image config read to derive platform metadata.
 MAX_CONFIG_READ = 4 * 1024 * 1024
-#: Smallest PATCH chunk a client is asked to send (``OCI-Chunk-Min-Length``); the last one may be shorter.
-CHUNK_MIN_LENGTH = 0
 
 
 def check_name(name: str) -> str:
@@ -47,21 +67,47 @@ def check_digest(value: str) -> Digest:
         raise e.digest_invalid(str(exc), value) from None
 
 
-@dataclass(frozen=True)
-class StoredManifest:
-    """A manifest as pulled: its digest, media type and exact bytes."""
-
-    digest: str
-    media_type: str
-    content: bytes
+def check_tag(tag: str) -> str:
+    """``tag`` if it is a valid tag, else a 400 TAG_INVALID."""
+    if not is_valid_tag(tag):
+        raise e.tag_invalid(tag)
+    return tag
 
 
 @dataclass(frozen=True)
 class PushResult:
+    """What a manifest push stored."""
+
     digest: str
     subject: str | None
     #: The tags applied from ``?tag=`` query parameters (answered as ``OCI-Tag`` headers).
     tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepositorySummary:
+    """A repository with its manifest and tag counts (ACR's repository view)."""
+
+    record: RepositoryRecord
+    manifest_count: int
+    tag_count: int
+
+
+@dataclass(frozen=True)
+class ManifestPage:
+    """A page of manifests with their tags, and the bytes of the indexes among them (read in one snapshot)."""
+
+    manifests: list[ManifestInfo]
+    tags: dict[str, list[str]]
+    index_contents: dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class OpenedBlob:
+    """A blob opened for a GET: bytes to stream or a URL to redirect to (the caller closes a reader)."""
+
+    digest: Digest
+    source: BlobSource
 
 
 def check_manifest_content_type(content_type: str | None) -> None:
@@ -73,273 +119,431 @@ def check_manifest_content_type(content_type: str | None) -> None:
         raise e.manifest_invalid(f"Content-Type {declared!r} is not a manifest media type (one of {allowed})")
 
 
-def _enabled(row: sqlite3.Row | None, column: str) -> bool:
-    return row is None or bool(row[column])
+def _flags(record: RepositoryRecord | TagRecord | ManifestInfo | None) -> Attributes:
+    return Attributes() if record is None else record.attributes
+
+
+def _check_readable(what: str, *records: RepositoryRecord | TagRecord | ManifestInfo | None) -> None:
+    for record in records:
+        if not _flags(record).read_enabled:
+            raise e.locked(f"{what} is locked for reading (readEnabled is false)")
+
+
+def _check_writable(what: str, *records: RepositoryRecord | TagRecord | ManifestInfo | None) -> None:
+    for record in records:
+        if not _flags(record).write_enabled:
+            raise e.locked(f"{what} is locked for writing (writeEnabled is false)")
+
+
+def _check_deletable(what: str, *records: RepositoryRecord | TagRecord | ManifestInfo | None) -> None:
+    """A delete needs ``deleteEnabled`` and ``writeEnabled`` (as ACR: a write-locked artifact is immutable)."""
+    for record in records:
+        if not _flags(record).delete_enabled:
+            raise e.locked(f"{what} is locked against deletion (deleteEnabled is false)")
+        if not _flags(record).write_enabled:
+            raise e.locked(f"{what} is locked (writeEnabled is false) and cannot be deleted")
 
 
 class Registry:
-    """The registry over one data directory."""
+    """The registry's rules over one metadata store, one blob store and one upload store."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        make_private_dir(self.data_dir)
-        self.blobs = BlobStore(self.data_dir)
-        self.uploads = UploadStore(self.data_dir)
-        self.meta = MetadataStore(self.data_dir)
-        #: Where handlers run the blocking methods below (``await reg.threads.read(reg.get_manifest, …)``).
-        self.threads = StoreThreads(self.meta)
+    def __init__(self, metadata: MetadataStore, blobs: BlobStore, uploads: UploadStore) -> None:
+        self._meta = metadata
+        self._blobs = blobs
+        self._uploads = uploads
+        self._threads = StoreThreads(metadata)
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Registry:
+        """The default registry: SQLite metadata and file blobs and uploads in ``data_dir``."""
+        from .storage.blobs import FileBlobStore, FileUploadStore
+        from .storage.metadata import SqliteMetadataStore
+        from .storage.private import make_private_dir
+
+        make_private_dir(Path(data_dir))
+        blobs = FileBlobStore(Path(data_dir))
+        return cls(SqliteMetadataStore(Path(data_dir)), blobs, FileUploadStore(Path(data_dir), blobs))
 
     def close(self) -> None:
-        self.threads.close()
-        self.meta.close()
+        """Finish the work handed to the store threads, then close the stores."""
+        self._threads.close()
+        self._meta.close()
 
-    # -- repositories and locks ---------------------------------------------------------------------------------
+    # -- the asynchronous surface the HTTP layer uses -----------------------------------------------------------
 
-    def repository(self, name: str) -> sqlite3.Row:
-        """The repository row, else 404 NAME_UNKNOWN.
+    async def check_available(self) -> None:
+        """Raise when the metadata store can no longer be used (``GET /v2/`` answers it)."""
+        await self._threads.read(self._meta.check_present)
 
-        As on ACR, a repository exists while it holds a manifest: once its last manifest is deleted (or when only
-        blobs were ever uploaded to it) ``/acr/v1`` answers NAME_UNKNOWN and both catalogs omit it; only the ``/v2``
-        tag list (see :meth:`repository_record`) still answers, with no tags.
-        """
-        check_name(name)
-        row = self.meta.repository(name)
-        if row is None or not self.meta.has_manifests(row["id"]):
-            raise e.name_unknown(name)
-        return row
+    async def catalog(self, last: str | None, limit: int | None) -> list[str]:
+        """Names of the listable repositories holding a manifest, sorted, after ``last``."""
+        return await self._threads.read(self._meta.catalog, last, limit)
 
-    def repository_record(self, name: str) -> sqlite3.Row:
-        """The repository row even when it no longer holds a manifest, else 404 NAME_UNKNOWN.
+    async def repository(self, name: str) -> RepositorySummary:
+        """The repository with its counts, else 404 NAME_UNKNOWN."""
+        return await self._threads.read(self._repository_summary, name)
 
-        ``GET /v2/<name>/tags/list`` uses it: a repository whose last manifest was deleted lists no tags (200, as
-        the distribution-spec allows and its conformance suite expects) until it is deleted as a whole.
-        """
-        check_name(name)
-        row = self.meta.repository(name)
-        if row is None:
-            raise e.name_unknown(name)
-        return row
+    async def tag_names(self, name: str, last: str | None, limit: int | None) -> list[str]:
+        """``/v2`` tag list: names after ``last`` (a repository whose last manifest went lists none)."""
+        return await self._threads.read(self._tag_names, name, last, limit)
 
-    @staticmethod
-    def check_readable(what: str, *rows: sqlite3.Row | None) -> None:
-        for row in rows:
-            if not _enabled(row, "read_enabled"):
-                raise e.locked(f"{what} is locked for reading (readEnabled is false)")
+    async def list_tags(
+        self, name: str, last: str | None, limit: int | None, order: Order = "none", digest: str | None = None
+    ) -> list[TagRecord]:
+        """A page of the repository's listable tags (optionally only those of ``digest``)."""
+        return await self._threads.read(self._list_tags, name, last, limit, order, digest)
 
-    @staticmethod
-    def check_writable(what: str, *rows: sqlite3.Row | None) -> None:
-        for row in rows:
-            if not _enabled(row, "write_enabled"):
-                raise e.locked(f"{what} is locked for writing (writeEnabled is false)")
+    async def tag(self, name: str, tag: str) -> TagRecord:
+        """One tag, else 404 NAME_UNKNOWN / TAG_UNKNOWN."""
+        return await self._threads.read(self._tag, name, tag)
 
-    @staticmethod
-    def check_deletable(what: str, *rows: sqlite3.Row | None) -> None:
-        """A delete needs ``deleteEnabled`` and ``writeEnabled`` (as ACR: a write-locked artifact is immutable)."""
-        for row in rows:
-            if not _enabled(row, "delete_enabled"):
-                raise e.locked(f"{what} is locked against deletion (deleteEnabled is false)")
-            if not _enabled(row, "write_enabled"):
-                raise e.locked(f"{what} is locked (writeEnabled is false) and cannot be deleted")
+    async def list_manifests(self, name: str, last: str | None, limit: int | None, order: Order) -> ManifestPage:
+        """A page of the repository's listable manifests with their tags."""
+        return await self._threads.read(self._list_manifests, name, last, limit, order)
 
-    def check_push_allowed(self, name: str) -> None:
-        """Refuse pushes into a write-locked repository."""
-        check_name(name)
-        self.check_writable(f"repository {name}", self.meta.repository(name))
+    async def manifest_digest(self, name: str, reference: str) -> str:
+        """The digest a tag or digest reference names in a repository holding manifests, else 404."""
+        return await self._threads.read(self._manifest_digest, name, reference)
 
-    def delete_repository(self, name: str) -> tuple[list[str], list[str]]:
+    async def manifest_info(self, name: str, digest: str) -> tuple[ManifestInfo, list[str]]:
+        """A manifest's metadata and content, and its tags (404 MANIFEST_UNKNOWN)."""
+        return await self._threads.read(self._manifest_info, name, digest)
+
+    async def get_manifest(self, name: str, reference: str) -> ManifestInfo:
+        """The manifest (with content) for a tag or digest (404 MANIFEST_UNKNOWN, 405 when read-locked)."""
+        return await self._threads.read(self._get_manifest, name, reference)
+
+    async def put_manifest(
+        self, name: str, reference: str, body: bytes, content_type: str | None, extra_tags: Sequence[str] = ()
+    ) -> PushResult:
+        """Store a manifest under a tag or digest (see :meth:`_put_manifest`)."""
+        return await self._threads.write(self._put_manifest, name, reference, body, content_type, extra_tags)
+
+    async def delete_manifest(self, name: str, reference: str) -> None:
+        """Delete by digest (the manifest and its tags) or by tag (untag only)."""
+        await self._threads.write(self._delete_manifest, name, reference)
+
+    async def delete_tag(self, name: str, tag: str) -> None:
+        """Remove a tag (the manifest stays)."""
+        await self._threads.write(self._delete_tag, name, tag)
+
+    async def delete_repository(self, name: str) -> tuple[list[str], list[str]]:
         """Delete a repository with all its manifests and tags (405 if any of them is locked)."""
-        check_name(name)
-        with self.meta.write():
-            repo = self.meta.repository(name)
-            if repo is None:
-                raise e.name_unknown(name)
-            self.check_deletable(f"repository {name}", repo)
-            locked_digest = self.meta.undeletable("manifests", "digest", repo["id"])
-            if locked_digest is not None:
-                raise e.locked(f"manifest {locked_digest} in {name} is locked against deletion")
-            locked_tag = self.meta.undeletable("tags", "name", repo["id"])
-            if locked_tag is not None:
-                raise e.locked(f"tag {name}:{locked_tag} is locked against deletion")
-            return self.meta.delete_repository(repo["id"])
+        return await self._threads.write(self._delete_repository, name)
 
-    # -- blobs --------------------------------------------------------------------------------------------------
+    async def update_attributes(
+        self, name: str, kind: Literal["repository", "tag", "manifest"], key: str | None, changes: AttributeChanges
+    ) -> None:
+        """Set lock flags of the repository, a tag (``key``) or a manifest (``key``: its digest)."""
+        await self._threads.write(self._update_attributes, name, kind, key, changes)
 
-    def _linked_blob(self, name: str, digest: Digest) -> sqlite3.Row | None:
-        repo = self.meta.repository(name)
-        if repo is None:
-            return None
-        return self.meta.blob_link(repo["id"], str(digest))
+    async def referrers(self, name: str, digest: str, artifact_type: str | None) -> list[ManifestInfo]:
+        """The manifests whose subject is ``digest`` (optionally of ``artifact_type``)."""
+        return await self._threads.read(self._referrers, name, digest, artifact_type)
 
-    def open_blob(self, name: str, digest_text: str) -> tuple[Digest, int, int]:
-        """Open a blob of repository ``name`` for reading: ``(digest, fd, size)``; the caller closes ``fd``."""
-        check_name(name)
-        digest = check_digest(digest_text)
-        repo = self.meta.repository(name)
-        if repo is None:
-            raise e.blob_unknown(str(digest))
-        self.check_readable(f"repository {name}", repo)
-        if self.meta.blob_link(repo["id"], str(digest)) is None:
-            raise e.blob_unknown(str(digest))
-        opened = open_blob(self.blobs.path(digest))
-        if opened is None:
-            raise e.blob_unknown(str(digest))
-        return digest, opened[0], opened[1]
+    async def open_blob(self, name: str, digest: str) -> OpenedBlob:
+        """Open a blob of repository ``name`` (404 BLOB_UNKNOWN, 405 when read-locked); the caller closes it."""
+        return await self._threads.read(self._open_blob, name, digest)
 
-    def delete_blob(self, name: str, digest_text: str) -> None:
+    async def delete_blob(self, name: str, digest: str) -> None:
         """Unlink a blob from a repository (garbage collection removes the bytes once nothing links them)."""
-        check_name(name)
-        digest = check_digest(digest_text)
-        with self.meta.write():
-            repo = self.meta.repository(name)
-            if repo is None or self.meta.blob_link(repo["id"], str(digest)) is None:
-                raise e.blob_unknown(str(digest))
-            self.check_deletable(f"repository {name}", repo)
-            holder = self._locked_holder(repo["id"], str(digest))
-            if holder is not None:
-                raise e.locked(f"blob {digest} is part of {name}@{holder}, which is locked against deletion")
-            self.meta.unlink_blob(repo["id"], str(digest))
+        await self._threads.write(self._delete_blob, name, digest)
 
-    def _locked_holder(self, repo_id: int, digest: str) -> str | None:
-        """The digest of a manifest of the repository that names blob ``digest`` and must stay whole: one whose
-        delete or write lock is on, one a locked tag points to, or a child of such an index. ``None`` if none."""
-        pending = list(self.meta.locked_manifests(repo_id))
-        seen = {row["digest"] for row in pending}
-        while pending:
-            row = pending.pop()
-            try:
-                parsed = parse_manifest(bytes(row["content"]), row["media_type"])
-            except InvalidManifestError:
-                continue
-            if any(desc.digest == digest for desc in parsed.blobs()):
-                return str(row["digest"])
-            for child in parsed.manifests:
-                if child.digest not in seen:
-                    seen.add(child.digest)
-                    child_row = self.meta.manifest(repo_id, child.digest, with_content=True)
-                    if child_row is not None:
-                        pending.append(child_row)
-        return None
-
-    def mount_blob(self, name: str, digest_text: str, source: str) -> bool:
+    async def mount_blob(self, name: str, digest: str, source: str) -> bool:
         """Link an existing blob of ``source`` into ``name``; False when ``source`` does not hold it."""
-        check_name(name)
-        digest = check_digest(digest_text)
-        if not is_valid_repository(source):
-            return False
-        with self.meta.write():
-            src = self.meta.repository(source)
-            if src is None or not src["read_enabled"] or self.meta.blob_link(src["id"], str(digest)) is None:
-                return False
-            size = self.blobs.size(digest)
-            if size is None:
-                return False
-            repo = self.meta.repository(name)
-            self.check_writable(f"repository {name}", repo)
-            repo_id = self.meta.ensure_repository(name)
-            self.meta.link_blob(repo_id, str(digest), size)
-        return True
+        return await self._threads.write(self._mount_blob, name, digest, source)
 
-    # -- uploads ------------------------------------------------------------------------------------------------
+    async def push_allowed(self, name: str) -> None:
+        """Refuse pushes into a write-locked repository (405)."""
+        await self._threads.read(self._check_push_allowed, name)
 
-    def start_upload(self, name: str) -> str:
-        self.check_push_allowed(name)
-        return self.uploads.create(name)
+    async def start_upload(self, name: str) -> UploadState:
+        """A new upload session for ``name`` (405 when the repository is write-locked)."""
+        await self.push_allowed(name)
+        return await self._threads.read(self._uploads.create, name)
 
-    def upload(self, name: str, upload_id: str) -> UploadState:
+    async def upload(self, name: str, upload_id: str) -> UploadState:
         """The session ``upload_id`` of repository ``name``, else 404 BLOB_UPLOAD_UNKNOWN."""
-        check_name(name)
-        state = self.uploads.state(upload_id)
-        if state is None or state.repository != name:
-            raise e.upload_unknown(upload_id)
-        return state
+        return await self._threads.read(self._upload, name, upload_id)
 
-    async def append_upload(self, name: str, upload_id: str, body: AsyncIterator[bytes], start: int | None) -> int:
-        """Append a chunk; 416 when ``start`` is not the current offset. Returns the new offset."""
-        self.upload(name, upload_id)
+    async def append_upload(
+        self, name: str, upload_id: str, body: AsyncIterator[bytes], start: int | None
+    ) -> UploadState:
+        """Append a chunk; 416 (with the session's state) when ``start`` is not the current offset."""
+        await self.upload(name, upload_id)
         try:
-            return await self.uploads.append(upload_id, body, start)
+            offset = await self._uploads.append(upload_id, body, start)
         except UploadBusyError:
-            state = self.upload(name, upload_id)
-            raise e.range_invalid(
-                "another request is writing to this upload session", headers=upload_headers(name, state)
-            ) from None
-        except FileNotFoundError:
+            state = await self.upload(name, upload_id)
+            raise e.upload_range_invalid("another request is writing to this upload session", state) from None
+        except UploadGoneError:
             raise e.upload_unknown(upload_id) from None
         except UploadOffsetError as exc:
-            offset = exc.offset
-            state = UploadState(upload_id, name, 0, offset)
-            raise e.range_invalid(
-                f"chunk starts at {start} but the upload has {offset} bytes", headers=upload_headers(name, state)
+            state = UploadState(upload_id, name, 0, exc.offset)
+            raise e.upload_range_invalid(
+                f"chunk starts at {start} but the upload has {exc.offset} bytes", state
             ) from None
+        return UploadState(upload_id, name, 0, offset)
 
     async def finish_upload(self, name: str, upload_id: str, digest_text: str | None) -> Digest:
         """Verify the session against ``digest`` and commit it as a blob of ``name``."""
-        self.upload(name, upload_id)
+        await self.upload(name, upload_id)
         if not digest_text:
             raise e.digest_invalid("the digest query parameter is required to finish an upload")
         digest = check_digest(digest_text)
         try:
-            async with self.uploads.sealed(upload_id, digest.algorithm) as (actual, size):
+            async with self._uploads.sealed(upload_id, digest.algorithm) as (actual, size):
                 if actual == str(digest):
-                    await self.threads.write(self._commit_upload, name, upload_id, digest, size)
+                    await self._threads.write(self._commit_upload, name, upload_id, digest, size)
         except UploadBusyError:
             raise e.range_invalid("another request is writing to this upload session") from None
-        except FileNotFoundError:
+        except UploadGoneError:
             raise e.upload_unknown(upload_id) from None
-        await asyncio.to_thread(self.uploads.discard, upload_id)  # unlinking a large file takes a while
+        await asyncio.to_thread(self._uploads.discard, upload_id)  # unlinking a large file takes a while
         if actual != str(digest):
             raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))
         return digest
 
-    def _commit_upload(self, name: str, upload_id: str, digest: Digest, size: int) -> None:
-        """Adopt a verified session's data file as blob ``digest`` and link it into ``name`` (one transaction)."""
-        with self.meta.write():
-            self.check_writable(f"repository {name}", self.meta.repository(name))
-            # Always the freshly verified file: a stored copy that rotted on disk is replaced.
-            self.blobs.adopt(self.uploads.data_path(upload_id), digest)
-            repo_id = self.meta.ensure_repository(name)
-            self.meta.link_blob(repo_id, str(digest), size)
+    async def put_blob(self, name: str, body: AsyncIterator[bytes], digest_text: str) -> Digest:
+        """A monolithic upload: the whole blob in one request, verified against ``digest``."""
+        check_digest(digest_text)
+        state = await self.start_upload(name)
+        try:
+            await self.append_upload(name, state.id, body, None)
+            return await self.finish_upload(name, state.id, digest_text)
+        finally:
+            await asyncio.to_thread(self._uploads.discard, state.id)
 
-    def cancel_upload(self, name: str, upload_id: str) -> None:
-        self.upload(name, upload_id)
-        self.uploads.discard(upload_id)
+    async def cancel_upload(self, name: str, upload_id: str) -> None:
+        """Drop an upload session (404 when unknown)."""
+        await self.upload(name, upload_id)
+        await asyncio.to_thread(self._uploads.discard, upload_id)
+
+    async def expire_uploads(self, max_idle: float) -> list[str]:
+        """Remove upload sessions idle for ``max_idle`` seconds; their ids."""
+        return await self._threads.read(expire_uploads, self._uploads, max_idle)
+
+    # -- repositories and locks ---------------------------------------------------------------------------------
+
+    def _repository(self, name: str) -> RepositoryRecord:
+        """The repository, else 404 NAME_UNKNOWN.
+
+        As on ACR, a repository exists while it holds a manifest: once its last manifest is deleted (or when only
+        blobs were ever uploaded to it) ``/acr/v1`` answers NAME_UNKNOWN and both catalogs omit it; only the ``/v2``
+        tag list (see :meth:`_tag_names`) still answers, with no tags.
+        """
+        check_name(name)
+        repo = self._meta.repository(name)
+        if repo is None or not self._meta.has_manifests(repo.id):
+            raise e.name_unknown(name)
+        return repo
+
+    def _repository_summary(self, name: str) -> RepositorySummary:
+        with self._meta.read():
+            repo = self._repository(name)
+            manifests, tags = self._meta.counts(repo.id)
+        return RepositorySummary(repo, manifests, tags)
+
+    def _tag_names(self, name: str, last: str | None, limit: int | None) -> list[str]:
+        """Tag names even when the repository no longer holds a manifest (``GET /v2/<name>/tags/list`` lists
+        none then, with 200, as the distribution-spec allows and its conformance suite expects), until it is
+        deleted as a whole; else 404 NAME_UNKNOWN."""
+        check_name(name)
+        with self._meta.read():
+            repo = self._meta.repository(name)
+            if repo is None:
+                raise e.name_unknown(name)
+            return [tag.name for tag in self._meta.list_tags(repo.id, last, limit)]
+
+    def _list_tags(
+        self, name: str, last: str | None, limit: int | None, order: Order, digest: str | None
+    ) -> list[TagRecord]:
+        with self._meta.read():
+            repo = self._repository(name)
+            return self._meta.list_tags(repo.id, last, limit, order, digest)
+
+    def _tag(self, name: str, tag: str) -> TagRecord:
+        with self._meta.read():
+            repo = self._repository(name)
+            record = self._meta.tag(repo.id, tag)
+        if record is None:
+            raise e.tag_unknown(tag)
+        return record
+
+    def _list_manifests(self, name: str, last: str | None, limit: int | None, order: Order) -> ManifestPage:
+        with self._meta.read():
+            repo = self._repository(name)
+            rows = self._meta.list_manifests(repo.id, last, limit, order)
+            tags = self._meta.tags_of(repo.id, [row.digest for row in rows])
+            # Indexes list their children as "references": their bytes, in one query for the page.
+            indexes = [row.digest for row in rows if row.media_type in mt.INDEX_TYPES]
+            contents = self._meta.manifest_contents(repo.id, indexes)
+        return ManifestPage(rows, tags, contents)
+
+    def _check_push_allowed(self, name: str) -> None:
+        check_name(name)
+        _check_writable(f"repository {name}", self._meta.repository(name))
+
+    def _delete_repository(self, name: str) -> tuple[list[str], list[str]]:
+        check_name(name)
+        with self._meta.write():
+            repo = self._meta.repository(name)
+            if repo is None:
+                raise e.name_unknown(name)
+            _check_deletable(f"repository {name}", repo)
+            locked_digest = self._meta.undeletable_manifest(repo.id)
+            if locked_digest is not None:
+                raise e.locked(f"manifest {locked_digest} in {name} is locked against deletion")
+            locked_tag = self._meta.undeletable_tag(repo.id)
+            if locked_tag is not None:
+                raise e.locked(f"tag {name}:{locked_tag} is locked against deletion")
+            return self._meta.delete_repository(repo.id)
+
+    def _update_attributes(
+        self, name: str, kind: Literal["repository", "tag", "manifest"], key: str | None, changes: AttributeChanges
+    ) -> None:
+        with self._meta.write():
+            repo = self._repository(name)
+            if kind == "repository":
+                self._meta.set_repository_attributes(repo.id, changes)
+            elif kind == "tag":
+                if self._meta.tag(repo.id, key or "") is None:
+                    raise e.tag_unknown(key or "")
+                self._meta.set_tag_attributes(repo.id, key or "", changes)
+            else:
+                if self._meta.manifest(repo.id, key or "") is None:
+                    raise e.manifest_unknown(key or "")
+                self._meta.set_manifest_attributes(repo.id, key or "", changes)
+
+    # -- blobs --------------------------------------------------------------------------------------------------
+
+    def _open_blob(self, name: str, digest_text: str) -> OpenedBlob:
+        check_name(name)
+        digest = check_digest(digest_text)
+        repo = self._meta.repository(name)
+        if repo is None:
+            raise e.blob_unknown(str(digest))
+        _check_readable(f"repository {name}", repo)
+        if self._meta.blob_link(repo.id, str(digest)) is None:
+            raise e.blob_unknown(str(digest))
+        source = self._blobs.open(digest)
+        if source is None:
+            raise e.blob_unknown(str(digest))
+        return OpenedBlob(digest, source)
+
+    def _delete_blob(self, name: str, digest_text: str) -> None:
+        check_name(name)
+        digest = check_digest(digest_text)
+        with self._meta.write():
+            repo = self._meta.repository(name)
+            if repo is None or self._meta.blob_link(repo.id, str(digest)) is None:
+                raise e.blob_unknown(str(digest))
+            _check_deletable(f"repository {name}", repo)
+            holder = self._locked_holder(repo.id, str(digest))
+            if holder is not None:
+                raise e.locked(f"blob {digest} is part of {name}@{holder}, which is locked against deletion")
+            self._meta.unlink_blob(repo.id, str(digest))
+
+    def _locked_holder(self, repo_id: int, digest: str) -> str | None:
+        """The digest of a manifest of the repository that names blob ``digest`` and must stay whole: one whose
+        delete or write lock is on, one a locked tag points to, or a child of such an index. ``None`` if none."""
+        pending = list(self._meta.locked_manifests(repo_id))
+        seen = {row.digest for row in pending}
+        while pending:
+            row = pending.pop()
+            try:
+                parsed = parse_manifest(row.content or b"", row.media_type)
+            except InvalidManifestError:
+                continue
+            if any(desc.digest == digest for desc in parsed.blobs()):
+                return row.digest
+            for child in parsed.manifests:
+                if child.digest not in seen:
+                    seen.add(child.digest)
+                    child_row = self._meta.manifest(repo_id, child.digest, with_content=True)
+                    if child_row is not None:
+                        pending.append(child_row)
+        return None
+
+    def _mount_blob(self, name: str, digest_text: str, source: str) -> bool:
+        check_name(name)
+        digest = check_digest(digest_text)
+        if not is_valid_repository(source):
+            return False
+        with self._meta.write():
+            src = self._meta.repository(source)
+            if src is None or not src.attributes.read_enabled or self._meta.blob_link(src.id, str(digest)) is None:
+                return False
+            size = self._blobs.size(digest)
+            if size is None:
+                return False
+            _check_writable(f"repository {name}", self._meta.repository(name))
+            repo_id = self._meta.ensure_repository(name)
+            self._meta.link_blob(repo_id, str(digest), size)
+        return True
+
+    # -- uploads ------------------------------------------------------------------------------------------------
+
+    def _upload(self, name: str, upload_id: str) -> UploadState:
+        check_name(name)
+        state = self._uploads.state(upload_id)
+        if state is None or state.repository != name:
+            raise e.upload_unknown(upload_id)
+        return state
+
+    def _commit_upload(self, name: str, upload_id: str, digest: Digest, size: int) -> None:
+        """Adopt a verified session as blob ``digest`` and link it into ``name`` (one transaction)."""
+        with self._meta.write():
+            _check_writable(f"repository {name}", self._meta.repository(name))
+            # Always the freshly verified bytes: a stored copy that rotted is replaced.
+            self._uploads.commit(upload_id, digest)
+            repo_id = self._meta.ensure_repository(name)
+            self._meta.link_blob(repo_id, str(digest), size)
 
     # -- manifests ----------------------------------------------------------------------------------------------
 
-    def resolve_reference(self, repo: sqlite3.Row, reference: str) -> tuple[sqlite3.Row | None, str | None]:
-        """(tag row or None, digest) for a tag or digest reference; the digest is None for an unknown tag
+    def _resolve_reference(self, repo: RepositoryRecord, reference: str) -> tuple[TagRecord | None, str | None]:
+        """(tag or None, digest) for a tag or digest reference; the digest is None for an unknown tag
         (400 DIGEST_INVALID / TAG_INVALID for a malformed reference)."""
         if is_digest_reference(reference):
             return None, str(check_digest(reference))
-        if not is_valid_tag(reference):
-            raise e.tag_invalid(reference)
-        tag = self.meta.tag(repo["id"], reference)
-        return tag, tag["digest"] if tag is not None else None
+        tag = self._meta.tag(repo.id, check_tag(reference))
+        return tag, tag.digest if tag is not None else None
 
-    def _resolve(self, repo: sqlite3.Row, reference: str) -> tuple[sqlite3.Row | None, sqlite3.Row | None]:
-        """(tag row or None, manifest row with content or None) for a tag or digest reference."""
-        tag, digest = self.resolve_reference(repo, reference)
+    def _manifest_digest(self, name: str, reference: str) -> str:
+        with self._meta.read():
+            repo = self._repository(name)
+            _, digest = self._resolve_reference(repo, reference)
         if digest is None:
-            return None, None
-        return tag, self.meta.manifest(repo["id"], digest, with_content=True)
+            raise e.manifest_unknown(reference)
+        return digest
 
-    def get_manifest(self, name: str, reference: str) -> StoredManifest:
-        """The manifest for a tag or digest (404 MANIFEST_UNKNOWN, 405 when read-locked)."""
+    def _manifest_info(self, name: str, digest: str) -> tuple[ManifestInfo, list[str]]:
+        with self._meta.read():
+            repo = self._repository(name)
+            row = self._meta.manifest(repo.id, digest, with_content=True)
+            if row is None:
+                raise e.manifest_unknown(digest)
+            return row, self._meta.tags_of(repo.id, [digest])[digest]
+
+    def _get_manifest(self, name: str, reference: str) -> ManifestInfo:
         check_name(name)
-        repo = self.meta.repository(name)
         if is_digest_reference(reference):
             check_digest(reference)
         elif not is_valid_tag(reference):
             # No manifest can be stored under a malformed tag: unknown (as distribution and the OCI conformance
             # suite expect); writes with a malformed tag stay 400 TAG_INVALID.
             raise e.manifest_unknown(reference)
-        if repo is None:
-            raise e.name_unknown(name)
-        tag, manifest = self._resolve(repo, reference)
+        with self._meta.read():
+            repo = self._meta.repository(name)
+            if repo is None:
+                raise e.name_unknown(name)
+            tag, digest = self._resolve_reference(repo, reference)
+            manifest = self._meta.manifest(repo.id, digest, with_content=True) if digest is not None else None
         if manifest is None:
             raise e.manifest_unknown(reference)
-        self.check_readable(f"{name}:{reference}", repo, tag, manifest)
-        return StoredManifest(manifest["digest"], manifest["media_type"], bytes(manifest["content"]))
+        _check_readable(f"{name}:{reference}", repo, tag, manifest)
+        return manifest
 
     def _validate_references(self, repo_id: int | None, manifest: Manifest) -> None:
         """Every blob and child manifest the manifest names must be in the repository.
@@ -358,19 +562,19 @@ class Registry:
                     continue
             blobs.setdefault(desc.digest)
         children = list(dict.fromkeys(child.digest for child in manifest.manifests))
-        linked = self.meta.linked_digests(repo_id, blobs) if repo_id is not None else set()
+        linked = self._meta.linked_digests(repo_id, blobs) if repo_id is not None else set()
         for digest in blobs:
             if digest not in linked:
                 raise e.manifest_blob_unknown(digest)
-            # The link and the file: garbage collection removes both in one transaction, but a collection that
-            # died halfway can leave a link to a deleted file behind. A manifest never names a missing blob.
+            # The link and the bytes: garbage collection removes both in one transaction, but a collection that
+            # died halfway can leave a link to a deleted blob behind. A manifest never names a missing blob.
             try:
-                stored = self.blobs.size(Digest.parse(digest))
+                stored = self._blobs.size(Digest.parse(digest))
             except InvalidDigestError:
                 stored = None
             if stored is None:
                 raise e.manifest_blob_unknown(digest)
-        present = self.meta.manifest_digests(repo_id, children) if repo_id is not None else set()
+        present = self._meta.manifest_digests(repo_id, children) if repo_id is not None else set()
         for digest in children:
             if digest not in present:
                 raise e.manifest_blob_unknown(digest)
@@ -380,7 +584,7 @@ class Registry:
         if config is None or config.media_type not in mt.CONFIG_TYPES:
             return None, None
         try:
-            raw = self.blobs.read(Digest.parse(config.digest), MAX_CONFIG_READ)
+            raw = self._blobs.read(Digest.parse(config.digest), MAX_CONFIG_READ)
         except InvalidDigestError:
             return None, None
         parsed = parse_image_config(raw) if raw is not None else None
@@ -388,7 +592,7 @@ class Registry:
             return None, None
         return parsed.platform.architecture, parsed.platform.os
 
-    def put_manifest(
+    def _put_manifest(
         self, name: str, reference: str, body: bytes, content_type: str | None, extra_tags: Sequence[str] = ()
     ) -> PushResult:
         """Store a manifest under a tag or digest: validated, byte-for-byte, in one transaction.
@@ -397,10 +601,7 @@ class Registry:
         refuses the whole push.
         """
         check_name(name)
-        extra = list(dict.fromkeys(extra_tags))
-        for extra_tag in extra:
-            if not is_valid_tag(extra_tag):
-                raise e.tag_invalid(extra_tag)
+        extra = [check_tag(tag) for tag in dict.fromkeys(extra_tags)]
         check_manifest_content_type(content_type)
         tag: str | None = None
         if is_digest_reference(reference):
@@ -409,9 +610,7 @@ class Registry:
             if digest != str(wanted):
                 raise e.digest_invalid(f"the manifest has digest {digest}, not {wanted}", str(wanted))
         else:
-            if not is_valid_tag(reference):
-                raise e.tag_invalid(reference)
-            tag = reference
+            tag = check_tag(reference)
             digest = compute_digest(body)
         if len(body) > mt.MAX_MANIFEST_SIZE:
             raise e.manifest_invalid(f"manifest is {len(body)} bytes; the limit is {mt.MAX_MANIFEST_SIZE}", 413)
@@ -425,7 +624,7 @@ class Registry:
         if image_size > MAX_INT:
             raise e.manifest_invalid("the sizes of the manifest's descriptors add up past 2**63 - 1 bytes")
         architecture, os_name = self._platform(manifest)
-        record = ManifestRecord(
+        record = NewManifest(
             digest=digest,
             media_type=manifest.media_type,
             content=body,
@@ -437,81 +636,64 @@ class Registry:
             architecture=architecture,
             os=os_name,
         )
-        with self.meta.write():
-            repo = self.meta.repository(name)
-            self.check_writable(f"repository {name}", repo)
-            repo_id = repo["id"] if repo is not None else None
+        with self._meta.write():
+            repo = self._meta.repository(name)
+            _check_writable(f"repository {name}", repo)
+            repo_id = repo.id if repo is not None else None
             tags = list(dict.fromkeys([tag, *extra] if tag is not None else extra))
             if repo_id is not None:
-                self.check_writable(f"manifest {digest}", self.meta.manifest(repo_id, digest))
+                _check_writable(f"manifest {digest}", self._meta.manifest(repo_id, digest))
                 for each in tags:
-                    self.check_writable(f"tag {name}:{each}", self.meta.tag(repo_id, each))
+                    _check_writable(f"tag {name}:{each}", self._meta.tag(repo_id, each))
             self._validate_references(repo_id, manifest)
-            repo_id = self.meta.ensure_repository(name)
-            self.meta.put_manifest(repo_id, record)
+            repo_id = self._meta.ensure_repository(name)
+            self._meta.put_manifest(repo_id, record)
             for each in tags:
-                self.meta.put_tag(repo_id, each, digest)
-            self.meta.touch_repository(repo_id)
+                self._meta.put_tag(repo_id, each, digest)
+            self._meta.touch_repository(repo_id)
         return PushResult(digest, record.subject, tuple(extra))
 
-    def delete_manifest(self, name: str, reference: str) -> None:
-        """Delete by digest (the manifest and its tags) or by tag (untag only)."""
+    def _delete_manifest(self, name: str, reference: str) -> None:
         check_name(name)
-        if is_digest_reference(reference):
-            digest = str(check_digest(reference))
-            with self.meta.write():
-                repo = self.meta.repository(name)
-                row = self.meta.manifest(repo["id"], digest) if repo is not None else None
-                if repo is None or row is None:
-                    raise e.manifest_unknown(reference)
-                self.check_deletable(f"repository {name}", repo)
-                self.check_deletable(f"manifest {digest}", row)
-                locked_tag = self.meta.undeletable("tags", "name", repo["id"], digest)
-                if locked_tag is not None:
-                    raise e.locked(f"tag {name}:{locked_tag} is locked against deletion")
-                self.meta.delete_manifest(repo["id"], digest)
-                self.meta.touch_repository(repo["id"])
-        else:
-            self.delete_tag(name, reference)
+        if not is_digest_reference(reference):
+            self._delete_tag(name, reference)
+            return
+        digest = str(check_digest(reference))
+        with self._meta.write():
+            repo = self._meta.repository(name)
+            row = self._meta.manifest(repo.id, digest) if repo is not None else None
+            if repo is None or row is None:
+                raise e.manifest_unknown(reference)
+            _check_deletable(f"repository {name}", repo)
+            _check_deletable(f"manifest {digest}", row)
+            locked_tag = self._meta.undeletable_tag(repo.id, digest)
+            if locked_tag is not None:
+                raise e.locked(f"tag {name}:{locked_tag} is locked against deletion")
+            self._meta.delete_manifest(repo.id, digest)
+            self._meta.touch_repository(repo.id)
 
-    def delete_tag(self, name: str, tag: str) -> None:
-        """Remove a tag (the manifest stays)."""
+    def _delete_tag(self, name: str, tag: str) -> None:
         check_name(name)
-        if not is_valid_tag(tag):
-            raise e.tag_invalid(tag)
-        with self.meta.write():
-            repo = self.meta.repository(name)
-            row = self.meta.tag(repo["id"], tag) if repo is not None else None
+        check_tag(tag)
+        with self._meta.write():
+            repo = self._meta.repository(name)
+            row = self._meta.tag(repo.id, tag) if repo is not None else None
             if repo is None or row is None:
                 raise e.tag_unknown(tag) if repo is not None else e.name_unknown(name)
-            self.check_deletable(f"repository {name}", repo)
-            self.check_deletable(f"tag {name}:{tag}", row)
-            self.meta.delete_tag(repo["id"], tag)
-            self.meta.touch_repository(repo["id"])
+            _check_deletable(f"repository {name}", repo)
+            _check_deletable(f"tag {name}:{tag}", row)
+            self._meta.delete_tag(repo.id, tag)
+            self._meta.touch_repository(repo.id)
 
-    def referrers(self, name: str, digest_text: str, artifact_type: str | None) -> list[sqlite3.Row]:
+    def _referrers(self, name: str, digest_text: str, artifact_type: str | None) -> list[ManifestInfo]:
         check_name(name)
         digest = check_digest(digest_text)
-        repo = self.meta.repository(name)
-        if repo is None:
-            return []
-        self.check_readable(f"repository {name}", repo)
-        return self.meta.referrers(repo["id"], str(digest), artifact_type)
-
-    def update_attributes(self, name: str, kind: str, key: str | None, changes: dict[str, bool]) -> None:
-        """Set changeable attributes of the repository (kind ``repository``), a tag or a manifest."""
-        with self.meta.write():
-            repo = self.repository(name)
-            if kind == "repository":
-                self.meta.set_attributes("repositories", "id = ?", [repo["id"]], changes)
-            elif kind == "tag":
-                if self.meta.tag(repo["id"], key or "") is None:
-                    raise e.tag_unknown(key or "")
-                self.meta.set_attributes("tags", "repo_id = ? AND name = ?", [repo["id"], key], changes)
-            else:
-                if self.meta.manifest(repo["id"], key or "") is None:
-                    raise e.manifest_unknown(key or "")
-                self.meta.set_attributes("manifests", "repo_id = ? AND digest = ?", [repo["id"], key], changes)
+        with self._meta.read():
+            repo = self._meta.repository(name)
+            if repo is None:
+                return []
+            _check_readable(f"repository {name}", repo)
+            return self._meta.referrers(repo.id, str(digest), artifact_type)
 
 
 def _inline_matches(data: str, digest: str) -> bool:
@@ -524,15 +706,14 @@ def _inline_matches(data: str, digest: str) -> bool:
     return compute_digest(raw, wanted.algorithm) == str(wanted)
 
 
-def upload_location(name: str, upload_id: str) -> str:
-    """The relative URL of an upload session."""
-    return f"/v2/{name}/blobs/uploads/{upload_id}"
-
-
-def upload_headers(name: str, state: UploadState) -> dict[str, str]:
-    """Headers describing an upload session's progress (``Location``, ``Range``, ``Docker-Upload-UUID``)."""
-    return {
-        "Location": upload_location(name, state.id),
-        "Range": f"0-{max(state.offset - 1, 0)}",
-        "Docker-Upload-UUID": state.id,
-    }
+def expire_uploads(
+    uploads: UploadStore, max_idle: float, *, now: float | None = None, dry_run: bool = False
+) -> list[str]:
+    """Remove upload sessions that received nothing for ``max_idle`` seconds, except one a request is writing to
+    right now; returns their ids. ``dockyard gc`` and the running server's periodic sweep both use this."""
+    now = time.time() if now is None else now
+    expired: list[str] = []
+    for state in list(uploads.sessions()):
+        if now - state.touched >= max_idle and (dry_run or uploads.discard_idle(state.id)):
+            expired.append(state.id)
+    return expired

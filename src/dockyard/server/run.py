@@ -38,10 +38,10 @@ def _best(module: str, fallback: str) -> str:
 
 
 def _http_protocol() -> str:
-    """The HTTP protocol: the connection-limiting httptools subclass (see ``.protocol``), h11 without httptools."""
+    """The HTTP protocol: the connection-limiting httptools subclass (see ``.connection``), h11 without httptools."""
     if not _best("httptools", ""):
         return "h11"
-    return "dockyard.server.protocol:LimitedHttpToolsProtocol"
+    return "dockyard.server.connection:LimitedHttpToolsProtocol"
 
 
 def _stopped(signum: int, frame: object) -> None:

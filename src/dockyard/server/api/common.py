@@ -1,8 +1,9 @@
-"""Helpers shared by the HTTP APIs: request context, the registry's external URL, authorization and its
-challenge, paging parameters, JSON responses."""
+"""Helpers shared by the HTTP APIs: request context, the registry's external URL, paging parameters, JSON
+responses."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -14,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import errors as e
-from ..auth import Access, Authenticator
 from ..registry import Registry
 
 T = TypeVar("T")
@@ -54,52 +54,6 @@ def external_base_url(request: Request) -> str:
         raise e.bad_request(f"invalid Host header {host[:100]!r}: expected host[:port]")
     scheme = "https" if request.url.scheme in ("https", "wss") else "http"
     return f"{scheme}://{host.lower()}"
-
-
-def _quoted(value: str) -> str:
-    """An RFC 9110 quoted-string."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def challenge(request: Request, scopes: Sequence[str] = ()) -> str:
-    """The ``WWW-Authenticate`` value pointing clients at this registry's token endpoint for ``scopes``."""
-    realm = external_base_url(request) + "/oauth2/token"
-    text = f"Bearer realm={_quoted(realm)},service={_quoted(registry_host(request))}"
-    if scopes:
-        text += f",scope={_quoted(' '.join(scopes))}"
-    return text
-
-
-def _auth(request: Request) -> Authenticator:
-    return request.app.state.auth  # type: ignore[no-any-return]
-
-
-def authorize(request: Request, resource: str, name: str, action: str, *also: Access) -> None:
-    """Raise 401 (with a challenge naming every scope needed) unless the request may do ``action`` on
-    ``resource:name`` and everything in ``also`` (a mount's pull on its source)."""
-    auth = _auth(request)
-    if not auth.enabled:
-        return
-    needed = [Access(resource, name, action), *also]
-    grant = auth.identify(request, registry_host(request))
-    missing = auth.missing(grant, needed)
-    if not missing:
-        return
-    scopes = [s for s in (a.scope() for a in needed) if s]
-    if grant is None:
-        message = "authentication required" if not request.headers.get("authorization") else "invalid credentials"
-    else:
-        message = "insufficient scope: " + " ".join(a.scope() or a.action for a in missing) + " is not granted"
-    error = e.unauthorized(message, challenge(request, scopes))
-    details = [{"Type": a.resource, "Name": a.name, "Action": a.action} for a in missing if a.resource == "repository"]
-    if details:
-        error.detail = details
-    raise error
-
-
-def repository_name(request: Request) -> str:
-    """The repository name from the path (``%2F`` already decoded by the server)."""
-    return str(request.path_params["name"])
 
 
 def page_params(request: Request) -> tuple[int | None, str | None]:
@@ -143,17 +97,21 @@ def page(
 
 async def catalog_response(request: Request, path: str) -> Response:
     """One page of repository names (``/v2/_catalog`` and ``/acr/v1/_catalog`` answer alike)."""
-    authorize(request, "registry", "catalog", "*")
     n, last = page_params(request)
-    reg = registry(request)
-    names, headers = page(await reg.threads.read(reg.meta.catalog, last, fetch_limit(n)), n, last, path, str)
-    return await reg.threads.read(json_response, {"repositories": names}, headers=headers)
+    names, headers = page(await registry(request).catalog(last, fetch_limit(n)), n, last, path, str)
+    return await json_off_loop({"repositories": names}, headers=headers)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,
                   media_type: str = "application/json") -> Response:
     body = json.dumps(data, separators=(",", ":")).encode()
     return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+
+async def json_off_loop(data: Any, status: int = 200, headers: dict[str, str] | None = None,
+                        media_type: str = "application/json") -> Response:
+    """:func:`json_response` built on a worker thread (for listings that may encode to megabytes)."""
+    return await asyncio.to_thread(json_response, data, status, headers, media_type)
 
 
 def empty(status: int, headers: dict[str, str] | None = None) -> Response:

@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
 
 from ...oci import mediatypes as mt
-from ...oci.names import is_valid_repository
 from .. import errors as e
-from ..auth import Access
-from ..registry import CHUNK_MIN_LENGTH, check_digest, check_name, upload_headers
-from ..responses import BlobResponse
+from ..registry import check_digest
+from ..storage.protocols import BlobRedirect
+from .access import mount_source, repository_name, route
 from .common import (
-    authorize,
     catalog_response,
     empty,
     fetch_limit,
+    json_off_loop,
     json_response,
     page,
     page_params,
     read_limited,
     registry,
-    repository_name,
 )
+from .streaming import BlobResponse
+from .uploads import CHUNK_MIN_LENGTH, upload_headers
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
@@ -37,9 +34,7 @@ _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?
 
 async def base(request: Request) -> Response:
     """``GET /v2/``: the API exists (and, with auth on, the caller is authenticated)."""
-    authorize(request, "registry", "", "login")
-    reg = registry(request)
-    await reg.threads.read(reg.meta.check_present)
+    await registry(request).check_available()
     return json_response({}, headers=API_VERSION)
 
 
@@ -51,26 +46,21 @@ async def catalog(request: Request) -> Response:
 async def tags_list(request: Request) -> Response:
     """``GET /v2/<name>/tags/list?n=&last=``."""
     name = repository_name(request)
-    check_name(name)
-    authorize(request, "repository", name, "pull")
     n, last = page_params(request)
-    reg = registry(request)
-    repo = await reg.threads.read(reg.repository_record, name)
-    tags = [r["name"] for r in await reg.threads.read(reg.meta.list_tags, repo["id"], last, fetch_limit(n))]
+    tags = await registry(request).tag_names(name, last, fetch_limit(n))
     tags, headers = page(tags, n, last, f"/v2/{name}/tags/list", str)
-    return await reg.threads.read(json_response, {"name": name, "tags": tags}, headers=headers)
+    return await json_off_loop({"name": name, "tags": tags}, headers=headers)
 
 
 async def manifest(request: Request) -> Response:
     """``GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>``."""
     name = repository_name(request)
     reference = str(request.path_params["reference"])
-    check_name(name)
     reg = registry(request)
     method = request.method
     if method in ("GET", "HEAD"):
-        authorize(request, "repository", name, "pull")
-        stored = await reg.threads.read(reg.get_manifest, name, reference)
+        stored = await reg.get_manifest(name, reference)
+        content = stored.content or b""
         headers = {
             "Content-Type": stored.media_type,
             "Docker-Content-Digest": stored.digest,
@@ -78,15 +68,14 @@ async def manifest(request: Request) -> Response:
             **API_VERSION,
         }
         if method == "HEAD":
-            headers["Content-Length"] = str(len(stored.content))
+            headers["Content-Length"] = str(len(content))
             return Response(b"", headers=headers)
-        return Response(stored.content, headers=headers)
+        return Response(content, headers=headers)
     if method == "PUT":
-        authorize(request, "repository", name, "push")
         body = await read_limited(request, mt.MAX_MANIFEST_SIZE)
         tags = request.query_params.getlist("tag")
         content_type = request.headers.get("content-type")
-        result = await reg.threads.write(reg.put_manifest, name, reference, body, content_type, tags)
+        result = await reg.put_manifest(name, reference, body, content_type, tags)
         headers = {"Location": f"/v2/{name}/manifests/{result.digest}", "Docker-Content-Digest": result.digest}
         if result.subject:
             headers["OCI-Subject"] = result.subject
@@ -94,8 +83,7 @@ async def manifest(request: Request) -> Response:
         for tag in result.tags:
             response.headers.append("OCI-Tag", tag)
         return response
-    authorize(request, "repository", name, "delete")
-    await reg.threads.write(reg.delete_manifest, name, reference)
+    await reg.delete_manifest(name, reference)
     return empty(202)
 
 
@@ -122,14 +110,15 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 async def blob(request: Request) -> Response:
     """``GET|HEAD|DELETE /v2/<name>/blobs/<digest>`` (GET honours ``Range``)."""
     name = repository_name(request)
-    check_name(name)
     reg = registry(request)
     if request.method == "DELETE":
-        authorize(request, "repository", name, "delete")
-        await reg.threads.write(reg.delete_blob, name, str(request.path_params["digest"]))
+        await reg.delete_blob(name, str(request.path_params["digest"]))
         return empty(202)
-    authorize(request, "repository", name, "pull")
-    digest, fd, size = await reg.threads.read(reg.open_blob, name, str(request.path_params["digest"]))
+    opened = await reg.open_blob(name, str(request.path_params["digest"]))
+    digest, source = opened.digest, opened.source
+    if isinstance(source, BlobRedirect):
+        return RedirectResponse(source.url, status_code=307, headers={"Docker-Content-Digest": str(digest)})
+    size = source.size
     headers = {
         "Docker-Content-Digest": str(digest),
         "Content-Type": "application/octet-stream",
@@ -141,7 +130,7 @@ async def blob(request: Request) -> Response:
     if range_header is not None and range_header.strip().lower().startswith("bytes"):
         span = _parse_range(range_header, size)
         if span is None:
-            os.close(fd)
+            source.close()
             raise e.range_invalid(
                 f"range {range_header!r} cannot be satisfied for a blob of {size} bytes",
                 headers={"Content-Range": f"bytes */{size}"},
@@ -152,40 +141,26 @@ async def blob(request: Request) -> Response:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
-        os.close(fd)
+        source.close()
         return Response(b"", status_code=status, headers=headers)
-    return BlobResponse(fd, start, length, status, headers)
+    return BlobResponse(source, start, length, status, headers)
 
 
 async def upload_start(request: Request) -> Response:
     """``POST /v2/<name>/blobs/uploads/`` (new session, ``?digest=`` monolithic, ``?mount=&from=``)."""
     name = repository_name(request)
-    check_name(name)
     params = request.query_params
-    mount, source = params.get("mount"), params.get("from")
-    if mount and source and is_valid_repository(source):
-        # A mount reads its source: the challenge asks for both scopes, as distribution's token flow expects.
-        authorize(request, "repository", name, "push", Access("repository", source, "pull"))
-    else:
-        authorize(request, "repository", name, "push")
-        source = None
+    mount, source = params.get("mount"), mount_source(request)
     reg = registry(request)
     if mount:
         check_digest(mount)
-        if source and await reg.threads.write(reg.mount_blob, name, mount, source):
+        if source and await reg.mount_blob(name, mount, source):
             return empty(201, {"Location": f"/v2/{name}/blobs/{mount}", "Docker-Content-Digest": mount})
     digest = params.get("digest")
     if digest is not None:
-        check_digest(digest)
-    upload_id = await reg.threads.read(reg.start_upload, name)
-    if digest is not None:
-        try:
-            await reg.append_upload(name, upload_id, request.stream(), None)
-            committed = await reg.finish_upload(name, upload_id, digest)
-        finally:
-            await asyncio.to_thread(reg.uploads.discard, upload_id)
+        committed = await reg.put_blob(name, request.stream(), digest)
         return empty(201, {"Location": f"/v2/{name}/blobs/{committed}", "Docker-Content-Digest": str(committed)})
-    headers = upload_headers(name, reg.upload(name, upload_id))
+    headers = upload_headers(await reg.start_upload(name))
     headers["OCI-Chunk-Min-Length"] = str(CHUNK_MIN_LENGTH)
     return empty(202, headers)
 
@@ -211,21 +186,18 @@ async def upload(request: Request) -> Response:
     """``GET|PATCH|PUT|DELETE /v2/<name>/blobs/uploads/<uuid>``: status, chunk, finish, cancel."""
     name = repository_name(request)
     upload_id = str(request.path_params["upload_id"])
-    check_name(name)
-    authorize(request, "repository", name, "push")
     reg = registry(request)
     method = request.method
     if method == "GET":
-        return empty(204, upload_headers(name, reg.upload(name, upload_id)))
+        return empty(204, upload_headers(await reg.upload(name, upload_id)))
     if method == "DELETE":
-        await reg.threads.read(reg.cancel_upload, name, upload_id)
+        await reg.cancel_upload(name, upload_id)
         return empty(204)
-    reg.upload(name, upload_id)
+    await reg.upload(name, upload_id)
     if method == "PATCH":
-        await reg.threads.read(reg.check_push_allowed, name)
+        await reg.push_allowed(name)
         start = _content_range(request)
-        await reg.append_upload(name, upload_id, request.stream(), start)
-        return empty(202, upload_headers(name, reg.upload(name, upload_id)))
+        return empty(202, upload_headers(await reg.append_upload(name, upload_id, request.stream(), start)))
     # PUT: an optional last chunk, then commit against ?digest=.
     digest = request.query_params.get("digest")
     if not digest:
@@ -241,18 +213,15 @@ async def upload(request: Request) -> Response:
 async def referrers(request: Request) -> Response:
     """``GET /v2/<name>/referrers/<digest>[?artifactType=]``: an image index of the manifests with that subject."""
     name = repository_name(request)
-    check_name(name)
-    authorize(request, "repository", name, "pull")
     artifact_type = request.query_params.get("artifactType") or None
-    reg = registry(request)
-    rows = await reg.threads.read(reg.referrers, name, str(request.path_params["digest"]), artifact_type)
+    rows = await registry(request).referrers(name, str(request.path_params["digest"]), artifact_type)
     descriptors = []
     for row in rows:
-        desc: dict[str, object] = {"mediaType": row["media_type"], "digest": row["digest"], "size": row["size"]}
-        if row["artifact_type"]:
-            desc["artifactType"] = row["artifact_type"]
-        if row["annotations"]:
-            desc["annotations"] = json.loads(row["annotations"])
+        desc: dict[str, object] = {"mediaType": row.media_type, "digest": row.digest, "size": row.size}
+        if row.artifact_type:
+            desc["artifactType"] = row.artifact_type
+        if row.annotations:
+            desc["annotations"] = json.loads(row.annotations)
         descriptors.append(desc)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else None
     return json_response(
@@ -263,14 +232,14 @@ async def referrers(request: Request) -> Response:
 
 
 routes = [
-    Route("/v2/", base, methods=["GET", "HEAD"]),
-    Route("/v2", base, methods=["GET", "HEAD"]),
-    Route("/v2/_catalog", catalog, methods=["GET"]),
-    Route("/v2/{name:path}/tags/list", tags_list, methods=["GET"]),
-    Route("/v2/{name:path}/manifests/{reference}", manifest, methods=["GET", "HEAD", "PUT", "DELETE"]),
-    Route("/v2/{name:path}/blobs/uploads/", upload_start, methods=["POST"]),
-    Route("/v2/{name:path}/blobs/uploads", upload_start, methods=["POST"]),
-    Route("/v2/{name:path}/blobs/uploads/{upload_id}", upload, methods=["GET", "PATCH", "PUT", "DELETE"]),
-    Route("/v2/{name:path}/blobs/{digest}", blob, methods=["GET", "HEAD", "DELETE"]),
-    Route("/v2/{name:path}/referrers/{digest}", referrers, methods=["GET"]),
+    route("/v2/", base, "v2.base", ["GET", "HEAD"]),
+    route("/v2", base, "v2.base", ["GET", "HEAD"]),
+    route("/v2/_catalog", catalog, "v2.catalog", ["GET"]),
+    route("/v2/{name:path}/tags/list", tags_list, "v2.tags", ["GET"]),
+    route("/v2/{name:path}/manifests/{reference}", manifest, "v2.manifest", ["GET", "HEAD", "PUT", "DELETE"]),
+    route("/v2/{name:path}/blobs/uploads/", upload_start, "v2.upload_start", ["POST"]),
+    route("/v2/{name:path}/blobs/uploads", upload_start, "v2.upload_start", ["POST"]),
+    route("/v2/{name:path}/blobs/uploads/{upload_id}", upload, "v2.upload", ["GET", "PATCH", "PUT", "DELETE"]),
+    route("/v2/{name:path}/blobs/{digest}", blob, "v2.blob", ["GET", "HEAD", "DELETE"]),
+    route("/v2/{name:path}/referrers/{digest}", referrers, "v2.referrers", ["GET"]),
 ]

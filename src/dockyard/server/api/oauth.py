@@ -10,12 +10,12 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from .. import errors as e
 from ..auth import Authenticator, Grant, LoginThrottled, parse_scopes
 from ..auth.gate import client_address
-from .common import challenge, json_response, read_limited, registry_host
+from .access import challenge, route
+from .common import json_response, read_limited, registry_host
 
 #: Largest token request form accepted.
 FORM_LIMIT = 64 * 1024
@@ -115,7 +115,7 @@ async def exchange(request: Request) -> Response:
 
 
 routes = [
-    Route("/oauth2/token", token_get, methods=["GET"]),
-    Route("/oauth2/token", token_post, methods=["POST"]),
-    Route("/oauth2/exchange", exchange, methods=["POST"]),
+    route("/oauth2/token", token_get, "oauth.token", ["GET"]),
+    route("/oauth2/token", token_post, "oauth.token", ["POST"]),
+    route("/oauth2/exchange", exchange, "oauth.exchange", ["POST"]),
 ]

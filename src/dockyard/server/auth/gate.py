@@ -6,6 +6,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import errors as e
+from ..rendering import error_response
 from . import BASIC_GRANT, Authenticator, LoginThrottled
 
 
@@ -33,7 +34,7 @@ class LoginGate:
                     grant = await self.auth.basic(header, client_address(scope))
                 except LoginThrottled as exc:
                     error = e.too_many_requests(str(exc), exc.retry_after)
-                    await error.response(head=scope["method"] == "HEAD")(scope, receive, send)
+                    await error_response(error, head=scope["method"] == "HEAD")(scope, receive, send)
                     return
                 scope[BASIC_GRANT] = (header, grant)
         await self.app(scope, receive, send)

@@ -26,16 +26,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from ...oci.digest import DEFAULT_ALGORITHM, Digest, Hasher
 from .private import create_private_file, make_private_dir
+from .protocols import UploadBusyError, UploadGoneError, UploadOffsetError
+from .records import UploadState
 
 #: Bytes gathered from the request before one write+hash step in the I/O thread.
 WRITE_BATCH = 4 * 1024 * 1024
-#: Bytes read from disk per response body message.
-READ_CHUNK = 4 * 1024 * 1024
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -48,8 +47,22 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class BlobStore:
-    """Committed blobs, addressed by digest."""
+class FileBlobReader:
+    """An open blob file (a :class:`~.protocols.BlobReader`)."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.size = size
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        return os.pread(self.fd, length, offset)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class FileBlobStore:
+    """Committed blobs, addressed by digest, as files (a :class:`~.protocols.BlobStore`)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root) / "blobs"
@@ -66,6 +79,14 @@ class BlobStore:
             return self.path(digest).stat().st_size
         except FileNotFoundError:
             return None
+
+    def open(self, digest: Digest) -> FileBlobReader | None:
+        """The blob file opened for reading, ``None`` when it is not stored."""
+        try:
+            fd = os.open(self.path(digest), os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        return FileBlobReader(fd, os.fstat(fd).st_size)
 
     def adopt(self, source: Path, digest: Digest) -> None:
         """Move a verified, fsynced file into place as the blob ``digest`` (same filesystem: an atomic rename)."""
@@ -114,32 +135,11 @@ class BlobStore:
                     yield digest, path
 
 
-@dataclass(frozen=True)
-class UploadState:
-    """An upload session: its repository, start time and current offset (bytes received)."""
+class FileUploadStore:
+    """Resumable upload sessions, one directory each, committed into ``blobs`` (a :class:`~.protocols.UploadStore`)."""
 
-    id: str
-    repository: str
-    created: float
-    offset: int
-
-
-class UploadBusyError(Exception):
-    """Another request is writing to the same upload session right now."""
-
-
-class UploadOffsetError(Exception):
-    """A chunk does not start where the session's data ends (``offset``)."""
-
-    def __init__(self, offset: int) -> None:
-        super().__init__(f"the upload has {offset} bytes")
-        self.offset = offset
-
-
-class UploadStore:
-    """Resumable upload sessions, one directory each."""
-
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, blobs: FileBlobStore) -> None:
+        self.blobs = blobs
         self.root = Path(root) / "uploads"
         make_private_dir(self.root)
         self._hashers: dict[str, Hasher] = {}
@@ -149,20 +149,22 @@ class UploadStore:
             return None
         return self.root / upload_id
 
-    def create(self, repository: str) -> str:
-        """Start a session for ``repository``; returns its id."""
+    def create(self, repository: str) -> UploadState:
+        """Start a session for ``repository``."""
         upload_id = uuid.uuid4().hex
         directory = self.root / upload_id
         directory.mkdir(mode=0o700)
         try:
             create_private_file(directory / "data")
-            state = json.dumps({"repository": repository, "created": time.time()}).encode()
-            create_private_file(directory / "state.json", state)
+            info = json.dumps({"repository": repository, "created": time.time()}).encode()
+            create_private_file(directory / "state.json", info)
         except OSError:
             shutil.rmtree(directory, ignore_errors=True)  # e.g. a full disk: no half-made session stays behind
             raise
         self._hashers[upload_id] = Hasher(DEFAULT_ALGORITHM)
-        return upload_id
+        state = self.state(upload_id)
+        assert state is not None
+        return state
 
     def state(self, upload_id: str) -> UploadState | None:
         """The session, or ``None`` when unknown (or its id is malformed)."""
@@ -171,10 +173,11 @@ class UploadStore:
             return None
         try:
             info = json.loads((directory / "state.json").read_text())
-            offset = (directory / "data").stat().st_size
+            data = (directory / "data").stat()
         except (FileNotFoundError, NotADirectoryError, ValueError):
             return None
-        return UploadState(upload_id, str(info.get("repository", "")), float(info.get("created", 0)), offset)
+        created = float(info.get("created", 0))
+        return UploadState(upload_id, str(info.get("repository", "")), created, data.st_size, data.st_mtime)
 
     def data_path(self, upload_id: str) -> Path:
         return self.root / upload_id / "data"
@@ -182,7 +185,12 @@ class UploadStore:
     @contextlib.contextmanager
     def _locked(self, upload_id: str) -> Iterator[int]:
         """An exclusive lock on the session (across processes); the fd of its data file, opened for append."""
-        fd = os.open(self.data_path(upload_id), os.O_WRONLY | os.O_APPEND)
+        if self._dir(upload_id) is None:
+            raise UploadGoneError(upload_id)
+        try:
+            fd = os.open(self.data_path(upload_id), os.O_WRONLY | os.O_APPEND)
+        except (FileNotFoundError, NotADirectoryError):
+            raise UploadGoneError(upload_id) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -244,6 +252,10 @@ class UploadStore:
             await asyncio.to_thread(os.fsync, fd)
             yield hasher.digest, hasher.size
 
+    def commit(self, upload_id: str, digest: Digest) -> None:
+        """Adopt the sealed session's verified, fsynced data file as blob ``digest`` (an atomic rename)."""
+        self.blobs.adopt(self.data_path(upload_id), digest)
+
     def discard(self, upload_id: str) -> bool:
         """Remove the session (cancel, or after its blob was committed); True when it existed."""
         self._hashers.pop(upload_id, None)
@@ -260,10 +272,10 @@ class UploadStore:
                 return self.discard(upload_id)
         except UploadBusyError:
             return False
-        except (FileNotFoundError, NotADirectoryError):
+        except UploadGoneError:
             return self.discard(upload_id)
 
-    def iter_all(self) -> Iterator[UploadState]:
+    def sessions(self) -> Iterator[UploadState]:
         """Every session on disk (for garbage collection)."""
         for directory in self.root.iterdir():
             state = self.state(directory.name)
@@ -271,7 +283,8 @@ class UploadStore:
                 yield state
             elif directory.is_dir():
                 # A session whose state file never got written: report it with its directory's age.
-                yield UploadState(directory.name, "", directory.stat().st_mtime, 0)
+                mtime = directory.stat().st_mtime
+                yield UploadState(directory.name, "", mtime, 0, mtime)
 
 
 #: Most chunks passed to one ``writev`` call (below the kernel's IOV_MAX of 1024).
@@ -388,11 +401,3 @@ class _Pipeline:
             if self._hashing is not None:
                 self._hashing.shutdown(wait=True, cancel_futures=True)
 
-
-def open_blob(path: Path) -> tuple[int, int] | None:
-    """Open a blob file for reading: ``(fd, size)``, or ``None`` when it does not exist."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    return fd, os.fstat(fd).st_size

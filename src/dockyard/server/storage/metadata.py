@@ -17,12 +17,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import records as r
 from .private import FILE_MODE, make_private_dir
+from .protocols import StoreGoneError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS repositories (
@@ -83,39 +83,13 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
 CREATE INDEX IF NOT EXISTS repo_blobs_by_digest ON repo_blobs (digest);
 """
 
-#: Wire names of the changeable attributes and their columns.
-ATTRIBUTES = {
-    "deleteEnabled": "delete_enabled",
-    "writeEnabled": "write_enabled",
-    "readEnabled": "read_enabled",
-    "listEnabled": "list_enabled",
-}
+#: The lock-flag columns (named as the :class:`Attributes` fields).
+_FLAG_COLUMNS = frozenset(r.ATTRIBUTE_FIELDS.values())
 
 MANIFEST_INFO_COLUMNS = (
     "id, repo_id, digest, media_type, size, image_size, config_media_type, artifact_type, subject, annotations, "
     "architecture, os, created, updated, delete_enabled, write_enabled, read_enabled, list_enabled"
 )
-
-
-def now() -> str:
-    """The current UTC time in RFC 3339 with microseconds (fixed width, so text order is time order)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass(frozen=True)
-class ManifestRecord:
-    """What a manifest push stores."""
-
-    digest: str
-    media_type: str
-    content: bytes
-    image_size: int
-    config_media_type: str | None
-    artifact_type: str | None
-    subject: str | None
-    annotations: str | None
-    architecture: str | None
-    os: str | None
 
 
 #: Most values bound in one ``IN (...)`` list (SQLite allows 32766 variables per statement since 3.32).
@@ -125,7 +99,7 @@ _IN_BATCH = 500
 DB_NAME = "metadata.db"
 
 
-class DatabaseGoneError(Exception):
+class DatabaseGoneError(StoreGoneError):
     """``metadata.db`` was deleted or replaced while this process had it open: nothing written now would last."""
 
     def __init__(self, path: Path) -> None:
@@ -134,6 +108,38 @@ class DatabaseGoneError(Exception):
             "so that nothing acknowledged is lost: restore the file (or remove the data directory) and restart"
         )
         self.path = path
+
+
+def _attributes(row: sqlite3.Row) -> r.Attributes:
+    return r.Attributes(*(bool(row[column]) for column in r.ATTRIBUTE_FIELDS.values()))
+
+
+def _repository(row: sqlite3.Row) -> r.RepositoryRecord:
+    return r.RepositoryRecord(row["id"], row["name"], row["created"], row["updated"], _attributes(row))
+
+
+def _tag(row: sqlite3.Row) -> r.TagRecord:
+    return r.TagRecord(row["name"], row["digest"], row["created"], row["updated"], _attributes(row))
+
+
+def _manifest(row: sqlite3.Row) -> r.ManifestInfo:
+    content = bytes(row["content"]) if "content" in row.keys() else None  # noqa: SIM118 (Row: "in" tests values)
+    return r.ManifestInfo(
+        digest=row["digest"],
+        media_type=row["media_type"],
+        size=row["size"],
+        image_size=row["image_size"],
+        config_media_type=row["config_media_type"],
+        artifact_type=row["artifact_type"],
+        subject=row["subject"],
+        annotations=row["annotations"],
+        architecture=row["architecture"],
+        os=row["os"],
+        created=row["created"],
+        updated=row["updated"],
+        attributes=_attributes(row),
+        content=content,
+    )
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -145,8 +151,9 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-class MetadataStore:
-    """The SQLite database of one data directory (one connection per thread that uses it)."""
+class SqliteMetadataStore:
+    """The SQLite database of one data directory (one connection per thread that uses it); a
+    :class:`~.protocols.MetadataStore`."""
 
     def __init__(self, root: Path) -> None:
         self.path = Path(root) / DB_NAME
@@ -199,18 +206,18 @@ class MetadataStore:
             raise DatabaseGoneError(self.path)
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> Iterator[None]:
         """One write transaction (``BEGIN IMMEDIATE``: takes the write lock up front, waits while busy)."""
         with self._write_lock:
             self.check_present()
-            with self._transaction() as conn:
-                yield conn
+            with self._transaction():
+                yield
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[None]:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
+            yield
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
@@ -224,43 +231,47 @@ class MetadataStore:
             raise
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for several reads."""
+    def read(self) -> Iterator[None]:
+        """A consistent snapshot for several reads (nested in a write transaction, that transaction's view)."""
+        if self.conn.in_transaction:
+            yield
+            return
         self.conn.execute("BEGIN")
         try:
-            yield self.conn
+            yield
         finally:
             self.conn.execute("COMMIT")
 
-    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         return self.conn.execute(sql, args).fetchone()
 
-    def all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         return self.conn.execute(sql, args).fetchall()
 
     # -- repositories -------------------------------------------------------------------------------------------
 
-    def repository(self, name: str) -> sqlite3.Row | None:
-        return self.one("SELECT * FROM repositories WHERE name = ?", name)
+    def repository(self, name: str) -> r.RepositoryRecord | None:
+        row = self._one("SELECT * FROM repositories WHERE name = ?", name)
+        return None if row is None else _repository(row)
 
     def ensure_repository(self, name: str) -> int:
         """The repository's id, creating it (inside the caller's write transaction) when new."""
-        row = self.one("SELECT id FROM repositories WHERE name = ?", name)
+        row = self._one("SELECT id FROM repositories WHERE name = ?", name)
         if row is not None:
             return int(row["id"])
-        stamp = now()
+        stamp = r.now()
         cur = self.conn.execute(
             "INSERT INTO repositories (name, created, updated) VALUES (?, ?, ?)", (name, stamp, stamp)
         )
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
     def touch_repository(self, repo_id: int) -> None:
-        self.conn.execute("UPDATE repositories SET updated = ? WHERE id = ?", (now(), repo_id))
+        self.conn.execute("UPDATE repositories SET updated = ? WHERE id = ?", (r.now(), repo_id))
 
     def delete_repository(self, repo_id: int) -> tuple[list[str], list[str]]:
         """Remove the repository and everything in it; returns (manifest digests, tag names) removed."""
-        digests = [r["digest"] for r in self.all("SELECT digest FROM manifests WHERE repo_id = ?", repo_id)]
-        tags = [r["name"] for r in self.all("SELECT name FROM tags WHERE repo_id = ?", repo_id)]
+        digests = [row["digest"] for row in self._all("SELECT digest FROM manifests WHERE repo_id = ?", repo_id)]
+        tags = [row["name"] for row in self._all("SELECT name FROM tags WHERE repo_id = ?", repo_id)]
         for table in ("tags", "manifests", "repo_blobs"):
             self.conn.execute(f"DELETE FROM {table} WHERE repo_id = ?", (repo_id,))
         self.conn.execute("DELETE FROM repositories WHERE id = ?", (repo_id,))
@@ -268,12 +279,12 @@ class MetadataStore:
 
     def has_manifests(self, repo_id: int) -> bool:
         """True when the repository holds at least one manifest."""
-        return self.one("SELECT 1 FROM manifests WHERE repo_id = ? LIMIT 1", repo_id) is not None
+        return self._one("SELECT 1 FROM manifests WHERE repo_id = ? LIMIT 1", repo_id) is not None
 
     def counts(self, repo_id: int) -> tuple[int, int]:
         """(manifest count, tag count) of a repository."""
-        m = self.one("SELECT COUNT(*) AS c FROM manifests WHERE repo_id = ?", repo_id)
-        t = self.one("SELECT COUNT(*) AS c FROM tags WHERE repo_id = ?", repo_id)
+        m = self._one("SELECT COUNT(*) AS c FROM manifests WHERE repo_id = ?", repo_id)
+        t = self._one("SELECT COUNT(*) AS c FROM tags WHERE repo_id = ?", repo_id)
         return int(m["c"]), int(t["c"])  # type: ignore[index]
 
     def catalog(self, last: str | None, limit: int | None, include_hidden: bool = False) -> list[str]:
@@ -287,17 +298,35 @@ class MetadataStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [r["name"] for r in self.all(sql, *args)]
+        return [row["name"] for row in self._all(sql, *args)]
 
-    def set_attributes(self, table: str, where: str, args: Iterable[Any], changes: dict[str, bool]) -> None:
-        """Update changeable attributes (wire names) of one row of ``table``."""
+    def set_repository_attributes(self, repo_id: int, changes: r.AttributeChanges) -> None:
+        self._set_flags("repositories", "id = ?", [repo_id], changes)
+
+    def set_tag_attributes(self, repo_id: int, name: str, changes: r.AttributeChanges) -> None:
+        self._set_flags("tags", "repo_id = ? AND name = ?", [repo_id, name], changes)
+
+    def set_manifest_attributes(self, repo_id: int, digest: str, changes: r.AttributeChanges) -> None:
+        self._set_flags("manifests", "repo_id = ? AND digest = ?", [repo_id, digest], changes)
+
+    def _set_flags(self, table: str, where: str, args: list[Any], changes: r.AttributeChanges) -> None:
+        """Update lock flags (:class:`Attributes` field names) of one row of ``table``."""
+        unknown = set(changes) - _FLAG_COLUMNS
+        if unknown:
+            raise ValueError(f"not lock flags: {sorted(unknown)}")
         if not changes:
             return
-        assignments = ", ".join(f"{ATTRIBUTES[k]} = ?" for k in changes)
+        assignments = ", ".join(f"{column} = ?" for column in changes)
         values = [int(v) for v in changes.values()]
         self.conn.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*values, *args))
 
-    def undeletable(self, table: str, column: str, repo_id: int, digest: str | None = None) -> str | None:
+    def undeletable_manifest(self, repo_id: int) -> str | None:
+        return self._undeletable("manifests", "digest", repo_id)
+
+    def undeletable_tag(self, repo_id: int, digest: str | None = None) -> str | None:
+        return self._undeletable("tags", "name", repo_id, digest)
+
+    def _undeletable(self, table: str, column: str, repo_id: int, digest: str | None = None) -> str | None:
         """``column`` of the first row of ``table`` (``manifests`` or ``tags``) in the repository, optionally only
         those of ``digest``, that a delete must leave alone (``deleteEnabled`` or ``writeEnabled`` false)."""
         sql = f"SELECT {column} FROM {table} WHERE repo_id = ? AND (delete_enabled = 0 OR write_enabled = 0)"
@@ -305,11 +334,11 @@ class MetadataStore:
         if digest is not None:
             sql += " AND digest = ?"
             args.append(digest)
-        row = self.one(sql + " LIMIT 1", *args)
+        row = self._one(sql + " LIMIT 1", *args)
         return None if row is None else str(row[column])
 
     def _after(
-        self, table: str, key: str, repo_id: int, last: str | None, order: str
+        self, table: str, key: str, repo_id: int, last: str | None, order: r.Order
     ) -> tuple[str, list[Any], str] | None:
         """Keyset paging of ``table`` after the row ``last``: (WHERE fragment, its arguments, ORDER BY).
 
@@ -322,7 +351,7 @@ class MetadataStore:
         sort = f"updated DESC, {key} DESC" if desc else f"updated, {key}"
         if not last:
             return "", [], sort
-        ref = self.one(f"SELECT updated FROM {table} WHERE repo_id = ? AND {key} = ?", repo_id, last)
+        ref = self._one(f"SELECT updated FROM {table} WHERE repo_id = ? AND {key} = ?", repo_id, last)
         if ref is None:
             return None
         op = "<" if desc else ">"
@@ -332,23 +361,24 @@ class MetadataStore:
 
     # -- manifests ----------------------------------------------------------------------------------------------
 
-    def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> sqlite3.Row | None:
+    def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> r.ManifestInfo | None:
         columns = MANIFEST_INFO_COLUMNS + (", content" if with_content else "")
-        return self.one(f"SELECT {columns} FROM manifests WHERE repo_id = ? AND digest = ?", repo_id, digest)
+        row = self._one(f"SELECT {columns} FROM manifests WHERE repo_id = ? AND digest = ?", repo_id, digest)
+        return None if row is None else _manifest(row)
 
     def manifest_contents(self, repo_id: int, digests: list[str]) -> dict[str, bytes]:
         """The stored bytes of the given manifests of a repository, by digest (one query for a page)."""
         if not digests:
             return {}
         marks = ",".join("?" * len(digests))
-        rows = self.all(
+        rows = self._all(
             f"SELECT digest, content FROM manifests WHERE repo_id = ? AND digest IN ({marks})", repo_id, *digests
         )
         return {row["digest"]: bytes(row["content"]) for row in rows}
 
-    def put_manifest(self, repo_id: int, rec: ManifestRecord) -> None:
+    def put_manifest(self, repo_id: int, rec: r.NewManifest) -> None:
         """Insert a manifest; pushing the same digest again changes nothing (same bytes, same times)."""
-        stamp = now()
+        stamp = r.now()
         self.conn.execute(
             "INSERT INTO manifests (repo_id, digest, media_type, size, image_size, config_media_type, artifact_type,"
             " subject, annotations, architecture, os, created, updated, content)"
@@ -362,14 +392,15 @@ class MetadataStore:
 
     def delete_manifest(self, repo_id: int, digest: str) -> list[str]:
         """Remove a manifest and the tags pointing at it; returns the removed tag names."""
-        tags = [r["name"] for r in self.all("SELECT name FROM tags WHERE repo_id = ? AND digest = ?", repo_id, digest)]
+        sql = "SELECT name FROM tags WHERE repo_id = ? AND digest = ?"
+        tags = [row["name"] for row in self._all(sql, repo_id, digest)]
         self.conn.execute("DELETE FROM tags WHERE repo_id = ? AND digest = ?", (repo_id, digest))
         self.conn.execute("DELETE FROM manifests WHERE repo_id = ? AND digest = ?", (repo_id, digest))
         return tags
 
     def list_manifests(
-        self, repo_id: int, last: str | None, limit: int | None, order: str, include_hidden: bool = False
-    ) -> list[sqlite3.Row]:
+        self, repo_id: int, last: str | None, limit: int | None, order: r.Order, include_hidden: bool = False
+    ) -> list[r.ManifestInfo]:
         """A page of manifests (no content): order ``none`` by digest, ``timeasc``/``timedesc`` by update time."""
         hidden = "" if include_hidden else " AND list_enabled = 1"
         after = self._after("manifests", "digest", repo_id, last, order)
@@ -381,25 +412,26 @@ class MetadataStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return self.all(sql, *args)
+        return [_manifest(row) for row in self._all(sql, *args)]
 
-    def referrers(self, repo_id: int, subject: str, artifact_type: str | None) -> list[sqlite3.Row]:
+    def referrers(self, repo_id: int, subject: str, artifact_type: str | None) -> list[r.ManifestInfo]:
         sql = f"SELECT {MANIFEST_INFO_COLUMNS} FROM manifests WHERE repo_id = ? AND subject = ?"
         args: list[Any] = [repo_id, subject]
         if artifact_type is not None:
             sql += " AND artifact_type = ?"
             args.append(artifact_type)
-        return self.all(sql + " ORDER BY digest", *args)
+        return [_manifest(row) for row in self._all(sql + " ORDER BY digest", *args)]
 
-    def locked_manifests(self, repo_id: int) -> list[sqlite3.Row]:
-        """(digest, media_type, content) of the manifests a delete must keep whole: delete- or write-locked ones
-        and those a delete- or write-locked tag points to."""
-        return self.all(
-            "SELECT digest, media_type, content FROM manifests m WHERE repo_id = ? AND (delete_enabled = 0"
+    def locked_manifests(self, repo_id: int) -> list[r.ManifestInfo]:
+        """The manifests (with content) a delete must keep whole: delete- or write-locked ones and those a
+        delete- or write-locked tag points to."""
+        rows = self._all(
+            f"SELECT {MANIFEST_INFO_COLUMNS}, content FROM manifests m WHERE repo_id = ? AND (delete_enabled = 0"
             " OR write_enabled = 0 OR EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id"
             " AND t.digest = m.digest AND (t.delete_enabled = 0 OR t.write_enabled = 0)))",
             repo_id,
         )
+        return [_manifest(row) for row in rows]
 
     def all_manifest_contents(self) -> Iterator[tuple[str, bytes]]:
         """(media type, content) of every manifest (for garbage collection)."""
@@ -408,11 +440,12 @@ class MetadataStore:
 
     # -- tags ---------------------------------------------------------------------------------------------------
 
-    def tag(self, repo_id: int, name: str) -> sqlite3.Row | None:
-        return self.one("SELECT * FROM tags WHERE repo_id = ? AND name = ?", repo_id, name)
+    def tag(self, repo_id: int, name: str) -> r.TagRecord | None:
+        row = self._one("SELECT * FROM tags WHERE repo_id = ? AND name = ?", repo_id, name)
+        return None if row is None else _tag(row)
 
     def put_tag(self, repo_id: int, name: str, digest: str) -> None:
-        stamp = now()
+        stamp = r.now()
         self.conn.execute(
             "INSERT INTO tags (repo_id, name, digest, created, updated) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated = excluded.updated",
@@ -428,21 +461,14 @@ class MetadataStore:
         if not digests:
             return out
         marks = ",".join("?" * len(digests))
-        for row in self.all(
+        for row in self._all(
             f"SELECT name, digest FROM tags WHERE repo_id = ? AND digest IN ({marks}) ORDER BY name", repo_id, *digests
         ):
             out[row["digest"]].append(row["name"])
         return out
 
-    def list_tags(
-        self,
-        repo_id: int,
-        last: str | None,
-        limit: int | None,
-        order: str = "none",
-        digest: str | None = None,
-        include_hidden: bool = False,
-    ) -> list[sqlite3.Row]:
+    def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: r.Order = "none",
+                  digest: str | None = None, include_hidden: bool = False) -> list[r.TagRecord]:
         """A page of tags: order ``none`` by name, ``timeasc``/``timedesc`` by update time (index-backed)."""
         filters = "" if include_hidden else " AND list_enabled = 1"
         args: list[Any] = [repo_id]
@@ -458,12 +484,14 @@ class MetadataStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return self.all(sql, *args)
+        return [_tag(row) for row in self._all(sql, *args)]
 
     # -- blob links ---------------------------------------------------------------------------------------------
 
-    def blob_link(self, repo_id: int, digest: str) -> sqlite3.Row | None:
-        return self.one("SELECT * FROM repo_blobs WHERE repo_id = ? AND digest = ?", repo_id, digest)
+    def blob_link(self, repo_id: int, digest: str) -> r.BlobLink | None:
+        sql = "SELECT repo_id, digest, created FROM repo_blobs WHERE repo_id = ? AND digest = ?"
+        row = self._one(sql, repo_id, digest)
+        return None if row is None else r.BlobLink(row["repo_id"], row["digest"], float(row["created"]))
 
     def linked_digests(self, repo_id: int, digests: Iterable[str]) -> set[str]:
         """Those of ``digests`` linked into the repository (a few queries for any number of digests)."""
@@ -479,7 +507,7 @@ class MetadataStore:
         for i in range(0, len(wanted), _IN_BATCH):
             batch = wanted[i : i + _IN_BATCH]
             marks = ",".join("?" * len(batch))
-            rows = self.all(f"SELECT digest FROM {table} WHERE repo_id = ? AND digest IN ({marks})", repo_id, *batch)
+            rows = self._all(f"SELECT digest FROM {table} WHERE repo_id = ? AND digest IN ({marks})", repo_id, *batch)
             found.update(row["digest"] for row in rows)
         return found
 
@@ -495,9 +523,10 @@ class MetadataStore:
         cur = self.conn.execute("DELETE FROM repo_blobs WHERE repo_id = ? AND digest = ?", (repo_id, digest))
         return cur.rowcount > 0
 
-    def blob_links(self) -> Iterator[sqlite3.Row]:
-        """Every (repo_id, digest, created) blob link (for garbage collection)."""
-        yield from self.conn.execute("SELECT repo_id, digest, created FROM repo_blobs")
+    def blob_links(self) -> Iterator[r.BlobLink]:
+        """Every blob link (for garbage collection)."""
+        for row in self.conn.execute("SELECT repo_id, digest, created FROM repo_blobs"):
+            yield r.BlobLink(row["repo_id"], row["digest"], float(row["created"]))
 
     def drop_blob_links(self, digest: str) -> None:
         self.conn.execute("DELETE FROM repo_blobs WHERE digest = ?", (digest,))

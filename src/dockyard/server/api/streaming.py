@@ -1,27 +1,29 @@
-"""A response that streams a slice of an open blob file in large chunks and stops when the client goes away."""
+"""A response that streams a slice of an open blob in large chunks and stops when the client goes away."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .storage.blobs import READ_CHUNK
+from ..storage.protocols import BlobReader
 
-#: Threads reading blob files for responses (a cold or slow disk must not stall the event loop).
+#: Bytes read from a blob per response body message.
+READ_CHUNK = 4 * 1024 * 1024
+
+#: Threads reading blobs for responses (a cold or slow disk must not stall the event loop).
 _READERS = ThreadPoolExecutor(8, thread_name_prefix="dockyard-blob-read")
 
 
 class BlobResponse(Response):
-    """Send ``length`` bytes of open file ``fd`` from ``start``; closes ``fd`` when done (or on disconnect)."""
+    """Send ``length`` bytes of open blob ``reader`` from ``start``; closes it when done (or on disconnect)."""
 
-    def __init__(self, fd: int, start: int, length: int, status_code: int, headers: dict[str, str]) -> None:
+    def __init__(self, reader: BlobReader, start: int, length: int, status_code: int, headers: dict[str, str]) -> None:
         super().__init__(None, status_code=status_code, headers=headers)
-        self.fd = fd
+        self.reader = reader
         self.start = start
         self.length = length
 
@@ -35,7 +37,7 @@ class BlobResponse(Response):
                 return
             pos, end = self.start, self.start + self.length
             while pos < end:
-                reading = _READERS.submit(os.pread, self.fd, min(READ_CHUNK, end - pos), pos)
+                reading = _READERS.submit(self.reader.read_at, pos, min(READ_CHUNK, end - pos))
                 chunk = await asyncio.wrap_future(reading)
                 if not chunk:
                     break  # the file shrank underneath us: the client sees a short body and retries
@@ -49,10 +51,10 @@ class BlobResponse(Response):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             if reading is not None and not reading.done():
-                # Cancelled while a thread still reads: that thread closes the file when it is done with it.
-                reading.add_done_callback(lambda _: os.close(self.fd))
+                # Cancelled while a thread still reads: the blob is closed when that read is done.
+                reading.add_done_callback(lambda _: self.reader.close())
             else:
-                os.close(self.fd)
+                self.reader.close()
             if watcher is not None and not watcher.done():
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,119 @@
+"""The typed records every metadata, blob and upload store returns (whatever the backend behind it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Literal
+
+#: Listing orders: by key (``none``), or by update time then key.
+Order = Literal["none", "timeasc", "timedesc"]
+
+#: ACR's wire names of the changeable attributes and the :class:`Attributes` fields that hold them.
+ATTRIBUTE_FIELDS = {
+    "deleteEnabled": "delete_enabled",
+    "writeEnabled": "write_enabled",
+    "readEnabled": "read_enabled",
+    "listEnabled": "list_enabled",
+}
+
+
+def now() -> str:
+    """The current UTC time as records carry it: RFC 3339 with microseconds (fixed width, so text order is time
+    order)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """The lock flags of a repository, tag or manifest (ACR's changeable attributes)."""
+
+    delete_enabled: bool = True
+    write_enabled: bool = True
+    read_enabled: bool = True
+    list_enabled: bool = True
+
+    def wire(self) -> dict[str, bool]:
+        """The flags under their ACR wire names (``deleteEnabled`` …)."""
+        return {wire: bool(getattr(self, name)) for wire, name in ATTRIBUTE_FIELDS.items()}
+
+
+#: Changes to lock flags, by :class:`Attributes` field name (``{"write_enabled": False}``).
+AttributeChanges = dict[str, bool]
+
+
+@dataclass(frozen=True)
+class RepositoryRecord:
+    """A stored repository."""
+
+    id: int
+    name: str
+    created: str
+    updated: str
+    attributes: Attributes = field(default_factory=Attributes)
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    """A stored tag: a name pointing at a manifest digest."""
+
+    name: str
+    digest: str
+    created: str
+    updated: str
+    attributes: Attributes = field(default_factory=Attributes)
+
+
+@dataclass(frozen=True)
+class ManifestFacts:
+    """What a manifest's bytes say about it (derived once, when it is pushed)."""
+
+    digest: str
+    media_type: str
+    image_size: int
+    config_media_type: str | None
+    artifact_type: str | None
+    subject: str | None
+    #: The manifest's annotations as JSON text (``None`` when it has none).
+    annotations: str | None
+    architecture: str | None
+    os: str | None
+
+
+@dataclass(frozen=True)
+class NewManifest(ManifestFacts):
+    """What a manifest push stores: the facts and the exact bytes (the store adds times and default flags)."""
+
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ManifestInfo(ManifestFacts):
+    """A stored manifest; ``content`` (its exact bytes) only when asked for."""
+
+    size: int
+    created: str
+    updated: str
+    attributes: Attributes = field(default_factory=Attributes)
+    content: bytes | None = None
+
+
+@dataclass(frozen=True)
+class BlobLink:
+    """A blob linked into a repository, and when (epoch seconds) it was last linked."""
+
+    repo_id: int
+    digest: str
+    created: float
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """An upload session: its repository, start time, current offset (bytes received) and last activity."""
+
+    id: str
+    repository: str
+    created: float
+    offset: int
+    #: When the session last received bytes (epoch seconds); idle sessions expire by it.
+    touched: float = 0.0
