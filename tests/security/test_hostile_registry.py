@@ -198,7 +198,7 @@ def test_declared_size_must_match_the_descriptor(tmp_path: Path) -> None:
 def test_pull_of_an_endless_layer_fails_and_leaves_nothing(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
     out = tmp_path / "area" / "out"
     with endless_blob_registry(head_length=None) as registry:
-        result = cli("pull", "-r", registry.host, "evil:v1", "-o", str(out)).failed()
+        result = cli("pull", "-r", registry.host, "evil:v1", "--dir", str(out)).failed()
         assert sent_for_blob(registry) < LAYER_SIZE + SLACK
     assert "1000 bytes" in result.stderr
     assert [p.name for p in out.rglob("*")] == []
