@@ -98,7 +98,7 @@ def listing(root: Path) -> list[str]:
 
 
 def pull(cli: Cli, server: DockyardServer, ref: str, out: Path, *extra: str):  # type: ignore[no-untyped-def]
-    return cli("pull", "-r", server.host, ref, "-o", str(out), *extra)
+    return cli("pull", "-r", server.host, ref, "--dir", str(out), *extra)
 
 
 def cve_2025_4517_chain(dest: Path, prefix: str) -> list[Entry]:
@@ -181,7 +181,7 @@ def test_modes_are_masked_and_inside_links_kept(cli: Cli, dockyard_server: Docky
     ]
     ref = push_artifact(dockyard_server, [("site", tar_gz(entries), True)])
     out = tmp_path / "out"
-    pulled = pull(cli, dockyard_server, ref, out, "--format", "json").ok().json()
+    pulled = pull(cli, dockyard_server, ref, out, "-o", "json").ok().json()
     site = out / "site"
     assert pulled["files"] == [str(site)]
     assert stat.S_IMODE(os.stat(site / "tool").st_mode) == 0o755
