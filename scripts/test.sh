@@ -32,4 +32,5 @@ export PATH="$venv/bin:$PATH"  # the tests run the venv's dockyard console scrip
 python="$venv/bin/python"
 "$python" -m pip install -q --disable-pip-version-check -e '.[dev]'
 "$python" -m ruff check src tests benchmarks
+"$python" scripts/unasync.py --check
 exec "$python" -m pytest -q -p no:cacheprovider "$@"

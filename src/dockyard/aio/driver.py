@@ -1,20 +1,23 @@
-"""The asynchronous driver: runs the same protocol generators, moving bytes with ``httpx.AsyncClient``."""
+"""The driver: runs protocol generators, moving bytes with an ``httpx`` client.
+
+This module, under ``dockyard/aio/``, is the source of truth: ``dockyard/_sync/driver.py`` is generated from
+it by ``scripts/unasync.py``. What really differs between the flavours lives in each one's ``backend.py``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeVar
 
 import httpx
 
-from .._sync import rawrange
-from .._sync.driver import transport_error
 from ..protocol import httplog
 from ..protocol.config import ClientConfig
-from ..protocol.download import CATCH_UP_WAIT, CloseResponse, Emit, NextChunk, Parallel, ReadRange, read_part
+from ..protocol.download import CloseResponse, Emit, NextChunk, Parallel, ReadRange
 from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
+from ..transport import rawrange
+from ..transport.errors import transport_error
+from . import backend
 
 T = TypeVar("T")
 
@@ -35,15 +38,17 @@ async def _read_body(raw: httpx.Response, limit: int) -> tuple[bytes, bool]:
 
 
 class AsyncDriver:
-    """One pooled ``httpx.AsyncClient`` per registry client; the async twin of the sync driver."""
+    """One pooled ``httpx`` client per registry client; executes the instructions protocol generators yield."""
 
     def __init__(self, config: ClientConfig) -> None:
         self.http = httpx.AsyncClient(**config.httpx_options(asynchronous=True))
-        #: The lean socket reader for the parts of parallel downloads (run in threads).
+        #: The lean socket reader for the parts of parallel downloads.
         self.part_reader = rawrange.PartReader(config)
         self.logging_enable = config.logging_enable
 
-    async def stream(self, gen: Gen[Any], result: list[Any] | None = None) -> AsyncIterator[tuple[int, bytes]]:
+    async def stream(
+        self, gen: Gen[Any], result: list[Any] | None = None
+    ) -> AsyncGenerator[tuple[int, bytes], None]:
         """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
         stepper = Stepper(gen)
         bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]] = {}
@@ -76,14 +81,13 @@ class AsyncDriver:
             if step.response.raw is not None:
                 await step.response.raw.aclose()
         elif isinstance(step, Sleep):
-            await asyncio.sleep(step.seconds)
+            await backend.sleep(step.seconds)
         elif isinstance(step, CallCredential):
-            value = step.credential.get_token(*step.scopes)
-            return await value if inspect.isawaitable(value) else value
+            return await backend.call_credential(step)
         elif isinstance(step, ReadRange):
-            await self.read_range(step)
+            await backend.read_range(self.part_reader, step)
         elif isinstance(step, Parallel):
-            await self.parallel(step)
+            await backend.parallel(self.run, step)
         else:  # pragma: no cover - a protocol bug
             raise TypeError(f"unknown instruction {step!r}")
         return None
@@ -94,32 +98,6 @@ class AsyncDriver:
         async for _ in self.stream(gen, result):
             raise TypeError("this operation does not produce data")
         return result[0]  # type: ignore[no-any-return]
-
-    async def read_range(self, step: ReadRange) -> None:
-        """The lean socket reader for one part, in a thread, when allowed; failures leave the rest to httpx."""
-        if self.part_reader.enabled:
-            await asyncio.to_thread(self.part_reader, step)
-
-    async def parallel(self, step: Parallel) -> None:
-        """Run the parts of a parallel download as tasks, hashing in order (in a thread) as their bytes land."""
-        limit = asyncio.Semaphore(step.concurrency)
-
-        async def one(index: int) -> None:
-            async with limit:
-                await self.run(read_part(step.states[index], step.sink))
-
-        tasks = [asyncio.ensure_future(one(index)) for index in range(len(step.states))]
-        try:
-            for index, task in enumerate(tasks):
-                while not await asyncio.to_thread(step.catch_up, index):
-                    await asyncio.wait({task}, timeout=CATCH_UP_WAIT)
-                    if task.done():
-                        task.result()  # a failed part raises here
-                await task
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def send(self, request: Request) -> Response:
         """Send one request; a streamed success keeps its body open in ``Response.raw``."""
