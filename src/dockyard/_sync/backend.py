@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any
 
-from ..protocol.download import CATCH_UP_WAIT, Parallel, ReadRange, read_part
-from ..protocol.messages import CallCredential, Gen
+from ..protocol.download import CATCH_UP_WAIT, read_part
+from ..protocol.instructions import CallCredential, Gen, Parallel, ReadRange
 from ..transport.rawrange import PartReader
 
 

@@ -11,11 +11,24 @@ from collections.abc import Generator, Iterator
 from typing import Any, TypeVar
 
 import httpx
+from typing_extensions import assert_never
 
 from ..protocol import httplog
 from ..protocol.config import ClientConfig
-from ..protocol.download import CloseResponse, Emit, NextChunk, Parallel, ReadRange
-from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
+from ..protocol.instructions import (
+    CallCredential,
+    CloseResponse,
+    Command,
+    Emit,
+    Gen,
+    NextChunk,
+    Parallel,
+    ReadRange,
+    Request,
+    Sleep,
+    Stepper,
+)
+from ..protocol.messages import BodySource, Response
 from ..transport import rawrange
 from ..transport.errors import transport_error
 from . import backend
@@ -69,28 +82,28 @@ class SyncDriver:
             for raw, _ in bodies.values():
                 raw.close()
 
-    def execute(self, step: Any, bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]]) -> Any:
+    def execute(self, step: Command, bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]]) -> Any:
         """Carry out one instruction; ``bodies`` holds the response bodies being read."""
-        if isinstance(step, Request):
-            return self.send(step)
-        if isinstance(step, NextChunk):
-            raw = step.response.raw
-            _, body = bodies.setdefault(id(raw), (raw, raw.iter_raw()))
-            return next(body, b"")
-        if isinstance(step, CloseResponse):
-            bodies.pop(id(step.response.raw), None)
-            if step.response.raw is not None:
-                step.response.raw.close()
-        elif isinstance(step, Sleep):
-            backend.sleep(step.seconds)
-        elif isinstance(step, CallCredential):
-            return backend.call_credential(step)
-        elif isinstance(step, ReadRange):
-            backend.read_range(self.part_reader, step)
-        elif isinstance(step, Parallel):
-            backend.parallel(self.run, step)
-        else:  # pragma: no cover - a protocol bug
-            raise TypeError(f"unknown instruction {step!r}")
+        match step:
+            case Request():
+                return self.send(step)
+            case NextChunk(response=Response(raw=raw)):
+                _, body = bodies.setdefault(id(raw), (raw, raw.iter_raw()))
+                return next(body, b"")
+            case CloseResponse(response=Response(raw=raw)):
+                bodies.pop(id(raw), None)
+                if raw is not None:
+                    raw.close()
+            case Sleep(seconds=seconds):
+                backend.sleep(seconds)
+            case CallCredential():
+                return backend.call_credential(step)
+            case ReadRange():
+                backend.read_range(self.part_reader, step)
+            case Parallel():
+                backend.parallel(self.run, step)
+            case _:  # pragma: no cover - the instruction set is closed
+                assert_never(step)
         return None
 
     def run(self, gen: Gen[T]) -> T:

@@ -11,8 +11,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..protocol.download import CATCH_UP_WAIT, Parallel, ReadRange, read_part
-from ..protocol.messages import CallCredential, Gen
+from ..protocol.download import CATCH_UP_WAIT, read_part
+from ..protocol.instructions import CallCredential, Gen, Parallel, ReadRange
 from ..transport.rawrange import PartReader
 
 

@@ -10,11 +10,24 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeVar
 
 import httpx
+from typing_extensions import assert_never
 
 from ..protocol import httplog
 from ..protocol.config import ClientConfig
-from ..protocol.download import CloseResponse, Emit, NextChunk, Parallel, ReadRange
-from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
+from ..protocol.instructions import (
+    CallCredential,
+    CloseResponse,
+    Command,
+    Emit,
+    Gen,
+    NextChunk,
+    Parallel,
+    ReadRange,
+    Request,
+    Sleep,
+    Stepper,
+)
+from ..protocol.messages import BodySource, Response
 from ..transport import rawrange
 from ..transport.errors import transport_error
 from . import backend
@@ -68,28 +81,28 @@ class AsyncDriver:
             for raw, _ in bodies.values():
                 await raw.aclose()
 
-    async def execute(self, step: Any, bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]]) -> Any:
+    async def execute(self, step: Command, bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]]) -> Any:
         """Carry out one instruction; ``bodies`` holds the response bodies being read."""
-        if isinstance(step, Request):
-            return await self.send(step)
-        if isinstance(step, NextChunk):
-            raw = step.response.raw
-            _, body = bodies.setdefault(id(raw), (raw, raw.aiter_raw()))
-            return await anext(body, b"")
-        if isinstance(step, CloseResponse):
-            bodies.pop(id(step.response.raw), None)
-            if step.response.raw is not None:
-                await step.response.raw.aclose()
-        elif isinstance(step, Sleep):
-            await backend.sleep(step.seconds)
-        elif isinstance(step, CallCredential):
-            return await backend.call_credential(step)
-        elif isinstance(step, ReadRange):
-            await backend.read_range(self.part_reader, step)
-        elif isinstance(step, Parallel):
-            await backend.parallel(self.run, step)
-        else:  # pragma: no cover - a protocol bug
-            raise TypeError(f"unknown instruction {step!r}")
+        match step:
+            case Request():
+                return await self.send(step)
+            case NextChunk(response=Response(raw=raw)):
+                _, body = bodies.setdefault(id(raw), (raw, raw.aiter_raw()))
+                return await anext(body, b"")
+            case CloseResponse(response=Response(raw=raw)):
+                bodies.pop(id(raw), None)
+                if raw is not None:
+                    await raw.aclose()
+            case Sleep(seconds=seconds):
+                await backend.sleep(seconds)
+            case CallCredential():
+                return await backend.call_credential(step)
+            case ReadRange():
+                await backend.read_range(self.part_reader, step)
+            case Parallel():
+                await backend.parallel(self.run, step)
+            case _:  # pragma: no cover - the instruction set is closed
+                assert_never(step)
         return None
 
     async def run(self, gen: Gen[T]) -> T:

@@ -11,7 +11,8 @@ from urllib.parse import urljoin
 from ..errors import DigestValidationError, HttpResponseError, ServiceRequestError, TransferCancelledError
 from ..oci.digest import Hasher, compute_digest, parse_digest
 from . import paths
-from .messages import BodySource, Gen, Request, Response
+from .instructions import Gen, Request
+from .messages import BodySource, Response
 from .responses import raise_for_status
 from .session import Session
 

@@ -11,7 +11,8 @@ from ..errors import DigestValidationError, HttpResponseError, ResponseTooLargeE
 from ..oci.digest import Hasher, parse_digest
 from . import paths
 from .filesink import FileSink
-from .messages import Gen, Request, Response
+from .instructions import CloseResponse, Emit, Gen, NextChunk, Parallel, ReadRange, Request
+from .messages import Response
 from .responses import error_from_response
 from .session import Session
 
@@ -280,64 +281,6 @@ class BlobStreamInfo:
     def blob_size(self) -> int | None:
         """The blob's size once the first response told it."""
         return self._state.total
-
-
-@dataclass(frozen=True)
-class NextChunk:
-    """Ask the driver for the next piece of ``response``'s body (``b""`` at its end).
-
-    A dropped connection is thrown into the generator as :class:`dockyard.errors.ServiceRequestError`.
-    """
-
-    response: Response
-
-
-@dataclass(frozen=True)
-class CloseResponse:
-    """Ask the driver to release ``response``'s connection."""
-
-    response: Response
-
-
-@dataclass(frozen=True)
-class Emit:
-    """Hand ``data`` (the blob's bytes at ``offset``) to whoever iterates the download."""
-
-    offset: int
-    data: bytes
-
-
-@dataclass
-class Parallel:
-    """Ask the driver to run the reads of ``states`` into ``sink`` concurrently (see :func:`read_blob`).
-
-    Meanwhile the driver calls :meth:`catch_up` with the index of the first unfinished part, over and
-    over (until it returns True), so the hash follows the bytes as they land, in order.
-    """
-
-    states: list[BlobReadState]
-    sink: FileSink
-    concurrency: int
-
-    def catch_up(self, index: int) -> bool:
-        """Hash what part ``index`` has written so far; True when the whole part is hashed."""
-        state = self.states[index]
-        self.sink.hash_through(state.written)
-        limit = state.expected_end
-        return limit is not None and self.sink.hashed >= limit
-
-
-@dataclass(frozen=True)
-class ReadRange:
-    """Ask the driver to fetch the rest of ``state`` into ``sink`` with its lean socket reader, when it has one.
-
-    ``request`` carries the URL and credentials. The driver answers nothing and swallows the reader's
-    failures: whatever is still missing afterwards is read over the ordinary transport.
-    """
-
-    request: Request
-    state: BlobReadState
-    sink: FileSink
 
 
 def read_part(state: BlobReadState, sink: FileSink) -> Gen[None]:

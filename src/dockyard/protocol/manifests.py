@@ -11,7 +11,7 @@ from ..oci import mediatypes as mt
 from ..oci.digest import InvalidDigestError, compute_digest, is_digest_reference, parse_digest
 from ..oci.manifest import Descriptor, InvalidManifestError, parse_manifest
 from . import paths
-from .messages import Gen, Request
+from .instructions import Gen, Request
 from .responses import json_body, raise_for_status
 from .session import Session
 

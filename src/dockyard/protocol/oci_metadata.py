@@ -14,8 +14,8 @@ from ..models import ArtifactManifestProperties, ArtifactTagProperties, GetManif
 from ..oci import mediatypes as mt
 from ..oci.manifest import Manifest, parse_image_config
 from . import paths
+from .instructions import Gen, Request
 from .manifests import get_manifest, get_manifest_descriptor, parse_result
-from .messages import Gen, Request
 from .paging import PageFetcher, PageGuard, link_pages, list_field
 from .responses import raise_for_status
 from .session import Session

@@ -31,7 +31,7 @@ from ..oci import mediatypes as mt
 from ..oci.manifest import Descriptor
 from . import blobs, download, manifests, paths
 from .download import BlobReadState
-from .messages import Gen, Request
+from .instructions import Gen, Request
 from .oci_metadata import OciMetadata, sort_by_time
 from .paging import PageFetcher, Pager, link_pages, list_field, sliced_pages
 from .responses import json_body, raise_for_status

@@ -25,7 +25,8 @@ from ..errors import (
 from ..oci.hosts import is_loopback_url, parse_endpoint
 from ..oci.hosts import origin as url_origin
 from .challenge import Challenge, classify, fill_scope, jwt_expiry, parse_challenge, scope_template
-from .messages import BodySource, CallCredential, Gen, Request, Response, Sleep
+from .instructions import CallCredential, Gen, Request, Sleep
+from .messages import BodySource, Response
 from .responses import error_from_response, json_body
 from .retry import RETRY_STATUSES, RetryPolicy
 

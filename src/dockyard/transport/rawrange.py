@@ -16,8 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..protocol.config import ClientConfig
-from ..protocol.download import BlobReadState, ReadRange, parse_content_range
+from ..protocol.download import BlobReadState, parse_content_range
 from ..protocol.filesink import FileSink
+from ..protocol.instructions import ReadRange
 
 BUFFER = 1024 * 1024
 _MAX_HEADER = 64 * 1024
