@@ -25,8 +25,8 @@ from ..models import (
 )
 from ..oci import mediatypes as mt
 from ..oci.manifest import Descriptor
-from ..protocol.config import build_config
 from ..protocol.session import DEFAULT_MAX_PAGES
+from ..transport.config import build_config
 from .download import DownloadBlobStream
 from .driver import SyncDriver
 from .paging import ItemPaged

@@ -14,7 +14,6 @@ import httpx
 from typing_extensions import assert_never
 
 from ..protocol import httplog
-from ..protocol.config import ClientConfig
 from ..protocol.instructions import (
     CallCredential,
     CloseResponse,
@@ -22,6 +21,7 @@ from ..protocol.instructions import (
     Emit,
     Gen,
     NextChunk,
+    OpenSink,
     Parallel,
     ReadRange,
     Request,
@@ -30,7 +30,9 @@ from ..protocol.instructions import (
 )
 from ..protocol.messages import BodySource, Response
 from ..transport import rawrange
+from ..transport.config import ClientConfig
 from ..transport.errors import transport_error
+from ..transport.filesink import FileSink
 from . import backend
 
 T = TypeVar("T")
@@ -94,6 +96,8 @@ class SyncDriver:
                 bodies.pop(id(raw), None)
                 if raw is not None:
                     raw.close()
+            case OpenSink(path=path, digest=digest):
+                return FileSink(path, digest)
             case Sleep(seconds=seconds):
                 backend.sleep(seconds)
             case CallCredential():

@@ -24,8 +24,8 @@ from ..models import (
 )
 from ..oci import mediatypes as mt
 from ..oci.manifest import Descriptor
-from ..protocol.config import build_config
 from ..protocol.session import DEFAULT_MAX_PAGES
+from ..transport.config import build_config
 from .download import AsyncDownloadBlobStream
 from .driver import AsyncDriver
 from .paging import AsyncItemPaged

@@ -13,7 +13,6 @@ import httpx
 from typing_extensions import assert_never
 
 from ..protocol import httplog
-from ..protocol.config import ClientConfig
 from ..protocol.instructions import (
     CallCredential,
     CloseResponse,
@@ -21,6 +20,7 @@ from ..protocol.instructions import (
     Emit,
     Gen,
     NextChunk,
+    OpenSink,
     Parallel,
     ReadRange,
     Request,
@@ -29,7 +29,9 @@ from ..protocol.instructions import (
 )
 from ..protocol.messages import BodySource, Response
 from ..transport import rawrange
+from ..transport.config import ClientConfig
 from ..transport.errors import transport_error
+from ..transport.filesink import FileSink
 from . import backend
 
 T = TypeVar("T")
@@ -93,6 +95,8 @@ class AsyncDriver:
                 bodies.pop(id(raw), None)
                 if raw is not None:
                     await raw.aclose()
+            case OpenSink(path=path, digest=digest):
+                return FileSink(path, digest)
             case Sleep(seconds=seconds):
                 await backend.sleep(seconds)
             case CallCredential():

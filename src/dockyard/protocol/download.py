@@ -6,12 +6,12 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..errors import DigestValidationError, HttpResponseError, ResponseTooLargeError, ServiceRequestError
 from ..oci.digest import Hasher, parse_digest
 from . import paths
-from .filesink import FileSink
-from .instructions import CloseResponse, Emit, Gen, NextChunk, Parallel, ReadRange, Request
+from .instructions import CloseResponse, Emit, Gen, NextChunk, OpenSink, Parallel, ReadRange, Request
 from .messages import Response
 from .responses import error_from_response
 from .session import Session
@@ -28,6 +28,18 @@ MIN_PART = 16 * 1024 * 1024
 CATCH_UP_WAIT = 0.005
 #: How many times one download may resume after a dropped connection.
 MAX_RESUMES = 5
+
+
+class Sink(Protocol):
+    """Where a download to a file writes (the driver opens one for :class:`OpenSink`): positional writes,
+    in-order hashing, and an atomic commit once the digest verified."""
+
+    hashed: int
+
+    def write(self, data: bytes | memoryview, offset: int) -> None: ...
+    def hash_through(self, end: int) -> None: ...
+    def commit(self, total: int | None = None) -> int: ...
+    def discard(self) -> None: ...
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -283,7 +295,7 @@ class BlobStreamInfo:
         return self._state.total
 
 
-def read_part(state: BlobReadState, sink: FileSink) -> Gen[None]:
+def read_part(state: BlobReadState, sink: Sink) -> Gen[None]:
     """One part of a parallel download: the driver's lean reader first, then :func:`read_blob` for the rest."""
     request = yield from state.session.authorize(state.request())
     yield ReadRange(request, state, sink)
@@ -291,7 +303,7 @@ def read_part(state: BlobReadState, sink: FileSink) -> Gen[None]:
         yield from read_blob(state, sink)
 
 
-def read_blob(state: BlobReadState, sink: FileSink | None = None, response: Response | None = None) -> Gen[None]:
+def read_blob(state: BlobReadState, sink: Sink | None = None, response: Response | None = None) -> Gen[None]:
     """Read ``state``'s bytes, resuming with ``Range`` after a drop or a short body, then verify.
 
     Pieces go to ``sink`` at their offsets, or (without a sink) out to the caller as :class:`Emit`.
@@ -346,7 +358,7 @@ def download_to_file(
     ranges. Big blobs then go as parallel ranges (written with ``pwrite``, hashed in order as they land);
     others continue sequentially. Servers that ignore ``Range`` send the whole blob in the first answer.
     """
-    sink = FileSink(path, digest)
+    sink: Sink = yield OpenSink(path, digest)
     try:
         first = first_file_read(session, repository, digest, progress, size)
         response = yield from first.open()

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from .messages import MAX_RESPONSE_BODY, BodySource, Response
 
 if TYPE_CHECKING:
-    from .download import BlobReadState
-    from .filesink import FileSink
+    import os
+
+    from .download import BlobReadState, Sink
 
 T = TypeVar("T")
 
@@ -94,6 +95,15 @@ class Emit(BaseInstruction):
     data: bytes
 
 
+@dataclass(frozen=True)
+class OpenSink(BaseInstruction):
+    """Ask the driver for a :class:`~dockyard.protocol.download.Sink` writing the blob ``digest`` to ``path``
+    (a temp file next to it until the digest verified); the answer is the sink."""
+
+    path: str | os.PathLike[str]
+    digest: str
+
+
 @dataclass
 class Parallel(BaseInstruction):
     """Ask the driver to run the reads of ``states`` into ``sink`` concurrently (see :func:`read_blob`).
@@ -103,7 +113,7 @@ class Parallel(BaseInstruction):
     """
 
     states: list[BlobReadState]
-    sink: FileSink
+    sink: Sink
     concurrency: int
 
     def catch_up(self, index: int) -> bool:
@@ -124,11 +134,11 @@ class ReadRange(BaseInstruction):
 
     request: Request
     state: BlobReadState
-    sink: FileSink
+    sink: Sink
 
 
 #: What a driver carries out itself (everything but :class:`Emit`).
-Command: TypeAlias = Request | Sleep | CallCredential | NextChunk | CloseResponse | ReadRange | Parallel
+Command: TypeAlias = Request | Sleep | CallCredential | NextChunk | CloseResponse | OpenSink | ReadRange | Parallel
 #: The closed set of instructions.
 Instruction: TypeAlias = Command | Emit
 #: A protocol operation: yields instructions, receives the driver's answers, returns ``T``.

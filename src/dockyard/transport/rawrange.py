@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any
 from urllib.parse import urlsplit
 
-from ..protocol.config import ClientConfig
 from ..protocol.download import BlobReadState, parse_content_range
-from ..protocol.filesink import FileSink
 from ..protocol.instructions import ReadRange
+from .config import ClientConfig
+from .filesink import FileSink
 
 BUFFER = 1024 * 1024
 _MAX_HEADER = 64 * 1024
@@ -26,19 +25,6 @@ _MAX_HEADER = 64 * 1024
 
 class Unsupported(Exception):
     """This response is not a plain ``206`` this reader handles; fall back to the general path."""
-
-
-def _ssl_context(verify: Any) -> ssl.SSLContext:
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    if verify is False:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return ssl.create_default_context()
 
 
 def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
@@ -63,7 +49,7 @@ def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 
 def fetch_part(
-    url: str, headers: dict[str, str], state: BlobReadState, sink: FileSink, *, timeout: float, verify: Any
+    url: str, headers: dict[str, str], state: BlobReadState, sink: FileSink, *, timeout: float, context: ssl.SSLContext
 ) -> None:
     """Fetch ``state``'s remaining range from ``url`` into ``sink``; raises :class:`Unsupported` or OSError."""
     parts = urlsplit(url)
@@ -75,7 +61,7 @@ def fetch_part(
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         if parts.scheme == "https":
-            sock = _ssl_context(verify).wrap_socket(sock, server_hostname=host)
+            sock = context.wrap_socket(sock, server_hostname=host)
         lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", f"Range: bytes={state.position}-{state.end}",
                  "Connection: close", "Accept-Encoding: identity"]
         lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "range", "connection",
@@ -122,7 +108,7 @@ class PartReader:
         self.enabled = config.transport is None
         self.config = config
         self.timeout = config.timeout
-        self.verify = config.verify
+        self.context = config.verify
 
     def __call__(self, step: ReadRange) -> None:
         """Fetch ``step``'s part when enabled; failures leave the rest to the protocol's ordinary transport."""
@@ -130,6 +116,6 @@ class PartReader:
             return
         try:
             fetch_part(step.request.url, step.request.headers, step.state, step.sink, timeout=self.timeout,
-                       verify=self.verify)
+                       context=self.context)
         except (Unsupported, OSError):
             pass  # the protocol goes on over httpx from wherever the reader stopped
