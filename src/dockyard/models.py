@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import Enum, EnumMeta
 from typing import Any, Generic, NoReturn, TypeVar, overload
 
+from .oci.locks import LOCK_ATTRIBUTES
+
 __all__ = [
     "ArtifactArchitecture",
     "ArtifactManifestOrder",
@@ -119,8 +121,6 @@ def _enum_or_str(enum: type[_StrEnum], value: Any) -> Any:
         return value
 
 
-_LOCKS = ("can_delete", "can_write", "can_list", "can_read")
-
 T = TypeVar("T")
 
 
@@ -163,17 +163,17 @@ class _Model:
     def __init__(self, **kwargs: Any) -> None:
         values = {name: kwargs.pop(name, None) for name in self._READ_ONLY}
         object.__setattr__(self, "_values", values)
-        for name in _LOCKS:
+        for name in LOCK_ATTRIBUTES:
             object.__setattr__(self, name, kwargs.pop(name, None))
         # Like the original, unknown keyword arguments are accepted and ignored.
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not (name in _LOCKS or name in self._READ_ONLY or name.startswith("_")):
+        if not (name in LOCK_ATTRIBUTES or name in self._READ_ONLY or name.startswith("_")):
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r} to set")
         object.__setattr__(self, name, value)  # a read-only field's descriptor refuses
 
     def _fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in (*self._READ_ONLY, *_LOCKS)}
+        return {name: getattr(self, name) for name in (*self._READ_ONLY, *LOCK_ATTRIBUTES)}
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

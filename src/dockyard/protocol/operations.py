@@ -24,6 +24,7 @@ from ..models import (
     RepositoryProperties,
 )
 from ..oci import mediatypes as mt
+from ..oci.locks import lock_values
 from ..oci.manifest import Descriptor
 from . import blobs, download, manifests, paths
 from .acr_metadata import AcrMetadata
@@ -44,10 +45,6 @@ def _order(value: Any) -> str | None:
     return str(getattr(value, "value", value)).lower()
 
 
-def _locks(
-    can_delete: bool | None, can_list: bool | None, can_read: bool | None, can_write: bool | None
-) -> dict[str, bool | None]:
-    return {"can_delete": can_delete, "can_list": can_list, "can_read": can_read, "can_write": can_write}
 
 
 class Operations:
@@ -133,7 +130,7 @@ class Operations:
     ) -> Gen[RepositoryProperties]:
         """Set lock flags of ``repository`` from a ``RepositoryProperties`` and/or ``can_*`` keywords."""
         acr = yield from self._require_acr("update_repository_properties")
-        body = locks_body(properties, _locks(can_delete, can_list, can_read, can_write))
+        body = locks_body(properties, lock_values(can_delete, can_write, can_read, can_list))
         result = yield from acr.update_repository(repository, body)
         return result
 
@@ -178,7 +175,7 @@ class Operations:
     ) -> Gen[ArtifactTagProperties]:
         """Set lock flags of a tag from an ``ArtifactTagProperties`` and/or ``can_*`` keywords."""
         acr = yield from self._require_acr("update_tag_properties")
-        body = locks_body(properties, _locks(can_delete, can_list, can_read, can_write))
+        body = locks_body(properties, lock_values(can_delete, can_write, can_read, can_list))
         result = yield from acr.update_tag(repository, tag, body)
         return result
 
@@ -229,7 +226,7 @@ class Operations:
     ) -> Gen[ArtifactManifestProperties]:
         """Set lock flags of a manifest from an ``ArtifactManifestProperties`` and/or ``can_*`` keywords."""
         acr = yield from self._require_acr("update_manifest_properties")
-        body = locks_body(properties, _locks(can_delete, can_list, can_read, can_write))
+        body = locks_body(properties, lock_values(can_delete, can_write, can_read, can_list))
         result = yield from acr.update_manifest(repository, tag_or_digest, body)
         return result
 

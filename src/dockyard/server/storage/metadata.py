@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ...oci.locks import COLUMN_BY_WIRE
 from .private import FILE_MODE, make_private_dir
 
 SCHEMA = """
@@ -84,12 +85,7 @@ CREATE INDEX IF NOT EXISTS repo_blobs_by_digest ON repo_blobs (digest);
 """
 
 #: Wire names of the changeable attributes and their columns.
-ATTRIBUTES = {
-    "deleteEnabled": "delete_enabled",
-    "writeEnabled": "write_enabled",
-    "readEnabled": "read_enabled",
-    "listEnabled": "list_enabled",
-}
+ATTRIBUTES = COLUMN_BY_WIRE
 
 MANIFEST_INFO_COLUMNS = (
     "id, repo_id, digest, media_type, size, image_size, config_media_type, artifact_type, subject, annotations, "
