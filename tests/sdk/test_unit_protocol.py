@@ -13,7 +13,8 @@ import pytest
 
 from dockyard.credentials import BasicCredential
 from dockyard.errors import ClientAuthenticationError, ResourceNotFoundError
-from dockyard.protocol.challenge import classify, jwt_expiry, parse_challenge, scope_template
+from dockyard.oci.scopes import scope_template
+from dockyard.protocol.challenge import classify, jwt_expiry, parse_challenge
 from dockyard.protocol.download import parse_content_range, plan_parts
 from dockyard.protocol.instructions import CallCredential, Gen, Request, Sleep
 from dockyard.protocol.messages import Response

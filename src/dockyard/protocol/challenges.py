@@ -6,19 +6,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .challenge import Challenge, classify, fill_scope, scope_template
+from ..oci.scopes import (
+    ANY_ACTION,
+    DELETE,
+    METADATA_READ,
+    METADATA_WRITE,
+    PULL,
+    PUSH,
+    REGISTRY,
+    REPOSITORY_PLACEHOLDER,
+    Scope,
+    fill_scope,
+    repository_scope,
+    scope_template,
+)
+from .challenge import Challenge, classify
 from .instructions import Request
 
 #: The scopes ACR-style token services use, by request kind: used up front once the token service is known,
 #: so a new kind of request costs no ``401`` round trip. A wrong guess only costs one token request.
 GUESSED_SCOPES = {
-    "catalog": "registry:catalog:*",
-    "v2:read": "repository:{repository}:pull",
-    "v2:write": "repository:{repository}:pull,push",
-    "v2:delete": "repository:{repository}:delete",
-    "acr:read": "repository:{repository}:metadata_read",
-    "acr:write": "repository:{repository}:metadata_write",
-    "acr:delete": "repository:{repository}:delete",
+    "catalog": str(Scope(REGISTRY, "catalog", (ANY_ACTION,))),
+    "v2:read": repository_scope(PULL),
+    "v2:write": repository_scope(PULL, PUSH),
+    "v2:delete": repository_scope(DELETE),
+    "acr:read": repository_scope(METADATA_READ),
+    "acr:write": repository_scope(METADATA_WRITE),
+    "acr:delete": repository_scope(DELETE),
 }
 
 
@@ -48,7 +62,7 @@ class Challenges:
         if entry is None:
             known = self.services.get(origin)
             guess = GUESSED_SCOPES.get(kind.action)
-            if known is None or guess is None or (kind.repository is None and "{repository}" in guess):
+            if known is None or guess is None or (kind.repository is None and REPOSITORY_PLACEHOLDER in guess):
                 return None
             entry = (known[0], known[1], guess)
             guessed = True
