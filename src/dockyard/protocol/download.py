@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import DigestValidationError, HttpResponseError, ResponseTooLargeError, ServiceRequestError
 from ..oci.digest import Hasher, parse_digest
+from ..oci.ranges import parse_content_range, range_header
 from . import paths
 from .instructions import CloseResponse, Emit, Gen, NextChunk, OpenSink, Parallel, ReadRange, Request
 from .messages import Response
 from .responses import error_from_response
 from .session import Session
-
-_CONTENT_RANGE = re.compile(r"\s*bytes\s+([0-9]+)-([0-9]+)/([0-9]+|\*)\s*", re.IGNORECASE)
 
 #: Blobs at least this big are fetched as parallel ranges when the server supports ``Range``.
 PARALLEL_THRESHOLD = 64 * 1024 * 1024
@@ -42,22 +40,11 @@ class Sink(Protocol):
     def discard(self) -> None: ...
 
 
-def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
-    """``bytes a-b/total`` as ``(a, b, total)`` (total ``None`` for ``*``); ``None`` when absent or malformed."""
-    if not value:
-        return None
-    match = _CONTENT_RANGE.fullmatch(value)
-    if match is None:
-        return None
-    total = None if match.group(3) == "*" else int(match.group(3))
-    return int(match.group(1)), int(match.group(2)), total
-
-
 def blob_request(session: Session, repository: str, digest: str, start: int = 0, end: int | None = None) -> Request:
     """A streamed blob ``GET`` (redirects followed), with a ``Range`` when not starting at 0 or bounded."""
     headers = {"Accept": "application/octet-stream, */*"}
     if start > 0 or end is not None:
-        headers["Range"] = f"bytes={start}-{'' if end is None else end}"
+        headers["Range"] = range_header(start, end)
     return Request("GET", session.url(paths.blob(repository, digest)), headers, stream=True, follow_redirects=True)
 
 

@@ -14,7 +14,8 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
-from ..protocol.download import BlobReadState, parse_content_range
+from ..oci.ranges import parse_content_range, range_header
+from ..protocol.download import BlobReadState
 from ..protocol.instructions import ReadRange
 from .config import ClientConfig
 from .filesink import FileSink
@@ -62,7 +63,7 @@ def fetch_part(
     try:
         if parts.scheme == "https":
             sock = context.wrap_socket(sock, server_hostname=host)
-        lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", f"Range: bytes={state.position}-{state.end}",
+        lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", f"Range: {range_header(state.position, state.end)}",
                  "Connection: close", "Accept-Encoding: identity"]
         lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "range", "connection",
                                                                            "accept-encoding")]
