@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ResourceNotFoundError
 from ..models import ArtifactManifestProperties, ArtifactTagProperties, GetManifestResult, RepositoryProperties
 from ..oci import mediatypes as mt
-from ..oci.manifest import Manifest, parse_image_config
+from ..oci.manifest import EMPTY_JSON, EMPTY_JSON_DIGEST, Manifest, parse_image_config
 from . import blobs, manifests, paths
 from .instructions import Gen, Request
 from .manifests import get_manifest, get_manifest_descriptor, parse_result
@@ -245,8 +245,8 @@ class OciMetadata:
             yield from get_manifest_descriptor(self.session, repository, tag)
         except ResourceNotFoundError:
             return
-        if not (yield from blobs.blob_exists(self.session, repository, manifests.EMPTY_JSON_DIGEST)):
-            yield from blobs.upload_blob(self.session, repository, b"{}")
+        if not (yield from blobs.blob_exists(self.session, repository, EMPTY_JSON_DIGEST)):
+            yield from blobs.upload_blob(self.session, repository, EMPTY_JSON)
         data, digest = manifests.empty_manifest_bytes(uuid.uuid4().hex)
         yield from manifests.set_manifest(self.session, repository, data, tag=tag, media_type=mt.OCI_MANIFEST)
         response = yield from self.session.send(Request("DELETE", self.session.url(paths.manifest(repository, digest))))
