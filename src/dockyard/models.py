@@ -150,6 +150,7 @@ class _Model:
     """Shared behaviour: read-only fields (``_ReadOnly``), writable lock flags, repr and equality."""
 
     _READ_ONLY: tuple[str, ...] = ()
+    _values: dict[str, Any]
 
     can_delete: bool | None
     can_write: bool | None
@@ -178,7 +179,7 @@ class _Model:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
+        return self._fields() == other._fields()
 
     __hash__ = None  # type: ignore[assignment]  # mutable lock flags
 

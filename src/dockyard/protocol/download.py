@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, overload
 
 from ..errors import DigestValidationError, HttpResponseError, ResponseTooLargeError, ServiceRequestError
 from ..oci.digest import Hasher, parse_digest
@@ -170,7 +170,12 @@ class BlobReadState:
         if response.status == 200 and self.start == 0:
             self.end = None
 
-    def feed(self, chunk: bytes) -> bytes:
+    @overload
+    def feed(self, chunk: bytes) -> bytes: ...
+    @overload
+    def feed(self, chunk: memoryview) -> bytes | memoryview: ...
+
+    def feed(self, chunk: bytes | memoryview) -> bytes | memoryview:
         """Account for ``chunk``; return the part of it that belongs to this read."""
         if self._skip:
             if len(chunk) <= self._skip:

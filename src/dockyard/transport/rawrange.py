@@ -15,10 +15,9 @@ import ssl
 from urllib.parse import urlsplit
 
 from ..oci.ranges import parse_content_range, range_header
-from ..protocol.download import BlobReadState
+from ..protocol.download import BlobReadState, Sink
 from ..protocol.instructions import ReadRange
 from .config import ClientConfig
-from .filesink import FileSink
 
 BUFFER = 1024 * 1024
 _MAX_HEADER = 64 * 1024
@@ -50,7 +49,7 @@ def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 
 def fetch_part(
-    url: str, headers: dict[str, str], state: BlobReadState, sink: FileSink, *, timeout: float, context: ssl.SSLContext
+    url: str, headers: dict[str, str], state: BlobReadState, sink: Sink, *, timeout: float, context: ssl.SSLContext
 ) -> None:
     """Fetch ``state``'s remaining range from ``url`` into ``sink``; raises :class:`Unsupported` or OSError."""
     parts = urlsplit(url)
@@ -80,8 +79,7 @@ def fetch_part(
             raise Unsupported(f"status {status}")
         if rest:
             offset = state.position
-            data = state.feed(rest)
-            sink.write(data, offset)
+            sink.write(state.feed(rest), offset)
             state.written = state.position
         buffer = bytearray(BUFFER)
         view = memoryview(buffer)
@@ -93,8 +91,7 @@ def fetch_part(
             if not received:
                 raise ConnectionError(f"connection closed at byte {state.position}")
             offset = state.position
-            data = state.feed(view[:received])
-            sink.write(data, offset)
+            sink.write(state.feed(view[:received]), offset)
             state.written = state.position
     finally:
         sock.close()

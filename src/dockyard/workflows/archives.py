@@ -111,7 +111,7 @@ class _VerifyingReader(io.RawIOBase):
 
 
 def _verified(source: IO[bytes], digest: str, size: int | None, where: str) -> IO[bytes]:
-    return io.BufferedReader(_VerifyingReader(source, digest, size, where), _CHUNK)  # type: ignore[return-value]
+    return io.BufferedReader(_VerifyingReader(source, digest, size, where), _CHUNK)
 
 
 def _blob_member(digest: str) -> str:

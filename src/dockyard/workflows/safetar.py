@@ -151,7 +151,7 @@ class TarIndex:
             if compression_of(head) is not None:
                 raise ArchiveError(f"{self.path} is a compressed file: decompress it first (gunzip, zstd -d)")
             try:
-                with tarfile.open(fileobj=_BoundedReads(raw, MAX_HEADER_READ), mode="r:") as tar:  # type: ignore[arg-type]
+                with tarfile.open(fileobj=_BoundedReads(raw, MAX_HEADER_READ), mode="r:") as tar:
                     for count, info in enumerate(tar, start=1):
                         if count > max_members:
                             raise ArchiveError(f"{self.path}: more than {max_members} members")
@@ -215,7 +215,7 @@ class TarIndex:
     def open(self, name: str) -> IO[bytes]:
         """A binary stream over member ``name`` (close it)."""
         member = self.member(name)
-        return io.BufferedReader(_RangeReader(self.path, member.offset, member.size), 1024 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(_RangeReader(self.path, member.offset, member.size), 1024 * 1024)
 
     def read_small(self, name: str, limit: int) -> bytes:
         """The whole content of member ``name``, refused when larger than ``limit`` bytes."""
