@@ -8,10 +8,12 @@ catches dockyard's errors too.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
+_azure: Any
 try:  # pragma: no cover - depends on the environment
-    from azure.core import exceptions as _azure
+    _azure = importlib.import_module("azure.core.exceptions")
 except ImportError:  # pragma: no cover
     _azure = None
 

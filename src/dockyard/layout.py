@@ -398,7 +398,7 @@ def _chunks(data: BlobSource) -> Iterator[bytes]:
                 return
             yield chunk
     else:
-        for chunk in data:  # type: ignore[union-attr]
+        for chunk in data:
             if chunk:
                 yield bytes(chunk)
 

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import Enum, EnumMeta
 from typing import Any, Generic, NoReturn, TypeVar, overload
 
+from .oci.locks import LOCK_ATTRIBUTES
+
 __all__ = [
     "ArtifactArchitecture",
     "ArtifactManifestOrder",
@@ -119,8 +121,6 @@ def _enum_or_str(enum: type[_StrEnum], value: Any) -> Any:
         return value
 
 
-_LOCKS = ("can_delete", "can_write", "can_list", "can_read")
-
 T = TypeVar("T")
 
 
@@ -150,6 +150,7 @@ class _Model:
     """Shared behaviour: read-only fields (``_ReadOnly``), writable lock flags, repr and equality."""
 
     _READ_ONLY: tuple[str, ...] = ()
+    _values: dict[str, Any]
 
     can_delete: bool | None
     can_write: bool | None
@@ -163,22 +164,22 @@ class _Model:
     def __init__(self, **kwargs: Any) -> None:
         values = {name: kwargs.pop(name, None) for name in self._READ_ONLY}
         object.__setattr__(self, "_values", values)
-        for name in _LOCKS:
+        for name in LOCK_ATTRIBUTES:
             object.__setattr__(self, name, kwargs.pop(name, None))
         # Like the original, unknown keyword arguments are accepted and ignored.
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not (name in _LOCKS or name in self._READ_ONLY or name.startswith("_")):
+        if not (name in LOCK_ATTRIBUTES or name in self._READ_ONLY or name.startswith("_")):
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r} to set")
         object.__setattr__(self, name, value)  # a read-only field's descriptor refuses
 
     def _fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in (*self._READ_ONLY, *_LOCKS)}
+        return {name: getattr(self, name) for name in (*self._READ_ONLY, *LOCK_ATTRIBUTES)}
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
+        return self._fields() == other._fields()
 
     __hash__ = None  # type: ignore[assignment]  # mutable lock flags
 

@@ -20,8 +20,9 @@ import pytest
 from dockyard import ContainerRegistryClient
 from dockyard.oci import compute_digest
 from dockyard.oci import mediatypes as mt
+from dockyard.oci.manifest import EMPTY_JSON as EMPTY_CONFIG
 from dockyard.oci.manifest import Descriptor
-from dockyard.workflows.artifacts import EMPTY_CONFIG, build_manifest
+from dockyard.workflows.artifacts import build_manifest
 from tests.cli.conftest import Cli
 from tests.conftest import unique
 from tests.support.servers import DockyardServer

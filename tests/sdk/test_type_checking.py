@@ -3,16 +3,22 @@
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
+import dockyard
+import dockyard.aio
 from tests.support.peers import require_module
 
 USAGE = Path(__file__).parent / "typing" / "usage.py"
+SRC = Path(dockyard.__file__).parent
 
 
 def _mypy(path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
@@ -88,3 +94,41 @@ def test_misuse_is_reported(tmp_path: Path) -> None:
     output = _mypy(script, tmp_path).stdout
     reported = sorted({int(m) for m in re.findall(r"misuse\.py:(\d+): error", output)})
     assert reported == [6, 7, 8, 10], output
+
+
+def test_wheel_ships_py_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hatchling.build import build_wheel
+
+    monkeypatch.chdir(SRC.parent.parent)  # hatchling builds the project in the working directory
+    built = build_wheel(str(tmp_path))
+    with zipfile.ZipFile(tmp_path / built) as wheel:
+        names = set(wheel.namelist())
+    assert {"dockyard/py.typed", "dockyard/_sync/client.py", "dockyard/aio/client.py"} <= names
+
+
+@pytest.mark.parametrize("client", [dockyard.ContainerRegistryClient, dockyard.aio.ContainerRegistryClient])
+def test_methods_are_real_code(client: type) -> None:
+    """Each public method is a function written under its own name in its client module (so tracebacks,
+    go-to-definition and ``help()`` land on it), and ``inspect`` shows its full signature."""
+    module = Path(inspect.getsourcefile(client) or "")
+    for name, method in vars(client).items():
+        if name.startswith("_") or isinstance(method, property):
+            continue
+        assert method.__code__.co_name == name, name
+        assert Path(method.__code__.co_filename) == module, name
+    params = inspect.signature(client.update_tag_properties).parameters
+    assert {"repository", "tag", "properties", "can_delete", "can_list", "can_read", "can_write"} <= set(params)
+
+
+def test_sync_client_is_generated_from_async() -> None:
+    """``scripts/unasync.py --check`` passes on the committed tree, and notices a sync twin edited by hand."""
+    script = SRC.parent.parent / "scripts" / "unasync.py"
+    checked = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    spec = importlib.util.spec_from_file_location("unasync", script)
+    assert spec is not None and spec.loader is not None
+    unasync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(unasync)
+    assert unasync.unasync("async def f(x):\n    async for y in await x.aiter_raw():\n") == (
+        "def f(x):\n    for y in x.iter_raw():\n"
+    )

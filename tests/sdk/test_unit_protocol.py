@@ -13,9 +13,12 @@ import pytest
 
 from dockyard.credentials import BasicCredential
 from dockyard.errors import ClientAuthenticationError, ResourceNotFoundError
-from dockyard.protocol.challenge import classify, jwt_expiry, parse_challenge, scope_template
-from dockyard.protocol.download import parse_content_range, plan_parts
-from dockyard.protocol.messages import CallCredential, Gen, Request, Response, Sleep
+from dockyard.oci.ranges import parse_content_range
+from dockyard.oci.scopes import scope_template
+from dockyard.protocol.challenge import classify, jwt_expiry, parse_challenge
+from dockyard.protocol.download import plan_parts
+from dockyard.protocol.instructions import CallCredential, Gen, Request, Sleep
+from dockyard.protocol.messages import Response
 from dockyard.protocol.responses import error_from_response, next_link
 from dockyard.protocol.retry import RetryPolicy, retry_after
 from dockyard.protocol.session import Session

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dockyard import ContainerRegistryClient, ServiceRequestError
-from dockyard.protocol.messages import Request, Sleep
+from dockyard.protocol.instructions import Request, Sleep
 from dockyard.protocol.session import Session
 from tests.support.servers import free_port
 

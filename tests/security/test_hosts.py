@@ -17,7 +17,7 @@ from dockyard.cli.connect import endpoint_url
 from dockyard.credentials import BasicCredential
 from dockyard.errors import ServiceRequestError
 from dockyard.oci import hosts
-from dockyard.protocol.messages import Request
+from dockyard.protocol.instructions import Request
 from dockyard.protocol.session import Session
 from tests.support.servers import DockyardServer
 

@@ -1,4 +1,9 @@
-"""``DownloadBlobStream``: the sync client's verifying, resuming blob iterator."""
+# Generated from dockyard/aio/download.py by scripts/unasync.py: do not edit.
+"""``DownloadBlobStream``: the client's verifying, resuming blob iterator.
+
+This module, under ``dockyard/aio/``, is the source of truth: ``dockyard/_sync/download.py`` is generated from
+it by ``scripts/unasync.py``.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +24,11 @@ class DownloadBlobStream(plan.BlobStreamInfo, Iterator[bytes]):
         self._state = state
         self._pieces = driver.stream(plan.read_blob(state))
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> DownloadBlobStream:
         return self
 
     def __next__(self) -> bytes:
-        return next(self._pieces)[1]
+        return (next(self._pieces))[1]
 
     def close(self) -> None:
         """Stop the download and release its connection."""

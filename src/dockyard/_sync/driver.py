@@ -1,36 +1,46 @@
-"""The synchronous driver: runs protocol generators, moving bytes with ``httpx.Client``."""
+# Generated from dockyard/aio/driver.py by scripts/unasync.py: do not edit.
+"""The driver: runs protocol generators, moving bytes with an ``httpx`` client.
+
+This module, under ``dockyard/aio/``, is the source of truth: ``dockyard/_sync/driver.py`` is generated from
+it by ``scripts/unasync.py``. What really differs between the flavours lives in each one's ``backend.py``.
+"""
 
 from __future__ import annotations
 
-import inspect
-import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
+from collections.abc import Generator, Iterator
 from typing import Any, TypeVar
 
 import httpx
+from typing_extensions import assert_never
 
-from ..errors import ServiceRequestError
 from ..protocol import httplog
-from ..protocol.config import ClientConfig
-from ..protocol.download import CATCH_UP_WAIT, CloseResponse, Emit, NextChunk, Parallel, ReadRange, read_part
-from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
-from . import rawrange
+from ..protocol.instructions import (
+    CallCredential,
+    CloseResponse,
+    Command,
+    Emit,
+    Gen,
+    NextChunk,
+    OpenSink,
+    Parallel,
+    ReadRange,
+    Request,
+    Sleep,
+    Stepper,
+)
+from ..protocol.messages import BodySource, Response
+from ..transport import rawrange
+from ..transport.config import ClientConfig
+from ..transport.errors import transport_error
+from ..transport.filesink import FileSink
+from . import backend
 
 T = TypeVar("T")
 
 
-def transport_error(exc: httpx.TransportError) -> ServiceRequestError:
-    """The SDK's error for a request that could not be completed (refused, dropped, timed out), naming the
-    origin it was sent to; a connection that could not be made at all is marked ``connect_failed``."""
-    try:
-        url: str | None = str(exc.request.url.copy_with(path="/", query=None, fragment=None)).rstrip("/")
-    except RuntimeError:  # no request attached
-        url = None
-    where = f" ({url})" if url else ""
-    return ServiceRequestError(f"{type(exc).__name__}: {exc}{where}", error=exc, url=url,
-                               connect_failed=isinstance(exc, httpx.ConnectError))
+def _body(source: BodySource) -> Iterator[bytes]:
+    for chunk in source:
+        yield chunk
 
 
 def _read_body(raw: httpx.Response, limit: int) -> tuple[bytes, bool]:
@@ -44,15 +54,17 @@ def _read_body(raw: httpx.Response, limit: int) -> tuple[bytes, bool]:
 
 
 class SyncDriver:
-    """One pooled ``httpx.Client`` per registry client; executes the instructions protocol generators yield."""
+    """One pooled ``httpx`` client per registry client; executes the instructions protocol generators yield."""
 
     def __init__(self, config: ClientConfig) -> None:
-        self.http = httpx.Client(**config.httpx_options())
+        self.http = httpx.Client(**config.httpx_options(asynchronous=False))
         #: The lean socket reader for the parts of parallel downloads.
         self.part_reader = rawrange.PartReader(config)
         self.logging_enable = config.logging_enable
 
-    def stream(self, gen: Gen[Any], result: list[Any] | None = None) -> Iterator[tuple[int, bytes]]:
+    def stream(
+        self, gen: Gen[Any], result: list[Any] | None = None
+    ) -> Generator[tuple[int, bytes], None, None]:
         """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
         stepper = Stepper(gen)
         bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]] = {}
@@ -72,34 +84,30 @@ class SyncDriver:
             for raw, _ in bodies.values():
                 raw.close()
 
-    def execute(self, step: Any, bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]]) -> Any:
+    def execute(self, step: Command, bodies: dict[int, tuple[httpx.Response, Iterator[bytes]]]) -> Any:
         """Carry out one instruction; ``bodies`` holds the response bodies being read."""
-        if isinstance(step, Request):
-            return self.send(step)
-        if isinstance(step, NextChunk):
-            raw = step.response.raw
-            _, body = bodies.setdefault(id(raw), (raw, raw.iter_raw()))
-            return next(body, b"")
-        if isinstance(step, CloseResponse):
-            bodies.pop(id(step.response.raw), None)
-            if step.response.raw is not None:
-                step.response.raw.close()
-        elif isinstance(step, Sleep):
-            time.sleep(step.seconds)
-        elif isinstance(step, CallCredential):
-            token = step.credential.get_token(*step.scopes)
-            if inspect.isawaitable(token):
-                close = getattr(token, "close", None)
-                if close is not None:
-                    close()  # do not leave the coroutine un-awaited
-                raise TypeError("this credential is asynchronous; use it with dockyard.aio.ContainerRegistryClient")
-            return token
-        elif isinstance(step, ReadRange):
-            self.part_reader(step)
-        elif isinstance(step, Parallel):
-            self.parallel(step)
-        else:  # pragma: no cover - a protocol bug
-            raise TypeError(f"unknown instruction {step!r}")
+        match step:
+            case Request():
+                return self.send(step)
+            case NextChunk(response=Response(raw=raw)):
+                _, body = bodies.setdefault(id(raw), (raw, raw.iter_raw()))
+                return next(body, b"")
+            case CloseResponse(response=Response(raw=raw)):
+                bodies.pop(id(raw), None)
+                if raw is not None:
+                    raw.close()
+            case OpenSink(path=path, digest=digest):
+                return FileSink(path, digest)
+            case Sleep(seconds=seconds):
+                backend.sleep(seconds)
+            case CallCredential():
+                return backend.call_credential(step)
+            case ReadRange():
+                backend.read_range(self.part_reader, step)
+            case Parallel():
+                backend.parallel(self.run, step)
+            case _:  # pragma: no cover - the instruction set is closed
+                assert_never(step)
         return None
 
     def run(self, gen: Gen[T]) -> T:
@@ -109,26 +117,10 @@ class SyncDriver:
             raise TypeError("this operation does not produce data")
         return result[0]  # type: ignore[no-any-return]
 
-    def parallel(self, step: Parallel) -> None:
-        """Run the parts of a parallel download in threads, hashing in order as their bytes land."""
-        with ThreadPoolExecutor(max_workers=step.concurrency) as pool:
-            futures = [pool.submit(self.run, read_part(state, step.sink)) for state in step.states]
-            try:
-                for index, future in enumerate(futures):
-                    while not step.catch_up(index):
-                        try:
-                            future.result(timeout=CATCH_UP_WAIT)  # a failed part raises here
-                        except FuturesTimeout:
-                            pass
-                    future.result()
-            finally:
-                for future in futures:
-                    future.cancel()
-
     def send(self, request: Request) -> Response:
         """Send one request; a streamed success keeps its body open in ``Response.raw``."""
         body = request.body
-        content: Any = iter(body) if isinstance(body, BodySource) else body
+        content: Any = _body(body) if isinstance(body, BodySource) else body
         built = self.http.build_request(request.method, request.url, headers=request.headers, content=content)
         if self.logging_enable:
             httplog.log_request(built.method, str(built.url), built.headers.multi_items())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from ..protocol.messages import Gen
+from ..protocol.instructions import Gen
 from ..protocol.paging import PageCursor, Pager
 
 T = TypeVar("T")

@@ -1,4 +1,8 @@
-"""``AsyncDownloadBlobStream``: the async client's verifying, resuming blob iterator."""
+"""``AsyncDownloadBlobStream``: the client's verifying, resuming blob iterator.
+
+This module, under ``dockyard/aio/``, is the source of truth: ``dockyard/_sync/download.py`` is generated from
+it by ``scripts/unasync.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from .driver import AsyncDriver
 
 
 class AsyncDownloadBlobStream(plan.BlobStreamInfo, AsyncIterator[bytes]):
-    """An async iterator over a blob's bytes, verified at the end and resumed after dropped connections."""
+    """An iterator over a blob's bytes; the digest is verified when it ends (``DigestValidationError``).
+
+    A dropped connection resumes with a ``Range`` request from the last byte received.
+    """
 
     def __init__(self, driver: AsyncDriver, state: BlobReadState) -> None:
         self._state = state
@@ -20,12 +27,11 @@ class AsyncDownloadBlobStream(plan.BlobStreamInfo, AsyncIterator[bytes]):
         return self
 
     async def __anext__(self) -> bytes:
-        offset_and_data = await self._pieces.__anext__()
-        return offset_and_data[1]
+        return (await anext(self._pieces))[1]
 
     async def close(self) -> None:
         """Stop the download and release its connection."""
-        await self._pieces.aclose()  # type: ignore[attr-defined]
+        await self._pieces.aclose()
 
     async def __aenter__(self) -> AsyncDownloadBlobStream:
         return self

@@ -1,20 +1,38 @@
-"""The asynchronous driver: runs the same protocol generators, moving bytes with ``httpx.AsyncClient``."""
+"""The driver: runs protocol generators, moving bytes with an ``httpx`` client.
+
+This module, under ``dockyard/aio/``, is the source of truth: ``dockyard/_sync/driver.py`` is generated from
+it by ``scripts/unasync.py``. What really differs between the flavours lives in each one's ``backend.py``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeVar
 
 import httpx
+from typing_extensions import assert_never
 
-from .._sync import rawrange
-from .._sync.driver import transport_error
 from ..protocol import httplog
-from ..protocol.config import ClientConfig
-from ..protocol.download import CATCH_UP_WAIT, CloseResponse, Emit, NextChunk, Parallel, ReadRange, read_part
-from ..protocol.messages import BodySource, CallCredential, Gen, Request, Response, Sleep, Stepper
+from ..protocol.instructions import (
+    CallCredential,
+    CloseResponse,
+    Command,
+    Emit,
+    Gen,
+    NextChunk,
+    OpenSink,
+    Parallel,
+    ReadRange,
+    Request,
+    Sleep,
+    Stepper,
+)
+from ..protocol.messages import BodySource, Response
+from ..transport import rawrange
+from ..transport.config import ClientConfig
+from ..transport.errors import transport_error
+from ..transport.filesink import FileSink
+from . import backend
 
 T = TypeVar("T")
 
@@ -35,15 +53,17 @@ async def _read_body(raw: httpx.Response, limit: int) -> tuple[bytes, bool]:
 
 
 class AsyncDriver:
-    """One pooled ``httpx.AsyncClient`` per registry client; the async twin of the sync driver."""
+    """One pooled ``httpx`` client per registry client; executes the instructions protocol generators yield."""
 
     def __init__(self, config: ClientConfig) -> None:
         self.http = httpx.AsyncClient(**config.httpx_options(asynchronous=True))
-        #: The lean socket reader for the parts of parallel downloads (run in threads).
+        #: The lean socket reader for the parts of parallel downloads.
         self.part_reader = rawrange.PartReader(config)
         self.logging_enable = config.logging_enable
 
-    async def stream(self, gen: Gen[Any], result: list[Any] | None = None) -> AsyncIterator[tuple[int, bytes]]:
+    async def stream(
+        self, gen: Gen[Any], result: list[Any] | None = None
+    ) -> AsyncGenerator[tuple[int, bytes], None]:
         """Run ``gen``, yielding the ``(offset, bytes)`` pieces it emits; its return value goes to ``result``."""
         stepper = Stepper(gen)
         bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]] = {}
@@ -63,29 +83,30 @@ class AsyncDriver:
             for raw, _ in bodies.values():
                 await raw.aclose()
 
-    async def execute(self, step: Any, bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]]) -> Any:
+    async def execute(self, step: Command, bodies: dict[int, tuple[httpx.Response, AsyncIterator[bytes]]]) -> Any:
         """Carry out one instruction; ``bodies`` holds the response bodies being read."""
-        if isinstance(step, Request):
-            return await self.send(step)
-        if isinstance(step, NextChunk):
-            raw = step.response.raw
-            _, body = bodies.setdefault(id(raw), (raw, raw.aiter_raw()))
-            return await anext(body, b"")
-        if isinstance(step, CloseResponse):
-            bodies.pop(id(step.response.raw), None)
-            if step.response.raw is not None:
-                await step.response.raw.aclose()
-        elif isinstance(step, Sleep):
-            await asyncio.sleep(step.seconds)
-        elif isinstance(step, CallCredential):
-            value = step.credential.get_token(*step.scopes)
-            return await value if inspect.isawaitable(value) else value
-        elif isinstance(step, ReadRange):
-            await self.read_range(step)
-        elif isinstance(step, Parallel):
-            await self.parallel(step)
-        else:  # pragma: no cover - a protocol bug
-            raise TypeError(f"unknown instruction {step!r}")
+        match step:
+            case Request():
+                return await self.send(step)
+            case NextChunk(response=Response(raw=raw)):
+                _, body = bodies.setdefault(id(raw), (raw, raw.aiter_raw()))
+                return await anext(body, b"")
+            case CloseResponse(response=Response(raw=raw)):
+                bodies.pop(id(raw), None)
+                if raw is not None:
+                    await raw.aclose()
+            case OpenSink(path=path, digest=digest):
+                return FileSink(path, digest)
+            case Sleep(seconds=seconds):
+                await backend.sleep(seconds)
+            case CallCredential():
+                return await backend.call_credential(step)
+            case ReadRange():
+                await backend.read_range(self.part_reader, step)
+            case Parallel():
+                await backend.parallel(self.run, step)
+            case _:  # pragma: no cover - the instruction set is closed
+                assert_never(step)
         return None
 
     async def run(self, gen: Gen[T]) -> T:
@@ -94,32 +115,6 @@ class AsyncDriver:
         async for _ in self.stream(gen, result):
             raise TypeError("this operation does not produce data")
         return result[0]  # type: ignore[no-any-return]
-
-    async def read_range(self, step: ReadRange) -> None:
-        """The lean socket reader for one part, in a thread, when allowed; failures leave the rest to httpx."""
-        if self.part_reader.enabled:
-            await asyncio.to_thread(self.part_reader, step)
-
-    async def parallel(self, step: Parallel) -> None:
-        """Run the parts of a parallel download as tasks, hashing in order (in a thread) as their bytes land."""
-        limit = asyncio.Semaphore(step.concurrency)
-
-        async def one(index: int) -> None:
-            async with limit:
-                await self.run(read_part(step.states[index], step.sink))
-
-        tasks = [asyncio.ensure_future(one(index)) for index in range(len(step.states))]
-        try:
-            for index, task in enumerate(tasks):
-                while not await asyncio.to_thread(step.catch_up, index):
-                    await asyncio.wait({task}, timeout=CATCH_UP_WAIT)
-                    if task.done():
-                        task.result()  # a failed part raises here
-                await task
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def send(self, request: Request) -> Response:
         """Send one request; a streamed success keeps its body open in ``Response.raw``."""

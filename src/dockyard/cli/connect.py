@@ -64,7 +64,7 @@ def azure_identity_installed() -> bool:
 
 
 def _default_azure_credential() -> Any:
-    from azure.identity import DefaultAzureCredential  # type: ignore[import-not-found]
+    from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential()
 

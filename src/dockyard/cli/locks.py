@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..oci.locks import LOCK_FLAGS
 from .errors import UsageError
 from .options import GlobalOptions
 from .output import show_properties
@@ -27,23 +28,21 @@ def parse_bool(value: str | None, flag: str) -> bool | None:
     raise UsageError(f"{flag}: expected true or false, got {value!r}")
 
 
-DeleteEnabled = Annotated[str | None, typer.Option("--delete-enabled", metavar="BOOL", help="Allow deletes.")]
-WriteEnabled = Annotated[str | None, typer.Option("--write-enabled", metavar="BOOL", help="Allow overwrites.")]
-ReadEnabled = Annotated[str | None, typer.Option("--read-enabled", metavar="BOOL", help="Allow pulls.")]
-ListEnabled = Annotated[str | None, typer.Option("--list-enabled", metavar="BOOL", help="Show in listings.")]
+_DELETE, _WRITE, _READ, _LIST = LOCK_FLAGS
+DeleteEnabled = Annotated[str | None, typer.Option(_DELETE.option, metavar="BOOL", help=_DELETE.help)]
+WriteEnabled = Annotated[str | None, typer.Option(_WRITE.option, metavar="BOOL", help=_WRITE.help)]
+ReadEnabled = Annotated[str | None, typer.Option(_READ.option, metavar="BOOL", help=_READ.help)]
+ListEnabled = Annotated[str | None, typer.Option(_LIST.option, metavar="BOOL", help=_LIST.help)]
 
 
 def lock_changes(delete: str | None, write: str | None, read: str | None, list_: str | None) -> dict[str, Any]:
     """The ``can_*`` keyword arguments of an update call; at least one must be given."""
-    changes = {
-        "can_delete": parse_bool(delete, "--delete-enabled"),
-        "can_write": parse_bool(write, "--write-enabled"),
-        "can_read": parse_bool(read, "--read-enabled"),
-        "can_list": parse_bool(list_, "--list-enabled"),
-    }
-    changes = {k: v for k, v in changes.items() if v is not None}
+    values = (delete, write, read, list_)
+    given = {flag: parse_bool(value, flag.option) for flag, value in zip(LOCK_FLAGS, values, strict=True)}
+    changes = {flag.attribute: value for flag, value in given.items() if value is not None}
     if not changes:
-        raise UsageError("nothing to update: give --delete-enabled, --write-enabled, --read-enabled or --list-enabled")
+        options = ", ".join(flag.option for flag in LOCK_FLAGS[:-1])
+        raise UsageError(f"nothing to update: give {options} or {LOCK_FLAGS[-1].option}")
     return changes
 
 

@@ -225,7 +225,7 @@ def with_common_options(
         parameters = [*signature.parameters.values(), *_common_parameters(output_flags)]
         wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-        del wrapper.__wrapped__  # type: ignore[attr-defined]
+        del wrapper.__wrapped__
         return wrapper  # type: ignore[return-value]
 
     return decorate(func) if func is not None else decorate

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..oci.locks import LOCK_ATTRIBUTES
 from .connect import open_client
 from .options import GlobalOptions
 from .refs import Order, top
@@ -133,11 +134,8 @@ def list_properties(
 
 # -- models as plain dicts ----------------------------------------------------------------------------------------
 
-_LOCK_FIELDS = ("can_delete", "can_write", "can_read", "can_list")
-
-
 def _locks(model: Any) -> dict[str, Any]:
-    return {name: getattr(model, name, None) for name in _LOCK_FIELDS}
+    return {name: getattr(model, name, None) for name in LOCK_ATTRIBUTES}
 
 
 def _times_and_locks(props: Any) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""The OCI data model, pure and I/O-free: digests, media types, names, references, manifests."""
+"""The OCI data model, pure and I/O-free: digests, media types, names, references, manifests; and the
+vocabulary client, server and CLI share: ``hosts`` (registry hosts and endpoints), ``scopes`` (token scopes
+and actions), ``ranges`` (``Range``/``Content-Range``), ``locks`` (ACR lock flags)."""
 
 from . import mediatypes
 from .digest import ALGORITHMS, Digest, Hasher, InvalidDigestError, compute_digest, is_digest, parse_digest

@@ -89,7 +89,7 @@ class Hasher:
         return f"{self.algorithm}:{self._hash.hexdigest()}"
 
 
-def compute_digest(data: bytes, algorithm: str = DEFAULT_ALGORITHM) -> str:
+def compute_digest(data: bytes | bytearray | memoryview, algorithm: str = DEFAULT_ALGORITHM) -> str:
     """The ``algorithm:hex`` digest of ``data``."""
     hasher = Hasher(algorithm)
     hasher.update(data)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import mediatypes as mt
-from .digest import InvalidDigestError, parse_digest
+from .digest import InvalidDigestError, compute_digest, parse_digest
 from .strict_json import InvalidJSONError, parse_json
 
 
@@ -135,6 +135,12 @@ class Descriptor:
             urls=tuple(urls),
             data=inline,
         )
+
+
+#: The OCI empty JSON blob (``{}``), its digest, and the image-spec's empty descriptor (bytes inline as ``data``).
+EMPTY_JSON = b"{}"
+EMPTY_JSON_DIGEST = compute_digest(EMPTY_JSON)
+EMPTY_DESCRIPTOR = Descriptor(mt.OCI_EMPTY, EMPTY_JSON_DIGEST, len(EMPTY_JSON), data="e30=")
 
 
 @dataclass(frozen=True)

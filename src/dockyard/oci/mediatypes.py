@@ -39,9 +39,9 @@ NONDISTRIBUTABLE_LAYER_TYPES = frozenset(
     }
 )
 
-#: The ``Accept`` header a client sends to fetch any manifest.
+#: The ``Accept`` header a client sends to fetch any manifest (the original SDK's list).
 MANIFEST_ACCEPT = ", ".join(
-    [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ORAS_ARTIFACT_MANIFEST, "*/*;q=0.1"]
+    [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST, ORAS_ARTIFACT_MANIFEST, "*/*"]
 )
 
 #: The largest manifest a registry or client accepts (4 MiB, as distribution, ACR and oras-go).

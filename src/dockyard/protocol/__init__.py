@@ -1,8 +1,10 @@
 """The registry protocol without I/O, shared by the sync and async clients.
 
-Every operation is a generator that yields :class:`~dockyard.protocol.messages.Request` (and a few other
-instructions) and receives responses; :mod:`dockyard._sync` and :mod:`dockyard.aio` drive them over
-httpx. Modules: ``session`` (credentials, challenges, token cache, retries), ``operations`` (every client
-operation), ``manifests`` / ``blobs`` / ``download`` (content), ``oci_metadata`` (properties on registries
-without ``/acr/v1``), ``wire`` (ACR JSON), ``paging``, ``challenge``, ``responses``, ``retry``, ``paths``.
+Every operation is a generator that yields instructions (the closed set in ``instructions``) and receives
+the driver's answers; :mod:`dockyard._sync` and :mod:`dockyard.aio` drive them over httpx (with what
+:mod:`dockyard.transport` provides). Modules: ``session`` (one logical request: credentials, challenges,
+retries), ``credential_kinds``, ``challenge`` / ``challenges`` (parsing ``WWW-Authenticate``; what ``401``s
+taught), ``token_cache``, ``token_requests``, ``retry``, ``operations`` (every client operation),
+``metadata`` with its twins ``acr_metadata`` and ``oci_metadata``, ``manifests`` / ``blobs`` / ``download``
+(content), ``wire`` (ACR JSON), ``paging``, ``responses``, ``paths``, ``httplog``.
 """

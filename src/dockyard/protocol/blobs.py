@@ -10,8 +10,10 @@ from urllib.parse import urljoin
 
 from ..errors import DigestValidationError, HttpResponseError, ServiceRequestError, TransferCancelledError
 from ..oci.digest import Hasher, compute_digest, parse_digest
+from ..oci.ranges import upload_range
 from . import paths
-from .messages import BodySource, Gen, Request, Response
+from .instructions import Gen, Request
+from .messages import BodySource, Response
 from .responses import raise_for_status
 from .session import Session
 
@@ -180,7 +182,7 @@ def upload_blob(
                 headers = {"Content-Type": "application/octet-stream"}
                 if chunked and limit is not None:
                     headers["Content-Length"] = str(limit)
-                    headers["Content-Range"] = f"{offset}-{offset + limit - 1}"
+                    headers["Content-Range"] = upload_range(offset, offset + limit - 1)
                 elif total is not None:
                     headers["Content-Length"] = str(total)
                 response = yield from session.send(Request("PATCH", location, headers, body))

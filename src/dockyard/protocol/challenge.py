@@ -80,18 +80,6 @@ def classify(method: str, url: str) -> RequestKind:
     return RequestKind(f"other:{level}", None)
 
 
-def scope_template(scope: str, repository: str | None) -> str:
-    """``scope`` with the repository replaced by ``{repository}``, so it can be reused for other repositories."""
-    if not repository:
-        return scope
-    return scope.replace(f":{repository}:", ":{repository}:")
-
-
-def fill_scope(template: str, repository: str | None) -> str:
-    """The scope for ``repository`` from a template made by :func:`scope_template`."""
-    return template.replace("{repository}", repository or "")
-
-
 def jwt_expiry(token: str) -> float | None:
     """The ``exp`` claim (Unix seconds) of a JWT, decoded with URL-safe base64; ``None`` for an opaque token."""
     parts = token.split(".")

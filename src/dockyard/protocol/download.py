@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, overload
 
 from ..errors import DigestValidationError, HttpResponseError, ResponseTooLargeError, ServiceRequestError
 from ..oci.digest import Hasher, parse_digest
+from ..oci.ranges import parse_content_range, range_header
 from . import paths
-from .filesink import FileSink
-from .messages import Gen, Request, Response
+from .instructions import CloseResponse, Emit, Gen, NextChunk, OpenSink, Parallel, ReadRange, Request
+from .messages import Response
 from .responses import error_from_response
 from .session import Session
-
-_CONTENT_RANGE = re.compile(r"\s*bytes\s+([0-9]+)-([0-9]+)/([0-9]+|\*)\s*", re.IGNORECASE)
 
 #: Blobs at least this big are fetched as parallel ranges when the server supports ``Range``.
 PARALLEL_THRESHOLD = 64 * 1024 * 1024
@@ -29,22 +28,23 @@ CATCH_UP_WAIT = 0.005
 MAX_RESUMES = 5
 
 
-def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
-    """``bytes a-b/total`` as ``(a, b, total)`` (total ``None`` for ``*``); ``None`` when absent or malformed."""
-    if not value:
-        return None
-    match = _CONTENT_RANGE.fullmatch(value)
-    if match is None:
-        return None
-    total = None if match.group(3) == "*" else int(match.group(3))
-    return int(match.group(1)), int(match.group(2)), total
+class Sink(Protocol):
+    """Where a download to a file writes (the driver opens one for :class:`OpenSink`): positional writes,
+    in-order hashing, and an atomic commit once the digest verified."""
+
+    hashed: int
+
+    def write(self, data: bytes | memoryview, offset: int) -> None: ...
+    def hash_through(self, end: int) -> None: ...
+    def commit(self, total: int | None = None) -> int: ...
+    def discard(self) -> None: ...
 
 
 def blob_request(session: Session, repository: str, digest: str, start: int = 0, end: int | None = None) -> Request:
     """A streamed blob ``GET`` (redirects followed), with a ``Range`` when not starting at 0 or bounded."""
     headers = {"Accept": "application/octet-stream, */*"}
     if start > 0 or end is not None:
-        headers["Range"] = f"bytes={start}-{'' if end is None else end}"
+        headers["Range"] = range_header(start, end)
     return Request("GET", session.url(paths.blob(repository, digest)), headers, stream=True, follow_redirects=True)
 
 
@@ -170,7 +170,12 @@ class BlobReadState:
         if response.status == 200 and self.start == 0:
             self.end = None
 
-    def feed(self, chunk: bytes) -> bytes:
+    @overload
+    def feed(self, chunk: bytes) -> bytes: ...
+    @overload
+    def feed(self, chunk: memoryview) -> bytes | memoryview: ...
+
+    def feed(self, chunk: bytes | memoryview) -> bytes | memoryview:
         """Account for ``chunk``; return the part of it that belongs to this read."""
         if self._skip:
             if len(chunk) <= self._skip:
@@ -282,65 +287,7 @@ class BlobStreamInfo:
         return self._state.total
 
 
-@dataclass(frozen=True)
-class NextChunk:
-    """Ask the driver for the next piece of ``response``'s body (``b""`` at its end).
-
-    A dropped connection is thrown into the generator as :class:`dockyard.errors.ServiceRequestError`.
-    """
-
-    response: Response
-
-
-@dataclass(frozen=True)
-class CloseResponse:
-    """Ask the driver to release ``response``'s connection."""
-
-    response: Response
-
-
-@dataclass(frozen=True)
-class Emit:
-    """Hand ``data`` (the blob's bytes at ``offset``) to whoever iterates the download."""
-
-    offset: int
-    data: bytes
-
-
-@dataclass
-class Parallel:
-    """Ask the driver to run the reads of ``states`` into ``sink`` concurrently (see :func:`read_blob`).
-
-    Meanwhile the driver calls :meth:`catch_up` with the index of the first unfinished part, over and
-    over (until it returns True), so the hash follows the bytes as they land, in order.
-    """
-
-    states: list[BlobReadState]
-    sink: FileSink
-    concurrency: int
-
-    def catch_up(self, index: int) -> bool:
-        """Hash what part ``index`` has written so far; True when the whole part is hashed."""
-        state = self.states[index]
-        self.sink.hash_through(state.written)
-        limit = state.expected_end
-        return limit is not None and self.sink.hashed >= limit
-
-
-@dataclass(frozen=True)
-class ReadRange:
-    """Ask the driver to fetch the rest of ``state`` into ``sink`` with its lean socket reader, when it has one.
-
-    ``request`` carries the URL and credentials. The driver answers nothing and swallows the reader's
-    failures: whatever is still missing afterwards is read over the ordinary transport.
-    """
-
-    request: Request
-    state: BlobReadState
-    sink: FileSink
-
-
-def read_part(state: BlobReadState, sink: FileSink) -> Gen[None]:
+def read_part(state: BlobReadState, sink: Sink) -> Gen[None]:
     """One part of a parallel download: the driver's lean reader first, then :func:`read_blob` for the rest."""
     request = yield from state.session.authorize(state.request())
     yield ReadRange(request, state, sink)
@@ -348,7 +295,7 @@ def read_part(state: BlobReadState, sink: FileSink) -> Gen[None]:
         yield from read_blob(state, sink)
 
 
-def read_blob(state: BlobReadState, sink: FileSink | None = None, response: Response | None = None) -> Gen[None]:
+def read_blob(state: BlobReadState, sink: Sink | None = None, response: Response | None = None) -> Gen[None]:
     """Read ``state``'s bytes, resuming with ``Range`` after a drop or a short body, then verify.
 
     Pieces go to ``sink`` at their offsets, or (without a sink) out to the caller as :class:`Emit`.
@@ -403,7 +350,7 @@ def download_to_file(
     ranges. Big blobs then go as parallel ranges (written with ``pwrite``, hashed in order as they land);
     others continue sequentially. Servers that ignore ``Range`` send the whole blob in the first answer.
     """
-    sink = FileSink(path, digest)
+    sink: Sink = yield OpenSink(path, digest)
     try:
         first = first_file_read(session, repository, digest, progress, size)
         response = yield from first.open()

@@ -9,23 +9,11 @@ from ..errors import DigestValidationError, ResourceNotFoundError, ResponseTooLa
 from ..models import GetManifestResult
 from ..oci import mediatypes as mt
 from ..oci.digest import InvalidDigestError, compute_digest, is_digest_reference, parse_digest
-from ..oci.manifest import Descriptor, InvalidManifestError, parse_manifest
+from ..oci.manifest import EMPTY_DESCRIPTOR, Descriptor, InvalidManifestError, parse_manifest
 from . import paths
-from .messages import Gen, Request
+from .instructions import Gen, Request
 from .responses import json_body, raise_for_status
 from .session import Session
-
-#: The ``Accept`` list of the original SDK: every manifest type a registry may hold.
-MANIFEST_ACCEPT = ", ".join(
-    [
-        mt.OCI_MANIFEST,
-        mt.DOCKER_MANIFEST,
-        mt.OCI_INDEX,
-        mt.DOCKER_MANIFEST_LIST,
-        mt.ORAS_ARTIFACT_MANIFEST,
-        "*/*",
-    ]
-)
 
 
 def _digest_of(content: bytes, like: str | None) -> str:
@@ -58,7 +46,7 @@ def _too_big(repository: str, reference: str) -> ResponseTooLargeError:
 def get_manifest(session: Session, repository: str, reference: str) -> Gen[GetManifestResult]:
     """``GET /v2/<name>/manifests/<ref>``, verified against the requested digest and the header digest."""
     request = Request(
-        "GET", session.url(paths.manifest(repository, reference)), {"Accept": MANIFEST_ACCEPT},
+        "GET", session.url(paths.manifest(repository, reference)), {"Accept": mt.MANIFEST_ACCEPT},
         max_body=mt.MAX_MANIFEST_SIZE,
     )
     try:
@@ -175,7 +163,7 @@ def _update_referrers_tag(session: Session, repository: str, data: bytes, digest
 
 def get_manifest_descriptor(session: Session, repository: str, reference: str) -> Gen[Descriptor]:
     """A ``HEAD`` of the manifest: its media type, digest and size (a ``GET`` when the registry omits them)."""
-    request = Request("HEAD", session.url(paths.manifest(repository, reference)), {"Accept": MANIFEST_ACCEPT})
+    request = Request("HEAD", session.url(paths.manifest(repository, reference)), {"Accept": mt.MANIFEST_ACCEPT})
     response = yield from session.send(request)
     if response.status == 404:
         raise ResourceNotFoundError(
@@ -223,16 +211,15 @@ def empty_manifest_bytes(marker: str) -> tuple[bytes, str]:
         "schemaVersion": 2,
         "mediaType": mt.OCI_MANIFEST,
         "artifactType": "application/vnd.dockyard.untag.v1",
-        "config": {"mediaType": mt.OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2},
-        "layers": [{"mediaType": mt.OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2}],
+        "config": _EMPTY,
+        "layers": [_EMPTY],
         "annotations": {"dev.dockyard.untag": marker},
     }
     data = json.dumps(body, separators=(",", ":")).encode()
     return data, compute_digest(data)
 
 
-#: The digest of the two bytes ``{}`` (the OCI empty descriptor).
-EMPTY_JSON_DIGEST = compute_digest(b"{}")
+_EMPTY = {"mediaType": EMPTY_DESCRIPTOR.media_type, "digest": EMPTY_DESCRIPTOR.digest, "size": EMPTY_DESCRIPTOR.size}
 
 
 def parse_result(result: GetManifestResult) -> Any:
@@ -244,8 +231,6 @@ def parse_result(result: GetManifestResult) -> Any:
 
 
 __all__ = [
-    "EMPTY_JSON_DIGEST",
-    "MANIFEST_ACCEPT",
     "get_manifest",
     "get_manifest_descriptor",
     "is_digest_reference",

@@ -1,21 +1,13 @@
-"""The instructions a protocol generator yields to its driver, and what the driver sends back.
-
-Every operation is a generator: it yields a :class:`Request` and receives a :class:`Response`, yields
-:class:`Sleep` to back off, or :class:`CallCredential` to get an Entra ID token. A transport failure is
-thrown into the generator as :class:`dockyard.errors.ServiceRequestError`. The sync driver runs these
-generators over ``httpx.Client``, the async one over ``httpx.AsyncClient``; neither knows any registry rule.
-"""
+"""What travels with the instructions (:mod:`dockyard.protocol.instructions`): streamed request bodies and
+the responses a driver sends back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import IO, Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
 
 from ..errors import TransferCancelledError
 from ..oci.digest import Hasher
-
-T = TypeVar("T")
 
 #: Read size for streamed request bodies: large reads keep the per-chunk Python overhead low.
 BODY_CHUNK = 1024 * 1024
@@ -100,32 +92,6 @@ class BodySource:
             yield data
 
 
-@dataclass
-class Request:
-    """An HTTP request. ``body`` is bytes, a :class:`BodySource` (streamed, not replayable) or ``None``.
-
-    ``stream`` asks the driver to leave a successful response body unread (``Response.raw``);
-    ``follow_redirects`` is set for blob GETs (the driver never forwards ``Authorization`` to another host).
-    ``extra_scope`` is a token scope the request needs beyond its own repository's (a mount's source).
-    ``max_body`` is the most the driver reads of a buffered response body; past it, the driver stops
-    reading and marks the response ``truncated`` (the session then raises ``ResponseTooLargeError``).
-    """
-
-    method: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes | BodySource | None = None
-    stream: bool = False
-    follow_redirects: bool = False
-    extra_scope: str | None = None
-    max_body: int = MAX_RESPONSE_BODY
-
-    @property
-    def replayable(self) -> bool:
-        """True when the request can be sent again (its body is bytes or a seekable stream)."""
-        return not isinstance(self.body, BodySource) or self.body.rewindable
-
-
 class Response:
     """An HTTP response as the protocol sees it: status, lower-cased headers, body bytes.
 
@@ -152,44 +118,3 @@ class Response:
 
     def __repr__(self) -> str:
         return f"Response({self.status}, {self.url!r})"
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """Ask the driver to wait ``seconds`` (retry backoff)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CallCredential:
-    """Ask the driver to call ``credential.get_token(*scopes)`` (awaiting it when it is async)."""
-
-    credential: Any
-    scopes: tuple[str, ...]
-
-
-Instruction = Request | Sleep | CallCredential
-#: A protocol operation: yields instructions, receives responses / token results, returns ``T``.
-Gen = Generator[Instruction, Any, T]
-
-
-class Stepper:
-    """Advances a protocol generator for a driver: sends it the last value (or throws the last error) and
-    keeps its return value once it finishes."""
-
-    def __init__(self, gen: Gen[Any]) -> None:
-        self.gen = gen
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.result: Any = None
-
-    def next(self) -> Any:
-        """The next instruction, or ``None`` when the generator has returned (its value is in ``result``)."""
-        try:
-            step = self.gen.throw(self.error) if self.error is not None else self.gen.send(self.value)
-        except StopIteration as stop:
-            self.result = stop.value
-            return None
-        self.value, self.error = None, None
-        return step

@@ -6,17 +6,18 @@ image configs. Config blobs are content-addressed, so what they say is cached fo
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from ..errors import ResourceNotFoundError
 from ..models import ArtifactManifestProperties, ArtifactTagProperties, GetManifestResult, RepositoryProperties
 from ..oci import mediatypes as mt
-from ..oci.manifest import Manifest, parse_image_config
-from . import paths
+from ..oci.manifest import EMPTY_JSON, EMPTY_JSON_DIGEST, Manifest, parse_image_config
+from . import blobs, manifests, paths
+from .instructions import Gen, Request
 from .manifests import get_manifest, get_manifest_descriptor, parse_result
-from .messages import Gen, Request
-from .paging import PageFetcher, PageGuard, link_pages, list_field
+from .paging import PageFetcher, PageGuard, link_pages, list_field, sliced_pages
 from .responses import raise_for_status
 from .session import Session
 from .wire import parse_time
@@ -195,6 +196,96 @@ class OciMetadata:
             response = yield from self.session.send(Request("DELETE", url))
             if response.status != 404:
                 raise_for_status(response, context=f"delete {repository}@{digest}")
+
+    # -- the operations of the metadata twins (see :class:`dockyard.protocol.metadata.Metadata`) ----------
+
+    def tag_listing(
+        self, repository: str, order: str | None, results_per_page: int | None, last: str | None, digest: str | None
+    ) -> PageFetcher[ArtifactTagProperties]:
+        """Pages of tags with their properties; sorted or filtered listings read every tag first."""
+
+        def names() -> Gen[list[str]]:
+            found = yield from self.all_tags(repository)
+            if last:
+                found = [t for t in found if t > last]
+            return found
+
+        def properties(page: list[str]) -> Gen[list[ArtifactTagProperties]]:
+            items = []
+            for name in page:
+                try:
+                    items.append((yield from self.tag_properties(repository, name)))
+                except ResourceNotFoundError:
+                    continue  # deleted while we listed
+            return items
+
+        def everything() -> Gen[list[ArtifactTagProperties]]:
+            items = yield from properties((yield from names()))
+            if digest:
+                items = [i for i in items if i.digest == digest]
+            return sort_by_time(items, order)
+
+        if order in ("timedesc", "timeasc") or digest:
+            return sliced_pages(everything, results_per_page)
+        return sliced_pages(names, results_per_page, properties)
+
+    def delete_tag(self, repository: str, tag: str) -> Gen[None]:
+        """The OCI tag ``DELETE``; where the registry refuses it (CNCF distribution), the tag is moved to a unique
+        placeholder manifest which is then deleted by digest. A missing tag is not an error."""
+        url = self.session.url(paths.manifest(repository, tag))
+        response = yield from self.session.send(Request("DELETE", url))
+        if response.status == 404 or 200 <= response.status < 300:
+            return
+        if response.status not in (400, 405):
+            raise_for_status(response, context=f"delete tag {repository}:{tag}")
+        yield from self._untag_by_placeholder(repository, tag)
+
+    def _untag_by_placeholder(self, repository: str, tag: str) -> Gen[None]:
+        try:
+            yield from get_manifest_descriptor(self.session, repository, tag)
+        except ResourceNotFoundError:
+            return
+        if not (yield from blobs.blob_exists(self.session, repository, EMPTY_JSON_DIGEST)):
+            yield from blobs.upload_blob(self.session, repository, EMPTY_JSON)
+        data, digest = manifests.empty_manifest_bytes(uuid.uuid4().hex)
+        yield from manifests.set_manifest(self.session, repository, data, tag=tag, media_type=mt.OCI_MANIFEST)
+        response = yield from self.session.send(Request("DELETE", self.session.url(paths.manifest(repository, digest))))
+        if response.status != 404:
+            raise_for_status(response, context=f"delete tag {repository}:{tag}")
+
+    def manifest_listing(
+        self, repository: str, order: str | None, results_per_page: int | None, last: str | None
+    ) -> PageFetcher[ArtifactManifestProperties]:
+        """Pages of the manifests reachable from tags, with their properties."""
+
+        def everything() -> Gen[list[ArtifactManifestProperties]]:
+            results, by_digest = yield from self.tags_by_digest(repository)
+            items = []
+            for found, result in results.items():
+                items.append((yield from self.manifest_properties(repository, result, by_digest.get(found))))
+            if last:
+                items = [i for i in items if str(i.digest) > last]
+            return sort_by_time(items, order)
+
+        return sliced_pages(everything, results_per_page)
+
+    def properties_of_manifest(self, repository: str, tag_or_digest: str) -> Gen[ArtifactManifestProperties]:
+        """Properties of the manifest a tag points at, or of a digest (its tags found by listing)."""
+        result = yield from get_manifest(self.session, repository, tag_or_digest)
+        if manifests.is_digest_reference(tag_or_digest):
+            tags = yield from self.tags_of(repository, result.digest)
+        else:
+            tags = [tag_or_digest]
+        props = yield from self.manifest_properties(repository, result, tags)
+        return props
+
+    def digest_for(self, repository: str, tag_or_digest: str) -> Gen[str]:
+        """The digest a tag points at (one ``HEAD``; a digest as it is)."""
+        if manifests.is_digest_reference(tag_or_digest):
+            return tag_or_digest
+        descriptor = yield from get_manifest_descriptor(self.session, repository, tag_or_digest)
+        return descriptor.digest
+
 
 
 def sort_by_time(items: list[Any], order_by: str | None) -> list[Any]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from ..errors import PagingError
-from .messages import Gen, Request
+from .instructions import Gen, Request
 from .responses import json_body, next_link, raise_for_status
 from .session import DEFAULT_MAX_PAGES, Session
 

@@ -34,7 +34,7 @@ class RetryPolicy:
             after = retry_after(response)
             if after is not None:
                 return min(after, self.max_retry_after)
-        base = min(self.max_backoff, self.backoff * (2**attempt))
+        base = min(self.max_backoff, self.backoff * 2.0**attempt)
         return base * (0.5 + random.random() / 2)
 
 

@@ -7,16 +7,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..models import ArtifactManifestProperties, ArtifactTagProperties, RepositoryProperties
+from ..oci.locks import WIRE_BY_ATTRIBUTE
 
 _FRACTION = re.compile(r"\.(\d+)")
-
-#: Wire names of the four lock flags, by model attribute.
-LOCK_FIELDS = {
-    "can_delete": "deleteEnabled",
-    "can_write": "writeEnabled",
-    "can_list": "listEnabled",
-    "can_read": "readEnabled",
-}
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -41,7 +34,7 @@ def _locks(data: Any) -> dict[str, Any]:
     attrs = data.get("changeableAttributes") if isinstance(data, dict) else None
     if not isinstance(attrs, dict):
         return {}
-    return {name: attrs.get(wire) for name, wire in LOCK_FIELDS.items()}
+    return {name: attrs.get(wire) for name, wire in WIRE_BY_ATTRIBUTE.items()}
 
 
 def _int(value: Any) -> int | None:
@@ -106,9 +99,9 @@ def manifest_from_wire(data: dict[str, Any], repository: str, registry: str) -> 
 def locks_body(properties: Any, overrides: dict[str, Any]) -> dict[str, bool]:
     """The PATCH body of an update: lock flags from ``properties`` then keyword overrides, ``None`` omitted."""
     values: dict[str, Any] = {}
-    for name in LOCK_FIELDS:
+    for name in WIRE_BY_ATTRIBUTE:
         if properties is not None:
             values[name] = getattr(properties, name, None)
         if overrides.get(name) is not None:
             values[name] = overrides[name]
-    return {LOCK_FIELDS[k]: bool(v) for k, v in values.items() if v is not None}
+    return {WIRE_BY_ATTRIBUTE[k]: bool(v) for k, v in values.items() if v is not None}

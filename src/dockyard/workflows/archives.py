@@ -118,7 +118,7 @@ def _expected_size(stored: int, declared: int | None, member: str) -> int:
 
 
 def _verified(source: IO[bytes], digest: str, size: int | None, where: str) -> IO[bytes]:
-    return io.BufferedReader(_VerifyingReader(source, digest, size, where), _CHUNK)  # type: ignore[return-value]
+    return io.BufferedReader(_VerifyingReader(source, digest, size, where), _CHUNK)
 
 
 def _blob_member(digest: str) -> str:

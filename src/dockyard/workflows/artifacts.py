@@ -9,7 +9,6 @@ other way round.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import tempfile
@@ -20,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..oci import mediatypes as mt
-from ..oci.digest import compute_digest
-from ..oci.manifest import Descriptor, parse_manifest
+from ..oci.manifest import EMPTY_DESCRIPTOR, EMPTY_JSON, EMPTY_JSON_DIGEST, Descriptor, parse_manifest
 from .packing import file_digest, pack_directory
 from .progress import NoProgress, TransferProgress
 from .safe_extract import MAX_UNPACKED_SIZE, UnsafePathError, check_title, extract_directory_layer
@@ -35,9 +33,6 @@ DEFAULT_ARTIFACT_TYPE = "application/vnd.unknown.artifact.v1"
 DEFAULT_FILE_MEDIA_TYPE = mt.OCI_LAYER
 #: Media type of a packed directory.
 DIRECTORY_MEDIA_TYPE = mt.OCI_LAYER_GZIP
-
-EMPTY_CONFIG = b"{}"
-
 
 class ArtifactError(ValueError):
     """An artifact that cannot be pushed or pulled as asked (missing file, index, unsafe name ...)."""
@@ -95,16 +90,6 @@ class PushResult:
         }
 
 
-def empty_config_descriptor() -> Descriptor:
-    """The OCI empty descriptor (``{}``), with its bytes inline as ``data``."""
-    return Descriptor(
-        media_type=mt.OCI_EMPTY,
-        digest=compute_digest(EMPTY_CONFIG),
-        size=len(EMPTY_CONFIG),
-        data=base64.b64encode(EMPTY_CONFIG).decode(),
-    )
-
-
 def build_manifest(
     layers: Sequence[Descriptor],
     *,
@@ -113,7 +98,7 @@ def build_manifest(
     subject: Descriptor | None = None,
 ) -> bytes:
     """The artifact manifest bytes (pure): empty config, ``layers`` (or the empty layer when there are none)."""
-    config = empty_config_descriptor()
+    config = EMPTY_DESCRIPTOR
     document: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": mt.OCI_MANIFEST,
@@ -198,7 +183,7 @@ def push_artifact(
             raise
         finally:
             pool.shutdown(wait=True)
-        client.upload_blob(repository, EMPTY_CONFIG, digest=compute_digest(EMPTY_CONFIG), size=len(EMPTY_CONFIG))
+        client.upload_blob(repository, EMPTY_JSON, digest=EMPTY_JSON_DIGEST, size=len(EMPTY_JSON))
     layers = [desc for _, desc in prepared]
     body = build_manifest(layers, artifact_type=artifact_type, annotations=annotations, subject=subject_descriptor)
     digest = client.set_manifest(repository, body, tag=tag, media_type=mt.OCI_MANIFEST)

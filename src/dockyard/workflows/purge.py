@@ -250,9 +250,15 @@ def execute_plan(
     outcomes = []
     for plan in plans:
         outcome = RepositoryOutcome(plan.repository)
-        results = _parallel_map(
-            lambda t, p=plan: _delete_tag(client, p.repository, t, include_locked), plan.tags, concurrency
-        )
+        repository = plan.repository
+
+        def delete_tag(tag: Any, repository: str = repository) -> Any:
+            return _delete_tag(client, repository, tag, include_locked)
+
+        def delete_manifest(manifest: Any, repository: str = repository) -> Any:
+            return _delete_manifest(client, repository, manifest, include_locked)
+
+        results = _parallel_map(delete_tag, plan.tags, concurrency)
         for tag, result in zip(plan.tags, results, strict=True):
             _settle(outcome, tag, result == "deleted", on_delete)
         blocked: set[str] = set()
@@ -265,9 +271,7 @@ def execute_plan(
                     outcome.skipped.append({"manifest": manifest.digest, "reason": "still referenced"})
                 else:
                     todo.append(manifest)
-            results = _parallel_map(
-                lambda m, p=plan: _delete_manifest(client, p.repository, m, include_locked), todo, concurrency
-            )
+            results = _parallel_map(delete_manifest, todo, concurrency)
             for manifest, result in zip(todo, results, strict=True):
                 if not _settle(outcome, manifest, result == "deleted", on_delete):
                     _block_targets(blocked, manifest)  # what a refused manifest points to must survive too

@@ -28,6 +28,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from .safetar import relative_parts
+
 #: How many links one path may pass through while it is resolved (Linux's ``MAXSYMLINKS``).
 MAX_LINK_HOPS = 40
 #: Mode bits kept from an archive: permissions without group/other write; never setuid/setgid/sticky.
@@ -53,12 +55,10 @@ def check_title(title: str) -> str:
 
 def entry_path(name: str, title: str) -> PurePosixPath:
     """The path of archive member ``name`` relative to the layer's directory ``title``; refuses anything else."""
-    if not name or "\0" in name or "\\" in name or name.startswith("/"):
-        raise UnsafePathError(f"refusing archive entry {name!r}: not a relative path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafePathError(f"refusing archive entry {name!r}: it contains '..'")
-    if not parts or parts[0] != title:
+    parts = relative_parts(name)
+    if parts is None:
+        raise UnsafePathError(f"refusing archive entry {name!r}: not a relative path inside the layer")
+    if parts[0] != title:
         raise UnsafePathError(f"refusing archive entry {name!r}: it is outside the layer's directory {title!r}")
     return PurePosixPath(*parts[1:])
 

@@ -47,13 +47,23 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
+def relative_parts(raw: str) -> list[str] | None:
+    """The components of a tar member name (``.`` and empty ones dropped), or ``None`` when the name is not a
+    relative path inside the archive: empty, absolute, climbing out with ``..``, with backslashes or NUL bytes.
+    The one rule for member names, shared by archive reading and layer unpacking."""
+    if not raw or "\\" in raw or "\x00" in raw or raw.startswith("/"):
+        return None
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    return parts
+
+
 def member_name(raw: str) -> str:
     """The normalised name of a tar member or of a path inside the archive; :class:`ArchiveError` when it is
     absolute, climbs out with ``..``, uses backslashes or is empty."""
-    if not raw or "\\" in raw or "\x00" in raw or raw.startswith("/"):
-        raise ArchiveError(f"refusing archive member {raw!r}: not a relative path inside the archive")
-    parts = [p for p in raw.split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
+    parts = relative_parts(raw)
+    if parts is None:
         raise ArchiveError(f"refusing archive member {raw!r}: not a relative path inside the archive")
     return "/".join(parts)
 
@@ -141,7 +151,7 @@ class TarIndex:
             if compression_of(head) is not None:
                 raise ArchiveError(f"{self.path} is a compressed file: decompress it first (gunzip, zstd -d)")
             try:
-                with tarfile.open(fileobj=_BoundedReads(raw, MAX_HEADER_READ), mode="r:") as tar:  # type: ignore[arg-type]
+                with tarfile.open(fileobj=_BoundedReads(raw, MAX_HEADER_READ), mode="r:") as tar:
                     for count, info in enumerate(tar, start=1):
                         if count > max_members:
                             raise ArchiveError(f"{self.path}: more than {max_members} members")
@@ -205,7 +215,7 @@ class TarIndex:
     def open(self, name: str) -> IO[bytes]:
         """A binary stream over member ``name`` (close it)."""
         member = self.member(name)
-        return io.BufferedReader(_RangeReader(self.path, member.offset, member.size), 1024 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(_RangeReader(self.path, member.offset, member.size), 1024 * 1024)
 
     def read_small(self, name: str, limit: int) -> bytes:
         """The whole content of member ``name``, refused when larger than ``limit`` bytes."""
@@ -225,4 +235,5 @@ __all__ = [
     "TarIndex",
     "compression_of",
     "member_name",
+    "relative_parts",
 ]

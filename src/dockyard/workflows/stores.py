@@ -92,7 +92,7 @@ class _ChunkReader(io.RawIOBase):
 
 def chunk_reader(chunks: Iterable[bytes]) -> IO[bytes]:
     """A buffered binary stream over an iterable of byte chunks."""
-    return io.BufferedReader(_ChunkReader(chunks), buffer_size=1024 * 1024)  # type: ignore[return-value]
+    return io.BufferedReader(_ChunkReader(chunks), buffer_size=1024 * 1024)
 
 
 def _reported_chunks(stream: IO[bytes], advance: Advance, size: int = 1024 * 1024) -> Iterator[bytes]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ...oci import mediatypes as mt
+from ...oci.ranges import content_range, parse_range, parse_upload_range, unsatisfied_range
 from .. import errors as e
 from ..registry import check_digest
 from ..storage.protocols import BlobRedirect
@@ -28,8 +28,6 @@ from .streaming import BlobResponse
 from .uploads import CHUNK_MIN_LENGTH, upload_headers
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
-_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?")
 
 
 async def base(request: Request) -> Response:
@@ -87,26 +85,6 @@ async def manifest(request: Request) -> Response:
     return empty(202)
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """(start, end inclusive) of a ``bytes=`` range; ``None`` when unsatisfiable (answered 416)."""
-    match = _RANGE.fullmatch(header.strip().replace(" ", ""))
-    if not match:
-        return None
-    first, last = match.groups()
-    if first == "" and last == "":
-        return None
-    if first == "":
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            return None
-        return max(size - suffix, 0), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if start >= size or end < start:
-        return None
-    return start, min(end, size - 1)
-
-
 async def blob(request: Request) -> Response:
     """``GET|HEAD|DELETE /v2/<name>/blobs/<digest>`` (GET honours ``Range``)."""
     name = repository_name(request)
@@ -128,17 +106,17 @@ async def blob(request: Request) -> Response:
     range_header = request.headers.get("range")
     start, length, status = 0, size, 200
     if range_header is not None and range_header.strip().lower().startswith("bytes"):
-        span = _parse_range(range_header, size)
+        span = parse_range(range_header, size)
         if span is None:
             source.close()
             raise e.range_invalid(
                 f"range {range_header!r} cannot be satisfied for a blob of {size} bytes",
-                headers={"Content-Range": f"bytes */{size}"},
+                headers={"Content-Range": unsatisfied_range(size)},
             )
         start, end = span
         length = end - start + 1
         status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        headers["Content-Range"] = content_range(start, end, size)
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
         source.close()
@@ -170,10 +148,10 @@ def _content_range(request: Request) -> int | None:
     header = request.headers.get("content-range")
     if header is None:
         return None
-    match = _CONTENT_RANGE.fullmatch(header.strip())
-    if not match:
+    span = parse_upload_range(header)
+    if span is None:
         raise e.range_invalid(f"malformed Content-Range {header!r}: expected '<start>-<end>'")
-    start, end = int(match.group(1)), int(match.group(2))
+    start, end = span
     if end < start:
         raise e.range_invalid(f"Content-Range {header!r} ends before it starts")
     length = request.headers.get("content-length")

@@ -3,43 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-#: What anonymous callers may do with ``--anonymous-pull`` (and all a pull-only refresh token grants).
-READ_ACTIONS = frozenset({"pull", "metadata_read"})
+from ...oci.scopes import READ_ACTIONS, Scope, parse_scopes
 
-
-@dataclass(frozen=True)
-class Scope:
-    """One ``type:name:actions`` scope."""
-
-    type: str
-    name: str
-    actions: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return f"{self.type}:{self.name}:{','.join(self.actions)}"
-
-    @classmethod
-    def parse(cls, text: str) -> Scope | None:
-        """The scope ``text`` names, ``None`` when it is not ``type:name:actions``."""
-        parts = text.split(":")
-        if len(parts) < 3 or not parts[0]:
-            return None
-        return cls(parts[0], ":".join(parts[1:-1]), tuple(a for a in parts[-1].split(",") if a))
-
-
-def parse_scopes(values: Iterable[str]) -> list[Scope]:
-    """Scopes from (possibly repeated, possibly space-separated) ``scope`` parameters."""
-    out: list[Scope] = []
-    for value in values:
-        for text in value.split():
-            scope = Scope.parse(text)
-            if scope is not None:
-                out.append(scope)
-    return out
-
+__all__ = ["READ_ACTIONS", "Access", "Grant", "Scope", "parse_scopes"]
 
 @dataclass(frozen=True)
 class Access:
@@ -52,7 +20,7 @@ class Access:
     def scope(self) -> str | None:
         """The token scope that grants this access (``None`` for the bare login check of ``GET /v2/``)."""
         if self.resource == "repository" or (self.resource == "registry" and self.name):
-            return f"{self.resource}:{self.name}:{self.action}"
+            return str(Scope(self.resource, self.name, (self.action,)))
         return None
 
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
+from ...oci.locks import COLUMN_BY_WIRE
 
 #: Listing orders: by key (``none``), or by update time then key.
 Order = Literal["none", "timeasc", "timedesc"]
 
 #: ACR's wire names of the changeable attributes and the :class:`Attributes` fields that hold them.
-ATTRIBUTE_FIELDS = {
-    "deleteEnabled": "delete_enabled",
-    "writeEnabled": "write_enabled",
-    "readEnabled": "read_enabled",
-    "listEnabled": "list_enabled",
-}
+ATTRIBUTE_FIELDS = COLUMN_BY_WIRE
 
 
 def now() -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any
 from urllib.parse import urlsplit
 
-from ..protocol.config import ClientConfig
-from ..protocol.download import BlobReadState, ReadRange, parse_content_range
-from ..protocol.filesink import FileSink
+from ..oci.ranges import parse_content_range, range_header
+from ..protocol.download import BlobReadState, Sink
+from ..protocol.instructions import ReadRange
+from .config import ClientConfig
 
 BUFFER = 1024 * 1024
 _MAX_HEADER = 64 * 1024
@@ -25,19 +25,6 @@ _MAX_HEADER = 64 * 1024
 
 class Unsupported(Exception):
     """This response is not a plain ``206`` this reader handles; fall back to the general path."""
-
-
-def _ssl_context(verify: Any) -> ssl.SSLContext:
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    if verify is False:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return ssl.create_default_context()
 
 
 def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
@@ -62,7 +49,7 @@ def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 
 def fetch_part(
-    url: str, headers: dict[str, str], state: BlobReadState, sink: FileSink, *, timeout: float, verify: Any
+    url: str, headers: dict[str, str], state: BlobReadState, sink: Sink, *, timeout: float, context: ssl.SSLContext
 ) -> None:
     """Fetch ``state``'s remaining range from ``url`` into ``sink``; raises :class:`Unsupported` or OSError."""
     parts = urlsplit(url)
@@ -74,8 +61,8 @@ def fetch_part(
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         if parts.scheme == "https":
-            sock = _ssl_context(verify).wrap_socket(sock, server_hostname=host)
-        lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", f"Range: bytes={state.position}-{state.end}",
+            sock = context.wrap_socket(sock, server_hostname=host)
+        lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", f"Range: {range_header(state.position, state.end)}",
                  "Connection: close", "Accept-Encoding: identity"]
         lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "range", "connection",
                                                                            "accept-encoding")]
@@ -92,8 +79,7 @@ def fetch_part(
             raise Unsupported(f"status {status}")
         if rest:
             offset = state.position
-            data = state.feed(rest)
-            sink.write(data, offset)
+            sink.write(state.feed(rest), offset)
             state.written = state.position
         buffer = bytearray(BUFFER)
         view = memoryview(buffer)
@@ -105,8 +91,7 @@ def fetch_part(
             if not received:
                 raise ConnectionError(f"connection closed at byte {state.position}")
             offset = state.position
-            data = state.feed(view[:received])
-            sink.write(data, offset)
+            sink.write(state.feed(view[:received]), offset)
             state.written = state.position
     finally:
         sock.close()
@@ -121,7 +106,7 @@ class PartReader:
         self.enabled = config.transport is None
         self.config = config
         self.timeout = config.timeout
-        self.verify = config.verify
+        self.context = config.verify
 
     def __call__(self, step: ReadRange) -> None:
         """Fetch ``step``'s part when enabled; failures leave the rest to the protocol's ordinary transport."""
@@ -129,6 +114,6 @@ class PartReader:
             return
         try:
             fetch_part(step.request.url, step.request.headers, step.state, step.sink, timeout=self.timeout,
-                       verify=self.verify)
+                       context=self.context)
         except (Unsupported, OSError):
             pass  # the protocol goes on over httpx from wherever the reader stopped

@@ -1,47 +1,20 @@
-"""Client construction shared by the sync and async clients: options into a session and transport settings."""
+"""Client construction shared by the sync and async clients: constructor options into the protocol state and
+the transport settings (one TLS context, proxies, pool limits) of the driver."""
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .operations import Operations
-from .retry import RetryPolicy
-from .session import DEFAULT_MAX_PAGES, Session
+from ..protocol.operations import Operations
+from ..protocol.retry import RetryPolicy
+from ..protocol.session import DEFAULT_MAX_PAGES, Session
+from .tls import tls_context
 
 #: Options the original SDK forwards to azure-core that dockyard accepts and ignores.
 IGNORED_OPTIONS = ("enforce_https", "credential_scopes", "connection_timeout")
-
-#: Environment variables naming a CA bundle, in the order azure-core's transport (requests) reads them.
-CA_BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
-
-
-def tls_verify(connection_verify: Any, *, trust_env: bool, env: Mapping[str, str] | None = None) -> Any:
-    """What to verify TLS certificates with, as azure-core does: ``connection_verify=False`` skips verification,
-    a path (file or directory) or an ``ssl.SSLContext`` is used as given, and ``True`` (the default) means the
-    CA bundle named by ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` (with ``trust_env``),
-    else certifi's. The answer is ``False`` or an ``ssl.SSLContext`` (shared by every connection)."""
-    if connection_verify is False or isinstance(connection_verify, ssl.SSLContext):
-        return connection_verify
-    path: str | None = None
-    if isinstance(connection_verify, (str, os.PathLike)):
-        path = os.fspath(connection_verify)
-    elif trust_env:
-        env = os.environ if env is None else env
-        path = next((env[name] for name in CA_BUNDLE_ENV if env.get(name)), None)
-    if path is None:
-        try:  # requests (azure-core's transport) and httpx both default to certifi's bundle
-            import certifi
-        except ImportError:  # pragma: no cover - httpx depends on certifi
-            return ssl.create_default_context()
-        path = certifi.where()
-    if os.path.isdir(path):
-        return ssl.create_default_context(capath=path)
-    return ssl.create_default_context(cafile=path)
-
 
 def proxy_patterns(proxies: Mapping[str, str] | None) -> dict[str, str | None]:
     """azure-core's ``proxies`` (``{"http": URL, "https": URL}``, keys also ``all`` or ``scheme://host``, and
@@ -73,7 +46,8 @@ class ClientConfig:
     http2: bool
     max_concurrency: int
     transport: Any = None
-    verify: Any = True
+    #: The one TLS context (verification on or off) of httpx and the raw range reader.
+    verify: ssl.SSLContext = field(default_factory=ssl.create_default_context)
     headers: dict[str, str] = field(default_factory=dict)
     #: httpx URL pattern -> proxy URL (``None``: no proxy), from the ``proxies`` option.
     proxies: dict[str, str | None] = field(default_factory=dict)
@@ -170,7 +144,7 @@ def build_config(
         http2=http2,
         max_concurrency=max_concurrency,
         transport=transport,
-        verify=tls_verify(options.get("connection_verify", True), trust_env=trust_env),
+        verify=tls_context(options.get("connection_verify", True), trust_env=trust_env),
         headers=headers,
         proxies=proxy_patterns(options.get("proxies")),
         trust_env=trust_env,

@@ -1,0 +1,2 @@
+"""What both drivers share that is not protocol: client construction, the TLS context, the raw parallel range
+reader, file sinks and the translation of transport failures into the SDK's errors."""

@@ -1,0 +1,35 @@
+"""Operations pick a metadata twin once (``/acr/v1`` or plain ``/v2``); a plain registry's client-side pages
+read the tag list once per listing, not once per page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from dockyard import ContainerRegistryClient
+from dockyard.protocol.acr_metadata import AcrMetadata
+from dockyard.protocol.oci_metadata import OciMetadata
+from tests.sdk.test_client_smoke import _image
+
+
+def test_plain_registry_pages_read_the_tag_list_once(
+    distribution_server: Any, repo_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with ContainerRegistryClient(distribution_server.url, logging_enable=True) as client:
+        for index, tag in enumerate(("a", "b", "c")):
+            _image(client, repo_name, tag, f"layer {index}".encode())
+        caplog.set_level(logging.DEBUG, logger="azure.core.pipeline.policies.http_logging_policy")
+        caplog.clear()
+        pages = client.list_tag_properties(repo_name, order_by="timedesc", results_per_page=1).by_page()
+        names = sorted(tag.name for page in pages for tag in page)
+        listed = [r for r in caplog.records if "/tags/list" in r.getMessage() and "Request URL" in r.getMessage()]
+        assert names == ["a", "b", "c"]
+        assert len(listed) == 1
+        assert isinstance(client._driver.run(client._ops.metadata()), OciMetadata)
+
+
+def test_acr_registry_gets_the_acr_twin(dockyard_server: Any) -> None:
+    with ContainerRegistryClient(dockyard_server.url) as client:
+        assert isinstance(client._driver.run(client._ops.metadata()), AcrMetadata)

@@ -1,0 +1,161 @@
+"""The raw range reader of parallel downloads (``dockyard.transport.rawrange``) against a tiny loopback server
+that answers each request with programmed bytes: a plain ``206`` lands in the file; anything it does not handle
+(chunked bodies, ``200`` instead of ``206``, redirects, a range it did not ask for) is refused before a byte is
+written, and a short read stops where the bytes stopped, so the ordinary transport can go on from there."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard import ContainerRegistryClient
+from dockyard.oci.digest import Hasher
+from dockyard.protocol.download import BlobReadState
+from dockyard.transport.filesink import FileSink
+from dockyard.transport.rawrange import Unsupported, fetch_part
+
+BLOB = bytes(range(256)) * 64  # 16 KiB
+
+
+class OneShotServer:
+    """Answers every connection with ``reply`` after reading the request head; keeps the heads it read."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.reply = b""
+        self.heads: list[str] = []
+        self.stopped = threading.Event()
+        self.listener.settimeout(0.05)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(5)
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.heads.append(data.decode("latin-1"))
+                conn.sendall(self.reply)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+@pytest.fixture
+def server() -> Iterator[OneShotServer]:
+    running = OneShotServer()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def _digest() -> str:
+    hasher = Hasher("sha256")
+    hasher.update(BLOB)
+    return hasher.digest
+
+
+@pytest.fixture
+def read(server: OneShotServer, tmp_path: Path) -> Iterator[Callable[[int, int], tuple[BlobReadState, FileSink]]]:
+    """``read(start, end)``: the state and sink of one part, fetched from ``server`` (the sink is discarded
+    at the end; the reader's exceptions propagate, and ``read.last`` keeps the state and sink anyway)."""
+    sinks: list[FileSink] = []
+
+    def fetch(start: int, end: int) -> tuple[BlobReadState, FileSink]:
+        with ContainerRegistryClient(f"http://127.0.0.1:{server.port}") as client:
+            session = client._ops.session
+        state = BlobReadState(session, "repo", _digest(), offset=start, end=end, verify=False, size=len(BLOB))
+        sink = FileSink(tmp_path / "blob", _digest())
+        sinks.append(sink)
+        fetch.last = (state, sink)  # type: ignore[attr-defined]
+        url = f"http://127.0.0.1:{server.port}/v2/repo/blobs/{_digest()}"
+        fetch_part(url, {"Authorization": "Bearer t"}, state, sink, timeout=5.0, context=ssl.create_default_context())
+        return state, sink
+
+    yield fetch
+    for sink in sinks:
+        sink.discard()
+
+
+def _partial(start: int, end: int, body: bytes | None = None, extra: str = "") -> bytes:
+    body = BLOB[start : end + 1] if body is None else body
+    head = (f"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{len(BLOB)}\r\n"
+            f"Content-Length: {len(body)}\r\n{extra}\r\n")
+    return head.encode() + body
+
+
+def test_a_plain_206_lands_at_its_offset(server: OneShotServer, read: Any) -> None:
+    server.reply = _partial(4096, 8191)
+    state, sink = read(4096, 8191)
+    assert state.complete and state.written == 8192
+    with open(sink.temp, "rb") as written:
+        written.seek(4096)
+        assert written.read(4096) == BLOB[4096:8192]
+    head = server.heads[0]
+    assert "Range: bytes=4096-8191" in head and "Authorization: Bearer t" in head
+    assert "Accept-Encoding: identity" in head
+
+
+@pytest.mark.parametrize(
+    ("name", "reply"),
+    [
+        ("whole body", b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BLOB) + BLOB),
+        ("redirect", b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:9/elsewhere\r\n"
+                     b"Content-Length: 0\r\n\r\n"),
+        ("chunked", b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4095/16384\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n1000\r\n" + BLOB[:4096] + b"\r\n0\r\n\r\n"),
+        ("other range", _partial(8192, 12287)),
+        ("compressed", _partial(0, 4095, extra="Content-Encoding: gzip\r\n")),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_what_it_does_not_handle_is_refused_before_writing(
+    server: OneShotServer, read: Any, name: str, reply: bytes
+) -> None:
+    server.reply = reply
+    with pytest.raises(Unsupported):
+        read(0, 4095)
+    state, sink = read.last
+    assert state.position == state.written == 0
+    assert sink.temp.stat().st_size == 0
+
+
+def test_a_short_read_stops_where_the_bytes_stopped(server: OneShotServer, read: Any) -> None:
+    server.reply = _partial(0, 8191)[:-5000]  # the connection closes 5000 bytes early
+    with pytest.raises(ConnectionError, match="connection closed at byte 3192"):
+        read(0, 8191)
+    state, sink = read.last
+    assert state.written == state.position == 8192 - 5000
+    with open(sink.temp, "rb") as written:
+        assert written.read() == BLOB[: state.written]
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_one_tls_context_for_httpx_and_the_reader(verify: bool) -> None:
+    with ContainerRegistryClient("https://127.0.0.1:9", connection_verify=verify) as client:
+        context = client._config.verify
+        assert isinstance(context, ssl.SSLContext)
+        assert (context.verify_mode == ssl.CERT_NONE) is (not verify)
+        assert client._driver.part_reader.context is context
+        assert client._driver.http._transport._pool._ssl_context is context  # type: ignore[attr-defined]
