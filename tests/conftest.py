@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.inprocess import InProcessServer
 from tests.support.peers import require_program
 from tests.support.servers import DistributionServer, DockyardServer, write_htpasswd
 
@@ -39,6 +40,14 @@ def dockyard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockya
     """One ``dockyard serve`` (no auth) shared by the session; tests use unique repository names."""
     with DockyardServer(tmp_path_factory.mktemp("dockyard")) as server:
         yield server  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def dockyard_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """The registry application (no auth) in this process, shared by the session: for tests of what endpoints
+    answer; reach it with ``dockyard_app.client()``. Tests use unique repository names."""
+    with InProcessServer(tmp_path_factory.mktemp("dockyard-app")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

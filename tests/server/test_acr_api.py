@@ -14,7 +14,7 @@ from dockyard.oci import mediatypes as mt
 from tests.conftest import unique
 from tests.server.test_distribution_api import assert_error
 from tests.support.images import Content, make_image, make_multiarch_index, push, upload_blob
-from tests.support.servers import DockyardServer
+from tests.support.inprocess import InProcessServer
 
 API = {"api-version": "2021-07-01"}
 ALL_ENABLED = {"deleteEnabled": True, "writeEnabled": True, "readEnabled": True, "listEnabled": True}
@@ -22,8 +22,8 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 @pytest.fixture
-def http(dockyard_server: DockyardServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=dockyard_server.url, timeout=30.0) as client:
+def http(dockyard_app: InProcessServer) -> Iterator[httpx.Client]:
+    with dockyard_app.client(timeout=30.0) as client:
         yield client
 
 
@@ -52,11 +52,11 @@ def follow(http: httpx.Client, url: str, key: str) -> tuple[list[dict], int]:
 
 
 @pytest.fixture
-def tagged(http: httpx.Client, dockyard_server: DockyardServer) -> tuple[str, Content, list[str]]:
+def tagged(http: httpx.Client, dockyard_app: InProcessServer) -> tuple[str, Content, list[str]]:
     """A repository with one image under five tags pushed one after another (t0 oldest)."""
     repo = unique("acr")
     image = make_image(seed=repo, architecture="arm64")
-    push(image, dockyard_server.url, repo)
+    push(image, dockyard_app.url, repo, client=http)
     tags = ["t0", "t3", "t1", "t4", "t2"]  # push order differs from name order
     for tag in tags:
         assert tag_image(http, repo, image, tag).status_code == 201
@@ -64,12 +64,12 @@ def tagged(http: httpx.Client, dockyard_server: DockyardServer) -> tuple[str, Co
 
 
 def test_repository_properties(http: httpx.Client, tagged: tuple[str, Content, list[str]],
-                               dockyard_server: DockyardServer) -> None:
+                               dockyard_app: InProcessServer) -> None:
     repo, _, tags = tagged
     response = http.get(f"/acr/v1/{repo}", params=API)
     assert response.status_code == 200
     body = response.json()
-    assert body["registry"] == dockyard_server.host
+    assert body["registry"] == dockyard_app.host
     assert body["imageName"] == repo
     assert body["manifestCount"] == 1 and body["tagCount"] == len(tags)
     assert when(body["createdTime"]) <= when(body["lastUpdateTime"])
@@ -87,12 +87,12 @@ def test_repository_patch(http: httpx.Client, tagged: tuple[str, Content, list[s
     assert_error(http.patch(f"/acr/v1/{repo}", content=b"[1,"), 400, "INVALID_REQUEST")
 
 
-def test_acr_catalog_paging(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_acr_catalog_paging(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     prefix = unique("acrcat")
     image = make_image(seed=prefix)
     repos = [f"{prefix}/r{i}" for i in range(4)]
     for repo in repos:
-        push(image, dockyard_server.url, repo, tag="v1")
+        push(image, dockyard_app.url, repo, tag="v1", client=http)
     everything = http.get("/acr/v1/_catalog").json()["repositories"]
     assert set(repos) <= set(everything) and everything == sorted(everything)
     names, _ = follow(http, "/acr/v1/_catalog?n=3", "repositories")
@@ -101,10 +101,10 @@ def test_acr_catalog_paging(http: httpx.Client, dockyard_server: DockyardServer)
 
 
 def test_tags_list_fields(http: httpx.Client, tagged: tuple[str, Content, list[str]],
-                          dockyard_server: DockyardServer) -> None:
+                          dockyard_app: InProcessServer) -> None:
     repo, image, tags = tagged
     body = http.get(f"/acr/v1/{repo}/_tags").json()
-    assert body["registry"] == dockyard_server.host and body["imageName"] == repo
+    assert body["registry"] == dockyard_app.host and body["imageName"] == repo
     assert [t["name"] for t in body["tags"]] == sorted(tags)
     for item in body["tags"]:
         assert item["digest"] == image.digest
@@ -126,10 +126,10 @@ def test_tags_order_and_paging(http: httpx.Client, tagged: tuple[str, Content, l
 
 
 def test_tags_digest_filter(http: httpx.Client, tagged: tuple[str, Content, list[str]],
-                            dockyard_server: DockyardServer) -> None:
+                            dockyard_app: InProcessServer) -> None:
     repo, image, tags = tagged
     other = make_image(seed=f"{repo}-other")
-    push(other, dockyard_server.url, repo, tag="other")
+    push(other, dockyard_app.url, repo, tag="other", client=http)
     only = http.get(f"/acr/v1/{repo}/_tags", params={"digest": other.digest}).json()["tags"]
     assert [t["name"] for t in only] == ["other"]
     first = http.get(f"/acr/v1/{repo}/_tags", params={"digest": image.digest, "n": 2})
@@ -152,14 +152,14 @@ def test_tag_get_patch_delete(http: httpx.Client, tagged: tuple[str, Content, li
     assert http.get(f"/v2/{repo}/manifests/{image.digest}").status_code == 200
 
 
-def test_manifests_list_and_get(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_manifests_list_and_get(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = unique("acrman")
     index = make_multiarch_index(("linux/amd64", "linux/arm64"), seed=repo)
-    push(index, dockyard_server.url, repo, tag="multi")
+    push(index, dockyard_app.url, repo, tag="multi", client=http)
     amd64 = index.children[0]
     tag_image(http, repo, amd64, "amd")
     body = http.get(f"/acr/v1/{repo}/_manifests").json()
-    assert body["registry"] == dockyard_server.host and body["imageName"] == repo
+    assert body["registry"] == dockyard_app.host and body["imageName"] == repo
     items = {m["digest"]: m for m in body["manifests"]}
     assert set(items) == {index.digest, *(c.digest for c in index.children)}
     image_item = items[amd64.digest]
@@ -185,9 +185,9 @@ def test_manifests_list_and_get(http: httpx.Client, dockyard_server: DockyardSer
 
 
 @pytest.mark.parametrize("order", ["timeasc", "timedesc", "none"])
-def test_manifests_order_and_paging(http: httpx.Client, dockyard_server: DockyardServer, order: str) -> None:
+def test_manifests_order_and_paging(http: httpx.Client, dockyard_app: InProcessServer, order: str) -> None:
     repo = unique("acrmanpage")
-    digests = [push(make_image(seed=f"{repo}-{i}"), dockyard_server.url, repo, tag=f"v{i}") for i in range(5)]
+    digests = [push(make_image(seed=f"{repo}-{i}"), dockyard_app.url, repo, tag=f"v{i}", client=http) for i in range(5)]
     expected = {"timeasc": digests, "timedesc": list(reversed(digests)), "none": sorted(digests)}[order]
     items, pages = follow(http, f"/acr/v1/{repo}/_manifests?orderby={order}&n=2", "manifests")
     assert [m["digest"] for m in items] == expected
@@ -249,10 +249,10 @@ def test_repository_delete_lock(http: httpx.Client, tagged: tuple[str, Content, 
 
 
 def test_write_locks(http: httpx.Client, tagged: tuple[str, Content, list[str]],
-                     dockyard_server: DockyardServer) -> None:
+                     dockyard_app: InProcessServer) -> None:
     repo, image, _ = tagged
     newer = make_image(seed=f"{repo}-newer")
-    push(newer, dockyard_server.url, repo)
+    push(newer, dockyard_app.url, repo, client=http)
     # A write-locked tag cannot be moved (nor deleted: a write-locked artifact is immutable, as on ACR).
     http.patch(f"/acr/v1/{repo}/_tags/t0", json={"writeEnabled": False})
     assert_error(tag_image(http, repo, newer, "t0"), 405, "DENIED")
@@ -269,7 +269,7 @@ def test_write_locks(http: httpx.Client, tagged: tuple[str, Content, list[str]],
                  405, "DENIED")
     assert_error(tag_image(http, repo, image, "brand-new"), 405, "DENIED")
     http.patch(f"/acr/v1/{repo}", json={"writeEnabled": True})
-    assert upload_blob(http, dockyard_server.url, repo, b"z")
+    assert upload_blob(http, dockyard_app.url, repo, b"z")
 
 
 def test_read_locks(http: httpx.Client, tagged: tuple[str, Content, list[str]]) -> None:
@@ -292,10 +292,10 @@ def test_read_locks(http: httpx.Client, tagged: tuple[str, Content, list[str]]) 
 
 
 def test_list_locks(http: httpx.Client, tagged: tuple[str, Content, list[str]],
-                    dockyard_server: DockyardServer) -> None:
+                    dockyard_app: InProcessServer) -> None:
     repo, image, _ = tagged
     other = make_image(seed=f"{repo}-listed")
-    push(other, dockyard_server.url, repo, tag="visible")
+    push(other, dockyard_app.url, repo, tag="visible", client=http)
     http.patch(f"/acr/v1/{repo}/_tags/t0", json={"listEnabled": False})
     assert "t0" not in http.get(f"/v2/{repo}/tags/list").json()["tags"]
     assert "t0" not in [t["name"] for t in http.get(f"/acr/v1/{repo}/_tags").json()["tags"]]

@@ -43,6 +43,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *phrases: st
         (":$2y$05$" + "a" * 53, "empty user name"),
         (GOOD.replace("good:", "cut:")[:-3], "malformed bcrypt"),
     ],
+    ids=["md5", "sha1", "crypt", "plain", "no-colon", "empty-user", "cut-bcrypt"],  # stable: GOOD has a random salt
 )
 def test_htpasswd_lines_it_cannot_use_stop_the_start(tmp_path: Path, line: str, why: str) -> None:
     htpasswd = tmp_path / "htpasswd"

@@ -14,20 +14,20 @@ from dockyard.oci import mediatypes as mt
 from tests.conftest import unique
 from tests.server.test_bad_input import assert_error
 from tests.support.images import Content, make_image, make_index, push
-from tests.support.servers import DockyardServer
+from tests.support.inprocess import InProcessServer
 
 
 @pytest.fixture
-def http(dockyard_server: DockyardServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=dockyard_server.url, timeout=30.0, headers={"Accept": mt.MANIFEST_ACCEPT}) as client:
+def http(dockyard_app: InProcessServer) -> Iterator[httpx.Client]:
+    with dockyard_app.client(timeout=30.0, headers={"Accept": mt.MANIFEST_ACCEPT}) as client:
         yield client
 
 
 @pytest.fixture
-def pushed(dockyard_server: DockyardServer, http: httpx.Client) -> tuple[str, Content]:
+def pushed(dockyard_app: InProcessServer, http: httpx.Client) -> tuple[str, Content]:
     repo = unique("conformance")
     image = make_image(seed=repo, layers=1, layer_size=300)
-    push(image, dockyard_server.url, repo, tag="v1", client=http)
+    push(image, dockyard_app.url, repo, tag="v1", client=http)
     return repo, image
 
 
@@ -67,10 +67,10 @@ def test_tag_list_after_the_last_manifest_is_deleted_is_empty(http: httpx.Client
 # -- item: PUT by digest with ?tag=a&tag=b -------------------------------------------------------------------------
 
 
-def test_push_by_digest_applies_tag_parameters(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_push_by_digest_applies_tag_parameters(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = unique("conformance/tags")
     image = make_image(seed=repo, layers=1, layer_size=200)
-    push(image, dockyard_server.url, repo, client=http)
+    push(image, dockyard_app.url, repo, client=http)
     response = http.put(f"/v2/{repo}/manifests/{image.digest}", params=[("tag", "a"), ("tag", "b"), ("tag", "a")],
                         content=image.body, headers={"Content-Type": image.media_type})
     assert response.status_code == 201, response.text
@@ -85,12 +85,12 @@ def test_push_by_digest_applies_tag_parameters(http: httpx.Client, dockyard_serv
     assert http.get(f"/v2/{repo}/tags/list").json()["tags"] == ["a", "b", "c", "main"]
 
 
-def test_a_bad_tag_parameter_applies_nothing(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_a_bad_tag_parameter_applies_nothing(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = unique("conformance/badtag")
     image = make_image(seed=repo, layers=1, layer_size=200)
-    push(image, dockyard_server.url, repo, tag="keep", client=http)
+    push(image, dockyard_app.url, repo, tag="keep", client=http)
     other = make_image(seed=f"{repo}-other", layers=1, layer_size=200)
-    push(other, dockyard_server.url, repo, client=http)
+    push(other, dockyard_app.url, repo, client=http)
     for bad in ("-x", "v1\n", "a" * 129):
         response = http.put(f"/v2/{repo}/manifests/{other.digest}", params=[("tag", "good"), ("tag", bad)],
                             content=other.body, headers={"Content-Type": other.media_type})
@@ -138,12 +138,12 @@ def test_a_body_media_type_that_is_not_a_manifest_type_is_refused(http: httpx.Cl
 
 
 @pytest.mark.parametrize("docker", [False, True])
-def test_the_stored_media_type_is_served(http: httpx.Client, dockyard_server: DockyardServer, docker: bool) -> None:
+def test_the_stored_media_type_is_served(http: httpx.Client, dockyard_app: InProcessServer, docker: bool) -> None:
     repo = unique("conformance/types")
     image = make_image(seed=repo, layers=1, layer_size=100, docker=docker)
-    push(image, dockyard_server.url, repo, tag="v1", client=http)
+    push(image, dockyard_app.url, repo, tag="v1", client=http)
     index = make_index([image], docker=docker)
-    push(index, dockyard_server.url, repo, tag="list", client=http)
+    push(index, dockyard_app.url, repo, tag="list", client=http)
     for tag, content in (("v1", image), ("list", index)):
         for method in ("GET", "HEAD"):
             response = http.request(method, f"/v2/{repo}/manifests/{tag}")

@@ -24,12 +24,13 @@ from tests.support.images import (
     random_bytes,
     upload_blob,
 )
+from tests.support.inprocess import InProcessServer
 from tests.support.servers import DockyardServer
 
 
 @pytest.fixture
-def http(dockyard_server: DockyardServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=dockyard_server.url, timeout=30.0) as client:
+def http(dockyard_app: InProcessServer) -> Iterator[httpx.Client]:
+    with dockyard_app.client(timeout=30.0) as client:
         yield client
 
 
@@ -83,12 +84,12 @@ def test_monolithic_post_with_digest(http: httpx.Client) -> None:
     assert got.status_code == 200 and got.content == data
 
 
-def test_post_then_put_and_empty_blob(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_post_then_put_and_empty_blob(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = unique("put")
     data = random_bytes(5000, 2)
-    digest = upload_blob(http, dockyard_server.url, repo, data)
+    digest = upload_blob(http, dockyard_app.url, repo, data)
     assert http.get(f"/v2/{repo}/blobs/{digest}").content == data
-    empty = upload_blob(http, dockyard_server.url, repo, b"")
+    empty = upload_blob(http, dockyard_app.url, repo, b"")
     got = http.get(f"/v2/{repo}/blobs/{empty}")
     assert got.status_code == 200 and got.content == b""
     assert_error(http.get(f"/v2/{repo}/blobs/{empty}", headers={"Range": "bytes=0-0"}), 416, "RANGE_INVALID")
@@ -148,10 +149,10 @@ def test_finish_with_wrong_or_missing_digest(http: httpx.Client) -> None:
     assert http.head(f"/v2/{repo}/blobs/{wrong}").status_code == 404
 
 
-def test_cross_repository_mount(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_cross_repository_mount(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     source, target = unique("mount-src"), unique("mount-dst")
     data = random_bytes(4096, 4)
-    digest = upload_blob(http, dockyard_server.url, source, data)
+    digest = upload_blob(http, dockyard_app.url, source, data)
     mounted = http.post(f"/v2/{target}/blobs/uploads/", params={"mount": digest, "from": source})
     assert mounted.status_code == 201, mounted.text
     assert mounted.headers["Location"] == f"/v2/{target}/blobs/{digest}"
@@ -178,11 +179,11 @@ def test_cross_repository_mount(http: httpx.Client, dockyard_server: DockyardSer
         ("bytes=abc", 416, None),
     ],
 )
-def test_blob_range_requests(http: httpx.Client, dockyard_server: DockyardServer, header: str, status: int,
+def test_blob_range_requests(http: httpx.Client, dockyard_app: InProcessServer, header: str, status: int,
                              expected: tuple[int, int] | None) -> None:
     repo = unique("range")
     data = random_bytes(1000, 5)
-    digest = upload_blob(http, dockyard_server.url, repo, data)
+    digest = upload_blob(http, dockyard_app.url, repo, data)
     response = http.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": header})
     assert response.status_code == status, response.text
     if expected is None:
@@ -238,11 +239,11 @@ def test_sha512_blobs_and_manifests(http: httpx.Client) -> None:
 # -- manifests ----------------------------------------------------------------------------------------------------
 
 
-def test_manifest_push_pull_byte_for_byte(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_manifest_push_pull_byte_for_byte(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = unique("manifest")
     image = make_image(seed="byte-for-byte")
     for blob in image.blobs:
-        upload_blob(http, dockyard_server.url, repo, blob.data)
+        upload_blob(http, dockyard_app.url, repo, blob.data)
     # Unusual but valid JSON formatting must survive untouched.
     body = json.dumps(image.json, indent=3, sort_keys=True).encode() + b"\n"
     digest = compute_digest(body)
@@ -264,22 +265,22 @@ def test_manifest_push_pull_byte_for_byte(http: httpx.Client, dockyard_server: D
         assert head.headers["Docker-Content-Digest"] == digest
 
 
-def test_percent_encoded_name_and_digest(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_percent_encoded_name_and_digest(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = f"team/{unique('encoded')}"
     image = make_image(seed="encoded")
-    digest = push(image, dockyard_server.url, repo, tag="v1")
+    digest = push(image, dockyard_app.url, repo, tag="v1", client=http)
     encoded_name = repo.replace("/", "%2F")
     encoded_digest = digest.replace(":", "%3A")
-    got = http.get(f"{dockyard_server.url}/v2/{encoded_name}/manifests/{encoded_digest}")
+    got = http.get(f"{dockyard_app.url}/v2/{encoded_name}/manifests/{encoded_digest}")
     assert got.status_code == 200 and got.content == image.body
     layer = image.blobs[1]
-    blob = http.get(f"{dockyard_server.url}/v2/{encoded_name}/blobs/{layer.digest.replace(':', '%3A')}")
+    blob = http.get(f"{dockyard_app.url}/v2/{encoded_name}/blobs/{layer.digest.replace(':', '%3A')}")
     assert blob.status_code == 200 and blob.content == layer.data
     assert http.get(f"/acr/v1/{encoded_name}/_manifests/{encoded_digest}").status_code == 200
 
 
 @pytest.mark.parametrize("kind", ["docker", "docker-list", "oci-index", "nested-index", "artifact"])
-def test_manifest_kinds_round_trip(http: httpx.Client, dockyard_server: DockyardServer, kind: str) -> None:
+def test_manifest_kinds_round_trip(http: httpx.Client, dockyard_app: InProcessServer, kind: str) -> None:
     repo = unique(kind)
     if kind == "docker":
         content = make_image(docker=True, seed=kind)
@@ -291,7 +292,7 @@ def test_manifest_kinds_round_trip(http: httpx.Client, dockyard_server: Dockyard
         content = make_nested_index(seed=kind)
     else:
         content = make_artifact({"a.txt": b"hello"}, artifact_type="application/vnd.example.thing")
-    digest = push(content, dockyard_server.url, repo, tag="t")
+    digest = push(content, dockyard_app.url, repo, tag="t", client=http)
     got = http.get(f"/v2/{repo}/manifests/t")
     assert got.status_code == 200
     assert got.content == content.body
@@ -301,10 +302,10 @@ def test_manifest_kinds_round_trip(http: httpx.Client, dockyard_server: Dockyard
         assert http.get(f"/v2/{repo}/manifests/{child.digest}").content == child.body
 
 
-def test_manifest_naming_missing_blob_or_child(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_manifest_naming_missing_blob_or_child(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = unique("missing")
     image = make_image(seed="missing")
-    upload_blob(http, dockyard_server.url, repo, image.blobs[0].data)  # config only
+    upload_blob(http, dockyard_app.url, repo, image.blobs[0].data)  # config only
     response = http.put(f"/v2/{repo}/manifests/v1", content=image.body, headers={"Content-Type": mt.OCI_MANIFEST})
     error = assert_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
     assert error["detail"]["digest"] == image.blobs[1].digest
@@ -314,17 +315,17 @@ def test_manifest_naming_missing_blob_or_child(http: httpx.Client, dockyard_serv
     assert_error(http.get(f"/v2/{repo}/manifests/v1"), 404, "MANIFEST_UNKNOWN")
     # A blob of another repository does not count.
     other = unique("other")
-    push(image, dockyard_server.url, other, tag="v1")
+    push(image, dockyard_app.url, other, tag="v1", client=http)
     response = http.put(f"/v2/{repo}/manifests/v1", content=image.body, headers={"Content-Type": mt.OCI_MANIFEST})
     assert_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
 
 
 def test_non_distributable_layer_and_inline_data_are_exempt(
-    http: httpx.Client, dockyard_server: DockyardServer
+    http: httpx.Client, dockyard_app: InProcessServer
 ) -> None:
     repo = unique("foreign")
     config = b'{"architecture":"amd64","os":"windows"}'
-    config_digest = upload_blob(http, dockyard_server.url, repo, config)
+    config_digest = upload_blob(http, dockyard_app.url, repo, config)
     manifest = json.dumps({
         "schemaVersion": 2,
         "mediaType": mt.OCI_MANIFEST,
@@ -339,7 +340,7 @@ def test_non_distributable_layer_and_inline_data_are_exempt(
     response = http.put(f"/v2/{repo}/manifests/v1", content=manifest, headers={"Content-Type": mt.OCI_MANIFEST})
     assert response.status_code == 201, response.text
     # An artifact whose empty config is only inline (``data``), never uploaded.
-    layer = upload_blob(http, dockyard_server.url, repo, b"file")
+    layer = upload_blob(http, dockyard_app.url, repo, b"file")
     artifact = json.dumps({
         "schemaVersion": 2,
         "mediaType": mt.OCI_MANIFEST,
@@ -366,9 +367,9 @@ def test_manifest_invalid_inputs(http: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("digest", ["sha256:abc", "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:" + "G" * 64, "x:y"])
-def test_malformed_digest_is_400(http: httpx.Client, dockyard_server: DockyardServer, digest: str) -> None:
+def test_malformed_digest_is_400(http: httpx.Client, dockyard_app: InProcessServer, digest: str) -> None:
     repo = unique("baddigest")
-    push(make_image(seed="baddigest"), dockyard_server.url, repo, tag="v1")
+    push(make_image(seed="baddigest"), dockyard_app.url, repo, tag="v1", client=http)
     assert_error(http.get(f"/v2/{repo}/blobs/{digest}"), 400, "DIGEST_INVALID")
     assert_error(http.get(f"/v2/{repo}/manifests/{digest}"), 400, "DIGEST_INVALID")
     assert_error(http.delete(f"/v2/{repo}/manifests/{digest}"), 400, "DIGEST_INVALID")
@@ -386,10 +387,10 @@ def test_invalid_repository_names(http: httpx.Client, name: str) -> None:
 # -- content discovery --------------------------------------------------------------------------------------------
 
 
-def test_tags_list_paging(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_tags_list_paging(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = unique("tags")
     image = make_image(seed="tags")
-    push(image, dockyard_server.url, repo)
+    push(image, dockyard_app.url, repo, client=http)
     names = [f"t{i:02d}" for i in range(7)]
     for name in reversed(names):
         http.put(f"/v2/{repo}/manifests/{name}", content=image.body, headers={"Content-Type": mt.OCI_MANIFEST})
@@ -416,12 +417,12 @@ def test_tags_list_paging(http: httpx.Client, dockyard_server: DockyardServer) -
     assert_error(http.get(f"/v2/{unique('nobody')}/tags/list"), 404, "NAME_UNKNOWN")
 
 
-def test_catalog_paging(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_catalog_paging(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     prefix = unique("cat")
     repos = [f"{prefix}/r{i}" for i in range(5)]
     image = make_image(seed="catalog")
     for repo in repos:
-        push(image, dockyard_server.url, repo, tag="v1")
+        push(image, dockyard_app.url, repo, tag="v1", client=http)
     everything = http.get("/v2/_catalog").json()["repositories"]
     assert everything == sorted(everything)
     assert set(repos) <= set(everything)
@@ -439,16 +440,16 @@ def test_catalog_paging(http: httpx.Client, dockyard_server: DockyardServer) -> 
     assert start == [repos[2], repos[3]]
 
 
-def test_referrers_and_oci_subject(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_referrers_and_oci_subject(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = unique("referrers")
     image = make_image(seed="subject")
-    subject_digest = push(image, dockyard_server.url, repo, tag="v1")
+    subject_digest = push(image, dockyard_app.url, repo, tag="v1", client=http)
     sbom = make_artifact({"sbom.json": b"{}"}, artifact_type="application/vnd.example.sbom", subject=image,
                          annotations={"org.example": "yes"})
     sig = make_artifact({"sig": b"signature"}, artifact_type="application/vnd.example.sig", subject=image)
     for artifact in (sbom, sig):
         for blob in artifact.blobs:
-            upload_blob(http, dockyard_server.url, repo, blob.data)
+            upload_blob(http, dockyard_app.url, repo, blob.data)
         put = http.put(f"/v2/{repo}/manifests/{artifact.digest}", content=artifact.body,
                        headers={"Content-Type": mt.OCI_MANIFEST})
         assert put.status_code == 201, put.text
@@ -479,10 +480,10 @@ def test_referrers_and_oci_subject(http: httpx.Client, dockyard_server: Dockyard
 # -- content management -------------------------------------------------------------------------------------------
 
 
-def test_delete_tag_then_manifest_then_blob(http: httpx.Client, dockyard_server: DockyardServer) -> None:
+def test_delete_tag_then_manifest_then_blob(http: httpx.Client, dockyard_app: InProcessServer) -> None:
     repo = unique("delete")
     image = make_image(seed="delete")
-    digest = push(image, dockyard_server.url, repo, tag="v1")
+    digest = push(image, dockyard_app.url, repo, tag="v1", client=http)
     http.put(f"/v2/{repo}/manifests/v2", content=image.body, headers={"Content-Type": mt.OCI_MANIFEST})
     assert http.delete(f"/v2/{repo}/manifests/v1").status_code == 202
     assert_error(http.get(f"/v2/{repo}/manifests/v1"), 404, "MANIFEST_UNKNOWN")

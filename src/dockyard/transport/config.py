@@ -97,6 +97,14 @@ class ClientConfig:
         return not urllib.request.proxy_bypass(urlsplit(url).netloc)
 
 
+def require_h2() -> None:
+    """``http2=True`` needs the ``h2`` package (the ``http2`` extra): say how to get it, before any request."""
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        raise ImportError("http2=True needs the h2 package: pip install 'dockyard[http2]'") from None
+
+
 def build_config(
     endpoint: str,
     credential: Any,
@@ -124,6 +132,8 @@ def build_config(
         raise ValueError("max_concurrency must be at least 1")
     if max_pages < 1:
         raise ValueError("max_pages must be at least 1")
+    if http2:
+        require_h2()
     session = Session(
         endpoint,
         credential,
