@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
+
 from ...oci.locks import COLUMN_BY_WIRE
 
 #: Listing orders: by key (``none``), or by update time then key.
