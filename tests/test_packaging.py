@@ -40,7 +40,7 @@ def test_uvicorn_comes_with_what_the_server_uses_and_nothing_else() -> None:
     server = requirements("server")
     extras, spec = server["uvicorn"]
     assert not extras, "uvicorn[standard] brings watchfiles, websockets, python-dotenv and pyyaml, all unused"
-    assert "<" in spec, "server/protocol.py subclasses uvicorn's httptools protocol: bound the tested releases"
+    assert "<" in spec, "server/connection.py subclasses uvicorn's httptools protocol: bound the tested releases"
     assert "httptools" in server and "uvloop" in server
     assert not {"watchfiles", "websockets", "python-dotenv", "pyyaml"} & set(server)
 

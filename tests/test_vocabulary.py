@@ -12,13 +12,13 @@ from dockyard.oci.manifest import EMPTY_DESCRIPTOR, EMPTY_JSON
 from dockyard.protocol import wire
 from dockyard.protocol.challenges import GUESSED_SCOPES
 from dockyard.server.auth import scopes as server_scopes
-from dockyard.server.storage import metadata as server_metadata
+from dockyard.server.storage import records as server_records
 from dockyard.workflows.safe_extract import UnsafePathError, entry_path
 from dockyard.workflows.safetar import ArchiveError, member_name
 
 
 def test_lock_flags_come_from_one_table() -> None:
-    assert server_metadata.ATTRIBUTES is locks.COLUMN_BY_WIRE
+    assert server_records.ATTRIBUTE_FIELDS is locks.COLUMN_BY_WIRE
     assert wire.WIRE_BY_ATTRIBUTE is locks.WIRE_BY_ATTRIBUTE
     assert models.LOCK_ATTRIBUTES is locks.LOCK_ATTRIBUTES
     assert cli_locks.lock_changes("false", None, None, "true") == {"can_delete": False, "can_list": True}
