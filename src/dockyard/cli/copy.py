@@ -121,7 +121,7 @@ def _open_archive(location: Location, stack: ExitStack, *, create: bool) -> Stor
         return stack.enter_context(writer(location.layout))  # type: ignore[return-value]
     if location.archive == OCI_ARCHIVE:
         return archives.OCIArchiveSource(location.layout)
-    return archives.DockerArchiveSource(location.layout)  # type: ignore[return-value]
+    return archives.DockerArchiveSource(location.layout)
 
 
 def _tag_of(reference: str | None) -> str | None:
