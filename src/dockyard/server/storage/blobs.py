@@ -69,6 +69,11 @@ class FileBlobStore:
         self.quarantine_root = Path(root) / "quarantine"
         make_private_dir(self.root)
 
+    def check_writable(self) -> None:
+        """Raise ``OSError`` when the blob folder is gone or this process may not create files in it."""
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise OSError(f"the blob folder {self.root} is missing or not writable")
+
     def path(self, digest: Digest) -> Path:
         """Where the blob with ``digest`` lives (whether or not it exists)."""
         return self.root / digest.algorithm / digest.hex[:2] / digest.hex
