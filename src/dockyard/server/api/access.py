@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from ...oci.names import is_valid_repository
 from .. import errors as e
-from ..auth import Access, Authenticator
+from ..auth import SUBJECT, Access, Authenticator
 from ..registry import check_name, check_tag
 from .common import external_base_url, registry_host
 
@@ -63,6 +63,8 @@ PUSH = Need("push")
 DELETE = Need("delete")
 METADATA_READ = Need("metadata_read")
 METADATA_WRITE = Need("metadata_write")
+#: ``/metrics`` under ``--metrics-auth``: only a caller with full rights (an htpasswd user) may scrape.
+METRICS = Need("*", "registry", "metrics")
 #: A route anyone may call (the token endpoints authenticate by themselves).
 PUBLIC = None
 
@@ -84,6 +86,10 @@ ROUTE_ACCESS: dict[str, dict[str, Need | None]] = {
     "acr.repository": {"GET": METADATA_READ, "PATCH": METADATA_WRITE, "DELETE": DELETE},
     "oauth.token": {"GET": PUBLIC, "POST": PUBLIC},
     "oauth.exchange": {"POST": PUBLIC},
+    "health.live": {"GET": PUBLIC},
+    "health.ready": {"GET": PUBLIC},
+    "metrics.open": {"GET": PUBLIC},
+    "metrics.admin": {"GET": METRICS},
 }
 
 
@@ -137,6 +143,8 @@ def authorize(request: Request, needed: list[Access]) -> None:
     if not auth.enabled:
         return
     grant = auth.identify(request, registry_host(request))
+    if grant is not None and grant.subject:
+        request.scope[SUBJECT] = grant.subject
     missing = auth.missing(grant, needed)
     if not missing:
         return
