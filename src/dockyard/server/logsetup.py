@@ -7,11 +7,13 @@ is full (the reader of standard output stopped reading), records are dropped and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
 import queue
 import sys
+import threading
 import time
 from typing import Any
 
@@ -21,6 +23,8 @@ SERVER_LOGGER = "dockyard.server"
 REQUEST_LOGGER = "dockyard.server.requests"
 #: Records waiting for the writer thread before new ones are dropped.
 QUEUE_SIZE = 10_000
+#: Seconds a stopping server waits for the writer thread to drain the queue.
+STOP_TIMEOUT = 2.0
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -79,24 +83,32 @@ class ServerLog:
     def __init__(self, log_format: str = "text", level: str = "info") -> None:
         self.log_format = log_format
         self.level = getattr(logging, level.upper())
-        self._queue: queue.Queue[logging.LogRecord] = queue.Queue(QUEUE_SIZE)
-        self._handler = _DroppingQueueHandler(self._queue)
-        self._listener: logging.handlers.QueueListener | None = None
+        self._queue: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUE_SIZE)
+        self._handler = _DroppingQueueHandler(self._queue)  # type: ignore[arg-type]
+        self._writer: threading.Thread | None = None
 
     def start(self) -> None:
         out = logging.StreamHandler(sys.stdout)
         out.setFormatter(JsonFormatter() if self.log_format == "json" else TextFormatter())
-        self._listener = logging.handlers.QueueListener(self._queue, out)
-        self._listener.start()
+        self._writer = threading.Thread(target=self._write, args=(out,), name="dockyard-log", daemon=True)
+        self._writer.start()
         logger = logging.getLogger(SERVER_LOGGER)
         logger.setLevel(self.level)
         logger.addHandler(self._handler)
         logger.propagate = False
 
-    def stop(self) -> None:
+    def _write(self, out: logging.Handler) -> None:
+        while (record := self._queue.get()) is not None:
+            out.handle(record)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Detach, then let the writer finish what is queued, for at most ``timeout`` seconds (standard output may
+        be stuck; the writer is a daemon thread and does not hold the process)."""
         logger = logging.getLogger(SERVER_LOGGER)
         logger.removeHandler(self._handler)
         logger.propagate = True
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
+        if self._writer is not None:
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=timeout)
+            self._writer.join(timeout)
+            self._writer = None

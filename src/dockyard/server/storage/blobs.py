@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -70,9 +71,14 @@ class FileBlobStore:
         make_private_dir(self.root)
 
     def check_writable(self) -> None:
-        """Raise ``OSError`` when the blob folder is gone or this process may not create files in it."""
-        if not os.access(self.root, os.W_OK | os.X_OK):
-            raise OSError(f"the blob folder {self.root} is missing or not writable")
+        """Raise ``OSError`` when a file cannot be created in the blob folder (gone, read-only, no permission):
+        creates and removes one empty probe file."""
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".ready-", dir=self.root)
+        except OSError as exc:
+            raise OSError(f"cannot create files in the blob folder {self.root}: {exc.strerror or exc}") from None
+        os.close(fd)
+        os.unlink(probe)
 
     def path(self, digest: Digest) -> Path:
         """Where the blob with ``digest`` lives (whether or not it exists)."""
