@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dockyard.oci.digest import compute_digest
 from tests.support.images import make_image, push
 from tests.support.inprocess import InProcessServer
-from tests.support.servers import DockyardServer, free_port, write_htpasswd
+from tests.support.servers import DockyardServer, free_port, run_gc, write_htpasswd
 
 MANIFEST = "/v2/{name:path}/manifests/{reference}"
 BLOB = "/v2/{name:path}/blobs/{digest}"
@@ -108,15 +108,33 @@ def test_metrics_after_a_push_and_a_pull(server: DockyardServer) -> None:
     assert value(after, "dockyard_blob_bytes_stored") - value(before, "dockyard_blob_bytes_stored") == pushed
 
 
-def test_blob_gauges_match_the_store(tmp_path: Path) -> None:
-    """On a fresh registry the stored gauges equal exactly what was pushed (a blob in two repositories once)."""
-    with DockyardServer(tmp_path / "srv") as srv:
+def test_blob_gauges_match_the_store_and_gc_runs_are_counted(tmp_path: Path) -> None:
+    """On a fresh registry the stored gauges equal exactly what was pushed (a blob in two repositories once);
+    the server's upload sweeps and a separate ``dockyard gc`` run show up as gc metrics."""
+    with DockyardServer(tmp_path / "srv", "--upload-ttl", "0.5") as srv:
         image = make_image(layers=3, layer_size=5000)
         push(image, srv.url, "one/app", "v1")
         push(image, srv.url, "two/app", "v1")
         samples = scrape(srv.url)
-    assert value(samples, "dockyard_blobs_stored") == len(image.all_blobs())
-    assert value(samples, "dockyard_blob_bytes_stored") == sum(b.size for b in image.all_blobs())
+        assert value(samples, "dockyard_blobs_stored") == len(image.all_blobs())
+        assert value(samples, "dockyard_blob_bytes_stored") == sum(b.size for b in image.all_blobs())
+        assert ("dockyard_gc_command_runs_total", frozenset()) not in samples
+
+        abandoned = httpx.post(f"{srv.url}/v2/one/app/blobs/uploads/", timeout=10)
+        assert abandoned.status_code == 202
+        wait_for(lambda: value(scrape(srv.url), "dockyard_gc_removed_total", what="uploads") >= 1,
+                 "the sweep never removed the abandoned upload")
+        samples = scrape(srv.url)
+        assert value(samples, "dockyard_gc_runs_total", kind="upload_sweep") >= 1
+        assert value(samples, "dockyard_gc_last_run_timestamp_seconds", kind="upload_sweep") > time.time() - 60
+        assert value(samples, "dockyard_upload_sessions_open") == 0
+
+        run_gc(srv.data_dir, "--min-age", "3600")
+        run_gc(srv.data_dir, "--min-age", "3600")
+        samples = scrape(srv.url)
+    assert value(samples, "dockyard_gc_command_runs_total") == 2
+    assert value(samples, "dockyard_gc_command_last_run_timestamp_seconds") > time.time() - 60
+    assert value(samples, "dockyard_gc_command_last_run_removed", what="blobs") == 0
 
 
 def test_open_uploads_gauge_follows_a_chunked_upload(server: DockyardServer) -> None:

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from .gc import GcRun
 
 # No ``*_created`` series: they double the output and no dashboard of ours reads them.
 disable_created_metrics()
@@ -39,19 +41,35 @@ class StorageSnapshot:
     blobs: int
     bytes: int
     uploads: int
+    #: The last ``dockyard gc`` run on the data directory (a separate process), when there was one.
+    gc_command: GcRun | None = None
 
 
 class _SnapshotCollector(Collector):
     def __init__(self, snapshot: StorageSnapshot) -> None:
         self.snapshot = snapshot
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield GaugeMetricFamily("dockyard_blobs_stored", "Distinct blobs linked into repositories.",
                                 value=self.snapshot.blobs)
         yield GaugeMetricFamily("dockyard_blob_bytes_stored", "Total size of the stored blobs, in bytes.",
                                 value=self.snapshot.bytes)
         yield GaugeMetricFamily("dockyard_upload_sessions_open", "Upload sessions in progress (not yet committed).",
                                 value=self.snapshot.uploads)
+        run = self.snapshot.gc_command
+        if run is not None:
+            yield CounterMetricFamily("dockyard_gc_command_runs", "Runs of `dockyard gc` on this data directory.",
+                                      value=run.runs)
+            yield GaugeMetricFamily("dockyard_gc_command_last_run_timestamp_seconds",
+                                    "When the last `dockyard gc` run finished.", value=run.finished)
+            yield GaugeMetricFamily("dockyard_gc_command_last_run_duration_seconds",
+                                    "How long the last `dockyard gc` run took.", value=run.duration)
+            removed = GaugeMetricFamily("dockyard_gc_command_last_run_removed",
+                                        "What the last `dockyard gc` run removed (what: blobs, bytes, uploads).",
+                                        labels=["what"])
+            for what, count in (("blobs", run.blobs), ("bytes", run.bytes), ("uploads", run.uploads)):
+                removed.add_metric([what], count)
+            yield removed
 
 
 class Metrics:
