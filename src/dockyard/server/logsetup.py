@@ -106,7 +106,8 @@ class ServerLog:
         be stuck; the writer is a daemon thread and does not hold the process)."""
         logger = logging.getLogger(SERVER_LOGGER)
         logger.removeHandler(self._handler)
-        logger.propagate = True
+        if not logger.handlers:  # another app of this process (tests run several) may still be serving
+            logger.propagate = True
         if self._writer is not None:
             with contextlib.suppress(queue.Full):
                 self._queue.put(None, timeout=timeout)
