@@ -209,10 +209,29 @@ def test_metrics_auth_and_public_health_with_auth_on(tmp_path: Path) -> None:
         wait_for(lambda: re.search(r' alice "GET /v2/" repo=- 200 ', srv.log()), srv.log())
 
 
-def test_metrics_without_auth_flag_are_public_with_auth_on(tmp_path: Path) -> None:
+def test_metrics_without_auth_flag_are_public_with_auth_on_and_log_level_warning_is_quiet(tmp_path: Path) -> None:
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "s3cret"})
-    with DockyardServer(tmp_path / "srv", "--htpasswd", str(htpasswd)) as srv:
+    with DockyardServer(tmp_path / "srv", "--htpasswd", str(htpasswd), "--log-level", "warning") as srv:
         assert httpx.get(f"{srv.url}/metrics", timeout=10).status_code == 200
+    # Stopping drains the log queue: with --log-level warning no request line was written.
+    assert "serving http://" in srv.log() and '"GET /metrics"' not in srv.log()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--log-format", "xml"], "--log-format must be one of text, json"),
+        (["--log-level", "loud"], "--log-level must be one of debug, info, warning, error"),
+        (["--metrics-auth"], "--metrics-auth needs --htpasswd"),
+    ],
+)
+def test_bad_observability_flags_are_one_line_errors(tmp_path: Path, flags: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dockyard", "serve", "--port", "0", "--data-dir", str(tmp_path / "d"), *flags],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def _multiproc_dirs(pid: int) -> set[str]:
