@@ -303,3 +303,16 @@ def test_a_stalled_stdout_does_not_stall_the_server(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)  # the reader comes back: what is queued drains, and the server exits
+
+
+def test_one_process_ignores_a_multiprocess_dir_in_its_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``PROMETHEUS_MULTIPROC_DIR`` left in the caller's environment does not receive a lone server's metrics."""
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(foreign))
+    with DockyardServer(tmp_path / "srv") as srv:
+        assert httpx.get(f"{srv.url}/v2/", timeout=10).status_code == 200
+        assert requests(scrape(srv.url), "/v2/", "GET", 200) >= 1
+    assert list(foreign.iterdir()) == []

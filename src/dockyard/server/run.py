@@ -134,6 +134,9 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
     shared_metrics = _shared_metrics_dir() if workers > 1 and config.metrics else None
+    if shared_metrics is None:
+        # One process keeps its metrics in memory, whatever directory the caller's environment names.
+        os.environ.pop(MULTIPROC_ENV, None)
     try:
         if workers > 1:
             Multiprocess(uv_config, sockets=[sock]).run()
