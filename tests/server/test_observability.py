@@ -207,6 +207,12 @@ def test_metrics_auth_and_public_health_with_auth_on(tmp_path: Path) -> None:
         # The request log names the authenticated user.
         assert httpx.get(f"{srv.url}/v2/", auth=("alice", "s3cret"), timeout=10).status_code == 200
         wait_for(lambda: re.search(r' alice "GET /v2/" repo=- 200 ', srv.log()), srv.log())
+        # ... and who obtained a token.
+        token = httpx.post(f"{srv.url}/oauth2/token", timeout=10, data={
+            "grant_type": "password", "username": "alice", "password": "s3cret", "service": srv.host,
+            "scope": "repository:a/b:pull"})
+        assert token.status_code == 200, token.text
+        wait_for(lambda: re.search(r' alice "POST /oauth2/token" repo=- 200 ', srv.log()), srv.log())
 
 
 def test_metrics_without_auth_flag_are_public_with_auth_on_and_log_level_warning_is_quiet(tmp_path: Path) -> None:
