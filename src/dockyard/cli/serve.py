@@ -72,14 +72,32 @@ def serve(
         min=0,
         help="Failed logins per client address per minute before logins answer 429 (0: no limit).",
     ),
+    metrics: bool = typer.Option(
+        True, "--metrics/--no-metrics", help="Serve Prometheus metrics at /metrics (--no-metrics: 404)."
+    ),
+    metrics_auth: bool = typer.Option(
+        False, "--metrics-auth", help="With --htpasswd: /metrics only for authenticated users (else open to all)."
+    ),
+    log_format: str = typer.Option(
+        "text", "--log-format", help="Request log and server messages on standard output: text or json."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="Server log level: debug, info, warning or error."),
 ) -> None:
     """Run a registry: OCI Distribution 1.1, the ACR /acr/v1 metadata API and /oauth2 tokens."""
     from ..server.auth import HtpasswdError, KeyFileError
     from ..server.auth.startup import check_auth
     from ..server.config import ServerConfig
+    from ..server.logsetup import LOG_FORMATS, LOG_LEVELS
     from ..server.run import ServeError
     from ..server.run import serve as run
 
+    for flag, value, allowed in (("--log-format", log_format, LOG_FORMATS), ("--log-level", log_level, LOG_LEVELS)):
+        if value not in allowed:
+            typer.echo(f"error: {flag} must be one of {', '.join(allowed)}, not {value!r}", err=True)
+            raise typer.Exit(2)
+    if metrics_auth and htpasswd is None:
+        typer.echo("error: --metrics-auth needs --htpasswd (without users nobody could scrape)", err=True)
+        raise typer.Exit(2)
     if htpasswd is not None and not htpasswd.is_file():
         typer.echo(f"error: htpasswd file {htpasswd} does not exist", err=True)
         raise typer.Exit(2)
@@ -98,6 +116,10 @@ def serve(
         refresh_token_ttl=refresh_token_ttl,
         token_max_lifetime=token_max_lifetime,
         login_failure_limit=login_failure_limit,
+        metrics=metrics,
+        metrics_auth=metrics_auth,
+        log_format=log_format,
+        log_level=log_level,
     )
     try:
         report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,10 +22,13 @@ from starlette.types import ASGIApp
 
 from . import errors as e
 from .accesslog import AccessLog
-from .api import acr, distribution, oauth
+from .api import acr, distribution, health, oauth
 from .auth import Authenticator, TokenLifetimes
 from .auth.gate import LoginGate
 from .config import ServerConfig
+from .logsetup import ServerLog
+from .metrics import Metrics
+from .observe import RequestObserver
 from .registry import Registry
 from .rendering import error_response
 from .storage.failures import CONDITIONS, storage_condition
@@ -77,10 +81,12 @@ def sweep_interval(upload_ttl: float) -> float:
     return min(max(upload_ttl / 4, 0.25), 600.0)
 
 
-async def _sweep_uploads(registry: Registry, upload_ttl: float) -> None:
-    """Remove idle upload sessions every :func:`sweep_interval` seconds, for as long as the server runs."""
+async def _sweep_uploads(registry: Registry, upload_ttl: float, metrics: Metrics | None) -> None:
+    """Remove idle upload sessions every :func:`sweep_interval` seconds, for as long as the server runs; each
+    sweep counts as a garbage collection run (``kind="upload_sweep"``) in ``metrics``."""
     while True:
         await asyncio.sleep(sweep_interval(upload_ttl))
+        started = time.time()
         try:
             expired = await registry.expire_uploads(upload_ttl)
         except StoreGoneError:
@@ -88,6 +94,8 @@ async def _sweep_uploads(registry: Registry, upload_ttl: float) -> None:
         except Exception:
             log.exception("sweeping expired upload sessions failed")
             continue
+        if metrics is not None:
+            metrics.observe_gc("upload_sweep", started, {"uploads": len(expired)})
         if expired:
             log.info("removed %d upload session(s) idle for %.0f s or more", len(expired), upload_ttl)
 
@@ -101,12 +109,15 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(config: ServerConfig) -> ASGIApp:
     """Build the application for ``config``; its lifespan opens the stores in ``config.data_dir``."""
     data_dir = Path(config.data_dir)
+    metrics = Metrics() if config.metrics else None
+    server_log = ServerLog(config.log_format, config.log_level)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server_log.start()
         registry = await asyncio.to_thread(Registry.open, data_dir)
         app.state.registry = registry
-        sweeper = asyncio.create_task(_sweep_uploads(registry, config.upload_ttl))
+        sweeper = asyncio.create_task(_sweep_uploads(registry, config.upload_ttl, metrics))
         try:
             yield
         finally:
@@ -114,9 +125,14 @@ def create_app(config: ServerConfig) -> ASGIApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await asyncio.to_thread(registry.close)
+            server_log.stop()
 
+    routes = [
+        *distribution.routes, *acr.routes, *oauth.routes,
+        *health.routes(metrics_enabled=config.metrics, metrics_auth=config.metrics_auth),
+    ]
     app = Starlette(
-        routes=[*distribution.routes, *acr.routes, *oauth.routes],
+        routes=routes,
         exception_handlers={
             e.RegistryError: _registry_error,
             HTTPException: _http_error,
@@ -137,7 +153,8 @@ def create_app(config: ServerConfig) -> ASGIApp:
         lifetimes=TokenLifetimes(refresh=config.refresh_token_ttl, max_total=config.token_max_lifetime),
         login_failure_limit=config.login_failure_limit,
     )
-    asgi: ASGIApp = LoginGate(app, app.state.auth)
+    app.state.metrics = metrics
+    asgi: ASGIApp = RequestObserver(LoginGate(app, app.state.auth), routes, metrics)
     if config.access_log:
         return AccessLog(asgi, config.access_log)
     return asgi

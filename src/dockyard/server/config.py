@@ -42,6 +42,12 @@ class ServerConfig:
     token_max_lifetime: int = 7 * 24 * 3600
     #: Failed logins per client address per minute before logins answer 429 (0: no limit).
     login_failure_limit: int = 10
+    #: ``/metrics`` is served (``--no-metrics``: 404), and only to administrators with ``metrics_auth``.
+    metrics: bool = True
+    metrics_auth: bool = False
+    #: The request log and the server's own messages on standard output: ``text`` or ``json``; their level.
+    log_format: str = "text"
+    log_level: str = "info"
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

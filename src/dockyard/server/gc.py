@@ -11,8 +11,12 @@ sessions untouched for ``min_age`` seconds are removed, except one a request is 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..oci.digest import Digest, Hasher
@@ -31,6 +35,49 @@ class GcReport:
     uploads: list[str] = field(default_factory=list)
     bytes: int = 0
     kept: int = 0
+
+
+#: Where ``dockyard gc`` notes its last run in a data directory (the running server's ``/metrics`` reads it).
+LAST_RUN_FILE = "gc-last-run.json"
+
+
+@dataclass(frozen=True)
+class GcRun:
+    """The last ``dockyard gc`` run on a data directory, and how many runs there were."""
+
+    finished: float
+    duration: float
+    runs: int
+    blobs: int
+    bytes: int
+    uploads: int
+
+
+def last_run(data_dir: Path) -> GcRun | None:
+    """The last recorded run (``None`` when there was none, or its record is unreadable)."""
+    try:
+        raw = json.loads((Path(data_dir) / LAST_RUN_FILE).read_text())
+        return GcRun(**{name: raw[name] for name in GcRun.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def record_run(data_dir: Path, started: float, report: GcReport) -> GcRun:
+    """Note a finished run in ``data_dir`` (replaced atomically, so a reader sees the old or the new record)."""
+    previous = last_run(data_dir)
+    finished = time.time()
+    run = GcRun(finished, max(0.0, finished - started), (previous.runs if previous else 0) + 1, len(report.blobs),
+                report.bytes, len(report.uploads))
+    fd, temp = tempfile.mkstemp(prefix=".gc-last-run-", dir=data_dir)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(run), f)
+        os.replace(temp, Path(data_dir) / LAST_RUN_FILE)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return run
 
 
 @dataclass(frozen=True)
@@ -102,8 +149,10 @@ def _referenced(meta: MetadataStore) -> set[str]:
 
 
 def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -> GcReport:
-    """Collect garbage in ``data_dir``; returns what was (or would be) removed."""
+    """Collect garbage in ``data_dir``; returns what was (or would be) removed. A real run (not a dry run) is
+    recorded for the server's metrics (see :func:`record_run`)."""
     data_dir = Path(data_dir)
+    started = time.time()
     meta = SqliteMetadataStore(data_dir)
     blobs = FileBlobStore(data_dir)
     uploads = FileUploadStore(data_dir, blobs)
@@ -135,4 +184,6 @@ def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -
     finally:
         meta.close()
     report.uploads = expire_uploads(uploads, min_age, now=now, dry_run=dry_run)
+    if not dry_run:
+        record_run(data_dir, started, report)
     return report

@@ -175,6 +175,34 @@ class Registry:
         """Raise when the metadata store can no longer be used (``GET /v2/`` answers it)."""
         await self._threads.read(self._meta.check_present)
 
+    async def unavailable(self) -> dict[str, str]:
+        """What of the stores cannot serve right now (``{"metadata": why, "blobs": why}``); empty when ready.
+
+        Cheap: the metadata store's presence check and a one-row query, and whether the blob store accepts
+        new files."""
+        problems: dict[str, str] = {}
+        try:
+            await self._threads.read(self._metadata_ping)
+        except Exception as exc:  # any failure means not ready; the reason is reported, not raised
+            problems["metadata"] = str(exc) or type(exc).__name__
+        try:
+            await asyncio.to_thread(self._blobs.check_writable)
+        except Exception as exc:
+            problems["blobs"] = str(exc) or type(exc).__name__
+        return problems
+
+    def _metadata_ping(self) -> None:
+        self._meta.check_present()
+        self._meta.catalog(None, 1)
+
+    async def blob_usage(self) -> tuple[int, int]:
+        """(blobs stored, bytes stored), counted from the metadata."""
+        return await self._threads.read(self._meta.blob_usage)
+
+    async def open_uploads(self) -> int:
+        """How many upload sessions exist right now."""
+        return await asyncio.to_thread(lambda: sum(1 for _ in self._uploads.sessions()))
+
     async def catalog(self, last: str | None, limit: int | None) -> list[str]:
         """Names of the listable repositories holding a manifest, sorted, after ``last``."""
         return await self._threads.read(self._meta.catalog, last, limit)

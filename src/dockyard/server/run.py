@@ -9,15 +9,21 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 from .config import ENV_VAR, ServerConfig
 from .storage.private import exposure_warning, make_private_dir
 
 log = logging.getLogger("dockyard.server")
+
+#: prometheus-client's multiprocess directory (the same name as :data:`.metrics.MULTIPROC_ENV`; importing that
+#: module here would import prometheus-client in the parent before the variable is set).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Connections the kernel queues before the server accepts them (uvicorn's default).
 BACKLOG = 2048
@@ -127,6 +133,10 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
     # installed before it started: make that one a no-op, so a requested stop exits with status 0.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
+    shared_metrics = _shared_metrics_dir() if workers > 1 and config.metrics else None
+    if shared_metrics is None:
+        # One process keeps its metrics in memory, whatever directory the caller's environment names.
+        os.environ.pop(MULTIPROC_ENV, None)
     try:
         if workers > 1:
             Multiprocess(uv_config, sockets=[sock]).run()
@@ -137,7 +147,18 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
                 raise ServeError("the server did not start (see the messages above)")
     finally:
         sock.close()
+        if shared_metrics is not None:
+            shutil.rmtree(shared_metrics, ignore_errors=True)
+            os.environ.pop(MULTIPROC_ENV, None)
     sys.stdout.flush()
+
+
+def _shared_metrics_dir() -> str:
+    """A private temporary directory where the workers' metrics meet (prometheus-client's multiprocess mode);
+    the workers inherit it through the environment. Removed when the server stops."""
+    path = tempfile.mkdtemp(prefix="dockyard-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    return path
 
 
 def _replace(config: ServerConfig, **changes: object) -> ServerConfig:

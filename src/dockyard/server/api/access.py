@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from ...oci.names import is_valid_repository
 from .. import errors as e
-from ..auth import Access, Authenticator
+from ..auth import SUBJECT, Access, Authenticator, Grant
 from ..registry import check_name, check_tag
 from .common import external_base_url, registry_host
 
@@ -63,6 +63,8 @@ PUSH = Need("push")
 DELETE = Need("delete")
 METADATA_READ = Need("metadata_read")
 METADATA_WRITE = Need("metadata_write")
+#: ``/metrics`` under ``--metrics-auth``: only a caller with full rights (an htpasswd user) may scrape.
+METRICS = Need("*", "registry", "metrics")
 #: A route anyone may call (the token endpoints authenticate by themselves).
 PUBLIC = None
 
@@ -84,6 +86,10 @@ ROUTE_ACCESS: dict[str, dict[str, Need | None]] = {
     "acr.repository": {"GET": METADATA_READ, "PATCH": METADATA_WRITE, "DELETE": DELETE},
     "oauth.token": {"GET": PUBLIC, "POST": PUBLIC},
     "oauth.exchange": {"POST": PUBLIC},
+    "health.live": {"GET": PUBLIC},
+    "health.ready": {"GET": PUBLIC},
+    "metrics.open": {"GET": PUBLIC},
+    "metrics.admin": {"GET": METRICS},
 }
 
 
@@ -131,12 +137,19 @@ def _auth(request: Request) -> Authenticator:
     return request.app.state.auth  # type: ignore[no-any-return]
 
 
+def record_subject(request: Request, grant: Grant | None) -> None:
+    """Note who the caller is (user or token name) for the request log."""
+    if grant is not None and grant.subject:
+        request.scope[SUBJECT] = grant.subject
+
+
 def authorize(request: Request, needed: list[Access]) -> None:
     """Raise 401 (with a challenge naming every scope needed) unless the request may do all of ``needed``."""
     auth = _auth(request)
     if not auth.enabled:
         return
     grant = auth.identify(request, registry_host(request))
+    record_subject(request, grant)
     missing = auth.missing(grant, needed)
     if not missing:
         return

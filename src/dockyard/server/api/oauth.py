@@ -14,7 +14,7 @@ from starlette.responses import Response
 from .. import errors as e
 from ..auth import Authenticator, Grant, LoginThrottled, parse_scopes
 from ..auth.gate import client_address
-from .access import challenge, route
+from .access import challenge, record_subject, route
 from .common import json_response, read_limited, registry_host
 
 #: Largest token request form accepted.
@@ -62,6 +62,7 @@ async def token_get(request: Request) -> Response:
         grant = auth.anonymous()
     if grant is None:
         raise _refused(request, "invalid or missing credentials")
+    record_subject(request, grant)
     scopes = parse_scopes(request.query_params.getlist("scope"))
     body = auth.access_token(grant, scopes, service)
     if request.query_params.get("offline_token") == "true" and header:
@@ -91,6 +92,7 @@ async def token_post(request: Request) -> Response:
             raise _refused(request, "invalid or missing credentials")
     else:
         raise e.bad_request(f"unsupported grant_type {grant_type!r}: use password or refresh_token")
+    record_subject(request, grant)
     scopes = parse_scopes([str(v) for v in form.getlist("scope")] + request.query_params.getlist("scope"))
     body = auth.access_token(grant, scopes, service)
     if grant_type == "password" and form.get("access_type") == "offline" and form.get("username"):

@@ -39,6 +39,8 @@ __all__ = [
 
 #: Where :class:`.gate.LoginGate` leaves the outcome of a request's Basic credentials (in the ASGI scope).
 BASIC_GRANT = "dockyard.basic_grant"
+#: Where :func:`..api.access.authorize` leaves the authenticated subject (user or token name) for the request log.
+SUBJECT = "dockyard.subject"
 
 
 class LoginThrottled(Exception):

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -68,6 +69,16 @@ class FileBlobStore:
         self.root = Path(root) / "blobs"
         self.quarantine_root = Path(root) / "quarantine"
         make_private_dir(self.root)
+
+    def check_writable(self) -> None:
+        """Raise ``OSError`` when a file cannot be created in the blob folder (gone, read-only, no permission):
+        creates and removes one empty probe file."""
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".ready-", dir=self.root)
+        except OSError as exc:
+            raise OSError(f"cannot create files in the blob folder {self.root}: {exc.strerror or exc}") from None
+        os.close(fd)
+        os.unlink(probe)
 
     def path(self, digest: Digest) -> Path:
         """Where the blob with ``digest`` lives (whether or not it exists)."""

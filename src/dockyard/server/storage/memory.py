@@ -27,6 +27,7 @@ class _Repository:
     manifests: dict[str, r.ManifestInfo] = field(default_factory=dict)
     tags: dict[str, r.TagRecord] = field(default_factory=dict)
     links: dict[str, r.BlobLink] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
 
 
 _Row = TypeVar("_Row", r.TagRecord, r.ManifestInfo)
@@ -273,6 +274,7 @@ class MemoryMetadataStore:
     def link_blob(self, repo_id: int, digest: str, size: int) -> None:
         with self._lock:
             self._repo(repo_id).links[digest] = r.BlobLink(repo_id, digest, time.time())
+            self._repo(repo_id).sizes[digest] = size
 
     def unlink_blob(self, repo_id: int, digest: str) -> bool:
         with self._lock:
@@ -287,6 +289,11 @@ class MemoryMetadataStore:
         with self._lock:
             for repo in self._repos.values():
                 repo.links.pop(digest, None)
+
+    def blob_usage(self) -> tuple[int, int]:
+        with self._lock:
+            sizes = {d: repo.sizes[d] for repo in self._repos.values() for d in repo.links}
+        return len(sizes), sum(sizes.values())
 
 
 def _deletable(flags: r.Attributes) -> bool:
@@ -312,6 +319,9 @@ class MemoryBlobStore:
 
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
+
+    def check_writable(self) -> None:
+        """Always writable."""
 
     def put(self, digest: Digest, data: bytes) -> None:
         """Store verified bytes as blob ``digest``."""

@@ -530,3 +530,12 @@ class SqliteMetadataStore:
 
     def drop_blob_links(self, digest: str) -> None:
         self.conn.execute("DELETE FROM repo_blobs WHERE digest = ?", (digest,))
+
+    def blob_usage(self) -> tuple[int, int]:
+        """(distinct linked blobs, their total size): one pass over the digest index."""
+        sql = (
+            "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes"
+            " FROM (SELECT MAX(size) AS size FROM repo_blobs GROUP BY digest)"
+        )
+        row = self._one(sql)
+        return (int(row["n"]), int(row["bytes"])) if row is not None else (0, 0)

@@ -93,6 +93,8 @@ class MetadataStore(Protocol):
     def unlink_blob(self, repo_id: int, digest: str) -> bool: ...
     def blob_links(self) -> Iterator[r.BlobLink]: ...
     def drop_blob_links(self, digest: str) -> None: ...
+    def blob_usage(self) -> tuple[int, int]:
+        """(distinct blobs linked into any repository, their total size in bytes): one aggregate query."""
 
 
 class BlobReader(Protocol):
@@ -131,6 +133,9 @@ class BlobStore(Protocol):
         """The whole blob when it is at most ``limit`` bytes (image configs), else ``None``."""
 
     def delete(self, digest: Digest) -> bool: ...
+
+    def check_writable(self) -> None:
+        """Raise ``OSError`` when new blobs could not be stored (the store is missing or read-only)."""
 
 
 class UploadStore(Protocol):
