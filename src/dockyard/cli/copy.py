@@ -117,11 +117,12 @@ def _open_archive(location: Location, stack: ExitStack, *, create: bool) -> Stor
 
     assert location.layout is not None
     if create:
-        writer = archives.OCIArchiveWriter if location.archive == OCI_ARCHIVE else archives.DockerArchiveWriter
-        return stack.enter_context(writer(location.layout))  # type: ignore[return-value]
+        if location.archive == OCI_ARCHIVE:
+            return stack.enter_context(archives.OCIArchiveWriter(location.layout))
+        return stack.enter_context(archives.DockerArchiveWriter(location.layout))
     if location.archive == OCI_ARCHIVE:
         return archives.OCIArchiveSource(location.layout)
-    return archives.DockerArchiveSource(location.layout)  # type: ignore[return-value]
+    return archives.DockerArchiveSource(location.layout)
 
 
 def _tag_of(reference: str | None) -> str | None:

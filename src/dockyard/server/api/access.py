@@ -128,7 +128,8 @@ def challenge(request: Request, scopes: Sequence[str] = ()) -> str:
 
 
 def _auth(request: Request) -> Authenticator:
-    return request.app.state.auth  # type: ignore[no-any-return]
+    auth: Authenticator = request.app.state.auth
+    return auth
 
 
 def authorize(request: Request, needed: list[Access]) -> None:

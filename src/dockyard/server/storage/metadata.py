@@ -243,7 +243,12 @@ class SqliteMetadataStore:
             self.conn.execute("COMMIT")
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        return self.conn.execute(sql, args).fetchone()
+        row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
+        return row
+
+    def _count(self, sql: str, *args: Any) -> int:
+        row = self._one(sql, *args)
+        return 0 if row is None else int(row[0])
 
     def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         return self.conn.execute(sql, args).fetchall()
@@ -263,7 +268,8 @@ class SqliteMetadataStore:
         cur = self.conn.execute(
             "INSERT INTO repositories (name, created, updated) VALUES (?, ?, ?)", (name, stamp, stamp)
         )
-        return int(cur.lastrowid)  # type: ignore[arg-type]
+        assert cur.lastrowid is not None  # set by every INSERT
+        return cur.lastrowid
 
     def touch_repository(self, repo_id: int) -> None:
         self.conn.execute("UPDATE repositories SET updated = ? WHERE id = ?", (r.now(), repo_id))
@@ -283,9 +289,10 @@ class SqliteMetadataStore:
 
     def counts(self, repo_id: int) -> tuple[int, int]:
         """(manifest count, tag count) of a repository."""
-        m = self._one("SELECT COUNT(*) AS c FROM manifests WHERE repo_id = ?", repo_id)
-        t = self._one("SELECT COUNT(*) AS c FROM tags WHERE repo_id = ?", repo_id)
-        return int(m["c"]), int(t["c"])  # type: ignore[index]
+        return (
+            self._count("SELECT COUNT(*) FROM manifests WHERE repo_id = ?", repo_id),
+            self._count("SELECT COUNT(*) FROM tags WHERE repo_id = ?", repo_id),
+        )
 
     def catalog(self, last: str | None, limit: int | None, include_hidden: bool = False) -> list[str]:
         """Names of repositories holding at least one manifest, sorted, after ``last``."""
