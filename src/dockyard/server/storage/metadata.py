@@ -20,20 +20,21 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ...oci.locks import LOCK_FLAGS
 from . import records as r
 from .private import FILE_MODE, make_private_dir
 from .protocols import StoreGoneError
 
-SCHEMA = """
+#: The lock flags' columns, which every lockable table carries (all enabled by default).
+LOCK_COLUMNS = ",\n    ".join(f"{flag.column} INTEGER NOT NULL DEFAULT 1" for flag in LOCK_FLAGS)
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS repositories (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    delete_enabled INTEGER NOT NULL DEFAULT 1,
-    write_enabled INTEGER NOT NULL DEFAULT 1,
-    read_enabled INTEGER NOT NULL DEFAULT 1,
-    list_enabled INTEGER NOT NULL DEFAULT 1
+    {LOCK_COLUMNS}
 );
 CREATE TABLE IF NOT EXISTS manifests (
     id INTEGER PRIMARY KEY,
@@ -50,10 +51,7 @@ CREATE TABLE IF NOT EXISTS manifests (
     os TEXT,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    delete_enabled INTEGER NOT NULL DEFAULT 1,
-    write_enabled INTEGER NOT NULL DEFAULT 1,
-    read_enabled INTEGER NOT NULL DEFAULT 1,
-    list_enabled INTEGER NOT NULL DEFAULT 1,
+    {LOCK_COLUMNS},
     content BLOB NOT NULL,
     UNIQUE (repo_id, digest)
 );
@@ -65,10 +63,7 @@ CREATE TABLE IF NOT EXISTS tags (
     digest TEXT NOT NULL,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    delete_enabled INTEGER NOT NULL DEFAULT 1,
-    write_enabled INTEGER NOT NULL DEFAULT 1,
-    read_enabled INTEGER NOT NULL DEFAULT 1,
-    list_enabled INTEGER NOT NULL DEFAULT 1,
+    {LOCK_COLUMNS},
     PRIMARY KEY (repo_id, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_time ON tags (repo_id, updated, name);
