@@ -137,6 +137,7 @@ def _references(src: Location, dst: Location, src_store: Store, destination: str
     destination."""
     reference = src.reference or "latest"
     if src.reference is None and src.archive is not None:
+        # Only the archive sources (``src.archive`` is set) have a default reference: the image the archive names.
         reference = src_store.default_reference()  # type: ignore[attr-defined]
     if dst.archive == DOCKER_ARCHIVE:
         if dst.reference and dst.reference.startswith("@"):

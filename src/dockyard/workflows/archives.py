@@ -196,6 +196,7 @@ class ArchivedLayout:
 class OCIArchiveSource(LayoutStore):
     """An oci-archive read as a copy source."""
 
+    # ArchivedLayout reads in place what LayoutStore reads of an OCILayout; it is no subclass (it writes nothing).
     layout: ArchivedLayout  # type: ignore[assignment]
 
     def __init__(self, path: str | os.PathLike[str], limits: ArchiveLimits | None = None) -> None:

@@ -218,10 +218,11 @@ class PurgePolicy:
 
     def older_than_cutoff(self, when: datetime | None) -> bool:
         """True when ``when`` is before the cutoff; unknown ages are never old enough; no cutoff = any age."""
-        if self.cutoff is None:
+        cutoff = _utc(self.cutoff)
+        if cutoff is None:
             return True
         when = _utc(when)
-        return when is not None and when < _utc(self.cutoff)  # type: ignore[operator]
+        return when is not None and when < cutoff
 
 
 @dataclass
