@@ -23,6 +23,7 @@ def _azure_base(name: str) -> tuple[type, ...]:
     return (base,) if base is not None else ()
 
 
+# The azure-core bases below are computed (none without azure-core): mypy cannot follow them [misc].
 class DockyardError(Exception):
     """Base class of every error dockyard raises on purpose."""
 

@@ -134,12 +134,12 @@ class _ReadOnly(Generic[T]):
     def __get__(self, obj: None, owner: type) -> _ReadOnly[T]: ...
 
     @overload
-    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: _Model, owner: type) -> T: ...
 
-    def __get__(self, obj: object, owner: type) -> Any:
+    def __get__(self, obj: _Model | None, owner: type) -> Any:
         if obj is None:
             return self
-        value = obj._values[self.name]  # type: ignore[attr-defined]
+        value = obj._values[self.name]
         return list(value) if isinstance(value, list) else value  # callers get a copy, never the model's list
 
     def __set__(self, obj: object, value: object) -> NoReturn:
@@ -271,7 +271,7 @@ class GetManifestResult:
             return NotImplemented
         return (self.digest, self.media_type, self.content) == (other.digest, other.media_type, other.content)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # compared by value (above): not a dict key
 
     def __repr__(self) -> str:
         return f"GetManifestResult(digest={self.digest!r}, media_type={self.media_type!r}, size={len(self.content)})"

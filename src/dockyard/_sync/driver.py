@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 import httpx
 from typing_extensions import assert_never
 
-from ..protocol import httplog
 from ..protocol.instructions import (
     CallCredential,
     CloseResponse,
@@ -29,7 +28,7 @@ from ..protocol.instructions import (
     Stepper,
 )
 from ..protocol.messages import BodySource, Response
-from ..transport import rawrange
+from ..transport import httplog, rawrange
 from ..transport.config import ClientConfig
 from ..transport.errors import transport_error
 from ..transport.filesink import FileSink

@@ -117,8 +117,9 @@ def _open_archive(location: Location, stack: ExitStack, *, create: bool) -> Stor
 
     assert location.layout is not None
     if create:
-        writer = archives.OCIArchiveWriter if location.archive == OCI_ARCHIVE else archives.DockerArchiveWriter
-        return stack.enter_context(writer(location.layout))  # type: ignore[return-value]
+        if location.archive == OCI_ARCHIVE:
+            return stack.enter_context(archives.OCIArchiveWriter(location.layout))
+        return stack.enter_context(archives.DockerArchiveWriter(location.layout))
     if location.archive == OCI_ARCHIVE:
         return archives.OCIArchiveSource(location.layout)
     return archives.DockerArchiveSource(location.layout)
@@ -136,6 +137,7 @@ def _references(src: Location, dst: Location, src_store: Store, destination: str
     destination."""
     reference = src.reference or "latest"
     if src.reference is None and src.archive is not None:
+        # Only the archive sources (``src.archive`` is set) have a default reference: the image the archive names.
         reference = src_store.default_reference()  # type: ignore[attr-defined]
     if dst.archive == DOCKER_ARCHIVE:
         if dst.reference and dst.reference.startswith("@"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -28,11 +30,36 @@ def parse_bool(value: str | None, flag: str) -> bool | None:
     raise UsageError(f"{flag}: expected true or false, got {value!r}")
 
 
-_DELETE, _WRITE, _READ, _LIST = LOCK_FLAGS
-DeleteEnabled = Annotated[str | None, typer.Option(_DELETE.option, metavar="BOOL", help=_DELETE.help)]
-WriteEnabled = Annotated[str | None, typer.Option(_WRITE.option, metavar="BOOL", help=_WRITE.help)]
-ReadEnabled = Annotated[str | None, typer.Option(_READ.option, metavar="BOOL", help=_READ.help)]
-ListEnabled = Annotated[str | None, typer.Option(_LIST.option, metavar="BOOL", help=_LIST.help)]
+#: The lock options' values as given (``None``: not given), in the order of the lock table.
+LockOptions = tuple[str | None, str | None, str | None, str | None]
+
+_LOCK_PARAMETERS = [
+    inspect.Parameter(
+        flag.column,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=None,
+        annotation=Annotated[str | None, typer.Option(flag.option, metavar="BOOL", help=flag.help)],
+    )
+    for flag in LOCK_FLAGS
+]
+
+
+def with_lock_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """Give an update command the four lock options, one per flag of the lock table; the command receives their
+    values as its ``locks: LockOptions`` parameter."""
+    signature = inspect.signature(fn, eval_str=True)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        locks = tuple(kwargs.pop(parameter.name) for parameter in _LOCK_PARAMETERS)
+        fn(*args, locks=locks, **kwargs)
+
+    parameters = [*(p for p in signature.parameters.values() if p.name != "locks"), *_LOCK_PARAMETERS]
+    # typer reads the command's options from its signature, as for the common options in :mod:`.options`.
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    del wrapper.__wrapped__
+    return wrapper
 
 
 def lock_changes(delete: str | None, write: str | None, read: str | None, list_: str | None) -> dict[str, Any]:
@@ -51,7 +78,7 @@ def update_locks(
     registry: str | None,
     update: Callable[..., Any],
     to_dict: Callable[[Any], dict[str, Any]],
-    flags: tuple[str | None, str | None, str | None, str | None],
+    flags: LockOptions,
 ) -> None:
     """Apply the lock options ``flags`` (delete, write, read, list) with ``update(client, **changes)`` and print the
     properties it returns."""

@@ -10,7 +10,7 @@ import typer
 
 from .connect import open_client, parse_reference
 from .errors import UsageError
-from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
+from .locks import LockOptions, update_locks, with_lock_options
 from .options import command, current
 from .output import descriptor_dict, emit_rows, list_properties, manifest_dict, print_json, report, show_properties
 from .refs import OrderBy, Top, repository_target, target
@@ -62,13 +62,8 @@ def get_manifest(ref: Ref) -> None:
 
 
 @command(group, "update", example="dockyard manifest update -r 127.0.0.1:5000 library/hello:v1 --delete-enabled false")
-def update_manifest(
-    ref: Ref,
-    delete_enabled: DeleteEnabled = None,
-    write_enabled: WriteEnabled = None,
-    read_enabled: ReadEnabled = None,
-    list_enabled: ListEnabled = None,
-) -> None:
+@with_lock_options
+def update_manifest(ref: Ref, locks: LockOptions) -> None:
     """Lock or unlock a manifest."""
     options = current()
     t = target(ref, options)
@@ -77,7 +72,7 @@ def update_manifest(
         t.registry,
         lambda client, **changes: client.update_manifest_properties(t.repository, t.identifier, **changes),
         manifest_dict,
-        (delete_enabled, write_enabled, read_enabled, list_enabled),
+        locks,
     )
 
 

@@ -223,6 +223,8 @@ def with_common_options(
             return fn(*args, **kwargs)
 
         parameters = [*signature.parameters.values(), *_common_parameters(output_flags)]
+        # typer reads the options from the signature; functions have no declared __signature__ [attr-defined], and
+        # the wrapper takes more parameters than ``fn`` [return-value].
         wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
         del wrapper.__wrapped__
@@ -268,6 +270,7 @@ def root_callback() -> Callable[..., None]:
         ],
     )
     parameters = [version, *_common_parameters(("--output", "-o"))]
+    # typer reads the options from the signature (not a declared attribute of functions).
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     callback.__annotations__ = {p.name: p.annotation for p in parameters}
     callback.__doc__ = "Manage images and artifacts in container registries, or run one locally (dockyard serve)."

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .connect import open_client
-from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
+from .locks import LockOptions, update_locks, with_lock_options
 from .options import command, current
 from .output import emit_rows, report, repository_dict, show_properties
 from .refs import repository_target
@@ -38,13 +38,8 @@ def show_repository(repository: Repository) -> None:
 
 
 @command(group, "update", example="dockyard repo update -r 127.0.0.1:5000 library/hello --delete-enabled false")
-def update_repository(
-    repository: Repository,
-    delete_enabled: DeleteEnabled = None,
-    write_enabled: WriteEnabled = None,
-    read_enabled: ReadEnabled = None,
-    list_enabled: ListEnabled = None,
-) -> None:
+@with_lock_options
+def update_repository(repository: Repository, locks: LockOptions) -> None:
     """Lock or unlock a repository (deletes, writes, reads, listing)."""
     options = current()
     registry, name = repository_target(repository, options)
@@ -53,7 +48,7 @@ def update_repository(
         registry,
         lambda client, **changes: client.update_repository_properties(name, **changes),
         repository_dict,
-        (delete_enabled, write_enabled, read_enabled, list_enabled),
+        locks,
     )
 
 

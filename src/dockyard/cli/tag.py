@@ -9,7 +9,7 @@ import typer
 from ..oci.names import validate_tag
 from .connect import open_client, parse_reference, require_registry
 from .errors import UsageError
-from .locks import DeleteEnabled, ListEnabled, ReadEnabled, WriteEnabled, update_locks
+from .locks import LockOptions, update_locks, with_lock_options
 from .options import GlobalOptions, command, current
 from .output import list_properties, print_json, report, show_properties, status, tag_dict
 from .refs import OrderBy, Target, Top, repository_target, target
@@ -42,13 +42,8 @@ def show_tag(ref: TagRef) -> None:
 
 
 @command(group, "update", example="dockyard tag update -r 127.0.0.1:5000 library/hello:v1 --write-enabled false")
-def update_tag(
-    ref: TagRef,
-    delete_enabled: DeleteEnabled = None,
-    write_enabled: WriteEnabled = None,
-    read_enabled: ReadEnabled = None,
-    list_enabled: ListEnabled = None,
-) -> None:
+@with_lock_options
+def update_tag(ref: TagRef, locks: LockOptions) -> None:
     """Lock or unlock a tag."""
     options = current()
     t = target(ref, options, tag_only=True)
@@ -57,7 +52,7 @@ def update_tag(
         t.registry,
         lambda client, **changes: client.update_tag_properties(t.repository, t.identifier, **changes),
         tag_dict,
-        (delete_enabled, write_enabled, read_enabled, list_enabled),
+        locks,
     )
 
 

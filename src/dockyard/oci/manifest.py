@@ -213,43 +213,38 @@ def parse_manifest(body: bytes, content_type: str | None = None) -> Manifest:
         raise InvalidManifestError("annotations must be an object")
     subject = Descriptor.from_json(data["subject"], "subject") if data.get("subject") is not None else None
     artifact_type = _opt_str(data.get("artifactType"))
+    config: Descriptor | None = None
+    layers: tuple[Descriptor, ...] = ()
+    manifests: tuple[Descriptor, ...] = ()
     if media_type in mt.INDEX_TYPES:
         children = data.get("manifests")
         if not isinstance(children, list):
             raise InvalidManifestError("an index needs a 'manifests' list")
-        return Manifest(
-            media_type=media_type,
-            manifests=tuple(Descriptor.from_json(c, f"manifests[{i}]") for i, c in enumerate(children)),
-            subject=subject,
-            artifact_type=artifact_type,
-            annotations=dict(annotations),
-        )
-    if media_type in mt.IMAGE_TYPES:
+        manifests = tuple(Descriptor.from_json(c, f"manifests[{i}]") for i, c in enumerate(children))
+    elif media_type in mt.IMAGE_TYPES:
         if "config" not in data:
             raise InvalidManifestError("an image manifest needs a 'config' descriptor")
-        layers = data.get("layers")
-        if layers is None:
-            layers = []
-        if not isinstance(layers, list):
+        image_layers = data.get("layers")
+        if image_layers is None:
+            image_layers = []
+        if not isinstance(image_layers, list):
             raise InvalidManifestError("'layers' must be a list")
-        return Manifest(
-            media_type=media_type,
-            config=Descriptor.from_json(data["config"], "config"),
-            layers=tuple(Descriptor.from_json(x, f"layers[{i}]") for i, x in enumerate(layers)),
-            subject=subject,
-            artifact_type=artifact_type,
-            annotations=dict(annotations),
-        )
-    # Another JSON manifest type (e.g. the ORAS artifact manifest): keep what we can read.
-    blobs = data.get("blobs") or data.get("layers") or []
-    if not isinstance(blobs, list):
-        raise InvalidManifestError("'blobs' must be a list")
+        config = Descriptor.from_json(data["config"], "config")
+        layers = tuple(Descriptor.from_json(x, f"layers[{i}]") for i, x in enumerate(image_layers))
+    else:
+        # Another JSON manifest type (e.g. the ORAS artifact manifest): keep what we can read.
+        blobs = data.get("blobs") or data.get("layers") or []
+        if not isinstance(blobs, list):
+            raise InvalidManifestError("'blobs' must be a list")
+        layers = tuple(Descriptor.from_json(x, f"blobs[{i}]") for i, x in enumerate(blobs))
     return Manifest(
         media_type=media_type,
-        layers=tuple(Descriptor.from_json(x, f"blobs[{i}]") for i, x in enumerate(blobs)),
+        config=config,
+        layers=layers,
+        manifests=manifests,
         subject=subject,
         artifact_type=artifact_type,
-        annotations=dict(annotations) if isinstance(annotations, dict) else {},
+        annotations=dict(annotations),
     )
 
 

@@ -6,5 +6,5 @@ the driver's answers; :mod:`dockyard._sync` and :mod:`dockyard.aio` drive them o
 retries), ``credential_kinds``, ``challenge`` / ``challenges`` (parsing ``WWW-Authenticate``; what ``401``s
 taught), ``token_cache``, ``token_requests``, ``retry``, ``operations`` (every client operation),
 ``metadata`` with its twins ``acr_metadata`` and ``oci_metadata``, ``manifests`` / ``blobs`` / ``download``
-(content), ``wire`` (ACR JSON), ``paging``, ``responses``, ``paths``, ``httplog``.
+(content), ``wire`` (ACR JSON), ``paging``, ``responses``, ``paths``.
 """

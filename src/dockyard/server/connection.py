@@ -104,6 +104,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- connections ----------------------------------------------------------------------------------------------
 
+    # uvicorn's HttpToolsProtocol narrows asyncio's BaseTransport to Transport the same way.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.limits.max_connections:
             self._refused = True
@@ -185,6 +186,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         ):
             super().on_body(body)
             return
+        # uvicorn's cycle is annotated with the bytearray it builds itself; it only reads the buffer, so bytes do.
         cycle.body = body  # type: ignore[assignment]
         if len(body) > HIGH_WATER_LIMIT:
             self.flow.pause_reading()

@@ -84,7 +84,7 @@ class ServerLog:
         self.log_format = log_format
         self.level = getattr(logging, level.upper())
         self._queue: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUE_SIZE)
-        self._handler = _DroppingQueueHandler(self._queue)  # type: ignore[arg-type]
+        self._handler = _DroppingQueueHandler(self._queue)
         self._writer: threading.Thread | None = None
 
     def start(self) -> None:

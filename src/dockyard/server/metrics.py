@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from .gc import GcRun
 
 # No ``*_created`` series: they double the output and no dashboard of ours reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
 
 #: Set by the parent process when workers share one set of metrics.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -138,7 +138,7 @@ class Metrics:
             registry = self._registry
         else:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
         extra = CollectorRegistry()
         extra.register(_SnapshotCollector(snapshot))
         return generate_latest(registry) + generate_latest(extra)

@@ -6,6 +6,7 @@ The listening socket is bound here, before anything is printed: the banner names
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import resource
@@ -106,7 +107,7 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
             file=sys.stderr,
             flush=True,
         )
-        config = _replace(config, max_connections=allowed)
+        config = dataclasses.replace(config, max_connections=allowed)
     os.environ[ENV_VAR] = config.to_env()
     sock = bind(host, port)
     uv_config = uvicorn.Config(
@@ -123,6 +124,7 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         timeout_graceful_shutdown=5,
         backlog=BACKLOG,
         # Pooled client connections stay usable between the steps of a push or a paged listing.
+        # Annotated int by uvicorn, but only handed to loop.call_later, which takes fractions of a second too.
         timeout_keep_alive=config.keep_alive_timeout,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=config.max_header_size,
     )
@@ -160,8 +162,3 @@ def _shared_metrics_dir() -> str:
     os.environ[MULTIPROC_ENV] = path
     return path
 
-
-def _replace(config: ServerConfig, **changes: object) -> ServerConfig:
-    from dataclasses import replace
-
-    return replace(config, **changes)  # type: ignore[arg-type]

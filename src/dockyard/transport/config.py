@@ -53,7 +53,7 @@ class ClientConfig:
     proxies: dict[str, str | None] = field(default_factory=dict)
     #: Whether ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` apply (never with a custom transport).
     trust_env: bool = True
-    #: ``logging_enable``: log each request's and response's headers (see :mod:`dockyard.protocol.httplog`).
+    #: ``logging_enable``: log each request's and response's headers (see :mod:`dockyard.transport.httplog`).
     logging_enable: bool = False
 
     def httpx_options(self, *, asynchronous: bool = False) -> dict[str, Any]:

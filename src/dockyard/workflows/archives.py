@@ -29,6 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from typing_extensions import Self
+
 from ..errors import DigestValidationError, ResourceNotFoundError
 from ..layout import (
     LAYOUT_VERSION,
@@ -194,6 +196,7 @@ class ArchivedLayout:
 class OCIArchiveSource(LayoutStore):
     """An oci-archive read as a copy source."""
 
+    # ArchivedLayout reads in place what LayoutStore reads of an OCILayout; it is no subclass (it writes nothing).
     layout: ArchivedLayout  # type: ignore[assignment]
 
     def __init__(self, path: str | os.PathLike[str], limits: ArchiveLimits | None = None) -> None:
@@ -551,7 +554,7 @@ class _ArchiveWriter:
         self._tar = _TarWriter(self.path)
         self._done = False
 
-    def __enter__(self) -> _ArchiveWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

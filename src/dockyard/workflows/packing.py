@@ -40,6 +40,8 @@ def pack_directory(source: Path, destination: Path) -> str:
     """
     source = Path(source)
     with destination.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        # typeshed types GzipFile as no BinaryIO, and wants read/seek/tell of a tar file object even in stream
+        # mode, which only writes: both objects do all that ``w|`` calls.
         writer = _HashingWriter(gz)  # type: ignore[arg-type]
         with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
             for path in [source, *sorted(source.rglob("*"))]:

@@ -126,8 +126,19 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
+class _Lockable:
+    """A tag or manifest the planner leaves alone unless told otherwise: locked against deleting or writing."""
+
+    can_delete: bool | None
+    can_write: bool | None
+
+    @property
+    def locked(self) -> bool:
+        return self.can_delete is False or self.can_write is False
+
+
 @dataclass(frozen=True)
-class TagRecord:
+class TagRecord(_Lockable):
     """What the planner needs to know about a tag."""
 
     name: str
@@ -136,17 +147,13 @@ class TagRecord:
     can_delete: bool | None = None
     can_write: bool | None = None
 
-    @property
-    def locked(self) -> bool:
-        return self.can_delete is False or self.can_write is False
-
     def to_json(self) -> dict[str, Any]:
         """The tag as an entry of a purge report."""
         return {"tag": self.name, "digest": self.digest}
 
 
 @dataclass(frozen=True)
-class ManifestRecord:
+class ManifestRecord(_Lockable):
     """What the planner needs to know about a manifest: tags, age, locks, children and subject."""
 
     digest: str
@@ -157,10 +164,6 @@ class ManifestRecord:
     can_write: bool | None = None
     children: tuple[str, ...] = ()
     subject: str | None = None
-
-    @property
-    def locked(self) -> bool:
-        return self.can_delete is False or self.can_write is False
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as an entry of a purge report."""
@@ -215,10 +218,11 @@ class PurgePolicy:
 
     def older_than_cutoff(self, when: datetime | None) -> bool:
         """True when ``when`` is before the cutoff; unknown ages are never old enough; no cutoff = any age."""
-        if self.cutoff is None:
+        cutoff = _utc(self.cutoff)
+        if cutoff is None:
             return True
         when = _utc(when)
-        return when is not None and when < _utc(self.cutoff)  # type: ignore[operator]
+        return when is not None and when < cutoff
 
 
 @dataclass

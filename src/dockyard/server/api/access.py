@@ -134,7 +134,8 @@ def challenge(request: Request, scopes: Sequence[str] = ()) -> str:
 
 
 def _auth(request: Request) -> Authenticator:
-    return request.app.state.auth  # type: ignore[no-any-return]
+    auth: Authenticator = request.app.state.auth
+    return auth
 
 
 def record_subject(request: Request, grant: Grant | None) -> None:

@@ -25,7 +25,8 @@ MAX_PAGE = 100_000
 
 def registry(request: Request) -> Registry:
     """The registry this app serves."""
-    return request.app.state.registry  # type: ignore[no-any-return]
+    served: Registry = request.app.state.registry
+    return served
 
 
 #: A ``Host`` header: a DNS-style name, an IPv4 address or a bracketed IPv6 address, and an optional port.

@@ -40,7 +40,8 @@ async def _form(request: Request) -> _Form:
 
 
 def _auth(request: Request) -> Authenticator:
-    return request.app.state.auth  # type: ignore[no-any-return]
+    auth: Authenticator = request.app.state.auth
+    return auth
 
 
 def _refused(request: Request, message: str) -> e.RegistryError:

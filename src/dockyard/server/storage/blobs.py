@@ -390,7 +390,7 @@ class _Pipeline:
                 await future
         loop = asyncio.get_running_loop()
         futures = [loop.run_in_executor(self._writer, self._write, batch)]
-        if self._hashing is not None:
+        if self._hashing is not None and self._hasher is not None:
             futures.append(loop.run_in_executor(self._hashing, _hash_all, self._hasher, batch))
         for future in futures:
             # After a failure the remaining batches are abandoned: their outcome is not an error of its own.

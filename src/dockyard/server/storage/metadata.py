@@ -20,20 +20,21 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ...oci.locks import LOCK_FLAGS
 from . import records as r
 from .private import FILE_MODE, make_private_dir
 from .protocols import StoreGoneError
 
-SCHEMA = """
+#: The lock flags' columns, which every lockable table carries (all enabled by default).
+LOCK_COLUMNS = ",\n    ".join(f"{flag.column} INTEGER NOT NULL DEFAULT 1" for flag in LOCK_FLAGS)
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS repositories (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    delete_enabled INTEGER NOT NULL DEFAULT 1,
-    write_enabled INTEGER NOT NULL DEFAULT 1,
-    read_enabled INTEGER NOT NULL DEFAULT 1,
-    list_enabled INTEGER NOT NULL DEFAULT 1
+    {LOCK_COLUMNS}
 );
 CREATE TABLE IF NOT EXISTS manifests (
     id INTEGER PRIMARY KEY,
@@ -50,10 +51,7 @@ CREATE TABLE IF NOT EXISTS manifests (
     os TEXT,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    delete_enabled INTEGER NOT NULL DEFAULT 1,
-    write_enabled INTEGER NOT NULL DEFAULT 1,
-    read_enabled INTEGER NOT NULL DEFAULT 1,
-    list_enabled INTEGER NOT NULL DEFAULT 1,
+    {LOCK_COLUMNS},
     content BLOB NOT NULL,
     UNIQUE (repo_id, digest)
 );
@@ -65,10 +63,7 @@ CREATE TABLE IF NOT EXISTS tags (
     digest TEXT NOT NULL,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    delete_enabled INTEGER NOT NULL DEFAULT 1,
-    write_enabled INTEGER NOT NULL DEFAULT 1,
-    read_enabled INTEGER NOT NULL DEFAULT 1,
-    list_enabled INTEGER NOT NULL DEFAULT 1,
+    {LOCK_COLUMNS},
     PRIMARY KEY (repo_id, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_time ON tags (repo_id, updated, name);
@@ -243,7 +238,12 @@ class SqliteMetadataStore:
             self.conn.execute("COMMIT")
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        return self.conn.execute(sql, args).fetchone()
+        row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
+        return row
+
+    def _count(self, sql: str, *args: Any) -> int:
+        row = self._one(sql, *args)
+        return 0 if row is None else int(row[0])
 
     def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         return self.conn.execute(sql, args).fetchall()
@@ -263,7 +263,8 @@ class SqliteMetadataStore:
         cur = self.conn.execute(
             "INSERT INTO repositories (name, created, updated) VALUES (?, ?, ?)", (name, stamp, stamp)
         )
-        return int(cur.lastrowid)  # type: ignore[arg-type]
+        assert cur.lastrowid is not None  # set by every INSERT
+        return cur.lastrowid
 
     def touch_repository(self, repo_id: int) -> None:
         self.conn.execute("UPDATE repositories SET updated = ? WHERE id = ?", (r.now(), repo_id))
@@ -283,9 +284,10 @@ class SqliteMetadataStore:
 
     def counts(self, repo_id: int) -> tuple[int, int]:
         """(manifest count, tag count) of a repository."""
-        m = self._one("SELECT COUNT(*) AS c FROM manifests WHERE repo_id = ?", repo_id)
-        t = self._one("SELECT COUNT(*) AS c FROM tags WHERE repo_id = ?", repo_id)
-        return int(m["c"]), int(t["c"])  # type: ignore[index]
+        return (
+            self._count("SELECT COUNT(*) FROM manifests WHERE repo_id = ?", repo_id),
+            self._count("SELECT COUNT(*) FROM tags WHERE repo_id = ?", repo_id),
+        )
 
     def catalog(self, last: str | None, limit: int | None, include_hidden: bool = False) -> list[str]:
         """Names of repositories holding at least one manifest, sorted, after ``last``."""
