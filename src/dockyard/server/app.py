@@ -106,6 +106,8 @@ def create_app(config: ServerConfig) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         registry = await asyncio.to_thread(Registry.open, data_dir)
         app.state.registry = registry
+        if app.state.auth.enabled:
+            app.state.auth.attach(registry)
         sweeper = asyncio.create_task(_sweep_uploads(registry, config.upload_ttl))
         try:
             yield
@@ -113,6 +115,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            app.state.auth.attach(None)
             await asyncio.to_thread(registry.close)
 
     app = Starlette(

@@ -3,8 +3,12 @@
 Each route is named, and :data:`ROUTE_ACCESS` says, per route and method, which token action it needs on the
 repository in its path (or on the registry), as distribution's ``appendAccessRecords`` does. :func:`route`
 builds every Starlette route of the APIs: it refuses a route the table does not cover, and wraps the endpoint
-so that the name (and tag) in the path are validated and the access is checked before the endpoint runs. ACR's
-actions (``content/read``, ``metadata/write`` …) map onto the same table: one more column per entry.
+so that the name (and tag) in the path are validated and the access is checked before the endpoint runs.
+
+Each entry's token action is one of ACR's permissions (:attr:`Need.permission`): ``pull`` is ``content/read``,
+``push`` ``content/write``, ``delete`` ``content/delete``, ``metadata_read`` ``metadata/read`` and
+``metadata_write`` ``metadata/write``. A caller without valid credentials is answered 401 with a challenge; a
+known caller whose rights lack the action (a repository-scoped token) 403 DENIED naming the permission.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from starlette.routing import Route
 
 from ...oci.names import is_valid_repository
 from .. import errors as e
-from ..auth import Access, Authenticator
+from ..auth import CALLER_GRANT, Access, Authenticator
+from ..auth.rights import permission_of
 from ..registry import check_name, check_tag
 from .common import external_base_url, registry_host
 
@@ -37,6 +42,11 @@ class Need:
     name: str = ""
     #: Further access the request needs (a mount's pull on its source repository).
     also: Callable[[Request], list[Access]] | None = None
+
+    @property
+    def permission(self) -> str:
+        """The ACR permission this entry needs (``content/read`` …; ``login`` and ``*`` stay as they are)."""
+        return permission_of(self.action)
 
     def accesses(self, request: Request) -> list[Access]:
         """Everything ``request`` needs under this entry."""
@@ -131,6 +141,12 @@ def _auth(request: Request) -> Authenticator:
     return request.app.state.auth  # type: ignore[no-any-return]
 
 
+def _describe(access: Access) -> str:
+    if access.resource == "repository":
+        return f"{permission_of(access.action)} on repository {access.name}"
+    return access.scope() or access.action
+
+
 def authorize(request: Request, needed: list[Access]) -> None:
     """Raise 401 (with a challenge naming every scope needed) unless the request may do all of ``needed``."""
     auth = _auth(request)
@@ -139,7 +155,13 @@ def authorize(request: Request, needed: list[Access]) -> None:
     grant = auth.identify(request, registry_host(request))
     missing = auth.missing(grant, needed)
     if not missing:
+        request.scope[CALLER_GRANT] = grant
         return
+    forbidden = [a for a in missing if grant is not None and not grant.entitled(a.resource, a.name, a.action)]
+    if forbidden:
+        details = [{"Type": a.resource, "Name": a.name, "Action": a.action, "Permission": permission_of(a.action)}
+                   for a in forbidden]
+        raise e.denied(f"{grant.subject} lacks " + ", ".join(_describe(a) for a in forbidden), details)
     scopes = [s for s in (a.scope() for a in needed) if s]
     if grant is None:
         message = "authentication required" if not request.headers.get("authorization") else "invalid credentials"
