@@ -145,6 +145,7 @@ class Authenticator:
         a check a moment ago)."""
         if not self.enabled:
             return Grant(user or "anonymous", True, source=SOURCE_OPEN)
+        await self.sync_tokens()
         token = self.directory.check(user, password)
         if token is not None:  # a SHA-256 comparison: cheap, so never throttled
             return Grant(user, False, source=SOURCE_TOKEN, credential=self.directory.binding(token),

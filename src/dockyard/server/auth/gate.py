@@ -17,7 +17,7 @@ def client_address(scope: Scope) -> str:
 
 
 class LoginGate:
-    """Re-reads a changed htpasswd file (and changed tokens, for requests with credentials), then checks a
+    """Re-reads a changed htpasswd file (and changed tokens, for requests with a token), then checks a
     request's ``Basic`` credentials in a worker thread and leaves the outcome in the ASGI scope for
     :meth:`Authenticator.identify`. A client past the failed-login limit gets 429 TOOMANYREQUESTS with
     ``Retry-After`` instead of a password check."""
@@ -30,8 +30,8 @@ class LoginGate:
         if scope["type"] == "http" and self.auth.enabled:
             await self.auth.sync_users()
             header = Headers(scope=scope).get("authorization")
-            if header:
-                await self.auth.sync_tokens()
+            if header and header[:7].lower() == "bearer ":
+                await self.auth.sync_tokens()  # (Basic credentials sync in Authenticator.login)
             if header and header[:6].lower() == "basic ":
                 try:
                     grant = await self.auth.basic(header, client_address(scope))
