@@ -5,6 +5,7 @@ directory) used by real clients: dockyard's CLI (``login``, ``push``, listings),
 from __future__ import annotations
 
 import io
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ from dockyard.layout import OCILayout
 from tests.cli.conftest import Cli
 from tests.conftest import unique
 from tests.support.images import make_image, push
-from tests.support.servers import DockyardServer, write_htpasswd
+from tests.support.peers import require_module, require_program
+from tests.support.servers import DockyardServer, subprocess_env, write_htpasswd
 from tests.support.skopeo import Skopeo
 
 ADMIN = ("admin", "admin-pass")
@@ -106,8 +108,6 @@ class RefreshTokenCredential:
 
 
 def test_azure_sdk_with_a_token(cli: Cli, server: DockyardServer) -> None:
-    from tests.support.peers import require_module
-
     require_module("azure.containerregistry", "azure-containerregistry==1.2.0")
     from azure.containerregistry import ContainerRegistryClient
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
@@ -127,3 +127,20 @@ def test_azure_sdk_with_a_token(cli: Cli, server: DockyardServer) -> None:
             client.get_repository_properties(other, **e)
         with pytest.raises((ClientAuthenticationError, HttpResponseError)):
             client.upload_blob(readable, io.BytesIO(b"nope"), **e)
+
+
+def test_podman_login_with_a_token(cli: Cli, server: DockyardServer, tmp_path: Path) -> None:
+    podman = require_program("podman", "podman")
+    name, password = create_token(cli, server, "--scope-map", "_repositories_pull")
+    env = {**subprocess_env(), "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+    def login(secret: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([podman, "login", "--authfile", str(tmp_path / "auth.json"), "--tls-verify=false",
+                               "-u", name, "--password-stdin", server.host], input=secret, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    assert login("wrong").returncode != 0
+    assert login(password).returncode == 0, login(password).stderr
+    cli("token", "delete", name, "--data-dir", str(server.data_dir)).ok()
+    assert login(password).returncode != 0
