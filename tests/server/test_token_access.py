@@ -291,3 +291,19 @@ def test_htpasswd_users_are_administrators(app: InProcessServer, route: str, met
     assert response.status_code < 400, response.text
 
 
+
+
+def test_a_mount_from_an_unreadable_repository_becomes_a_plain_upload(
+    app: InProcessServer, admin_tools: TokenAdmin
+) -> None:
+    source, target = seed(app), seed(app)
+    layer = _layer(source)
+    mount = {"mount": layer, "from": source.repo}
+    name, password = make_token(admin_tools, (target.repo, ("content/write",)))
+    with app.client(auth=(name, password)) as http:
+        response = http.post(f"/v2/{target.repo}/blobs/uploads/", params=mount)
+        assert response.status_code == 202, response.text  # a session, and nothing of the source revealed
+    name, password = make_token(admin_tools, (target.repo, ("content/write",)), (source.repo, ("content/read",)))
+    with app.client(auth=(name, password)) as http:
+        response = http.post(f"/v2/{target.repo}/blobs/uploads/", params=mount)
+        assert response.status_code == 201, response.text

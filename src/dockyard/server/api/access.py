@@ -54,9 +54,17 @@ class Need:
         return [Access(self.resource, name, self.action), *(self.also(request) if self.also else ())]
 
 
+#: Set (in the ASGI scope) when the caller may never read a mount's source: the POST starts a plain upload.
+MOUNT_REFUSED = "dockyard.mount_refused"
+
+
 def mount_source(request: Request) -> str | None:
-    """The source repository of a cross-repository mount (``?mount=<digest>&from=<name>``), if valid."""
+    """The source repository of a cross-repository mount (``?mount=<digest>&from=<name>``), if valid and readable
+    by the caller (a repository-scoped token without pull on it gets a plain upload session instead, as the
+    distribution spec allows, rather than a refusal)."""
     mount, source = request.query_params.get("mount"), request.query_params.get("from")
+    if request.scope.get(MOUNT_REFUSED):
+        return None
     return source if mount and source and is_valid_repository(source) else None
 
 
@@ -153,6 +161,11 @@ def authorize(request: Request, needed: list[Access]) -> None:
     if not auth.enabled:
         return
     grant = auth.identify(request, registry_host(request))
+    if grant is not None and grant.rights is not None and mount_source(request):
+        source = mount_source(request)
+        if not grant.entitled("repository", str(source), "pull"):
+            request.scope[MOUNT_REFUSED] = True
+            needed = [a for a in needed if not (a.name == source and a.action == "pull" and a is not needed[0])]
     missing = auth.missing(grant, needed)
     if not missing:
         request.scope[CALLER_GRANT] = grant
