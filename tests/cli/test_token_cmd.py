@@ -6,7 +6,8 @@ import hashlib
 from pathlib import Path
 
 from dockyard.server.storage.metadata import SqliteMetadataStore
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, run_script
+from tests.cli.test_help_examples import DATA_DIR_GROUPS, help_examples
 
 
 def run(cli: Cli, data: Path, *args: str, input: str | None = None):  # type: ignore[no-untyped-def]
@@ -79,3 +80,23 @@ def test_bad_input_is_one_line(cli: Cli, tmp_path: Path) -> None:
                                        "app:content/read").failed(1).stderr
     run(cli, data, "token", "create", "t", "--scope", "app:content/read").ok()
     assert "already exists" in run(cli, data, "token", "create", "t", "--scope", "app:content/read").failed(1).stderr
+
+
+#: The ``--help`` examples of the data-directory commands, in an order in which they all run.
+EXAMPLE_ORDER = [
+    "user add", "user list", "user delete",
+    "scope-map list", "scope-map show", "scope-map create", "scope-map update",
+    "token create", "token list", "token show", "token update", "token disable", "token enable", "token delete",
+    "scope-map delete",
+]
+
+
+def test_help_examples_run(cli_env: dict[str, str], tmp_path: Path) -> None:
+    examples = help_examples()
+    assert set(EXAMPLE_ORDER) == {name for name in examples if name.split()[0] in DATA_DIR_GROUPS}
+    env = {**cli_env, "XDG_DATA_HOME": str(tmp_path / "xdg"), "PASSWORD": "example-password"}
+    for name in EXAMPLE_ORDER:
+        assert examples[name], f"dockyard {name} has no example"
+        for line in examples[name]:
+            run_script(line, tmp_path, env)
+    assert not (tmp_path / "xdg" / "dockyard" / "metadata.db").stat().st_mode & 0o077
