@@ -307,3 +307,20 @@ def test_a_mount_from_an_unreadable_repository_becomes_a_plain_upload(
     with app.client(auth=(name, password)) as http:
         response = http.post(f"/v2/{target.repo}/blobs/uploads/", params=mount)
         assert response.status_code == 201, response.text
+
+
+def test_tokens_fail_closed_when_the_database_vanishes(tmp_path: Path) -> None:
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {ADMIN[0]: ADMIN[1]})
+    with InProcessServer(tmp_path / "data", htpasswd=str(htpasswd)) as server:
+        store = SqliteMetadataStore(server.data_dir)
+        try:
+            _, password = TokenAdmin(store).create_token("ci", merge_rules([("app", ("content/read",))]), None, None)
+        finally:
+            store.close()
+        with server.client(auth=("ci", password)) as http:
+            assert http.get("/v2/").status_code == 200
+            (server.data_dir / "metadata.db").unlink()
+            refused = http.get("/v2/")
+            assert refused.status_code == 401, refused.text
+        with server.client(auth=ADMIN) as http:
+            assert http.get("/v2/").status_code == 503

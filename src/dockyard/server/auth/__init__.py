@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +39,8 @@ from .tokens import (
 
 if TYPE_CHECKING:
     from ..registry import Registry
+
+log = logging.getLogger("dockyard.server.auth")
 
 __all__ = [
     "CALLER_GRANT", "READ_ACTIONS", "Access", "Authenticator", "Grant", "HtpasswdError", "KeyFileError",
@@ -101,8 +104,12 @@ class Authenticator:
         disabled and deleted tokens take effect on the next request, without a restart."""
         if self._registry is None:
             return
-        if await self._registry.auth_version() != self.directory.version:
-            self.directory = TokenDirectory.of(*await self._registry.auth_records())
+        try:
+            if await self._registry.auth_version() != self.directory.version:
+                self.directory = TokenDirectory.of(*await self._registry.auth_records())
+        except Exception as exc:  # a store that cannot be read: no token logs in (fail closed) until it can
+            log.error("cannot read tokens from the metadata store (%s): token logins are refused", exc)
+            self.directory = TokenDirectory()
 
     # -- users --------------------------------------------------------------------------------------------------
 
