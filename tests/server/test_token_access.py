@@ -126,6 +126,9 @@ def test_the_matrix_covers_every_route_of_the_access_table() -> None:
     table = {(name, method) for name, methods in ROUTE_ACCESS.items() for method in methods}
     covered = {(name, method) for name, method, _, _ in MATRIX if method != "HEAD"}
     assert table == covered | OPEN_TO_ANY_CALLER | PUBLIC
+    for name, method, needed, _ in MATRIX:
+        need = ROUTE_ACCESS[name]["GET" if method == "HEAD" else method]
+        assert need is not None and need.permission == needed, (name, method)
 
 
 @pytest.mark.parametrize("permission", PERMISSIONS)
