@@ -110,8 +110,10 @@ def create_token(name: Name, scope: Scopes = None, scope_map: ScopeMap = None, e
     if output is OutputFormat.json:
         print_json({"name": token.name, "password": password})
         return
-    stdout_console().print(f"token {token.name} created; its password (shown only now):\n{password}",
-                           markup=False, highlight=False)
+    from .serve import _data_dir
+
+    stdout_console().print(f"token {token.name} created in {_data_dir(data_dir)}; its password (shown only now):\n"
+                           f"{password}", markup=False, highlight=False)
 
 
 @tokens.command("list", epilog="Example:\n\n  dockyard token list -o json")
