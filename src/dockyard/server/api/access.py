@@ -171,7 +171,7 @@ def authorize(request: Request, needed: list[Access]) -> None:
         request.scope[CALLER_GRANT] = grant
         return
     forbidden = [a for a in missing if grant is not None and not grant.entitled(a.resource, a.name, a.action)]
-    if forbidden:
+    if grant is not None and forbidden:
         details = [{"Type": a.resource, "Name": a.name, "Action": a.action, "Permission": permission_of(a.action)}
                    for a in forbidden]
         raise e.denied(f"{grant.subject} lacks " + ", ".join(_describe(a) for a in forbidden), details)
