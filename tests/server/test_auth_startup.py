@@ -51,12 +51,19 @@ def test_htpasswd_lines_it_cannot_use_stop_the_start(tmp_path: Path, line: str, 
     assert_one_line_error(serve(tmp_path, "--htpasswd", str(htpasswd)), str(htpasswd), "line 4", why)
 
 
-def test_duplicate_users_and_empty_files_stop_the_start(tmp_path: Path) -> None:
+def test_duplicate_users_stop_the_start(tmp_path: Path) -> None:
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text(f"{GOOD}\n{GOOD}\n")
     assert_one_line_error(serve(tmp_path, "--htpasswd", str(htpasswd)), "line 2", "already defined on line 1")
+
+
+def test_an_htpasswd_file_without_users_starts_for_tokens(tmp_path: Path) -> None:
+    htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text("# nobody yet\n\n")
-    assert_one_line_error(serve(tmp_path, "--htpasswd", str(htpasswd)), str(htpasswd), "no users")
+    with DockyardServer(tmp_path / "tokens-only", "--htpasswd", str(htpasswd)) as server:
+        assert f"auth: on, 0 user(s) from {htpasswd}" in server.log()
+        assert "only repository-scoped tokens can log in" in server.log()
+        assert httpx.get(f"{server.url}/v2/").status_code == 401
 
 
 def test_start_up_says_whether_auth_is_on(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover
     _ClickAbort, _ClickExit = typer.Abort, typer.Exit  # type: ignore[misc,assignment]
 
-from . import completion, serve
+from . import completion, serve, tokens, users
 from .errors import EXIT_INTERRUPTED, describe
 from .helpstyle import restyle
 from .options import root_callback
@@ -36,6 +36,8 @@ app = typer.Typer(
 app.callback()(root_callback())
 serve.register(app)
 completion.register(app)
+users.register(app)
+tokens.register(app)
 
 
 def _register_commands() -> None:

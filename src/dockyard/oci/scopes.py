@@ -15,6 +15,17 @@ METADATA_READ, METADATA_WRITE = "metadata_read", "metadata_write"
 ANY_ACTION = "*"
 #: Actions that only read: what anonymous pull allows.
 READ_ACTIONS = frozenset({PULL, METADATA_READ})
+#: ACR's repository permissions (scope maps and tokens), each with the token action that carries it:
+#: ``content/read`` is ``pull``, ``metadata/write`` is ``metadata_write`` and so on.
+PERMISSION_ACTIONS = {
+    "content/read": PULL,
+    "content/write": PUSH,
+    "content/delete": DELETE,
+    "metadata/read": METADATA_READ,
+    "metadata/write": METADATA_WRITE,
+}
+#: The ACR permission a token action stands for (the inverse of :data:`PERMISSION_ACTIONS`).
+ACTION_PERMISSIONS = {action: permission for permission, action in PERMISSION_ACTIONS.items()}
 #: The placeholder :func:`scope_template` puts where the repository name was.
 REPOSITORY_PLACEHOLDER = "{repository}"
 

@@ -117,6 +117,8 @@ def create_app(config: ServerConfig) -> ASGIApp:
         server_log.start()
         registry = await asyncio.to_thread(Registry.open, data_dir)
         app.state.registry = registry
+        if app.state.auth.enabled:
+            app.state.auth.attach(registry)
         sweeper = asyncio.create_task(_sweep_uploads(registry, config.upload_ttl, metrics))
         try:
             yield
@@ -124,6 +126,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            app.state.auth.attach(None)
             await asyncio.to_thread(registry.close)
             server_log.stop()
 

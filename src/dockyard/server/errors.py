@@ -116,6 +116,11 @@ def unauthorized(message: str, challenge: str) -> RegistryError:
     return RegistryError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": challenge})
 
 
+def denied(message: str, detail: Any = None) -> RegistryError:
+    """403 DENIED: the caller is known but may not do this (a repository-scoped token without the action)."""
+    return RegistryError(403, "DENIED", message, detail)
+
+
 def too_many_requests(message: str, retry_after: int) -> RegistryError:
     """429 TOOMANYREQUESTS with ``Retry-After`` (seconds)."""
     return RegistryError(429, "TOOMANYREQUESTS", message, headers={"Retry-After": str(retry_after)})

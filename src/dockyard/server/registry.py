@@ -44,7 +44,9 @@ from .storage.records import (
     NewManifest,
     Order,
     RepositoryRecord,
+    ScopeMapRecord,
     TagRecord,
+    TokenRecord,
     UploadState,
 )
 
@@ -202,6 +204,18 @@ class Registry:
     async def open_uploads(self) -> int:
         """How many upload sessions exist right now."""
         return await asyncio.to_thread(lambda: sum(1 for _ in self._uploads.sessions()))
+
+    async def auth_version(self) -> int:
+        """The store's token and scope map version (changes with every change to either)."""
+        return await self._threads.read(self._meta.auth_version)
+
+    async def auth_records(self) -> tuple[int, list[TokenRecord], list[ScopeMapRecord]]:
+        """Every token and scope map, with the version they are of (one snapshot)."""
+        return await self._threads.read(self._auth_records)
+
+    def _auth_records(self) -> tuple[int, list[TokenRecord], list[ScopeMapRecord]]:
+        with self._meta.read():
+            return self._meta.auth_version(), self._meta.tokens(), self._meta.scope_maps()
 
     async def catalog(self, last: str | None, limit: int | None) -> list[str]:
         """Names of the listable repositories holding a manifest, sorted, after ``last``."""

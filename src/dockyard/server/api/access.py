@@ -3,8 +3,12 @@
 Each route is named, and :data:`ROUTE_ACCESS` says, per route and method, which token action it needs on the
 repository in its path (or on the registry), as distribution's ``appendAccessRecords`` does. :func:`route`
 builds every Starlette route of the APIs: it refuses a route the table does not cover, and wraps the endpoint
-so that the name (and tag) in the path are validated and the access is checked before the endpoint runs. ACR's
-actions (``content/read``, ``metadata/write`` …) map onto the same table: one more column per entry.
+so that the name (and tag) in the path are validated and the access is checked before the endpoint runs.
+
+Each entry's token action is one of ACR's permissions (:attr:`Need.permission`): ``pull`` is ``content/read``,
+``push`` ``content/write``, ``delete`` ``content/delete``, ``metadata_read`` ``metadata/read`` and
+``metadata_write`` ``metadata/write``. A caller without valid credentials is answered 401 with a challenge; a
+known caller whose rights lack the action (a repository-scoped token) 403 DENIED naming the permission.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from starlette.routing import Route
 
 from ...oci.names import is_valid_repository
 from .. import errors as e
-from ..auth import SUBJECT, Access, Authenticator, Grant
+from ..auth import CALLER_GRANT, SUBJECT, Access, Authenticator, Grant
+from ..auth.rights import permission_of
 from ..registry import check_name, check_tag
 from .common import external_base_url, registry_host
 
@@ -38,15 +43,28 @@ class Need:
     #: Further access the request needs (a mount's pull on its source repository).
     also: Callable[[Request], list[Access]] | None = None
 
+    @property
+    def permission(self) -> str:
+        """The ACR permission this entry needs (``content/read`` …; ``login`` and ``*`` stay as they are)."""
+        return permission_of(self.action)
+
     def accesses(self, request: Request) -> list[Access]:
         """Everything ``request`` needs under this entry."""
         name = repository_name(request) if self.resource == "repository" else self.name
         return [Access(self.resource, name, self.action), *(self.also(request) if self.also else ())]
 
 
+#: Set (in the ASGI scope) when the caller may never read a mount's source: the POST starts a plain upload.
+MOUNT_REFUSED = "dockyard.mount_refused"
+
+
 def mount_source(request: Request) -> str | None:
-    """The source repository of a cross-repository mount (``?mount=<digest>&from=<name>``), if valid."""
+    """The source repository of a cross-repository mount (``?mount=<digest>&from=<name>``), if valid and readable
+    by the caller (a repository-scoped token without pull on it gets a plain upload session instead, as the
+    distribution spec allows, rather than a refusal)."""
     mount, source = request.query_params.get("mount"), request.query_params.get("from")
+    if request.scope.get(MOUNT_REFUSED):
+        return None
     return source if mount and source and is_valid_repository(source) else None
 
 
@@ -144,6 +162,12 @@ def record_subject(request: Request, grant: Grant | None) -> None:
         request.scope[SUBJECT] = grant.subject
 
 
+def _describe(access: Access) -> str:
+    if access.resource == "repository":
+        return f"{permission_of(access.action)} on repository {access.name}"
+    return access.scope() or access.action
+
+
 def authorize(request: Request, needed: list[Access]) -> None:
     """Raise 401 (with a challenge naming every scope needed) unless the request may do all of ``needed``."""
     auth = _auth(request)
@@ -151,9 +175,20 @@ def authorize(request: Request, needed: list[Access]) -> None:
         return
     grant = auth.identify(request, registry_host(request))
     record_subject(request, grant)
+    if grant is not None and grant.rights is not None and mount_source(request):
+        source = mount_source(request)
+        if not grant.entitled("repository", str(source), "pull"):
+            request.scope[MOUNT_REFUSED] = True
+            needed = [a for a in needed if not (a.name == source and a.action == "pull" and a is not needed[0])]
     missing = auth.missing(grant, needed)
     if not missing:
+        request.scope[CALLER_GRANT] = grant
         return
+    forbidden = [a for a in missing if grant is not None and not grant.entitled(a.resource, a.name, a.action)]
+    if grant is not None and forbidden:
+        details = [{"Type": a.resource, "Name": a.name, "Action": a.action, "Permission": permission_of(a.action)}
+                   for a in forbidden]
+        raise e.denied(f"{grant.subject} lacks " + ", ".join(_describe(a) for a in forbidden), details)
     scopes = [s for s in (a.scope() for a in needed) if s]
     if grant is None:
         message = "authentication required" if not request.headers.get("authorization") else "invalid credentials"

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import errors as e
+from ..auth import CALLER_GRANT, Grant
 from ..registry import Registry
 
 T = TypeVar("T")
@@ -99,8 +100,31 @@ def page(
 async def catalog_response(request: Request, path: str) -> Response:
     """One page of repository names (``/v2/_catalog`` and ``/acr/v1/_catalog`` answer alike)."""
     n, last = page_params(request)
-    names, headers = page(await registry(request).catalog(last, fetch_limit(n)), n, last, path, str)
+    grant: Grant | None = request.scope.get(CALLER_GRANT)
+    if grant is None or grant.rights is None:
+        names = await registry(request).catalog(last, fetch_limit(n))
+    else:
+        names = await _listable(registry(request), grant, last, fetch_limit(n))
+    names, headers = page(names, n, last, path, str)
     return await json_off_loop({"repositories": names}, headers=headers)
+
+
+#: Names read per query while filtering a catalog for a repository-scoped token.
+_CATALOG_BATCH = 1000
+
+
+async def _listable(reg: Registry, grant: Grant, last: str | None, limit: int | None) -> list[str]:
+    """Up to ``limit`` catalog names after ``last`` that ``grant`` may read (its rights filter the listing)."""
+    out: list[str] = []
+    batch = max(limit or 0, _CATALOG_BATCH)
+    while True:
+        chunk = await reg.catalog(last, batch)
+        out.extend(name for name in chunk if grant.can_list(name))
+        if limit is not None and len(out) >= limit:
+            return out[:limit]
+        if len(chunk) < batch:
+            return out
+        last = chunk[-1]
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,

@@ -103,18 +103,26 @@ async def token_post(request: Request) -> Response:
 
 async def exchange(request: Request) -> Response:
     """Trade an Entra ID access token for a refresh token (any non-empty token with ``--accept-any-aad-token``).
-    Such refresh tokens are marked, and refused once the server runs without that flag."""
+    Such refresh tokens are marked, and refused once the server runs without that flag. A valid refresh token of
+    this registry is accepted too (and traded for a new one with the same rights and login time), so Microsoft's
+    SDK can use a repository-scoped token through a credential that returns its refresh token."""
     auth = _auth(request)
     form = await _form(request)
     grant_type = str(form.get("grant_type") or "")
     if grant_type not in ("access_token", "access_token_refresh_token"):
         raise e.bad_request(f"unsupported grant_type {grant_type!r}: use access_token")
     token = str(form.get("access_token") or "")
+    service = registry_host(request)
+    own = auth.from_refresh_token(token, service) if auth.enabled and token.count(".") == 2 else None
+    if own is not None:
+        # One of this registry's own refresh tokens (from a password login, e.g. of a repository-scoped token)
+        # stands in for an Entra ID token: SDK credentials can hand it over. It gets the same rights back.
+        return json_response({"refresh_token": auth.refresh_token(own, service)})
     if not auth.accept_any_aad_token:
         raise _refused(request, "this registry does not accept Entra ID tokens (start it with --accept-any-aad-token)")
     if not token:
         raise _refused(request, "access_token is required")
-    return json_response({"refresh_token": auth.refresh_token(auth.aad_grant(), registry_host(request))})
+    return json_response({"refresh_token": auth.refresh_token(auth.aad_grant(), service)})
 
 
 routes = [

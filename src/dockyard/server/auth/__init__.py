@@ -1,8 +1,9 @@
 """Authentication and authorization: htpasswd users, Basic auth, signed JWT access and refresh tokens.
 
-Off by default. With an htpasswd file every request needs either Basic credentials of a known user (full
-rights) or a Bearer access token issued by ``/oauth2/token`` whose ``scopes`` claim covers the operation
-(``repository:<name>:<action>`` or ``registry:catalog:*``). Passwords are checked off the event loop
+Off by default. With an htpasswd file every request needs Basic credentials of a known user (full rights) or
+of a repository-scoped token (its rights, see :mod:`.accounts`), or a Bearer access token issued by
+``/oauth2/token`` whose ``scopes`` claim covers the operation (``repository:<name>:<action>`` or
+``registry:catalog:*``). Passwords are checked off the event loop
 (:class:`.gate.LoginGate` resolves Basic credentials before a route runs); tokens are bound to the credential
 that issued them and to the flags the server runs with (see :mod:`.tokens`).
 """
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from starlette.requests import Request
 
+from .accounts import TokenDirectory
 from .htpasswd import HtpasswdError, User, UserFile
 from .keys import KeyFileError, load_signing_key
 from .limiter import FailedLogins
@@ -28,12 +32,19 @@ from .tokens import (
     SOURCE_ANONYMOUS,
     SOURCE_HTPASSWD,
     SOURCE_OPEN,
+    SOURCE_TOKEN,
     TokenIssuer,
     TokenLifetimes,
 )
 
+if TYPE_CHECKING:
+    from ..registry import Registry
+
+log = logging.getLogger("dockyard.server.auth")
+
 __all__ = [
-    "READ_ACTIONS", "Access", "Authenticator", "Grant", "HtpasswdError", "KeyFileError", "LoginThrottled", "Scope",
+    "CALLER_GRANT", "READ_ACTIONS", "Access", "Authenticator", "Grant", "HtpasswdError", "KeyFileError",
+    "LoginThrottled", "Scope",
     "TokenLifetimes", "parse_scopes",
 ]
 
@@ -41,6 +52,8 @@ __all__ = [
 BASIC_GRANT = "dockyard.basic_grant"
 #: Where :func:`..api.access.authorize` leaves the authenticated subject (user or token name) for the request log.
 SUBJECT = "dockyard.subject"
+#: Where the access check leaves the grant a request was admitted with (catalogs filter by it).
+CALLER_GRANT = "dockyard.grant"
 
 
 class LoginThrottled(Exception):
@@ -78,7 +91,27 @@ class Authenticator:
         self.tokens = TokenIssuer(load_signing_key(Path(data_dir)), lifetimes or TokenLifetimes())
         self.passwords = PasswordChecker()
         self.failures = FailedLogins(login_failure_limit)
+        #: Repository-scoped tokens and scope maps, as last read from the store (see :meth:`sync_tokens`).
+        self.directory = TokenDirectory()
+        self._registry: Registry | None = None
         self._prepare()
+
+    def attach(self, registry: Registry | None) -> None:
+        """Read tokens and scope maps from ``registry``'s metadata store from now on (``None``: no tokens)."""
+        self._registry = registry
+        self.directory = TokenDirectory()
+
+    async def sync_tokens(self) -> None:
+        """Re-read tokens and scope maps (off the loop) when the store says they changed: created, changed,
+        disabled and deleted tokens take effect on the next request, without a restart."""
+        if self._registry is None:
+            return
+        try:
+            if await self._registry.auth_version() != self.directory.version:
+                self.directory = TokenDirectory.of(*await self._registry.auth_records())
+        except Exception as exc:  # a store that cannot be read: no token logs in (fail closed) until it can
+            log.error("cannot read tokens from the metadata store (%s): token logins are refused", exc)
+            self.directory = TokenDirectory()
 
     # -- users --------------------------------------------------------------------------------------------------
 
@@ -121,6 +154,11 @@ class Authenticator:
         a check a moment ago)."""
         if not self.enabled:
             return Grant(user or "anonymous", True, source=SOURCE_OPEN)
+        await self.sync_tokens()
+        token = self.directory.check(user, password)
+        if token is not None:  # a SHA-256 comparison: cheap, so never throttled
+            return Grant(user, False, source=SOURCE_TOKEN, credential=self.directory.binding(token),
+                         auth_time=int(time.time()), rights=self.directory.rights(token))
         known = self.users.get(user)
         if not self.passwords.remembered(user, password, known):
             wait = self.failures.retry_after(client)
@@ -142,13 +180,21 @@ class Authenticator:
 
     def bearer(self, token: str, service: str) -> Grant | None:
         """The grant of a valid access token for ``service`` whose credential still holds."""
-        grant = self.tokens.decode(token, "access", service)
-        return grant if grant is not None and self.still_valid(grant) else None
+        return self._current(self.tokens.decode(token, "access", service))
 
     def from_refresh_token(self, token: str, service: str) -> Grant | None:
         """The grant of a valid refresh token for ``service`` whose credential still holds."""
-        grant = self.tokens.decode(token, "refresh", service)
-        return grant if grant is not None and self.still_valid(grant) else None
+        return self._current(self.tokens.decode(token, "refresh", service))
+
+    def _current(self, grant: Grant | None) -> Grant | None:
+        """``grant`` when its credential still holds, with a repository-scoped token's current rights."""
+        if grant is None or not self.still_valid(grant):
+            return None
+        if grant.source == SOURCE_TOKEN:
+            token = self.directory.bound(grant.subject, grant.credential)
+            assert token is not None
+            return replace(grant, rights=self.directory.rights(token))
+        return grant
 
     def aad_grant(self) -> Grant:
         """What ``/oauth2/exchange`` grants under ``--accept-any-aad-token``: full rights, marked as such."""
@@ -163,6 +209,8 @@ class Authenticator:
         if grant.source == SOURCE_HTPASSWD:
             user = self.users.get(grant.subject)
             return user is not None and grant.credential == self.tokens.fingerprint(user.line)
+        if grant.source == SOURCE_TOKEN:
+            return self.directory.bound(grant.subject, grant.credential) is not None
         if grant.source == SOURCE_AAD:
             return self.accept_any_aad_token
         if grant.source == SOURCE_ANONYMOUS:

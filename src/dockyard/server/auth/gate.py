@@ -17,9 +17,10 @@ def client_address(scope: Scope) -> str:
 
 
 class LoginGate:
-    """Re-reads a changed htpasswd file, then checks a request's ``Basic`` credentials in a worker thread and
-    leaves the outcome in the ASGI scope for :meth:`Authenticator.identify`. A client past the failed-login
-    limit gets 429 TOOMANYREQUESTS with ``Retry-After`` instead of a password check."""
+    """Re-reads a changed htpasswd file (and changed tokens, for requests with a token), then checks a
+    request's ``Basic`` credentials in a worker thread and leaves the outcome in the ASGI scope for
+    :meth:`Authenticator.identify`. A client past the failed-login limit gets 429 TOOMANYREQUESTS with
+    ``Retry-After`` instead of a password check."""
 
     def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
         self.app = app
@@ -29,6 +30,8 @@ class LoginGate:
         if scope["type"] == "http" and self.auth.enabled:
             await self.auth.sync_users()
             header = Headers(scope=scope).get("authorization")
+            if header and header[:7].lower() == "bearer ":
+                await self.auth.sync_tokens()  # (Basic credentials sync in Authenticator.login)
             if header and header[:6].lower() == "basic ":
                 try:
                     grant = await self.auth.basic(header, client_address(scope))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...oci.scopes import READ_ACTIONS, Scope, parse_scopes
+from ...oci.scopes import ACTION_PERMISSIONS, READ_ACTIONS, Scope, parse_scopes
+from .rights import Rights
 
 __all__ = ["READ_ACTIONS", "Access", "Grant", "Scope", "parse_scopes"]
 
@@ -37,9 +38,29 @@ class Grant:
     credential: str = ""
     #: When the credential itself was last checked (Unix seconds): bounds the life of tokens issued from it.
     auth_time: int = 0
+    #: A repository-scoped token's current rights (``None``: not a token; then ``full`` decides).
+    rights: Rights | None = None
+
+    def entitled(self, resource: str, name: str, action: str) -> bool:
+        """False when the identity behind this grant may never do ``action`` on ``resource:name``, whatever
+        access token it gets: a repository-scoped token outside its rights (the catalog is always listed, filtered
+        by :meth:`can_list`). Other identities may log in again with other credentials: always True."""
+        if self.rights is None or action == "login":
+            return True
+        if resource == "registry":
+            return name == "catalog"
+        return resource == "repository" and self.rights.allows(name, action)
+
+    def can_list(self, repository: str) -> bool:
+        """True when a catalog shown to this grant may name ``repository``."""
+        return self.rights is None or self.rights.can_read(repository)
 
     def allows(self, resource: str, name: str, action: str) -> bool:
         """True when this grant covers ``action`` on ``resource:name``."""
+        if self.rights is not None and not self.entitled(resource, name, action):
+            return False
+        if self.access is None and self.rights is not None:
+            return True
         if self.access is None:
             return self.full or action in READ_ACTIONS or (action == "login" and bool(self.subject))
         if action == "login":
@@ -53,7 +74,12 @@ class Grant:
         """The part of ``requested`` this grant covers."""
         out = []
         for scope in requested:
-            if self.full:
+            if self.rights is not None:
+                wanted = ACTION_PERMISSIONS if "*" in scope.actions else scope.actions
+                actions = tuple(a for a in wanted if self.entitled(scope.type, scope.name, a))
+                if scope.type == "registry" and actions:
+                    actions = scope.actions
+            elif self.full:
                 actions = scope.actions
                 if "push" in actions and "pull" not in actions:
                     # Whoever may push may pull: clients that keep one token per repository (oras-py) read

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .htpasswd import HtpasswdError, read_htpasswd
+from .htpasswd import read_htpasswd
 from .keys import key_exposed, key_path, load_signing_key
 
 #: Printed at start-up (and shown in ``--help``) when ``--accept-any-aad-token`` is on.
@@ -28,16 +28,17 @@ def check_auth(data_dir: Path, htpasswd: Path | None, anonymous_pull: bool, acce
     """Load (or create) the token signing key and the htpasswd users as the server will.
 
     Raises :class:`~.keys.KeyFileError` or :class:`~.htpasswd.HtpasswdError` with a one-line message naming
-    the file (and line) when either cannot be used. An htpasswd file without users is refused: every login
-    would fail."""
+    the file (and line) when either cannot be used. An htpasswd file without users is accepted (repository-scoped
+    tokens, created with ``dockyard token create`` while the server runs, can still log in), with a note."""
     load_signing_key(data_dir)
     report = AuthReport()
     if htpasswd is not None:
         users = read_htpasswd(htpasswd)
-        if not users:
-            raise HtpasswdError(f"htpasswd file {htpasswd} has no users: add one with `htpasswd -B {htpasswd} USER`")
         extra = "; anonymous pull allowed" if anonymous_pull else ""
-        report.info.append(f"auth: on, {len(users)} user(s) from {htpasswd}{extra}")
+        report.info.append(f"auth: on, {len(users)} user(s) from {htpasswd}, tokens from {data_dir}{extra}")
+        if not users:
+            report.warnings.append(f"note: htpasswd file {htpasswd} has no users: only repository-scoped tokens can "
+                                   f"log in (add an administrator with `dockyard user add NAME --htpasswd {htpasswd}`)")
     else:
         report.info.append("auth: off (anyone who can reach this server may push, pull and delete; "
                            "--htpasswd FILE turns it on)")

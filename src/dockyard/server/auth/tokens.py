@@ -2,7 +2,8 @@
 
 Every token names the registry it is for (``aud``, the service name), when it expires (``exp``, required), the
 kind of credential it came from (``src``) and, for htpasswd users, a fingerprint of that user's htpasswd line
-(``cred``): the :class:`~dockyard.server.auth.Authenticator` refuses it once that line changes or goes.
+(``cred``), for repository-scoped tokens their id and generation: the
+:class:`~dockyard.server.auth.Authenticator` refuses it once that line, or that token, changes or goes.
 ``auth_time`` is when the credential itself was checked; no token minted from it, directly or through refresh
 tokens, lives past ``auth_time + max_lifetime``.
 """
@@ -30,6 +31,7 @@ SOURCE_HTPASSWD = "htpasswd"
 SOURCE_AAD = "aad-any"  # minted by /oauth2/exchange under --accept-any-aad-token
 SOURCE_ANONYMOUS = "anonymous"  # --anonymous-pull
 SOURCE_OPEN = "open"  # issued while authentication was off: never valid when it is on
+SOURCE_TOKEN = "token"  # a repository-scoped token (``cred``: its id and generation)
 
 
 @dataclass(frozen=True)

@@ -58,15 +58,21 @@ class MemoryMetadataStore:
         self._lock = threading.RLock()
         self._repos: dict[str, _Repository] = {}
         self._next_id = 1
+        self._tokens: dict[str, r.TokenRecord] = {}
+        self._scope_maps: dict[str, r.ScopeMapRecord] = {}
+        self._next_token_id = 1
+        self._auth_version = 0
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
         with self._lock:
             saved = copy.deepcopy((self._repos, self._next_id))
+            saved_auth = (dict(self._tokens), dict(self._scope_maps), self._next_token_id, self._auth_version)
             try:
                 yield
             except BaseException:
                 self._repos, self._next_id = saved
+                self._tokens, self._scope_maps, self._next_token_id, self._auth_version = saved_auth
                 raise
 
     @contextlib.contextmanager
@@ -294,6 +300,65 @@ class MemoryMetadataStore:
         with self._lock:
             sizes = {d: repo.sizes[d] for repo in self._repos.values() for d in repo.links}
         return len(sizes), sum(sizes.values())
+
+
+
+    # -- repository-scoped tokens and scope maps ----------------------------------------------------------------
+
+    def auth_version(self) -> int:
+        return self._auth_version
+
+    def tokens(self) -> list[r.TokenRecord]:
+        with self._lock:
+            return [self._tokens[name] for name in sorted(self._tokens)]
+
+    def token(self, name: str) -> r.TokenRecord | None:
+        return self._tokens.get(name)
+
+    def add_token(self, name: str, secret_hash: str, scope_map: str | None, rules: r.Rules,
+                  expires: float | None) -> r.TokenRecord:
+        with self._lock:
+            if name in self._tokens:
+                raise ValueError(f"token {name!r} exists")
+            record = r.TokenRecord(self._next_token_id, name, secret_hash, scope_map, rules, True, expires,
+                                   time.time(), 1)
+            self._next_token_id += 1
+            self._tokens[name] = record
+            self._auth_version += 1
+            return record
+
+    def update_token(self, name: str, *, scope_map: str | None, rules: r.Rules, enabled: bool,
+                     expires: float | None) -> None:
+        with self._lock:
+            old = self._tokens.get(name)
+            if old is not None:
+                self._tokens[name] = replace(old, scope_map=scope_map, rules=rules, enabled=enabled,
+                                                         expires=expires, generation=old.generation + 1)
+            self._auth_version += 1
+
+    def delete_token(self, name: str) -> bool:
+        with self._lock:
+            self._auth_version += 1
+            return self._tokens.pop(name, None) is not None
+
+    def scope_maps(self) -> list[r.ScopeMapRecord]:
+        with self._lock:
+            return [self._scope_maps[name] for name in sorted(self._scope_maps)]
+
+    def scope_map(self, name: str) -> r.ScopeMapRecord | None:
+        return self._scope_maps.get(name)
+
+    def put_scope_map(self, name: str, description: str, rules: r.Rules) -> None:
+        with self._lock:
+            old = self._scope_maps.get(name)
+            created = old.created if old is not None else time.time()
+            self._scope_maps[name] = r.ScopeMapRecord(name, description, rules, created)
+            self._auth_version += 1
+
+    def delete_scope_map(self, name: str) -> bool:
+        with self._lock:
+            self._auth_version += 1
+            return self._scope_maps.pop(name, None) is not None
 
 
 def _deletable(flags: r.Attributes) -> bool:

@@ -12,6 +12,7 @@ writing into a file nobody will ever open again.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -76,6 +77,28 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
     PRIMARY KEY (repo_id, digest)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS repo_blobs_by_digest ON repo_blobs (digest);
+CREATE TABLE IF NOT EXISTS scope_maps (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    rules TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    secret_hash TEXT NOT NULL,
+    scope_map TEXT,
+    rules TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    expires REAL,
+    created REAL NOT NULL,
+    generation INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS auth_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO auth_version (id, version) VALUES (1, 0);
 """
 
 #: The lock-flag columns (named as the :class:`Attributes` fields).
@@ -541,3 +564,83 @@ class SqliteMetadataStore:
         )
         row = self._one(sql)
         return (int(row["n"]), int(row["bytes"])) if row is not None else (0, 0)
+
+    # -- repository-scoped tokens and scope maps ----------------------------------------------------------------
+
+    def _bump_auth(self) -> None:
+        self.conn.execute("UPDATE auth_version SET version = version + 1 WHERE id = 1")
+
+    def auth_version(self) -> int:
+        row = self._one("SELECT version FROM auth_version WHERE id = 1")
+        return int(row["version"]) if row is not None else 0
+
+    def tokens(self) -> list[r.TokenRecord]:
+        return [_token(row) for row in self._all("SELECT * FROM tokens ORDER BY name")]
+
+    def token(self, name: str) -> r.TokenRecord | None:
+        row = self._one("SELECT * FROM tokens WHERE name = ?", name)
+        return None if row is None else _token(row)
+
+    def add_token(self, name: str, secret_hash: str, scope_map: str | None, rules: r.Rules,
+                  expires: float | None) -> r.TokenRecord:
+        self.conn.execute(
+            "INSERT INTO tokens (name, secret_hash, scope_map, rules, enabled, expires, created, generation) "
+            "VALUES (?, ?, ?, ?, 1, ?, ?, 1)", (name, secret_hash, scope_map, _rules_json(rules), expires, time.time()),
+        )
+        self._bump_auth()
+        record = self.token(name)
+        assert record is not None
+        return record
+
+    def update_token(self, name: str, *, scope_map: str | None, rules: r.Rules, enabled: bool,
+                     expires: float | None) -> None:
+        self.conn.execute(
+            "UPDATE tokens SET scope_map = ?, rules = ?, enabled = ?, expires = ?, generation = generation + 1 "
+            "WHERE name = ?", (scope_map, _rules_json(rules), int(enabled), expires, name),
+        )
+        self._bump_auth()
+
+    def delete_token(self, name: str) -> bool:
+        gone = self.conn.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount > 0
+        self._bump_auth()
+        return gone
+
+    def scope_maps(self) -> list[r.ScopeMapRecord]:
+        return [_scope_map(row) for row in self._all("SELECT * FROM scope_maps ORDER BY name")]
+
+    def scope_map(self, name: str) -> r.ScopeMapRecord | None:
+        row = self._one("SELECT * FROM scope_maps WHERE name = ?", name)
+        return None if row is None else _scope_map(row)
+
+    def put_scope_map(self, name: str, description: str, rules: r.Rules) -> None:
+        self.conn.execute(
+            "INSERT INTO scope_maps (name, description, rules, created) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET description = excluded.description, rules = excluded.rules",
+            (name, description, _rules_json(rules), time.time()),
+        )
+        self._bump_auth()
+
+    def delete_scope_map(self, name: str) -> bool:
+        gone = self.conn.execute("DELETE FROM scope_maps WHERE name = ?", (name,)).rowcount > 0
+        self._bump_auth()
+        return gone
+
+
+def _rules_json(rules: r.Rules) -> str:
+    return json.dumps([[pattern, list(actions)] for pattern, actions in rules])
+
+
+def _rules(text: str) -> r.Rules:
+    return tuple((str(pattern), tuple(str(a) for a in actions)) for pattern, actions in json.loads(text))
+
+
+def _token(row: sqlite3.Row) -> r.TokenRecord:
+    return r.TokenRecord(
+        id=row["id"], name=row["name"], secret_hash=row["secret_hash"], scope_map=row["scope_map"],
+        rules=_rules(row["rules"]), enabled=bool(row["enabled"]), expires=row["expires"], created=row["created"],
+        generation=row["generation"],
+    )
+
+
+def _scope_map(row: sqlite3.Row) -> r.ScopeMapRecord:
+    return r.ScopeMapRecord(row["name"], row["description"], _rules(row["rules"]), row["created"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 #: Mode of every directory the server creates.
@@ -52,3 +53,29 @@ def exposure_warning(data_dir: Path) -> str | None:
         f"warning: the data directory {data_dir} has mode {mode:04o}: other local users can read its blobs and "
         f"metadata; run `chmod 700 {data_dir}`"
     )
+
+
+def replace_file(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Replace (or create) ``path`` atomically with ``data``: a temporary file beside it with ``mode``, fsynced,
+    renamed over ``path``, then the directory fsynced. Readers see the old content or the new, never a part."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temp, path)
+        temp = ""
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if temp:
+            os.unlink(temp)

@@ -96,6 +96,24 @@ class MetadataStore(Protocol):
     def blob_usage(self) -> tuple[int, int]:
         """(distinct blobs linked into any repository, their total size in bytes): one aggregate query."""
 
+    # -- repository-scoped tokens and scope maps (every change bumps auth_version) --
+    def auth_version(self) -> int:
+        """A number that changes whenever a token or scope map changes (cheap: read on every login)."""
+    def tokens(self) -> list[r.TokenRecord]: ...
+    def token(self, name: str) -> r.TokenRecord | None: ...
+    def add_token(self, name: str, secret_hash: str, scope_map: str | None, rules: r.Rules,
+                  expires: float | None) -> r.TokenRecord:
+        """A new token (generation 1, enabled); ids are never reused. The name must be free."""
+    def update_token(self, name: str, *, scope_map: str | None, rules: r.Rules, enabled: bool,
+                     expires: float | None) -> None:
+        """Change a token and bump its generation (what was minted from it stops working)."""
+    def delete_token(self, name: str) -> bool: ...
+    def scope_maps(self) -> list[r.ScopeMapRecord]: ...
+    def scope_map(self, name: str) -> r.ScopeMapRecord | None: ...
+    def put_scope_map(self, name: str, description: str, rules: r.Rules) -> None:
+        """Create or replace a scope map."""
+    def delete_scope_map(self, name: str) -> bool: ...
+
 
 class BlobReader(Protocol):
     """An open blob: read any slice of it (blocking; called off the event loop), then close it."""

@@ -114,3 +114,34 @@ class UploadState:
     offset: int
     #: When the session last received bytes (epoch seconds); idle sessions expire by it.
     touched: float = 0.0
+
+
+#: Repository permission rules: ``(pattern, ACR actions)`` pairs; a pattern is a name, ``prefix/*`` or ``*``.
+Rules = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class ScopeMapRecord:
+    """A named set of repository permission rules (ACR's scope map)."""
+
+    name: str
+    description: str
+    rules: Rules
+    created: float
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A repository-scoped token: its own ``rules`` or a ``scope_map``'s, the SHA-256 of its password, and a
+    ``generation`` bumped on every change (tokens minted from it bind to ``id`` and ``generation``)."""
+
+    id: int
+    name: str
+    secret_hash: str
+    scope_map: str | None
+    rules: Rules
+    enabled: bool
+    #: Epoch seconds after which the token no longer works; ``None``: never.
+    expires: float | None
+    created: float
+    generation: int
