@@ -25,6 +25,7 @@ from .api import acr, distribution, oauth
 from .auth import Authenticator, TokenLifetimes
 from .auth.gate import LoginGate
 from .config import ServerConfig
+from .public_url import AbsoluteLocations
 from .registry import Registry
 from .rendering import error_response
 from .storage.failures import CONDITIONS, storage_condition
@@ -129,6 +130,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
         lifespan=lifespan,
     )
     app.state.data_dir = data_dir
+    app.state.public_url = config.public_url
     app.state.auth = Authenticator(
         data_dir,
         htpasswd=Path(config.htpasswd) if config.htpasswd else None,
@@ -138,6 +140,8 @@ def create_app(config: ServerConfig) -> ASGIApp:
         login_failure_limit=config.login_failure_limit,
     )
     asgi: ASGIApp = LoginGate(app, app.state.auth)
+    if config.public_url:
+        asgi = AbsoluteLocations(asgi, config.public_url)
     if config.access_log:
         return AccessLog(asgi, config.access_log)
     return asgi

@@ -42,6 +42,11 @@ class ServerConfig:
     token_max_lifetime: int = 7 * 24 * 3600
     #: Failed logins per client address per minute before logins answer 429 (0: no limit).
     login_failure_limit: int = 10
+    #: TLS: the PEM certificate chain and private key (``None``: plain HTTP); re-read on SIGHUP.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: The URL clients reach the registry by (``scheme://host[:port]``), ``None``: from each request.
+    public_url: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

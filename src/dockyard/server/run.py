@@ -86,7 +86,8 @@ def descriptor_budget(max_connections: int) -> int:
 def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, workers: int = 1) -> None:
     """Bind, print the URL, serve until SIGTERM/SIGINT. Raises :class:`ServeError` when it cannot start."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
+
+    from .tls import CertificateError, HangupForwarder, check_certificate, reloadable_context
 
     make_private_dir(Path(config.data_dir))
     warning = exposure_warning(Path(config.data_dir))
@@ -101,6 +102,14 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
             flush=True,
         )
         config = _replace(config, max_connections=allowed)
+    tls: dict[str, object] = {}
+    if config.tls_cert:
+        key = config.tls_key or config.tls_cert
+        try:
+            check_certificate(config.tls_cert, key)
+        except CertificateError as exc:
+            raise ServeError(str(exc)) from None
+        tls = {"ssl_certfile": config.tls_cert, "ssl_keyfile": key, "ssl_context_factory": reloadable_context}
     os.environ[ENV_VAR] = config.to_env()
     sock = bind(host, port)
     uv_config = uvicorn.Config(
@@ -119,17 +128,20 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         # Pooled client connections stay usable between the steps of a push or a paged listing.
         timeout_keep_alive=config.keep_alive_timeout,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=config.max_header_size,
+        **tls,  # type: ignore[arg-type]
     )
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(f"dockyard registry serving http://{shown}:{bound_port} (data: {config.data_dir})", flush=True)
+    scheme = "https" if tls else "http"
+    public = f", public URL {config.public_url}" if config.public_url else ""
+    print(f"dockyard registry serving {scheme}://{shown}:{bound_port} (data: {config.data_dir}{public})", flush=True)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the handler that was
     # installed before it started: make that one a no-op, so a requested stop exits with status 0.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
     try:
         if workers > 1:
-            Multiprocess(uv_config, sockets=[sock]).run()
+            HangupForwarder(uv_config, sockets=[sock]).run()
         else:
             server = uvicorn.Server(uv_config)
             server.run(sockets=[sock])
