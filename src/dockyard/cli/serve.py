@@ -82,8 +82,8 @@ def serve(
     public_url: str | None = typer.Option(
         None,
         "--public-url",
-        help="The URL clients use (scheme://host[:port], e.g. behind a reverse proxy): token realm, Location "
-        "headers and ACR bodies name it.",
+        help="The URL clients use (scheme://host[:port], e.g. behind a reverse proxy): the token realm and "
+        "service and the ACR bodies name it.",
     ),
     config_file: Path | None = typer.Option(
         None,

@@ -25,7 +25,6 @@ from .api import acr, distribution, oauth
 from .auth import Authenticator, TokenLifetimes
 from .auth.gate import LoginGate
 from .config import ServerConfig
-from .public_url import AbsoluteLocations
 from .registry import Registry
 from .rendering import error_response
 from .storage.failures import CONDITIONS, storage_condition
@@ -140,8 +139,6 @@ def create_app(config: ServerConfig) -> ASGIApp:
         login_failure_limit=config.login_failure_limit,
     )
     asgi: ASGIApp = LoginGate(app, app.state.auth)
-    if config.public_url:
-        asgi = AbsoluteLocations(asgi, config.public_url)
     if config.access_log:
         return AccessLog(asgi, config.access_log)
     return asgi

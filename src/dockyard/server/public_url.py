@@ -1,16 +1,14 @@
 """``--public-url``: the URL clients reach the registry by when it sits behind a reverse proxy.
 
 :func:`parse_public_url` checks it once at start-up; the API computes every external URL from it (see
-``api.common.external_base_url``), and :class:`AbsoluteLocations` turns the relative ``Location`` headers of the
-routes into absolute ones under it, as CNCF distribution does with its ``http.host`` setting.
+``api.common.external_base_url``): the token realm, the token ``service`` and the ACR ``registry`` fields.
+``Location`` headers stay relative paths, as ACR sends them: clients resolve them against the URL they used (the
+proxy's), and Microsoft's SDK joins them to its endpoint, so an absolute one would break its uploads.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
-
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def parse_public_url(value: str) -> str:
@@ -37,26 +35,3 @@ def parse_public_url(value: str) -> str:
     if port is not None and port == {"http": 80, "https": 443}[parts.scheme]:
         netloc = netloc.rsplit(":", 1)[0]
     return f"{parts.scheme}://{netloc}"
-
-
-class AbsoluteLocations:
-    """Prefixes a ``Location`` header that is a path (``/v2/…``) with the public URL."""
-
-    def __init__(self, app: ASGIApp, public_url: str) -> None:
-        self.app = app
-        self.public_url = public_url
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_absolute(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                location = headers.get("location")
-                if location and location.startswith("/") and not location.startswith("//"):
-                    headers["location"] = self.public_url + location
-            await send(message)
-
-        await self.app(scope, receive, send_absolute)
