@@ -113,6 +113,35 @@ def test_sighup_with_unusable_files_keeps_the_old_certificate(tls_server: Dockya
     assert served_certificate(tls_server.port) == before
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_sighup_during_start_up_does_not_stop_the_server(tmp_path: Path, ca: CertificateAuthority,
+                                                           workers: str) -> None:
+    cert, key = _tls_files(ca, tmp_path / "tls")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dockyard", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+         "--tls-cert", str(cert), "--tls-key", str(key), "--workers", workers],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env())
+    try:
+        assert proc.stdout is not None
+        while "serving https://" not in (line := proc.stdout.readline()):
+            assert line, "the server exited before its banner"
+        proc.send_signal(signal.SIGHUP)  # the banner comes before uvicorn loads its configuration
+        context = ssl.create_default_context(cafile=ca.cert)
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, "SIGHUP stopped the server"
+            try:
+                assert httpx.get(f"https://127.0.0.1:{port}/v2/", verify=context, timeout=5).status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def _serve(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dockyard", "serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"),

@@ -139,6 +139,10 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
     # installed before it started: make that one a no-op, so a requested stop exits with status 0.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
+    if tls:
+        # Until each serving process has its certificate-reloading handler (see .tls), a SIGHUP must not stop
+        # it: ignored here, and so in the workers this process spawns (the supervisor installs its own handler).
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         if workers > 1:
             HangupForwarder(uv_config, sockets=[sock]).run()
