@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -113,30 +113,41 @@ def test_sighup_with_unusable_files_keeps_the_old_certificate(tls_server: Dockya
     assert served_certificate(tls_server.port) == before
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_sighup_during_start_up_does_not_stop_the_server(tmp_path: Path, ca: CertificateAuthority,
-                                                           workers: str) -> None:
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_sighup_during_start_up_is_handled_by_every_process(tmp_path: Path, ca: CertificateAuthority,
+                                                              workers: int) -> None:
+    """The banner comes before uvicorn builds each process's TLS context: a SIGHUP then must neither stop the
+    server nor a worker being spawned, and each process reloads once its handler is in place."""
     cert, key = _tls_files(ca, tmp_path / "tls")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dockyard", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
-         "--tls-cert", str(cert), "--tls-key", str(key), "--workers", workers],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env())
+    port, output = free_port(), tmp_path / "serve.log"
+    with output.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dockyard", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+             "--tls-cert", str(cert), "--tls-key", str(key), "--workers", str(workers)],
+            stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
     try:
-        assert proc.stdout is not None
-        while "serving https://" not in (line := proc.stdout.readline()):
-            assert line, "the server exited before its banner"
-        proc.send_signal(signal.SIGHUP)  # the banner comes before uvicorn loads its configuration
+        _wait_for(lambda: "serving https://" in output.read_text() or proc.poll() is not None, "no banner")
+        proc.send_signal(signal.SIGHUP)
         context = ssl.create_default_context(cafile=ca.cert)
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, "SIGHUP stopped the server"
+
+        def answers() -> bool:
+            assert proc.poll() is None, f"SIGHUP stopped the server:\n{output.read_text()}"
             try:
-                assert httpx.get(f"https://127.0.0.1:{port}/v2/", verify=context, timeout=5).status_code == 200
-                break
+                return httpx.get(f"https://127.0.0.1:{port}/v2/", verify=context, timeout=5).status_code == 200
             except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+                return False
+
+        _wait_for(answers, "the server did not answer")
+        _wait_for(lambda: output.read_text().count("reloaded the TLS certificate") == workers,
+                  f"not every process reloaded:\n{output.read_text()}")
+        assert "died" not in output.read_text()
     finally:
         proc.terminate()
         proc.wait(30)

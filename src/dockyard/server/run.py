@@ -86,6 +86,7 @@ def descriptor_budget(max_connections: int) -> int:
 def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, workers: int = 1) -> None:
     """Bind, print the URL, serve until SIGTERM/SIGINT. Raises :class:`ServeError` when it cannot start."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from .tls import CertificateError, HangupForwarder, check_certificate, reloadable_context
 
@@ -141,11 +142,12 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         signal.signal(sig, _stopped)
     if tls:
         # Until each serving process has its certificate-reloading handler (see .tls), a SIGHUP must not stop
-        # it: ignored here, and so in the workers this process spawns (the supervisor installs its own handler).
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # it: held back (blocked) until then, here and in the workers, which inherit the mask.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     try:
         if workers > 1:
-            HangupForwarder(uv_config, sockets=[sock]).run()
+            supervisor = HangupForwarder if tls else Multiprocess
+            supervisor(uv_config, sockets=[sock]).run()
         else:
             server = uvicorn.Server(uv_config)
             server.run(sockets=[sock])

@@ -9,12 +9,13 @@ SIGHUP on to each worker instead of uvicorn's default of replacing them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from uvicorn.supervisors import Multiprocess
@@ -60,17 +61,42 @@ def reloadable_context(config: Any, default_factory: Callable[[], ssl.SSLContext
     """uvicorn's ``ssl_context_factory``: its usual context, reloaded from the same files on SIGHUP.
 
     Runs in the serving process's main thread (uvicorn loads its configuration there), where signal handlers
-    may be installed.
+    may be installed. A worker starts with SIGHUP blocked (see :class:`HangupForwarder`): once the handler is in
+    place it is unblocked, and a SIGHUP that arrived meanwhile is handled then.
     """
     context = default_factory()
     cert, key = str(config.ssl_certfile), str(config.ssl_keyfile or config.ssl_certfile)
     signal.signal(signal.SIGHUP, functools.partial(_on_hangup, context, cert, key))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     return context
 
 
+@contextlib.contextmanager
+def _hangup_blocked() -> Iterator[None]:
+    """SIGHUP held back while workers are spawned: they inherit the blocked mask (a SIGHUP before their handler
+    exists would end them), and the supervisor gets a SIGHUP that arrived meanwhile once it is unblocked."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+
 class HangupForwarder(Multiprocess):
-    """uvicorn's worker supervisor, except that SIGHUP is forwarded to every worker (each reloads its certificate)
-    rather than replacing all of them, which would cut the uploads in progress."""
+    """uvicorn's worker supervisor for a TLS server, except that SIGHUP is forwarded to every worker (each reloads
+    its certificate) rather than replacing all of them, which would cut the uploads in progress."""
+
+    def init_processes(self) -> None:
+        with _hangup_blocked():
+            super().init_processes()
+
+    def keep_subprocess_alive(self) -> None:
+        with _hangup_blocked():
+            super().keep_subprocess_alive()
+
+    def handle_ttin(self) -> None:
+        with _hangup_blocked():
+            super().handle_ttin()
 
     def handle_hup(self) -> None:
         for process in self.processes:
