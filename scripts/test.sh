@@ -14,6 +14,8 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v wrk >/dev/null || need+=(wrk)
 command -v openssl >/dev/null || need+=(openssl)
 command -v podman >/dev/null || need+=(podman)
+command -v nginx >/dev/null || need+=(nginx)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
 if [ -z "${VIRTUAL_ENV:-}" ] && [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   need+=(python3-venv)
 fi
@@ -21,7 +23,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# The Debian package may start a registry service on :5000; tests start their own on free ports.
+# The Debian packages may start a registry service on :5000 and nginx on :80; tests start their own on free ports.
 
 if [ -n "${VIRTUAL_ENV:-}" ]; then
   venv="$VIRTUAL_ENV"

@@ -119,13 +119,18 @@ MATRIX: list[tuple[str, str, str, Call]] = [
 ]
 #: Routes every authenticated caller may call (the catalogs are filtered, see below); and the token endpoints.
 OPEN_TO_ANY_CALLER = {("v2.base", "GET"), ("v2.catalog", "GET"), ("acr.catalog", "GET")}
-PUBLIC = {("oauth.token", "GET"), ("oauth.token", "POST"), ("oauth.exchange", "POST")}
+PUBLIC = {
+    ("oauth.token", "GET"), ("oauth.token", "POST"), ("oauth.exchange", "POST"),
+    ("health.live", "GET"), ("health.ready", "GET"), ("metrics.open", "GET"),
+}
+#: Routes only administrators (htpasswd users) may call: no token action grants them.
+ADMIN_ONLY = {("metrics.admin", "GET")}
 
 
 def test_the_matrix_covers_every_route_of_the_access_table() -> None:
     table = {(name, method) for name, methods in ROUTE_ACCESS.items() for method in methods}
     covered = {(name, method) for name, method, _, _ in MATRIX if method != "HEAD"}
-    assert table == covered | OPEN_TO_ANY_CALLER | PUBLIC
+    assert table == covered | OPEN_TO_ANY_CALLER | PUBLIC | ADMIN_ONLY
     for name, method, needed, _ in MATRIX:
         need = ROUTE_ACCESS[name]["GET" if method == "HEAD" else method]
         assert need is not None and need.permission == needed, (name, method)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -51,6 +52,10 @@ class _Process:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def verify(self) -> bool | ssl.SSLContext:
+        """What the readiness check verifies the server's certificate with (``httpx``'s ``verify``)."""
+        return True
+
     def start(self, timeout: float = 30.0) -> _Process:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
@@ -60,7 +65,7 @@ class _Process:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                httpx.get(f"{self.url}/v2/", timeout=1.0)
+                httpx.get(f"{self.url}/v2/", timeout=1.0, verify=self.verify())
                 return self
             except httpx.TransportError:
                 time.sleep(0.05)
@@ -102,10 +107,19 @@ class DockyardServer(_Process):
 
     name = "dockyard-serve"
 
-    def __init__(self, workdir: Path, *extra: str, data_dir: Path | None = None) -> None:
+    def __init__(self, workdir: Path, *extra: str, data_dir: Path | None = None, ca: Path | None = None) -> None:
         super().__init__(workdir)
         self.data_dir = Path(data_dir) if data_dir else self.workdir / "data"
         self.extra = list(extra)
+        #: The CA that signed ``--tls-cert`` (then the server speaks https).
+        self.ca = ca
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if '--tls-cert' in self.extra else 'http'}://{self.host}"
+
+    def verify(self) -> bool | ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca)) if self.ca else True
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "dockyard", "serve", "--host", "127.0.0.1", "--port", str(self.port),

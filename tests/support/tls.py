@@ -102,3 +102,39 @@ class TLSRelay:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+class CertificateAuthority:
+    """A throw-away CA made by ``openssl`` in ``workdir``; :meth:`issue` signs server certificates for 127.0.0.1."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.openssl = require_program("openssl", "openssl")
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.cert, self.key = self.workdir / "ca.pem", self.workdir / "ca.key"
+        self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=dockyard test CA",
+                  "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                  "-keyout", str(self.key), "-out", str(self.cert))
+        self._issued = 0
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([self.openssl, *args], check=True, capture_output=True, timeout=60)
+
+    def issue(self, name: str = "server") -> tuple[Path, Path]:
+        """``(cert.pem, key.pem)`` for ``127.0.0.1`` and ``localhost`` signed by this CA (a new serial each call)."""
+        self._issued += 1
+        cert, key, csr = (self.workdir / f"{name}.pem", self.workdir / f"{name}.key", self.workdir / f"{name}.csr")
+        extensions = self.workdir / f"{name}.ext"
+        extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+                              "basicConstraints=CA:FALSE\n")
+        self._run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key),
+                  "-out", str(csr))
+        self._run("x509", "-req", "-in", str(csr), "-CA", str(self.cert), "-CAkey", str(self.key),
+                  "-set_serial", str(1000 + self._issued), "-days", "1", "-extfile", str(extensions),
+                  "-out", str(cert))
+        return cert, key
+
+
+def served_certificate(port: int, host: str = "127.0.0.1") -> str:
+    """The PEM certificate a TLS server on ``host:port`` presents (no verification: this is what it serves)."""
+    return ssl.get_server_certificate((host, port), timeout=10)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from .serve_config import ENV_PREFIX, load_config, print_effective
+
 
 def _data_dir(value: Path | None) -> Path:
     from ..server.config import default_data_dir
@@ -14,6 +16,7 @@ def _data_dir(value: Path | None) -> Path:
 
 
 def serve(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5000, min=0, max=65535, help="Port to listen on (0: any free port, shown at start)."),
     data_dir: Path | None = typer.Option(
@@ -82,8 +85,33 @@ def serve(
         "text", "--log-format", help="Request log and server messages on standard output: text or json."
     ),
     log_level: str = typer.Option("info", "--log-level", help="Server log level: debug, info, warning or error."),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="Serve https with this PEM certificate (chain); re-read on SIGHUP. Needs --tls-key."
+    ),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="The PEM private key of --tls-cert."),
+    public_url: str | None = typer.Option(
+        None,
+        "--public-url",
+        help="The URL clients use (scheme://host[:port], e.g. behind a reverse proxy): the token realm and "
+        "service and the ACR bodies name it.",
+    ),
+    config_file: Path | None = typer.Option(
+        None,
+        "--config",
+        envvar=f"{ENV_PREFIX}_CONFIG",
+        is_eager=True,
+        callback=load_config,
+        help="TOML file of settings: each flag is a key (_ for -). Flags win over DOCKYARD_<KEY> environment "
+        "variables, which win over the file. Default: $DOCKYARD_CONFIG.",
+    ),
+    print_config: bool = typer.Option(
+        False, "--print-config", help="Print the effective configuration (secrets masked) and exit."
+    ),
 ) -> None:
     """Run a registry: OCI Distribution 1.1, the ACR /acr/v1 metadata API and /oauth2 tokens."""
+    if print_config:
+        print_effective(ctx)
+        return
     from ..server.auth import HtpasswdError, KeyFileError
     from ..server.auth.startup import check_auth
     from ..server.config import ServerConfig
@@ -101,6 +129,17 @@ def serve(
     if htpasswd is not None and not htpasswd.is_file():
         typer.echo(f"error: htpasswd file {htpasswd} does not exist", err=True)
         raise typer.Exit(2)
+    if (tls_cert is None) != (tls_key is None):
+        typer.echo("error: --tls-cert and --tls-key go together (give both, or neither for plain http)", err=True)
+        raise typer.Exit(2)
+    if public_url is not None:
+        from ..server.public_url import parse_public_url
+
+        try:
+            public_url = parse_public_url(public_url)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
     config = ServerConfig(
         data_dir=str(_data_dir(data_dir).resolve()),
         htpasswd=str(htpasswd.resolve()) if htpasswd else None,
@@ -120,6 +159,9 @@ def serve(
         metrics_auth=metrics_auth,
         log_format=log_format,
         log_level=log_level,
+        tls_cert=str(tls_cert.resolve()) if tls_cert else None,
+        tls_key=str(tls_key.resolve()) if tls_key else None,
+        public_url=public_url,
     )
     try:
         report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)
@@ -189,8 +231,10 @@ def register(app: typer.Typer) -> None:
     """Add the ``serve`` and ``gc`` commands to the CLI."""
     app.command(
         "serve",
+        context_settings={"auto_envvar_prefix": ENV_PREFIX},
         epilog="Example:\n\n  dockyard serve --port 5000 --data-dir ./registry-data\n\n"
         "  dockyard serve --htpasswd ./htpasswd --anonymous-pull\n\n"
+        "  dockyard serve --config /etc/dockyard/config.toml --tls-cert cert.pem --tls-key key.pem\n\n"
         "Revoke every token: stop the server, delete DATA_DIR/auth/token-secret, start it again.",
     )(serve)
     app.command("gc", epilog="Example:\n\n  dockyard gc --data-dir ./registry-data --dry-run")(gc)

@@ -148,6 +148,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
         lifespan=lifespan,
     )
     app.state.data_dir = data_dir
+    app.state.public_url = config.public_url
     app.state.auth = Authenticator(
         data_dir,
         htpasswd=Path(config.htpasswd) if config.htpasswd else None,

@@ -48,6 +48,11 @@ class ServerConfig:
     #: The request log and the server's own messages on standard output: ``text`` or ``json``; their level.
     log_format: str = "text"
     log_level: str = "info"
+    #: TLS: the PEM certificate chain and private key (``None``: plain HTTP); re-read on SIGHUP.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: The URL clients reach the registry by (``scheme://host[:port]``), ``None``: from each request.
+    public_url: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

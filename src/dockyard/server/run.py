@@ -95,6 +95,8 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from .tls import CertificateError, HangupForwarder, check_certificate, reloadable_context
+
     make_private_dir(Path(config.data_dir))
     warning = exposure_warning(Path(config.data_dir))
     if warning:
@@ -108,6 +110,14 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
             flush=True,
         )
         config = dataclasses.replace(config, max_connections=allowed)
+    tls: dict[str, object] = {}
+    if config.tls_cert:
+        key = config.tls_key or config.tls_cert
+        try:
+            check_certificate(config.tls_cert, key)
+        except CertificateError as exc:
+            raise ServeError(str(exc)) from None
+        tls = {"ssl_certfile": config.tls_cert, "ssl_keyfile": key, "ssl_context_factory": reloadable_context}
     os.environ[ENV_VAR] = config.to_env()
     sock = bind(host, port)
     uv_config = uvicorn.Config(
@@ -127,10 +137,13 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         # Annotated int by uvicorn, but only handed to loop.call_later, which takes fractions of a second too.
         timeout_keep_alive=config.keep_alive_timeout,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=config.max_header_size,
+        **tls,  # type: ignore[arg-type]
     )
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(f"dockyard registry serving http://{shown}:{bound_port} (data: {config.data_dir})", flush=True)
+    scheme = "https" if tls else "http"
+    public = f", public URL {config.public_url}" if config.public_url else ""
+    print(f"dockyard registry serving {scheme}://{shown}:{bound_port} (data: {config.data_dir}{public})", flush=True)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the handler that was
     # installed before it started: make that one a no-op, so a requested stop exits with status 0.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -139,9 +152,14 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
     if shared_metrics is None:
         # One process keeps its metrics in memory, whatever directory the caller's environment names.
         os.environ.pop(MULTIPROC_ENV, None)
+    if tls:
+        # Until each serving process has its certificate-reloading handler (see .tls), a SIGHUP must not stop
+        # it: held back (blocked) until then, here and in the workers, which inherit the mask.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     try:
         if workers > 1:
-            Multiprocess(uv_config, sockets=[sock]).run()
+            supervisor = HangupForwarder if tls else Multiprocess
+            supervisor(uv_config, sockets=[sock]).run()
         else:
             server = uvicorn.Server(uv_config)
             server.run(sockets=[sock])

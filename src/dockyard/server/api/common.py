@@ -42,8 +42,13 @@ def registry_host(request: Request) -> str:
 
 
 def external_base_url(request: Request) -> str:
-    """The registry's external base URL (``http://host:port``), the one place it is computed: today from the
-    request's scheme and ``Host`` header, which must be a plain ``host[:port]`` (else 400)."""
+    """The registry's external base URL (``http://host:port``), the one place it is computed: ``--public-url``
+    when the server has one, else the request's scheme and ``Host`` header, which must be a plain
+    ``host[:port]`` (else 400)."""
+    app = request.scope.get("app")
+    configured: str | None = getattr(getattr(app, "state", None), "public_url", None)
+    if configured:
+        return configured
     host = request.headers.get("host") or request.url.netloc
     match = _HOST.fullmatch(host)
     valid = match is not None and int(match.group("port") or 0) <= 65535
