@@ -242,3 +242,28 @@ def test_the_backup_commands_make_a_copy_a_new_server_serves(proxied: Proxied, t
     verified = subprocess.run([sys.executable, "-m", "dockyard", "gc", "--data-dir", str(restored), "--verify",
                                "--dry-run"], capture_output=True, text=True, timeout=60, env=subprocess_env())
     assert verified.returncode == 0, verified.stderr
+
+
+def test_the_users_and_tokens_commands_of_the_doc_run(tmp_path: Path) -> None:
+    """The "Users and tokens" blocks run as written, with the doc's paths moved into a temporary directory and the
+    one interactive prompt (`user add alice`, which asks on a terminal) answered through --password-stdin."""
+    paths = {"/etc/dockyard/htpasswd": str(tmp_path / "htpasswd"), "/var/lib/dockyard": str(tmp_path / "data")}
+    users = replaced(doc_block("bash", "dockyard user add"), {
+        "/etc/dockyard/htpasswd": paths["/etc/dockyard/htpasswd"],
+        "dockyard user add alice --htpasswd": 'echo "$PASSWORD" | dockyard user add alice --password-stdin --htpasswd',
+    })
+    tokens = replaced(doc_block("bash", "dockyard token create ci"), {"/var/lib/dockyard": paths["/var/lib/dockyard"]})
+    env = {**subprocess_env(), "PASSWORD": "a-long-enough-password"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    ran = subprocess.run(["bash", "-euo", "pipefail", "-c", users + tokens], capture_output=True, text=True, env=env,
+                         timeout=120, stdin=subprocess.DEVNULL)
+    assert ran.returncode == 0, ran.stderr
+    assert '"password"' in ran.stdout, ran.stdout  # token create -o json shows the password once
+    htpasswd = (tmp_path / "htpasswd").read_text()
+    assert "ci-admin:" in htpasswd and "alice:" not in htpasswd  # added, then deleted again by the doc
+    listed = subprocess.run(
+        [sys.executable, "-m", "dockyard", "token", "list", "--data-dir", str(tmp_path / "data"), "-o", "json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "puller" in listed.stdout and '"ci"' not in listed.stdout  # ci was deleted at the end of the block
