@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import stat
-import tempfile
 from pathlib import Path
 
-from ..storage.private import make_private_dir
+from ..storage.private import create_file_once, make_private_dir
 
 #: The key file, relative to the data directory. Deleting it (and restarting) revokes every token.
 KEY_PATH = Path("auth") / "token-secret"
@@ -26,27 +24,8 @@ def key_path(data_dir: Path) -> Path:
 
 
 def _create(path: Path) -> None:
-    """Write a new key to a temporary file (0600), fsync, and link it into place unless another process won."""
-    fd, temp = tempfile.mkstemp(prefix=".token-secret-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, secrets.token_hex(32).encode() + b"\n")
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            return
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        os.unlink(temp)
+    """A new key, written to a temporary file (0600), fsynced and linked into place unless another process won."""
+    create_file_once(path, secrets.token_hex(32).encode() + b"\n", 0o600)
 
 
 def load_signing_key(data_dir: Path) -> bytes:

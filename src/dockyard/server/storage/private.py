@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 #: Mode of every directory the server creates.
@@ -58,6 +59,21 @@ def exposure_warning(data_dir: Path) -> str | None:
 def replace_file(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     """Replace (or create) ``path`` atomically with ``data``: a temporary file beside it with ``mode``, fsynced,
     renamed over ``path``, then the directory fsynced. Readers see the old content or the new, never a part."""
+    _publish(path, data, mode, os.replace)
+
+
+def create_file_once(path: Path, data: bytes, mode: int = FILE_MODE) -> bool:
+    """Create ``path`` with ``data`` as :func:`replace_file` does, but never over an existing file (another process
+    may race to create it: the first one wins). True when this call created it."""
+    try:
+        _publish(path, data, mode, os.link)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _publish(path: Path, data: bytes, mode: int, move: Callable[[str, Path], None]) -> None:
+    """Write ``data`` to a fsynced temporary file beside ``path``, ``move`` it to ``path``, fsync the directory."""
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -67,8 +83,7 @@ def replace_file(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
         os.fsync(fd)
         os.close(fd)
         fd = -1
-        os.replace(temp, path)
-        temp = ""
+        move(temp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -77,5 +92,5 @@ def replace_file(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     finally:
         if fd >= 0:
             os.close(fd)
-        if temp:
+        if os.path.lexists(temp):
             os.unlink(temp)
