@@ -37,6 +37,10 @@ from .records import UploadState
 #: Bytes gathered from the request before one write+hash step in the I/O thread.
 WRITE_BATCH = 4 * 1024 * 1024
 
+#: Name prefix of a session directory being assembled (never a valid upload id).
+_STAGING = ".new-"
+#: Seconds after which a staging directory left by a crash is removed.
+STAGING_GRACE = 3600.0
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -161,21 +165,24 @@ class FileUploadStore:
         return self.root / upload_id
 
     def create(self, repository: str) -> UploadState:
-        """Start a session for ``repository``."""
+        """Start a session for ``repository``.
+
+        The session is assembled in a staging directory and renamed into place whole, so a collection running at
+        the same moment never sees (and removes) a half-made session."""
         upload_id = uuid.uuid4().hex
-        directory = self.root / upload_id
-        directory.mkdir(mode=0o700)
+        staging = self.root / f"{_STAGING}{upload_id}"
+        staging.mkdir(mode=0o700)
+        created = time.time()
         try:
-            create_private_file(directory / "data")
-            info = json.dumps({"repository": repository, "created": time.time()}).encode()
-            create_private_file(directory / "state.json", info)
+            create_private_file(staging / "data")
+            state = json.dumps({"repository": repository, "created": created}).encode()
+            create_private_file(staging / "state.json", state)
+            os.rename(staging, self.root / upload_id)
         except OSError:
-            shutil.rmtree(directory, ignore_errors=True)  # e.g. a full disk: no half-made session stays behind
+            shutil.rmtree(staging, ignore_errors=True)  # e.g. a full disk: no half-made session stays behind
             raise
         self._hashers[upload_id] = Hasher(DEFAULT_ALGORITHM)
-        state = self.state(upload_id)
-        assert state is not None
-        return state
+        return UploadState(upload_id, repository, created, 0, created)
 
     def state(self, upload_id: str) -> UploadState | None:
         """The session, or ``None`` when unknown (or its id is malformed)."""
@@ -287,13 +294,19 @@ class FileUploadStore:
             return self.discard(upload_id)
 
     def sessions(self) -> Iterator[UploadState]:
-        """Every session on disk (for garbage collection)."""
+        """Every session on disk (for garbage collection). Staging directories of sessions being created are not
+        sessions; one left behind by a crash is removed once it is an hour old."""
         for directory in self.root.iterdir():
+            if directory.name.startswith(_STAGING):
+                with contextlib.suppress(OSError):
+                    if time.time() - directory.stat().st_mtime > STAGING_GRACE:
+                        shutil.rmtree(directory, ignore_errors=True)
+                continue
             state = self.state(directory.name)
             if state is not None:
                 yield state
             elif directory.is_dir():
-                # A session whose state file never got written: report it with its directory's age.
+                # A session whose state file never got written (an older release): report it with its age.
                 mtime = directory.stat().st_mtime
                 yield UploadState(directory.name, "", mtime, 0, mtime)
 
