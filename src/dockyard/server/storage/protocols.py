@@ -152,6 +152,9 @@ class BlobStore(Protocol):
 
     def delete(self, digest: Digest) -> bool: ...
 
+    def iter_sizes(self) -> Iterator[tuple[Digest, int]]:
+        """Every stored blob with its size (garbage collection)."""
+
     def check_writable(self) -> None:
         """Raise ``OSError`` when new blobs could not be stored (the store is missing or read-only)."""
 
