@@ -88,6 +88,9 @@ def test_blob_get_redirects_to_a_presigned_url_or_streams_when_redirect_is_off(d
     location = answer.headers["Location"]
     assert location.startswith(deployment.emulator.endpoint)
     assert httpx.get(location).content == data
+    head = httpx.head(f"{redirecting.url}/v2/{repo}/blobs/{digest}")
+    assert (head.status_code, head.headers["Content-Length"], head.headers["Docker-Content-Digest"]) == (
+        200, str(len(data)), digest), "HEAD is answered by the server: a presigned URL is signed for GET only"
 
     streamed = httpx.get(f"{streaming.url}/v2/{repo}/blobs/{digest}")
     assert (streamed.status_code, streamed.content) == (200, data)
