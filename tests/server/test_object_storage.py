@@ -8,7 +8,7 @@ import hashlib
 import io
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +18,8 @@ import pytest
 from dockyard import ContainerRegistryClient
 from dockyard.layout import OCILayout
 from dockyard.oci import compute_digest
+from dockyard.oci.digest import Digest
+from dockyard.server.storage.factory import open_stores
 from dockyard.server.storage.objects import open_object_store, parse_object_url
 from tests.conftest import unique
 from tests.support.images import make_image, push, random_bytes, upload_blob, write_to_layout
@@ -207,3 +209,29 @@ def test_gc_removes_unreferenced_blobs_and_stale_sessions_from_object_storage(de
     layer = image.all_blobs()[-1]
     pulled = httpx.get(f"{server.url}/v2/{repo}/blobs/{layer.digest}", follow_redirects=True)
     assert pulled.content == layer.data
+
+
+async def _chunks(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+async def test_a_finish_commits_the_bytes_it_verified_when_a_racing_request_rewrites_the_session(
+    deployment: Deployment, parts: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key, value in deployment.emulator.env().items():
+        monkeypatch.setenv(key, value)
+    _, uploads = open_stores(deployment.url, tmp_path)
+    data = random_bytes(200_000, seed=f"race-{parts}")
+    session = uploads.create("objstore/race")
+    offset = 0
+    for piece in (data,) if parts == 1 else (data[:80_000], data[80_000:]):
+        offset = await uploads.append(session.id, _chunks(piece), offset)
+    async with uploads.sealed(session.id, "sha256") as (digest, size):
+        assert (digest, size) == (compute_digest(data), len(data))
+        # Another request rewrites the first part between the verification and the commit.
+        obstore.put(deployment.store(), f"uploads/{session.id}/parts/{0:020d}", b"x" * 80_000)
+        uploads.commit(session.id, Digest.parse(digest))
+    uploads.discard(session.id)
+    assert bytes(obstore.get(deployment.store(), deployment.key(digest)).bytes()) == data

@@ -5,16 +5,18 @@ Layout under the URL's prefix::
     blobs/<algorithm>/<hex[:2]>/<hex>         committed blobs (copied into place after digest verification)
     uploads/<uuid>/state.json                 {"repository": ..., "created": ...}
     uploads/<uuid>/parts/<offset:020d>        one object per appended request body, named by where it starts
-    uploads/<uuid>/assembled                  the parts joined while they are verified (sessions of 2+ parts)
+    uploads/<uuid>/sealed-<uuid>              one finishing request's private copy of the bytes it verifies
 
 Nothing about a session lives in a process: any replica continues any session, and a session survives restarts.
 The offset is the end of the last part in a listing of ``parts/``. A part is written only when its name is the
 current offset, so parts stay contiguous; two requests racing for the same offset write the same key, and the
 later one wins whole (the session never holds a mix of both bodies).
 
-Verification does not carry hash state between processes: finishing an upload reads the session's bytes back once
-and hashes them (for a session of several parts, the same pass writes them joined into ``assembled``); the commit is
-then a server-side copy into the content-addressed key, replacing a stored copy whose bytes may have rotted.
+Verification does not carry hash state between processes: finishing an upload first makes a copy of the session's
+bytes that only this request writes (a server-side copy of a single part; several parts are read and written
+joined), then reads that copy back and hashes it; the commit is a server-side copy of exactly the verified object
+into the content-addressed key, replacing a stored copy whose bytes may have rotted. A request racing on the same
+session can therefore change what a finish sees, never what it verified.
 """
 
 from __future__ import annotations
@@ -288,8 +290,8 @@ class ObjectUploadStore:
         return offset + seen[0]
 
     async def _verify(self, upload_id: str, algorithm: str) -> tuple[Hasher, str | None]:
-        """Read the session's bytes back and hash them (in a thread); several parts are joined into ``assembled``
-        on the way. The hasher and the key of the object holding the bytes (``None`` for an empty session)."""
+        """Copy the session's bytes to a key private to this call and hash them as read back from the store (the
+        hashing runs in a thread). The hasher and the private key (``None`` for an empty session)."""
         hasher = Hasher(algorithm)
         offset, keys = 0, []
         for start, size, key, _ in await asyncio.to_thread(self._parts, upload_id):
@@ -297,23 +299,24 @@ class ObjectUploadStore:
                 break
             keys.append(key)
             offset += size
+        if not keys:
+            return hasher, None
+        target = f"{self._base(upload_id)}sealed-{uuid.uuid4().hex}"
 
-        async def pieces() -> AsyncIterator[bytes]:
-            for key in keys:
+        async def read(sources: list[str]) -> AsyncIterator[bytes]:
+            for key in sources:
                 result = await obstore.get_async(self.store, key)
                 async for piece in result.stream(min_chunk_size=ASSEMBLE_CHUNK):
                     data = bytes(piece)
                     await asyncio.to_thread(hasher.update, data)
                     yield data
 
-        if not keys:
-            return hasher, None
         if len(keys) == 1:
-            async for _ in pieces():
+            await obstore.copy_async(self.store, keys[0], target)
+            async for _ in read([target]):
                 pass
-            return hasher, keys[0]
-        target = self._base(upload_id) + "assembled"
-        await obstore.put_async(self.store, target, pieces(), chunk_size=ASSEMBLE_CHUNK)
+        else:
+            await obstore.put_async(self.store, target, read(keys), chunk_size=ASSEMBLE_CHUNK)
         return hasher, target
 
     @contextlib.asynccontextmanager
