@@ -235,3 +235,22 @@ async def test_a_finish_commits_the_bytes_it_verified_when_a_racing_request_rewr
         uploads.commit(session.id, Digest.parse(digest))
     uploads.discard(session.id)
     assert bytes(obstore.get(deployment.store(), deployment.key(digest)).bytes()) == data
+
+
+def test_an_unusable_bucket_answers_503_and_readyz_says_why(
+    object_storage: Callable[[str], Emulator], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    for kind in ("s3", "az"):
+        emulator = object_storage(kind)
+        deployed = Deployment(emulator, tmp_path / kind)
+        deployed.url = f"{kind}://missing-{kind}-container/registry"  # never created
+        try:
+            server = deployed.serve()
+            repo = unique("objstore/missing")
+            start = httpx.post(f"{server.url}/v2/{repo}/blobs/uploads/")
+            assert start.status_code == 503, start.text
+            assert start.json()["errors"][0]["code"] == "UNAVAILABLE"
+            ready = httpx.get(f"{server.url}/readyz")
+            assert ready.status_code == 503 and "blobs" in ready.text
+        finally:
+            deployed.stop()

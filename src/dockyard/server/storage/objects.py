@@ -23,19 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import json
 import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import obstore
-from obstore.exceptions import NotFoundError
+from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import AzureStore, S3Store
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
 from ...oci.digest import Digest, Hasher
 from .factory import StorageUrlError
-from .protocols import BlobRedirect, UploadGoneError, UploadOffsetError
+from .protocols import BlobRedirect, StoreUnavailableError, UploadGoneError, UploadOffsetError
 from .records import UploadState
 
 #: How long a presigned blob URL stays valid.
@@ -116,6 +118,42 @@ def open_object_store(location: ObjectLocation) -> CloudStore:
     return AzureStore(location.container, prefix=prefix, client_options=_http_options(az.get("endpoint")), **az)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+#: What obstore raises when a request fails (a "not found" on a write means the bucket/container is missing; reads
+#: of a missing object are handled before, by :func:`_missing`).
+_FAILURES = (BaseError, FileNotFoundError)
+
+
+def _unavailable(error: Exception) -> StoreUnavailableError:
+    return StoreUnavailableError(f"the object store failed: {str(error).splitlines()[0] if str(error) else error!r}")
+
+
+def _guarded(method: F) -> F:
+    """Turn the object store's failures (other than a missing object, which callers handle) into
+    :class:`StoreUnavailableError`; for a generator, while it is iterated."""
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def generate(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from method(*args, **kwargs)
+            except _FAILURES as exc:
+                raise _unavailable(exc) from exc
+
+        return generate  # type: ignore[return-value]
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except _FAILURES as exc:
+            raise _unavailable(exc) from exc
+
+    return call  # type: ignore[return-value]
+
+
 def _blob_key(digest: Digest) -> str:
     return f"blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
 
@@ -136,6 +174,7 @@ class ObjectBlobReader:
         self._key = key
         self.size = size
 
+    @_guarded
     def read_at(self, offset: int, length: int) -> bytes:
         end = min(self.size, offset + length)
         if offset >= end:
@@ -165,10 +204,12 @@ class ObjectBlobStore:
         except Exception as exc:  # any refusal of the store means new blobs cannot be stored
             raise OSError(f"cannot write to the object store: {exc}") from None
 
+    @_guarded
     def size(self, digest: Digest) -> int | None:
         meta = _missing(obstore.head, self.store, _blob_key(digest))
         return None if meta is None else int(meta["size"])
 
+    @_guarded
     def open(self, digest: Digest) -> ObjectBlobReader | BlobRedirect | None:
         size = self.size(digest)
         if size is None:
@@ -178,6 +219,7 @@ class ObjectBlobStore:
             return BlobRedirect(obstore.sign(self.store, "GET", key, REDIRECT_LIFETIME), size)
         return ObjectBlobReader(self.store, key, size)
 
+    @_guarded
     def read(self, digest: Digest, limit: int) -> bytes | None:
         size = self.size(digest)
         if size is None or size > limit:
@@ -185,16 +227,19 @@ class ObjectBlobStore:
         result = _missing(obstore.get, self.store, _blob_key(digest))
         return None if result is None else bytes(result.bytes())
 
+    @_guarded
     def delete(self, digest: Digest) -> bool:
         if self.size(digest) is None:
             return False
         obstore.delete(self.store, _blob_key(digest))
         return True
 
+    @_guarded
     def adopt(self, source_key: str, digest: Digest) -> None:
         """Copy a verified object into place as the blob ``digest`` (server-side; replaces a stored copy)."""
         obstore.copy(self.store, source_key, _blob_key(digest), overwrite=True)
 
+    @_guarded
     def iter_sizes(self) -> Iterator[tuple[Digest, int]]:
         """Every stored blob with its size (garbage collection)."""
         for page in obstore.list(self.store, "blobs/", chunk_size=1000):
@@ -229,6 +274,7 @@ class ObjectUploadStore:
     def _base(upload_id: str) -> str:
         return f"uploads/{upload_id}/"
 
+    @_guarded
     def create(self, repository: str) -> UploadState:
         upload_id = uuid.uuid4().hex
         info = json.dumps({"repository": repository, "created": time.time()}).encode()
@@ -248,6 +294,7 @@ class ObjectUploadStore:
         parts.sort()
         return parts
 
+    @_guarded
     def state(self, upload_id: str) -> UploadState | None:
         if not _UPLOAD_ID.fullmatch(upload_id):
             return None
@@ -285,8 +332,8 @@ class ObjectUploadStore:
         key = f"{self._base(upload_id)}parts/{offset:020d}"
         try:
             await obstore.put_async(self.store, key, _counted(body, first, seen), chunk_size=ASSEMBLE_CHUNK)
-        except Exception as exc:
-            raise OSError(f"the object store refused the chunk: {exc}") from exc
+        except _FAILURES as exc:
+            raise _unavailable(exc) from exc
         return offset + seen[0]
 
     async def _verify(self, upload_id: str, algorithm: str) -> tuple[Hasher, str | None]:
@@ -324,13 +371,17 @@ class ObjectUploadStore:
         """Yield the digest and size of the session's bytes, read back from the store and hashed."""
         if await asyncio.to_thread(self.state, upload_id) is None:
             raise UploadGoneError(upload_id)
-        hasher, key = await self._verify(upload_id, algorithm)
+        try:
+            hasher, key = await self._verify(upload_id, algorithm)
+        except _FAILURES as exc:
+            raise _unavailable(exc) from exc
         self._verified[upload_id] = key
         try:
             yield hasher.digest, hasher.size
         finally:
             self._verified.pop(upload_id, None)
 
+    @_guarded
     def commit(self, upload_id: str, digest: Digest) -> None:
         """Copy the sealed session's verified object into the content-addressed key."""
         key = self._verified.get(upload_id)
@@ -339,6 +390,7 @@ class ObjectUploadStore:
         else:
             self.blobs.adopt(key, digest)
 
+    @_guarded
     def discard(self, upload_id: str) -> bool:
         if not _UPLOAD_ID.fullmatch(upload_id):
             return False
@@ -352,6 +404,7 @@ class ObjectUploadStore:
         ``gc``/expiry require is what protects it)."""
         return self.discard(upload_id)
 
+    @_guarded
     def sessions(self) -> Iterator[UploadState]:
         listing = obstore.list_with_delimiter(self.store, "uploads/")
         for prefix in listing["common_prefixes"]:

@@ -192,6 +192,11 @@ class StoreGoneError(Exception):
     every request is refused with 503 rather than acknowledged and lost."""
 
 
+class StoreUnavailableError(Exception):
+    """The storage service refused a request or could not be reached (object storage down, credentials
+    refused): the request is answered 503 and nothing is acknowledged."""
+
+
 class UploadBusyError(Exception):
     """Another request is writing to the same upload session right now."""
 
