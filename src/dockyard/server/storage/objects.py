@@ -41,7 +41,7 @@ from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import AzureStore, S3Store
 
 if TYPE_CHECKING:
-    from obstore.store import ClientConfig
+    from obstore.store import ClientConfig, RetryConfig
 
 from ...oci.digest import Digest, Hasher
 from .factory import StorageUrlError
@@ -107,15 +107,22 @@ def _azure_settings() -> dict[str, Any]:
     return settings
 
 
+#: Retries of a failed object storage request: a few, within a bound, so a client is answered (503) rather than
+#: held for minutes while the store is down.
+RETRIES: RetryConfig = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
+
+
 def open_object_store(location: ObjectLocation) -> CloudStore:
     """An obstore client for ``location`` with credentials from the standard environment variables."""
     prefix = location.prefix or None
     if location.scheme == "s3":
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
         s3: dict[str, Any] = {"endpoint": endpoint} if endpoint else {}
-        return S3Store(location.container, prefix=prefix, client_options=_http_options(endpoint), **s3)
+        return S3Store(location.container, prefix=prefix, client_options=_http_options(endpoint),
+                       retry_config=RETRIES, **s3)
     az = _azure_settings()
-    return AzureStore(location.container, prefix=prefix, client_options=_http_options(az.get("endpoint")), **az)
+    return AzureStore(location.container, prefix=prefix, client_options=_http_options(az.get("endpoint")),
+                      retry_config=RETRIES, **az)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
