@@ -23,6 +23,11 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Azurite, Microsoft's Azure Blob emulator, for the object storage tests (npm; Node.js from Debian).
+if ! command -v azurite-blob >/dev/null; then
+  command -v npm >/dev/null || { $SUDO apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm >/dev/null; }
+  $SUDO npm install -g --silent azurite
+fi
 # The Debian packages may start a registry service on :5000 and nginx on :80; tests start their own on free ports.
 
 if [ -n "${VIRTUAL_ENV:-}" ]; then

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.inprocess import InProcessServer
+from tests.support.objectstores import Emulator, start_emulator
 from tests.support.peers import require_program
 from tests.support.servers import DistributionServer, DockyardServer, write_htpasswd
 
@@ -87,3 +88,21 @@ def distribution_auth_server(
         tmp_path_factory.mktemp("distribution-auth"), htpasswd=htpasswd_file, program=program
     ) as server:
         yield server  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def object_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Emulator]]:
+    """Object storage emulators by scheme (``s3``: moto_server, ``az``: Azurite), each started on first use and
+    stopped at the end of the session."""
+    started: dict[str, Emulator] = {}
+
+    def get(kind: str) -> Emulator:
+        if kind not in started:
+            started[kind] = start_emulator(kind, tmp_path_factory.mktemp(f"emulator-{kind}"))
+        return started[kind]
+
+    try:
+        yield get
+    finally:
+        for emulator in started.values():
+            emulator.stop()

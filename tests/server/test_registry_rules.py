@@ -1,9 +1,10 @@
 """The registry's rules over its storage protocols: the same rules, the same answers, on the SQLite and file
-stores ``dockyard serve`` uses and on the in-memory stores (nothing in the rules depends on a backend)."""
+stores ``dockyard serve`` uses, on object storage (S3 in moto_server, Azure Blob in Azurite) and on the in-memory
+stores (nothing in the rules depends on a backend)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,21 @@ from dockyard.server import errors as e
 from dockyard.server.registry import Registry
 from dockyard.server.storage.memory import MemoryBlobStore, MemoryMetadataStore, MemoryUploadStore
 from tests.support.images import Content, make_artifact, make_image
+from tests.support.objectstores import Emulator
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+@pytest.fixture(params=["sqlite", "memory", "s3", "az"])
+def registry(
+    request: pytest.FixtureRequest, tmp_path: Path, object_storage: Callable[[str], Emulator],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Registry]:
     if request.param == "sqlite":
         reg = Registry.open(tmp_path / "data")
+    elif request.param in ("s3", "az"):
+        emulator = object_storage(request.param)
+        for key, value in emulator.env().items():
+            monkeypatch.setenv(key, value)
+        reg = Registry.open(tmp_path / "data", emulator.new_url())
     else:
         blobs = MemoryBlobStore()
         reg = Registry(MemoryMetadataStore(), blobs, MemoryUploadStore(blobs))

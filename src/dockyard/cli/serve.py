@@ -95,6 +95,18 @@ def serve(
         help="The URL clients use (scheme://host[:port], e.g. behind a reverse proxy): the token realm and "
         "service and the ACR bodies name it.",
     ),
+    storage_url: str | None = typer.Option(
+        None,
+        "--storage-url",
+        help="Where blobs and upload sessions live: a path or file:///path (default: the data dir), "
+        "s3://bucket/prefix (AWS_* variables) or az://container/prefix (AZURE_STORAGE_CONNECTION_STRING).",
+    ),
+    storage_redirect: str = typer.Option(
+        "on",
+        "--storage-redirect",
+        help="on: blob GETs from object storage answer 307 to a short-lived presigned URL; off: the server "
+        "streams them.",
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -140,6 +152,10 @@ def serve(
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+    if storage_redirect not in ("on", "off"):
+        typer.echo(f"error: --storage-redirect must be on or off, not {storage_redirect!r}", err=True)
+        raise typer.Exit(2)
+    storage_url = _storage_url(storage_url)
     config = ServerConfig(
         data_dir=str(_data_dir(data_dir).resolve()),
         htpasswd=str(htpasswd.resolve()) if htpasswd else None,
@@ -162,6 +178,8 @@ def serve(
         tls_cert=str(tls_cert.resolve()) if tls_cert else None,
         tls_key=str(tls_key.resolve()) if tls_key else None,
         public_url=public_url,
+        storage_url=storage_url,
+        storage_redirect=storage_redirect == "on",
     )
     try:
         report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)
@@ -179,6 +197,23 @@ def serve(
         raise typer.Exit(1) from None
 
 
+def _storage_url(value: str | None) -> str | None:
+    """``--storage-url`` checked (exit 2 with a one-line message when unusable); a folder becomes absolute."""
+    if value is None:
+        return None
+    from ..server.storage.factory import StorageUrlError, is_object_storage, storage_folder
+    from ..server.storage.objects import parse_object_url
+
+    try:
+        if is_object_storage(value):
+            parse_object_url(value)
+            return value
+        return str(storage_folder(value, Path()).resolve())
+    except StorageUrlError as exc:
+        typer.echo(f"error: --storage-url: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _access_log(value: Path | None) -> str | None:
     """``--access-log``: ``-`` stays ``-`` (standard output), a file becomes an absolute path (workers may chdir)."""
     if value is None:
@@ -188,6 +223,10 @@ def _access_log(value: Path | None) -> str | None:
 
 def gc(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="The registry's data directory."),
+    storage_url: str | None = typer.Option(
+        None, "--storage-url", envvar="DOCKYARD_STORAGE_URL",
+        help="Where the registry's blobs live (as dockyard serve --storage-url; default: the data dir).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be removed; remove nothing."),
     min_age: float = typer.Option(
         3600.0, "--min-age", help="Seconds an unreferenced blob or upload must be untouched before removal."
@@ -208,11 +247,15 @@ def gc(
     if not (directory / DB_NAME).exists():
         typer.echo(f"error: {directory} is not a dockyard data directory", err=True)
         raise typer.Exit(2)
+    storage_url = _storage_url(storage_url)
+    if verify and storage_url is not None and storage_url != str(directory.resolve()):
+        typer.echo("error: --verify checks blob files in the data dir only, not --storage-url", err=True)
+        raise typer.Exit(2)
     corrupt = verify_blobs(directory, dry_run=dry_run) if verify else []
     for bad in corrupt:
         where = f"moved to {bad.quarantined}" if bad.quarantined else "would be quarantined"
         typer.echo(f"corrupt blob {bad.digest}: its {bad.size} bytes hash to {bad.actual}; {where}")
-    report = collect(directory, dry_run=dry_run, min_age=min_age)
+    report = collect(directory, dry_run=dry_run, min_age=min_age, storage_url=storage_url)
     verb = "would remove" if dry_run else "removed"
     typer.echo(
         f"{verb} {len(report.blobs)} blob(s) ({report.bytes} bytes) and {len(report.uploads)} upload session(s); "

@@ -32,7 +32,7 @@ from .observe import RequestObserver
 from .registry import Registry
 from .rendering import error_response
 from .storage.failures import CONDITIONS, storage_condition
-from .storage.protocols import StoreGoneError
+from .storage.protocols import StoreGoneError, StoreUnavailableError
 
 log = logging.getLogger("dockyard.server")
 
@@ -66,6 +66,13 @@ async def _storage_failure(request: Request, exc: Exception) -> Response:
         raise exc
     log.error("%s %s: %s (%s)", request.method, request.url.path, CONDITIONS[condition], exc)
     return error_response(e.insufficient_storage(condition, CONDITIONS[condition]), head=request.method == "HEAD")
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """The object store refused a request or could not be reached: 503, nothing acknowledged."""
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    error = e.RegistryError(503, "UNAVAILABLE", "the blob storage is unavailable; retry later")
+    return error_response(error, head=request.method == "HEAD")
 
 
 async def _store_gone(request: Request, exc: Exception) -> Response:
@@ -115,7 +122,9 @@ def create_app(config: ServerConfig) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         server_log.start()
-        registry = await asyncio.to_thread(Registry.open, data_dir)
+        registry = await asyncio.to_thread(
+            Registry.open, data_dir, config.storage_url, storage_redirect=config.storage_redirect
+        )
         app.state.registry = registry
         if app.state.auth.enabled:
             app.state.auth.attach(registry)
@@ -143,6 +152,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
             OSError: _storage_failure,
             sqlite3.Error: _storage_failure,
             StoreGoneError: _store_gone,
+            StoreUnavailableError: _store_unavailable,
             Exception: _unexpected,
         },
         lifespan=lifespan,

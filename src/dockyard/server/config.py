@@ -53,6 +53,11 @@ class ServerConfig:
     tls_key: str | None = None
     #: The URL clients reach the registry by (``scheme://host[:port]``), ``None``: from each request.
     public_url: str | None = None
+    #: Where blobs and upload sessions live: a path, ``file:///path``, ``s3://bucket/prefix`` or
+    #: ``az://container/prefix`` (``None``: the data dir); blob GETs from object storage redirect to a presigned URL
+    #: unless ``storage_redirect`` is off.
+    storage_url: str | None = None
+    storage_redirect: bool = True
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -22,7 +22,8 @@ from pathlib import Path
 from ..oci.digest import Digest, Hasher
 from ..oci.manifest import InvalidManifestError, parse_manifest
 from .registry import expire_uploads
-from .storage.blobs import WRITE_BATCH, FileBlobStore, FileUploadStore
+from .storage.blobs import WRITE_BATCH, FileBlobStore
+from .storage.factory import open_stores
 from .storage.metadata import SqliteMetadataStore
 from .storage.protocols import MetadataStore
 
@@ -148,14 +149,16 @@ def _referenced(meta: MetadataStore) -> set[str]:
     return marked
 
 
-def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -> GcReport:
-    """Collect garbage in ``data_dir``; returns what was (or would be) removed. A real run (not a dry run) is
-    recorded for the server's metrics (see :func:`record_run`)."""
+def collect(
+    data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0, storage_url: str | None = None
+) -> GcReport:
+    """Collect garbage in ``data_dir`` (blobs and uploads where ``storage_url`` says; default: ``data_dir``);
+    returns what was (or would be) removed. A real run (not a dry run) is recorded for the server's metrics (see
+    :func:`record_run`)."""
     data_dir = Path(data_dir)
     started = time.time()
     meta = SqliteMetadataStore(data_dir)
-    blobs = FileBlobStore(data_dir)
-    uploads = FileUploadStore(data_dir, blobs)
+    blobs, uploads = open_stores(storage_url, data_dir)
     report = GcReport()
     now = time.time()
     try:
@@ -167,14 +170,10 @@ def collect(data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0) -
                     linked.add(link.digest)
                 elif not dry_run:
                     meta.unlink_blob(link.repo_id, link.digest)
-            for digest, path in list(blobs.iter_all()):
+            for digest, size in list(blobs.iter_sizes()):
                 text = str(digest)
                 if text in marked or text in linked:
                     report.kept += 1
-                    continue
-                try:
-                    size = path.stat().st_size
-                except FileNotFoundError:
                     continue
                 report.blobs.append(text)
                 report.bytes += size

@@ -156,15 +156,16 @@ class Registry:
         self._threads = StoreThreads(metadata)
 
     @classmethod
-    def open(cls, data_dir: Path) -> Registry:
-        """The default registry: SQLite metadata and file blobs and uploads in ``data_dir``."""
-        from .storage.blobs import FileBlobStore, FileUploadStore
+    def open(cls, data_dir: Path, storage_url: str | None = None, *, storage_redirect: bool = True) -> Registry:
+        """SQLite metadata in ``data_dir``; blobs and uploads where ``storage_url`` says (default: files in
+        ``data_dir``; see :func:`~.storage.factory.open_stores`)."""
+        from .storage.factory import open_stores
         from .storage.metadata import SqliteMetadataStore
         from .storage.private import make_private_dir
 
         make_private_dir(Path(data_dir))
-        blobs = FileBlobStore(Path(data_dir))
-        return cls(SqliteMetadataStore(Path(data_dir)), blobs, FileUploadStore(Path(data_dir), blobs))
+        blobs, uploads = open_stores(storage_url, Path(data_dir), redirect=storage_redirect)
+        return cls(SqliteMetadataStore(Path(data_dir)), blobs, uploads)
 
     def close(self) -> None:
         """Finish the work handed to the store threads, then close the stores."""

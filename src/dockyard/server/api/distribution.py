@@ -94,15 +94,18 @@ async def blob(request: Request) -> Response:
         return empty(202)
     opened = await reg.open_blob(name, str(request.path_params["digest"]))
     digest, source = opened.digest, opened.source
-    if isinstance(source, BlobRedirect):
-        return RedirectResponse(source.url, status_code=307, headers={"Docker-Content-Digest": str(digest)})
-    size = source.size
     headers = {
         "Docker-Content-Digest": str(digest),
         "Content-Type": "application/octet-stream",
         "Accept-Ranges": "bytes",
         "ETag": f'"{digest}"',
     }
+    if isinstance(source, BlobRedirect):
+        if request.method == "GET":
+            return RedirectResponse(source.url, status_code=307, headers={"Docker-Content-Digest": str(digest)})
+        # HEAD is answered here: a presigned URL is signed for GET only.
+        return Response(b"", status_code=200, headers={**headers, "Content-Length": str(source.size)})
+    size = source.size
     range_header = request.headers.get("range")
     start, length, status = 0, size, 200
     if range_header is not None and range_header.strip().lower().startswith("bytes"):

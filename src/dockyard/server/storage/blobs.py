@@ -136,6 +136,14 @@ class FileBlobStore:
         except FileNotFoundError:
             return None
 
+    def iter_sizes(self) -> Iterator[tuple[Digest, int]]:
+        """Every stored blob with its size (garbage collection)."""
+        for digest, path in self.iter_all():
+            try:
+                yield digest, path.stat().st_size
+            except FileNotFoundError:
+                continue
+
     def iter_all(self) -> Iterator[tuple[Digest, Path]]:
         """Every stored blob (for garbage collection)."""
         for algo_dir in self.root.iterdir() if self.root.exists() else ():

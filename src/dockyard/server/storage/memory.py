@@ -407,6 +407,11 @@ class MemoryBlobStore:
     def delete(self, digest: Digest) -> bool:
         return self._blobs.pop(str(digest), None) is not None
 
+    def iter_sizes(self) -> Iterator[tuple[Digest, int]]:
+        """Every stored blob with its size (garbage collection)."""
+        for text, data in list(self._blobs.items()):
+            yield Digest.parse(text), len(data)
+
 
 @dataclass
 class _Session:

@@ -152,6 +152,9 @@ class BlobStore(Protocol):
 
     def delete(self, digest: Digest) -> bool: ...
 
+    def iter_sizes(self) -> Iterator[tuple[Digest, int]]:
+        """Every stored blob with its size (garbage collection)."""
+
     def check_writable(self) -> None:
         """Raise ``OSError`` when new blobs could not be stored (the store is missing or read-only)."""
 
@@ -187,6 +190,11 @@ class UploadStore(Protocol):
 class StoreGoneError(Exception):
     """A store can no longer be trusted (e.g. its database was deleted or replaced under the running server):
     every request is refused with 503 rather than acknowledged and lost."""
+
+
+class StoreUnavailableError(Exception):
+    """The storage service refused a request or could not be reached (object storage down, credentials
+    refused): the request is answered 503 and nothing is acknowledged."""
 
 
 class UploadBusyError(Exception):
