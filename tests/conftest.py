@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from tests.support.inprocess import InProcessServer
 from tests.support.peers import require_program
+from tests.support.postgres import PostgresCluster
 from tests.support.servers import DistributionServer, DockyardServer, write_htpasswd
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
@@ -87,3 +90,25 @@ def distribution_auth_server(
         tmp_path_factory.mktemp("distribution-auth"), htpasswd=htpasswd_file, program=program
     ) as server:
         yield server  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL 15 cluster for the session (127.0.0.1, its own port); stopped and removed at the end."""
+    # Not under pytest's temporary directory: that is private to root, and the cluster runs as another user.
+    cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="dockyard-pg-")))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """A new database of the session's cluster, upgraded to the current schema (``dockyard db upgrade``)."""
+    from dockyard.server.storage.schema import upgrade
+
+    url = postgres_cluster.database()
+    upgrade(url)
+    return url

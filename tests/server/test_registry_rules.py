@@ -1,5 +1,6 @@
 """The registry's rules over its storage protocols: the same rules, the same answers, on the SQLite and file
-stores ``dockyard serve`` uses and on the in-memory stores (nothing in the rules depends on a backend)."""
+stores ``dockyard serve`` uses, on PostgreSQL metadata and on the in-memory stores (nothing in the rules depends
+on a backend)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from dockyard.server.storage.memory import MemoryBlobStore, MemoryMetadataStore,
 from tests.support.images import Content, make_artifact, make_image
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
     if request.param == "sqlite":
         reg = Registry.open(tmp_path / "data")
+    elif request.param == "postgres":
+        reg = Registry.open(tmp_path / "data", request.getfixturevalue("postgres_url"))
     else:
         blobs = MemoryBlobStore()
         reg = Registry(MemoryMetadataStore(), blobs, MemoryUploadStore(blobs))

@@ -95,6 +95,12 @@ def serve(
         help="The URL clients use (scheme://host[:port], e.g. behind a reverse proxy): the token realm and "
         "service and the ACR bodies name it.",
     ),
+    metadata_url: str | None = typer.Option(
+        None,
+        "--metadata-url",
+        help="Where the metadata lives: sqlite:///path/metadata.db (default: in the data dir) or "
+        "postgresql://user:pass@host:port/db (its schema made with `dockyard db upgrade`).",
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -162,6 +168,7 @@ def serve(
         tls_cert=str(tls_cert.resolve()) if tls_cert else None,
         tls_key=str(tls_key.resolve()) if tls_key else None,
         public_url=public_url,
+        metadata_url=metadata_url,
     )
     try:
         report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)

@@ -115,7 +115,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         server_log.start()
-        registry = await asyncio.to_thread(Registry.open, data_dir)
+        registry = await asyncio.to_thread(Registry.open, data_dir, config.metadata_url)
         app.state.registry = registry
         if app.state.auth.enabled:
             app.state.auth.attach(registry)

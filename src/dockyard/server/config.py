@@ -53,6 +53,9 @@ class ServerConfig:
     tls_key: str | None = None
     #: The URL clients reach the registry by (``scheme://host[:port]``), ``None``: from each request.
     public_url: str | None = None
+    #: Where the metadata lives: ``sqlite:///path/metadata.db`` or ``postgresql://…`` (``None``: SQLite in the
+    #: data directory).
+    metadata_url: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -156,15 +156,17 @@ class Registry:
         self._threads = StoreThreads(metadata)
 
     @classmethod
-    def open(cls, data_dir: Path) -> Registry:
-        """The default registry: SQLite metadata and file blobs and uploads in ``data_dir``."""
+    def open(cls, data_dir: Path, metadata_url: str | None = None) -> Registry:
+        """The registry of ``data_dir``: metadata at ``metadata_url`` (default: SQLite in ``data_dir``), file blobs
+        and uploads in ``data_dir``."""
         from .storage.blobs import FileBlobStore, FileUploadStore
-        from .storage.metadata import SqliteMetadataStore
         from .storage.private import make_private_dir
+        from .storage.stores import open_metadata
 
         make_private_dir(Path(data_dir))
+        meta = open_metadata(metadata_url, Path(data_dir))
         blobs = FileBlobStore(Path(data_dir))
-        return cls(SqliteMetadataStore(Path(data_dir)), blobs, FileUploadStore(Path(data_dir), blobs))
+        return cls(meta, blobs, FileUploadStore(Path(data_dir), blobs))
 
     def close(self) -> None:
         """Finish the work handed to the store threads, then close the stores."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import records as r
-from .private import FILE_MODE, make_private_dir
+from .private import create_private_file, make_private_dir
 from .protocols import StoreGoneError
 from .schema import HEAD, sqlite_url, upgrade
 
@@ -105,7 +105,7 @@ class SqliteMetadataStore:
         # Created 0600 before SQLite opens it: its -wal and -shm files take the database file's mode.
         if not self.path.exists():
             with contextlib.suppress(FileExistsError):
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+                create_private_file(self.path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()

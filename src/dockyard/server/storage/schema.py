@@ -15,6 +15,8 @@ from typing import Literal
 
 import sqlalchemy as sa
 
+from .private import FILE_MODE, create_private_file, make_private_dir
+
 #: The newest revision this dockyard knows (the head of :mod:`.migrations`; a test checks they agree).
 HEAD = "0001"
 #: The revision a database without ``alembic_version`` but with the tables is at (the releases before).
@@ -126,13 +128,17 @@ MIGRATION_LOCK = int.from_bytes(b"dockyard", "big") >> 1
 
 @contextlib.contextmanager
 def _serialised(url: str) -> Iterator[None]:
-    """For a SQLite file: one process upgrades it at a time (a lock file beside it); else nothing."""
+    """For a SQLite file: created private (0600, in a 0700 directory; its -wal and -shm files take its mode) and
+    upgraded by one process at a time (a lock file beside it); else nothing."""
     path = sqlite_path(url)
     if path is None:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(f"{path}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    make_private_dir(path.parent)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            create_private_file(path)
+    fd = os.open(f"{path}.migrate-lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
