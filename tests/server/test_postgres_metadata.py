@@ -1,0 +1,117 @@
+"""``dockyard serve --metadata-url postgresql://…``: real servers on a private PostgreSQL cluster — the
+distribution and ACR APIs, locks, two servers sharing one database, and refusing a schema they do not know."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.images import make_image, push
+from tests.support.postgres import PostgresCluster
+from tests.support.servers import DockyardServer, subprocess_env
+
+
+def _serve(tmp_path: Path, name: str, url: str, data_dir: Path | None = None) -> DockyardServer:
+    return DockyardServer(tmp_path / name, "--metadata-url", url, data_dir=data_dir)
+
+
+def test_serve_on_postgres_answers_the_distribution_and_acr_apis(tmp_path: Path, postgres_url: str) -> None:
+    image = make_image(seed="pg-basics", layers=2)
+    with _serve(tmp_path, "srv", postgres_url) as server, httpx.Client(base_url=server.url, timeout=30.0) as http:
+        digest = push(image, server.url, "team/app", "v1", client=http)
+        push(make_image(seed="pg-basics-2", layers=1), server.url, "team/app", "v2", client=http)
+        push(make_image(seed="pg-basics-3", layers=1), server.url, "other", "latest", client=http)
+
+        got = http.get("/v2/team/app/manifests/v1", headers={"Accept": image.media_type})
+        assert got.status_code == 200 and got.content == image.body
+        assert got.headers["Docker-Content-Digest"] == digest
+        layer = image.blobs[-1]
+        assert http.get(f"/v2/team/app/blobs/{layer.digest}").content == layer.data
+        assert http.get("/v2/team/app/tags/list").json()["tags"] == ["v1", "v2"]
+        assert http.get("/v2/team/app/tags/list", params={"n": 1}).json()["tags"] == ["v1"]
+        assert http.get("/v2/team/app/tags/list", params={"n": 1, "last": "v1"}).json()["tags"] == ["v2"]
+        assert http.get("/v2/_catalog").json()["repositories"] == ["other", "team/app"]
+
+        assert http.get("/acr/v1/_catalog").json()["repositories"] == ["other", "team/app"]
+        repo = http.get("/acr/v1/team/app").json()
+        assert (repo["tagCount"], repo["manifestCount"]) == (2, 2)
+        tags = http.get("/acr/v1/team/app/_tags", params={"orderby": "timedesc"}).json()["tags"]
+        assert [t["name"] for t in tags] == ["v2", "v1"]
+
+        # A write-locked tag can be neither moved nor deleted, nor its repository deleted.
+        locked = http.patch("/acr/v1/team/app/_tags/v1", json={"writeEnabled": False})
+        assert locked.status_code == 200 and locked.json()["tag"]["changeableAttributes"]["writeEnabled"] is False
+        other = make_image(seed="pg-basics-4", layers=1)
+        with pytest.raises(AssertionError, match="405"):
+            push(other, server.url, "team/app", "v1", client=http)
+        assert http.delete(f"/v2/team/app/manifests/{digest}").status_code == 405
+        assert http.delete("/acr/v1/team/app").status_code == 405
+        assert http.get("/v2/team/app/manifests/v1").headers["Docker-Content-Digest"] == digest
+
+        # Unlocked, it goes like anything else.
+        assert http.patch("/acr/v1/team/app/_tags/v1", json={"writeEnabled": True}).status_code == 200
+        assert http.delete(f"/v2/team/app/manifests/{digest}").status_code == 202
+        assert http.get("/v2/team/app/manifests/v1").status_code == 404
+        assert http.get("/v2/team/app/tags/list").json()["tags"] == ["v2"]
+
+
+def test_two_servers_share_one_database(tmp_path: Path, postgres_url: str) -> None:
+    shared = tmp_path / "blobs"  # one blob folder for both (object storage is another module's)
+    with (
+        _serve(tmp_path, "a", postgres_url, data_dir=shared) as a,
+        _serve(tmp_path, "b", postgres_url, data_dir=shared) as b,
+        httpx.Client(timeout=30.0) as http,
+    ):
+        image = make_image(seed="pg-shared", layers=1)
+        digest = push(image, a.url, "shared/app", "v1", client=http)
+        got = http.get(f"{b.url}/v2/shared/app/manifests/v1", headers={"Accept": image.media_type})
+        assert got.status_code == 200 and got.headers["Docker-Content-Digest"] == digest
+        assert http.get(f"{b.url}/v2/shared/app/tags/list").json()["tags"] == ["v1"]
+        # A lock set through one is enforced by the other.
+        assert http.patch(f"{b.url}/acr/v1/shared/app/_tags/v1", json={"deleteEnabled": False}).status_code == 200
+        assert http.delete(f"{a.url}/v2/shared/app/manifests/{digest}").status_code == 405
+        push(make_image(seed="pg-shared-2", layers=1), b.url, "shared/app", "v2", client=http)
+        assert http.get(f"{a.url}/v2/shared/app/tags/list").json()["tags"] == ["v1", "v2"]
+
+
+def _serve_fails(tmp_path: Path, *flags: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "dockyard", "serve", "--port", "0", "--data-dir", str(tmp_path / "data"), *flags],
+        capture_output=True, text=True, env=subprocess_env(), timeout=60,
+    )
+    assert done.returncode != 0, done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    return lines[0]
+
+
+def _db_upgrade(*flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard", "db", "upgrade", *flags],
+        capture_output=True, text=True, env=subprocess_env(), timeout=60,
+    )
+
+
+def test_serve_refuses_a_postgres_schema_it_does_not_know(tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
+    url = postgres_cluster.database()
+    refused = _serve_fails(tmp_path, "--metadata-url", url)
+    assert "run `dockyard db upgrade`" in refused
+
+    upgraded = _db_upgrade("--metadata-url", url)
+    assert upgraded.returncode == 0 and "had no schema; created it" in upgraded.stdout, upgraded.stderr
+    again = _db_upgrade("--metadata-url", url)
+    assert again.returncode == 0 and "already at the current schema" in again.stdout
+
+    postgres_cluster.sql("UPDATE alembic_version SET version_num = '9999'", url.rsplit("/", 1)[1])
+    refused = _serve_fails(tmp_path, "--metadata-url", url)
+    assert "this dockyard is older than the database" in refused
+    assert _db_upgrade("--metadata-url", url).returncode == 1
+
+
+def test_serve_names_an_unreachable_database_in_one_line(tmp_path: Path) -> None:
+    refused = _serve_fails(tmp_path, "--metadata-url", "postgresql://dockyard:hunter2@127.0.0.1:1/registry")
+    assert "cannot use the metadata database" in refused and "hunter2" not in refused
