@@ -3,6 +3,7 @@ distribution and ACR APIs, locks, two servers sharing one database, and refusing
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,26 @@ def test_serve_refuses_a_postgres_schema_it_does_not_know(tmp_path: Path, postgr
 def test_serve_names_an_unreachable_database_in_one_line(tmp_path: Path) -> None:
     refused = _serve_fails(tmp_path, "--metadata-url", "postgresql://dockyard:hunter2@127.0.0.1:1/registry")
     assert "cannot use the metadata database" in refused and "hunter2" not in refused
+
+
+def test_tokens_made_with_the_cli_log_in_to_a_postgres_server(
+    tmp_path: Path, postgres_url: str, htpasswd_file: Path
+) -> None:
+    from tests.conftest import TEST_USER
+
+    def token(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dockyard", "token", *args, "--metadata-url", postgres_url],
+            capture_output=True, text=True, env=subprocess_env(), timeout=60,
+        )
+
+    created = token("create", "ci", "--scope", "team/*:content/read", "-o", "json")
+    assert created.returncode == 0, created.stderr
+    password = json.loads(created.stdout)["password"]
+    server = DockyardServer(tmp_path / "srv", "--metadata-url", postgres_url, "--htpasswd", str(htpasswd_file))
+    with server, httpx.Client(base_url=server.url, timeout=30.0) as http:
+        push(make_image(seed="pg-token", layers=1), server.url, "team/app", "v1", auth=TEST_USER)
+        assert http.get("/v2/team/app/tags/list", auth=("ci", password)).status_code == 200
+        assert http.get("/v2/other/tags/list", auth=("ci", password)).status_code in (401, 403)
+        assert token("disable", "ci").returncode == 0
+        assert http.get("/v2/team/app/tags/list", auth=("ci", password)).status_code == 401

@@ -8,13 +8,10 @@ from typing import Annotated
 import typer
 
 from .errors import CommandError
+from .options import MetadataUrl
 
 group = typer.Typer(help="Manage the registry's metadata database.", no_args_is_help=True)
 
-MetadataUrl = Annotated[str | None, typer.Option(
-    "--metadata-url", envvar="DOCKYARD_METADATA_URL",
-    help="sqlite:///path/metadata.db or postgresql://user:pass@host:port/db (default: the data dir's SQLite).",
-    show_default=False)]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="The registry's data directory (default: as for "
                                               "dockyard serve).", show_default=False)]
 
@@ -27,8 +24,7 @@ _SAID = {
 }
 
 
-@group.command(epilog="Example:\n\n  dockyard db upgrade --metadata-url postgresql://dockyard:pw@db:5432/dockyard\n\n"
-               "  dockyard db upgrade --data-dir ./registry-data")
+@group.command(epilog="Example:\n\n  dockyard db upgrade --data-dir ./registry-data")
 def upgrade(metadata_url: MetadataUrl = None, data_dir: DataDir = None) -> None:
     """Create or upgrade the metadata schema (run once per release before starting the servers of a shared
     PostgreSQL database; safe to run again, and by several hosts at once)."""
