@@ -139,3 +139,25 @@ def test_tokens_made_with_the_cli_log_in_to_a_postgres_server(
         assert http.get("/v2/other/tags/list", auth=("ci", password)).status_code in (401, 403)
         assert token("disable", "ci").returncode == 0
         assert http.get("/v2/team/app/tags/list", auth=("ci", password)).status_code == 401
+
+
+def test_an_unreachable_database_is_503_and_the_server_recovers(
+    tmp_path: Path, postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    name = postgres_url.rsplit("/", 1)[1]
+    image = make_image(seed="pg-outage", layers=1)
+    with _serve(tmp_path, "srv", postgres_url) as server, httpx.Client(base_url=server.url, timeout=30.0) as http:
+        push(image, server.url, "outage/app", "v1", client=http)
+        postgres_cluster.sql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        postgres_cluster.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        try:
+            down = http.get("/v2/outage/app/manifests/v1")
+            assert down.status_code == 503, down.text
+            assert down.json()["errors"][0]["code"] == "UNAVAILABLE"
+            assert "cannot be reached" in down.json()["errors"][0]["message"]
+            assert http.get("/v2/outage/app/tags/list").status_code == 503
+        finally:
+            postgres_cluster.sql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        assert http.get("/v2/outage/app/manifests/v1").status_code == 200
+        push(make_image(seed="pg-outage-2", layers=1), server.url, "outage/app", "v2", client=http)
+        assert http.get("/v2/outage/app/tags/list").json()["tags"] == ["v1", "v2"]

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from . import records as r
 from . import tables as t
+from .protocols import StoreGoneError
 from .schema import SchemaError, describe, engine_url, state_of
 
 #: The advisory lock key every write transaction takes ("dockyard" + 1, distinct from the migration lock).
@@ -40,6 +41,28 @@ _IN_BATCH = 1000
 _FLAG_COLUMNS = frozenset(r.ATTRIBUTE_FIELDS.values())
 _LOCKABLE = {"repositories": t.repositories, "tags": t.tags, "manifests": t.manifests}
 _INFO = [c for c in t.manifests.c if c.name != "content"]
+
+
+class DatabaseUnreachableError(StoreGoneError):
+    """The PostgreSQL server cannot be reached (or dropped the connection): this request is refused with 503; the
+    next one tries again."""
+
+    def __init__(self, where: str, reason: BaseException) -> None:
+        text = str(getattr(reason, "orig", None) or reason).strip().splitlines()
+        super().__init__(f"the metadata database {where} cannot be reached: {text[0] if text else 'no reason given'}")
+
+
+@contextlib.contextmanager
+def _reachable(where: str) -> Iterator[None]:
+    """Turn a lost or refused connection into :class:`DatabaseUnreachableError`."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        raise DatabaseUnreachableError(where, exc) from exc
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnreachableError(where, exc) from exc
+        raise
 
 
 def _attributes(row: sa.Row[Any]) -> r.Attributes:
@@ -96,6 +119,7 @@ class PostgresMetadataStore:
             engine_url(url), pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
         )
         self._local = threading.local()
+        self._where = self._engine.url.render_as_string(hide_password=True)
         with self._engine.connect() as conn:
             state = state_of(conn)
         if state != "current":
@@ -114,7 +138,7 @@ class PostgresMetadataStore:
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
         """One write transaction; writers of every process take turns (one advisory lock)."""
-        with self._engine.connect() as conn, conn.begin():
+        with _reachable(self._where), self._engine.connect() as conn, conn.begin():
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK)))
             self._local.conn = conn
             try:
@@ -128,7 +152,7 @@ class PostgresMetadataStore:
         if getattr(self._local, "conn", None) is not None:
             yield
             return
-        with self._engine.connect() as plain:
+        with _reachable(self._where), self._engine.connect() as plain:
             conn = plain.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 self._local.conn = conn
@@ -144,7 +168,7 @@ class PostgresMetadataStore:
         if conn is not None:
             yield conn
             return
-        with self._engine.begin() as own:
+        with _reachable(self._where), self._engine.begin() as own:
             yield own
 
     def _all(self, query: sa.Executable) -> list[sa.Row[Any]]:
