@@ -161,3 +161,28 @@ def test_an_unreachable_database_is_503_and_the_server_recovers(
         assert http.get("/v2/outage/app/manifests/v1").status_code == 200
         push(make_image(seed="pg-outage-2", layers=1), server.url, "outage/app", "v2", client=http)
         assert http.get("/v2/outage/app/tags/list").json()["tags"] == ["v1", "v2"]
+
+
+def test_gc_reads_the_references_from_postgres(tmp_path: Path, postgres_url: str) -> None:
+    kept, dropped = make_image(seed="pg-gc-kept", layers=1), make_image(seed="pg-gc-dropped", layers=1)
+    with _serve(tmp_path, "srv", postgres_url) as server, httpx.Client(base_url=server.url, timeout=30.0) as http:
+        push(kept, server.url, "gc/app", "kept", client=http)
+        digest = push(dropped, server.url, "gc/app", "dropped", client=http)
+        assert http.delete(f"/v2/gc/app/manifests/{digest}").status_code == 202
+        assert http.delete(f"/v2/gc/app/blobs/{dropped.blobs[-1].digest}").status_code == 202
+        data_dir = server.data_dir
+        assert not (data_dir / "metadata.db").exists()
+        # Without the URL the data directory holds no database: refused, nothing removed.
+        refused = subprocess.run([sys.executable, "-m", "dockyard", "gc", "--data-dir", str(data_dir)],
+                                 capture_output=True, text=True, env=subprocess_env(), timeout=60)
+        assert refused.returncode == 2 and "is not a dockyard data directory" in refused.stderr
+        done = subprocess.run(
+            [sys.executable, "-m", "dockyard", "gc", "--data-dir", str(data_dir), "--min-age", "0"],
+            capture_output=True, text=True, env={**subprocess_env(), "DOCKYARD_METADATA_URL": postgres_url},
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"blob {dropped.blobs[-1].digest}" in done.stdout
+        for blob in kept.blobs:
+            assert http.get(f"/v2/gc/app/blobs/{blob.digest}").content == blob.data
+        assert http.get(f"/v2/gc/app/blobs/{dropped.blobs[-1].digest}").status_code == 404
