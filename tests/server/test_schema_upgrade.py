@@ -110,3 +110,19 @@ def test_serve_refuses_a_sqlite_schema_newer_than_itself(tmp_path: Path) -> None
     assert "this dockyard is older than the database" in done.stderr
     refused = _dockyard("db", "upgrade", "--data-dir", str(data_dir))
     assert refused.returncode == 1 and "this dockyard is older than the database" in refused.stderr
+
+
+def test_the_tables_the_postgres_store_queries_are_what_the_migrations_made(postgres_url: str) -> None:
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from dockyard.server.storage.tables import metadata
+
+    engine = sa.create_engine(schema.engine_url(postgres_url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert differences == []
