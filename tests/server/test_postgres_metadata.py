@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -186,3 +187,26 @@ def test_gc_reads_the_references_from_postgres(tmp_path: Path, postgres_url: str
         for blob in kept.blobs:
             assert http.get(f"/v2/gc/app/blobs/{blob.digest}").content == blob.data
         assert http.get(f"/v2/gc/app/blobs/{dropped.blobs[-1].digest}").status_code == 404
+
+
+def test_concurrent_pushes_through_two_servers_lose_nothing(tmp_path: Path, postgres_url: str) -> None:
+    shared = tmp_path / "blobs"
+    with (
+        _serve(tmp_path, "a", postgres_url, data_dir=shared) as a,
+        _serve(tmp_path, "b", postgres_url, data_dir=shared) as b,
+    ):
+        def pushes(worker: int) -> dict[str, str]:
+            url = (a, b)[worker % 2].url
+            with httpx.Client(timeout=60.0) as http:
+                return {
+                    f"w{worker}-{i}": push(make_image(layers=1, layer_size=256), url, "busy/app", f"w{worker}-{i}",
+                                           client=http)
+                    for i in range(3)
+                }
+
+        with ThreadPoolExecutor(6) as pool:
+            expected = {tag: digest for result in pool.map(pushes, range(6)) for tag, digest in result.items()}
+        with httpx.Client(base_url=b.url, timeout=30.0) as http:
+            assert sorted(http.get("/v2/busy/app/tags/list").json()["tags"]) == sorted(expected)
+            repo = http.get("/acr/v1/busy/app").json()
+            assert (repo["tagCount"], repo["manifestCount"]) == (len(expected), len(set(expected.values())))
