@@ -126,3 +126,15 @@ def test_the_tables_the_postgres_store_queries_are_what_the_migrations_made(post
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_a_sqlite_metadata_url_puts_the_database_where_it_says(tmp_path: Path) -> None:
+    database = tmp_path / "elsewhere" / "registry.db"
+    url = f"sqlite:///{database}"
+    with DockyardServer(tmp_path / "srv", "--metadata-url", url) as server:
+        push(make_image(seed="sqlite-url", layers=1), server.url, "where/app", "v1")
+        assert not (server.data_dir / "metadata.db").exists()
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT name FROM repositories").fetchall() == [("where/app",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(schema.HEAD,)]
+    assert (database.stat().st_mode & 0o077) == 0
