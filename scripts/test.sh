@@ -16,6 +16,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v podman >/dev/null || need+=(podman)
 command -v nginx >/dev/null || need+=(nginx)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 if [ -z "${VIRTUAL_ENV:-}" ] && [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   need+=(python3-venv)
 fi

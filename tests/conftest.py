@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from tests.support.inprocess import InProcessServer
 from tests.support.objectstores import Emulator, start_emulator
 from tests.support.peers import require_program
+from tests.support.postgres import PostgresCluster
 from tests.support.servers import DistributionServer, DockyardServer, write_htpasswd
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
@@ -106,3 +109,25 @@ def object_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     finally:
         for emulator in started.values():
             emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL 15 cluster for the session (127.0.0.1, its own port); stopped and removed at the end."""
+    # Not under pytest's temporary directory: that is private to root, and the cluster runs as another user.
+    cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="dockyard-pg-")))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """A new database of the session's cluster, upgraded to the current schema (``dockyard db upgrade``)."""
+    from dockyard.server.storage.schema import upgrade
+
+    url = postgres_cluster.database()
+    upgrade(url)
+    return url

@@ -24,9 +24,9 @@ from tests.support.servers import DockyardServer
 #: checked in test_user_steps.py).
 SERVER_COMMANDS = {"serve", "gc", "completion"}
 EXAMPLE_HOST = "127.0.0.1:5000"
-#: Command groups that work on an htpasswd file or a data directory, not a registry: their examples run in
-#: test_token_cmd.py.
-DATA_DIR_GROUPS = {"user", "token", "scope-map"}
+#: Command groups that work on an htpasswd file, a data directory or a metadata database, not a registry: their
+#: examples run in test_token_cmd.py.
+DATA_DIR_GROUPS = {"user", "token", "scope-map", "db"}
 
 #: The order the examples run in, with the shell lines run before one (to undo an earlier example's lock or
 #: deletion); the examples themselves stay as a user would copy them.

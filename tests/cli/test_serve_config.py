@@ -129,3 +129,13 @@ def test_a_server_starts_with_the_settings_of_its_file(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_the_metadata_url_comes_from_the_environment_with_its_password_masked(cli: Cli) -> None:
+    env = {"DOCKYARD_METADATA_URL": "postgresql://dockyard:hunter2@db.internal:5432/registry"}
+    output = cli("serve", "--print-config", env=env).ok().stdout
+    shown = _settings(output)
+    assert shown["metadata_url"] == (
+        '"postgresql://dockyard:********@db.internal:5432/registry"  # environment DOCKYARD_METADATA_URL'
+    )
+    assert "hunter2" not in output

@@ -87,7 +87,7 @@ EXAMPLE_ORDER = [
     "user add", "user list", "user delete",
     "scope-map list", "scope-map show", "scope-map create", "scope-map update",
     "token create", "token list", "token show", "token update", "token disable", "token enable", "token delete",
-    "scope-map delete",
+    "scope-map delete", "db upgrade",
 ]
 
 

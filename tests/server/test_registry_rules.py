@@ -1,6 +1,6 @@
 """The registry's rules over its storage protocols: the same rules, the same answers, on the SQLite and file
-stores ``dockyard serve`` uses, on object storage (S3 in moto_server, Azure Blob in Azurite) and on the in-memory
-stores (nothing in the rules depends on a backend)."""
+stores ``dockyard serve`` uses, on PostgreSQL metadata, on object storage (S3 in moto_server, Azure Blob in
+Azurite) and on the in-memory stores (nothing in the rules depends on a backend)."""
 
 from __future__ import annotations
 
@@ -16,18 +16,20 @@ from tests.support.images import Content, make_artifact, make_image
 from tests.support.objectstores import Emulator
 
 
-@pytest.fixture(params=["sqlite", "memory", "s3", "az"])
+@pytest.fixture(params=["sqlite", "postgres", "memory", "s3", "az"])
 def registry(
     request: pytest.FixtureRequest, tmp_path: Path, object_storage: Callable[[str], Emulator],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Registry]:
     if request.param == "sqlite":
         reg = Registry.open(tmp_path / "data")
+    elif request.param == "postgres":
+        reg = Registry.open(tmp_path / "data", request.getfixturevalue("postgres_url"))
     elif request.param in ("s3", "az"):
         emulator = object_storage(request.param)
         for key, value in emulator.env().items():
             monkeypatch.setenv(key, value)
-        reg = Registry.open(tmp_path / "data", emulator.new_url())
+        reg = Registry.open(tmp_path / "data", storage_url=emulator.new_url())
     else:
         blobs = MemoryBlobStore()
         reg = Registry(MemoryMetadataStore(), blobs, MemoryUploadStore(blobs))

@@ -9,12 +9,19 @@ import pytest
 
 from dockyard.server.storage.memory import MemoryMetadataStore
 from dockyard.server.storage.metadata import SqliteMetadataStore
+from dockyard.server.storage.postgres import PostgresMetadataStore
 from dockyard.server.storage.protocols import MetadataStore
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    meta: MetadataStore = SqliteMetadataStore(tmp_path) if request.param == "sqlite" else MemoryMetadataStore()
+    meta: MetadataStore
+    if request.param == "sqlite":
+        meta = SqliteMetadataStore(tmp_path)
+    elif request.param == "postgres":
+        meta = PostgresMetadataStore(request.getfixturevalue("postgres_url"))
+    else:
+        meta = MemoryMetadataStore()
     yield meta
     meta.close()
 

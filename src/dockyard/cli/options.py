@@ -275,3 +275,10 @@ def root_callback() -> Callable[..., None]:
     callback.__annotations__ = {p.name: p.annotation for p in parameters}
     callback.__doc__ = "Manage images and artifacts in container registries, or run one locally (dockyard serve)."
     return callback
+
+
+#: ``--metadata-url`` of the commands that work on a registry's metadata directly (as ``dockyard serve`` takes it).
+MetadataUrl = Annotated[str | None, typer.Option(
+    "--metadata-url", envvar="DOCKYARD_METADATA_URL",
+    help="The registry's metadata database: sqlite:///path/metadata.db or postgresql://user:pass@host:port/db "
+    "(default: metadata.db in the data dir).", show_default=False)]

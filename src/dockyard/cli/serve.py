@@ -107,6 +107,12 @@ def serve(
         help="on: blob GETs from object storage answer 307 to a short-lived presigned URL; off: the server "
         "streams them.",
     ),
+    metadata_url: str | None = typer.Option(
+        None,
+        "--metadata-url",
+        help="Where the metadata lives: sqlite:///path/metadata.db (default: in the data dir) or "
+        "postgresql://user:pass@host:port/db (its schema made with `dockyard db upgrade`).",
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -180,6 +186,7 @@ def serve(
         public_url=public_url,
         storage_url=storage_url,
         storage_redirect=storage_redirect == "on",
+        metadata_url=metadata_url,
     )
     try:
         report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)
@@ -237,25 +244,42 @@ def gc(
         help="First re-hash every blob and move those that do not match their digest to <data-dir>/quarantine/ "
         "(exit status 1 when any is found).",
     ),
+    metadata_url: str | None = typer.Option(
+        None,
+        "--metadata-url",
+        envvar="DOCKYARD_METADATA_URL",
+        help="The registry's metadata database, as for dockyard serve (default: metadata.db in the data dir).",
+    ),
 ) -> None:
     """Remove blobs no manifest references and stale upload sessions."""
     from ..server.gc import collect
     from ..server.gc import verify as verify_blobs
-    from ..server.storage.metadata import DB_NAME
+    from ..server.storage.schema import SchemaError, sqlite_path
+    from ..server.storage.stores import MetadataUrlError
+    from ..server.storage.stores import metadata_url as checked_url
 
     directory = _data_dir(data_dir)
-    if not (directory / DB_NAME).exists():
-        typer.echo(f"error: {directory} is not a dockyard data directory", err=True)
-        raise typer.Exit(2)
     storage_url = _storage_url(storage_url)
     if verify and storage_url is not None and storage_url != str(directory.resolve()):
         typer.echo("error: --verify checks blob files in the data dir only, not --storage-url", err=True)
         raise typer.Exit(2)
-    corrupt = verify_blobs(directory, dry_run=dry_run) if verify else []
+    try:
+        # An empty new SQLite database would make every blob garbage: an embedded one must exist already.
+        database = sqlite_path(checked_url(metadata_url, directory))
+        if database is not None and not database.exists():
+            missing = f"{directory} is not a dockyard data directory" if metadata_url is None else (
+                f"{database} is not a dockyard database")
+            typer.echo(f"error: {missing}", err=True)
+            raise typer.Exit(2)
+        corrupt = verify_blobs(directory, dry_run=dry_run, metadata_url=metadata_url) if verify else []
+        report = collect(directory, dry_run=dry_run, min_age=min_age, metadata_url=metadata_url,
+                         storage_url=storage_url)
+    except (SchemaError, MetadataUrlError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     for bad in corrupt:
         where = f"moved to {bad.quarantined}" if bad.quarantined else "would be quarantined"
         typer.echo(f"corrupt blob {bad.digest}: its {bad.size} bytes hash to {bad.actual}; {where}")
-    report = collect(directory, dry_run=dry_run, min_age=min_age, storage_url=storage_url)
     verb = "would remove" if dry_run else "removed"
     typer.echo(
         f"{verb} {len(report.blobs)} blob(s) ({report.bytes} bytes) and {len(report.uploads)} upload session(s); "

@@ -33,6 +33,8 @@ NOT_KEYS = frozenset({"config_file", "print_config"})
 #: A key whose value --print-config masks.
 SECRET_KEY = re.compile(r"password|secret|credential", re.IGNORECASE)
 MASK = "********"
+#: The password of a URL's user information (``postgresql://user:PASSWORD@host/db``), masked in any value.
+URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
 
 def _fail(message: str) -> None:
@@ -135,6 +137,8 @@ def effective(ctx: click_core.Context) -> str:
         if value is None:
             lines.append(f"# {key} is not set")
             continue
+        if isinstance(value, str):
+            value = URL_PASSWORD.sub(rf"\g<1>{MASK}@", value)
         shown = _shown(MASK) if SECRET_KEY.search(key) else _shown(value)
         lines.append(f"{key} = {shown}  # {origin}")
     return "\n".join(lines)

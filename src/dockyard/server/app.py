@@ -123,7 +123,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         server_log.start()
         registry = await asyncio.to_thread(
-            Registry.open, data_dir, config.storage_url, storage_redirect=config.storage_redirect
+            Registry.open, data_dir, config.metadata_url, config.storage_url, storage_redirect=config.storage_redirect
         )
         app.state.registry = registry
         if app.state.auth.enabled:

@@ -58,6 +58,9 @@ class ServerConfig:
     #: unless ``storage_redirect`` is off.
     storage_url: str | None = None
     storage_redirect: bool = True
+    #: Where the metadata lives: ``sqlite:///path/metadata.db`` or ``postgresql://…`` (``None``: SQLite in the
+    #: data directory).
+    metadata_url: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

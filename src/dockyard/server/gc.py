@@ -24,8 +24,8 @@ from ..oci.manifest import InvalidManifestError, parse_manifest
 from .registry import expire_uploads
 from .storage.blobs import WRITE_BATCH, FileBlobStore
 from .storage.factory import open_stores
-from .storage.metadata import SqliteMetadataStore
 from .storage.protocols import MetadataStore
+from .storage.stores import open_metadata
 
 
 @dataclass
@@ -100,14 +100,14 @@ def _hash_file(path: Path, digest: Digest) -> str:
     return hasher.digest
 
 
-def verify(data_dir: Path, *, dry_run: bool = False) -> list[CorruptBlob]:
+def verify(data_dir: Path, *, dry_run: bool = False, metadata_url: str | None = None) -> list[CorruptBlob]:
     """Re-hash every blob of ``data_dir``; move each that does not match its digest to ``<data>/quarantine/``.
 
     Hashing runs without locks; the move happens under the database's write lock and only when the file is
     still the one hashed (an upload that committed the right bytes meanwhile replaced it: nothing to do).
     """
     data_dir = Path(data_dir)
-    meta = SqliteMetadataStore(data_dir)
+    meta = open_metadata(metadata_url, data_dir)
     blobs = FileBlobStore(data_dir)
     found: list[CorruptBlob] = []
     try:
@@ -150,14 +150,15 @@ def _referenced(meta: MetadataStore) -> set[str]:
 
 
 def collect(
-    data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0, storage_url: str | None = None
+    data_dir: Path, *, dry_run: bool = False, min_age: float = 3600.0, metadata_url: str | None = None,
+    storage_url: str | None = None,
 ) -> GcReport:
-    """Collect garbage in ``data_dir`` (blobs and uploads where ``storage_url`` says; default: ``data_dir``);
-    returns what was (or would be) removed. A real run (not a dry run) is recorded for the server's metrics (see
-    :func:`record_run`)."""
+    """Collect garbage in ``data_dir`` (metadata at ``metadata_url``, blobs and uploads where ``storage_url`` says;
+    defaults: ``data_dir``); returns what was (or would be) removed. A real run (not a dry run) is recorded for the
+    server's metrics (see :func:`record_run`)."""
     data_dir = Path(data_dir)
     started = time.time()
-    meta = SqliteMetadataStore(data_dir)
+    meta = open_metadata(metadata_url, data_dir)
     blobs, uploads = open_stores(storage_url, data_dir)
     report = GcReport()
     now = time.time()

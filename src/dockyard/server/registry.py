@@ -156,16 +156,21 @@ class Registry:
         self._threads = StoreThreads(metadata)
 
     @classmethod
-    def open(cls, data_dir: Path, storage_url: str | None = None, *, storage_redirect: bool = True) -> Registry:
-        """SQLite metadata in ``data_dir``; blobs and uploads where ``storage_url`` says (default: files in
+    def open(
+        cls, data_dir: Path, metadata_url: str | None = None, storage_url: str | None = None, *,
+        storage_redirect: bool = True,
+    ) -> Registry:
+        """The registry of ``data_dir``: metadata at ``metadata_url`` (default: SQLite in ``data_dir``; see
+        :func:`~.storage.stores.open_metadata`), blobs and uploads where ``storage_url`` says (default: files in
         ``data_dir``; see :func:`~.storage.factory.open_stores`)."""
         from .storage.factory import open_stores
-        from .storage.metadata import SqliteMetadataStore
         from .storage.private import make_private_dir
+        from .storage.stores import open_metadata
 
         make_private_dir(Path(data_dir))
+        meta = open_metadata(metadata_url, Path(data_dir))
         blobs, uploads = open_stores(storage_url, Path(data_dir), redirect=storage_redirect)
-        return cls(SqliteMetadataStore(Path(data_dir)), blobs, uploads)
+        return cls(meta, blobs, uploads)
 
     def close(self) -> None:
         """Finish the work handed to the store threads, then close the stores."""

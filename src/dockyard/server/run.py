@@ -118,6 +118,7 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         except CertificateError as exc:
             raise ServeError(str(exc)) from None
         tls = {"ssl_certfile": config.tls_cert, "ssl_keyfile": key, "ssl_context_factory": reloadable_context}
+    prepare_metadata(config)
     os.environ[ENV_VAR] = config.to_env()
     sock = bind(host, port)
     uv_config = uvicorn.Config(
@@ -171,6 +172,32 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
             shutil.rmtree(shared_metrics, ignore_errors=True)
             os.environ.pop(MULTIPROC_ENV, None)
     sys.stdout.flush()
+
+
+def prepare_metadata(config: ServerConfig) -> None:
+    """Make sure the metadata database has the schema this dockyard knows before any worker opens it.
+
+    The embedded SQLite database creates or upgrades its own schema (one host, one file, a transactional
+    migration under a lock file); a PostgreSQL database is only checked — replicas of different releases may
+    share it, so changing its schema is the operator's step, ``dockyard db upgrade``. A schema newer than this
+    dockyard is refused either way. Raises :class:`ServeError` (one line naming what to run)."""
+    import sqlalchemy as sa
+
+    from .storage.schema import SchemaError, check, upgrade
+    from .storage.stores import MetadataUrlError, is_sqlite, metadata_url
+
+    try:
+        url = metadata_url(config.metadata_url, Path(config.data_dir))
+        if is_sqlite(url):
+            upgrade(url)
+        else:
+            check(url)
+    except (SchemaError, MetadataUrlError) as exc:
+        raise ServeError(str(exc)) from None
+    except sa.exc.SQLAlchemyError as exc:
+        where = sa.engine.make_url(url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ServeError(f"cannot use the metadata database {where}: {reason}") from None
 
 
 def _shared_metrics_dir() -> str:

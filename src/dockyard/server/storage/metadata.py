@@ -21,85 +21,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ...oci.locks import LOCK_FLAGS
 from . import records as r
-from .private import FILE_MODE, make_private_dir
+from .private import create_private_file, make_private_dir
 from .protocols import StoreGoneError
-
-#: The lock flags' columns, which every lockable table carries (all enabled by default).
-LOCK_COLUMNS = ",\n    ".join(f"{flag.column} INTEGER NOT NULL DEFAULT 1" for flag in LOCK_FLAGS)
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS repositories (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    {LOCK_COLUMNS}
-);
-CREATE TABLE IF NOT EXISTS manifests (
-    id INTEGER PRIMARY KEY,
-    repo_id INTEGER NOT NULL REFERENCES repositories(id),
-    digest TEXT NOT NULL,
-    media_type TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    image_size INTEGER NOT NULL,
-    config_media_type TEXT,
-    artifact_type TEXT,
-    subject TEXT,
-    annotations TEXT,
-    architecture TEXT,
-    os TEXT,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    {LOCK_COLUMNS},
-    content BLOB NOT NULL,
-    UNIQUE (repo_id, digest)
-);
-CREATE INDEX IF NOT EXISTS manifests_by_time ON manifests (repo_id, updated, digest);
-CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repo_id, subject);
-CREATE TABLE IF NOT EXISTS tags (
-    repo_id INTEGER NOT NULL REFERENCES repositories(id),
-    name TEXT NOT NULL,
-    digest TEXT NOT NULL,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    {LOCK_COLUMNS},
-    PRIMARY KEY (repo_id, name)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tags_by_time ON tags (repo_id, updated, name);
-CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repo_id, digest);
-CREATE TABLE IF NOT EXISTS repo_blobs (
-    repo_id INTEGER NOT NULL REFERENCES repositories(id),
-    digest TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (repo_id, digest)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS repo_blobs_by_digest ON repo_blobs (digest);
-CREATE TABLE IF NOT EXISTS scope_maps (
-    name TEXT PRIMARY KEY,
-    description TEXT NOT NULL,
-    rules TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    secret_hash TEXT NOT NULL,
-    scope_map TEXT,
-    rules TEXT NOT NULL,
-    enabled INTEGER NOT NULL,
-    expires REAL,
-    created REAL NOT NULL,
-    generation INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS auth_version (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO auth_version (id, version) VALUES (1, 0);
-"""
+from .schema import HEAD, sqlite_url, upgrade
 
 #: The lock-flag columns (named as the :class:`Attributes` fields).
 _FLAG_COLUMNS = frozenset(r.ATTRIBUTE_FIELDS.values())
@@ -173,13 +98,14 @@ class SqliteMetadataStore:
     """The SQLite database of one data directory (one connection per thread that uses it); a
     :class:`~.protocols.MetadataStore`."""
 
-    def __init__(self, root: Path) -> None:
-        self.path = Path(root) / DB_NAME
+    def __init__(self, root: Path, path: Path | None = None) -> None:
+        """The database ``root/metadata.db`` (or ``path``), created or upgraded to the current schema."""
+        self.path = Path(path) if path is not None else Path(root) / DB_NAME
         make_private_dir(self.path.parent)
         # Created 0600 before SQLite opens it: its -wal and -shm files take the database file's mode.
         if not self.path.exists():
             with contextlib.suppress(FileExistsError):
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+                create_private_file(self.path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
@@ -192,8 +118,18 @@ class SqliteMetadataStore:
                 break
             except sqlite3.OperationalError:
                 time.sleep(0.05)
-        conn.executescript(SCHEMA)
+        self._ensure_schema(conn)
         self._identity = _identity(self.path)
+
+    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
+        """Create or upgrade the schema (SQLite is embedded: it upgrades itself); a newer one is refused
+        (:class:`~.schema.SchemaError`). Cheap when current: one query."""
+        try:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        if row is None or row[0] != HEAD:
+            upgrade(sqlite_url(self.path))
 
     @property
     def conn(self) -> sqlite3.Connection:
