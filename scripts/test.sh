@@ -5,6 +5,8 @@
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Daemons the tests start (nginx, runuser for PostgreSQL) live in sbin, which a user's PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
