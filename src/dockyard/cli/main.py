@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover
     _ClickAbort, _ClickExit = typer.Abort, typer.Exit  # type: ignore[misc,assignment]
 
-from . import completion, db, serve, tokens, users
+from . import completion, db, migrate, serve, tokens, users
 from .errors import EXIT_INTERRUPTED, describe
 from .helpstyle import restyle
 from .options import root_callback
@@ -39,6 +39,7 @@ completion.register(app)
 users.register(app)
 tokens.register(app)
 db.register(app)
+migrate.register(app)
 
 
 def _register_commands() -> None:

@@ -82,3 +82,23 @@ def transfer_progress(options: GlobalOptions) -> Iterator[TransferProgress]:
     )
     with Progress(*columns, transient=True) as progress:
         yield RichProgress(progress)
+
+
+@contextmanager
+def stderr_transfer_progress(options: GlobalOptions) -> Iterator[TransferProgress]:
+    """Rich bars on standard error (when it is a terminal and neither ``--quiet`` nor ``--output json`` is
+    given): for commands whose standard output is their report."""
+    if not sys.stderr.isatty() or options.quiet or options.json:
+        yield NoProgress()
+        return
+    from .output import stderr_console
+
+    columns = (
+        TextColumn("{task.description}", justify="left"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr_console(), transient=True) as progress:
+        yield RichProgress(progress)
