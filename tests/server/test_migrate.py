@@ -196,13 +196,23 @@ def test_a_data_dir_moves_into_postgresql_and_object_storage_and_serves_the_same
     assert found["source"]["repositories"] == 3 and found["source"]["tokens"] == 1
     assert found["source"]["auth_version"] == found["destination"]["auth_version"] > 0
 
-    with served(tmp_path / "serve", source, database, storage, env) as server:
-        check_registry(server, source, tmp_path)
-
     again = report(migrate("--from-data-dir", str(source.data_dir), "--to-metadata", database, "--to-storage",
                            storage, env=env))
     assert (again["blobs"]["copied"], again["blobs"]["present"]) == (0, blobs), "a second run sends nothing"
     assert again["verification"]["ok"] is True
+
+    with served(tmp_path / "serve", source, database, storage, env) as server:
+        check_registry(server, source, tmp_path)
+        # New rows get ids after the migrated ones (PostgreSQL's counters were moved past them), and the id of
+        # the token deleted at the source is not handed out again.
+        push(make_image(seed=f"after-{kind}", layer_size=100), server.url, "mig/new", tag="v1", auth=TEST_USER)
+    done = subprocess.run([sys.executable, "-m", "dockyard", "token", "create", "after", "--scope",
+                           "mig/new:content/read", "--metadata-url", database], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=60)
+    assert done.returncode == 0, done.stderr
+    name = database.rsplit("/", 1)[1]
+    assert postgres_cluster.sql("SELECT id, name FROM tokens ORDER BY id", name).split() == ["1|ci", "3|after"]
+    assert postgres_cluster.sql("SELECT id FROM repositories WHERE name = 'mig/new'", name).strip() == "4"
 
 
 def test_migrating_back_from_postgresql_and_s3_to_a_data_dir_gives_the_same_registry(
