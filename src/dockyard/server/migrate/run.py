@@ -75,7 +75,7 @@ def _source_metadata(url: str) -> sa.Engine:
     try:
         schema.check(url)
     except schema.SchemaError as exc:
-        raise MigrateError(f"the source's {exc}") from None
+        raise MigrateError(f"--from-metadata: {exc}") from None
     except sa.exc.SQLAlchemyError as exc:
         raise MigrateError(f"cannot read the source metadata database: {_reason(exc)}") from None
     return _engine(url, read_only=True)
@@ -89,7 +89,7 @@ def _dest_metadata(url: str, *, create: bool) -> sa.Engine:
     try:
         schema.upgrade(url) if create else schema.check(url)
     except schema.SchemaError as exc:
-        raise MigrateError(f"the destination's {exc}") from None
+        raise MigrateError(f"--to-metadata: {exc}") from None
     except sa.exc.SQLAlchemyError as exc:
         raise MigrateError(f"cannot use the destination metadata database: {_reason(exc)}") from None
     return _engine(url)
