@@ -360,3 +360,19 @@ def test_every_table_of_the_schema_is_moved_or_deliberately_left() -> None:
     moved = {kind.table.name for kind in rows.KINDS}
     assert set(tables.metadata.tables) == moved | set(rows.NOT_MOVED), \
         "a new table needs a rows.Kind (or a reason in rows.NOT_MOVED)"
+
+
+def test_bad_invocations_are_one_line_errors(source: Source, tmp_path: Path) -> None:
+    half = migrate("--from-data-dir", str(source.data_dir), "--to-metadata", "sqlite:///x.db", check=False)
+    assert (half.returncode, half.stderr.strip()) == (
+        2, "dockyard: error: give --to-metadata and --to-storage (or --to-data-dir DIR)")
+    nothing = migrate("--from-data-dir", str(tmp_path / "none"), "--to-data-dir", str(tmp_path / "d"), check=False)
+    assert nothing.returncode == 1 and "there is no database at" in nothing.stderr
+    assert not (tmp_path / "none").exists(), "a missing source is not created"
+    bad = migrate("--from-data-dir", str(source.data_dir), "--to-metadata", "mysql://x/y", "--to-storage",
+                  str(tmp_path / "d"), check=False)
+    assert bad.returncode == 1 and "--to-metadata" in bad.stderr and "Traceback" not in bad.stderr
+    unchecked = migrate("--verify-only", "--from-data-dir", str(source.data_dir), "--to-data-dir",
+                        str(tmp_path / "never"), check=False)
+    assert unchecked.returncode == 1 and "there is no database at" in unchecked.stderr
+    assert not (tmp_path / "never").exists(), "--verify-only creates nothing"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ...oci.digest import Digest, Hasher
 from ...workflows.progress import NoProgress, TransferProgress
-from ..storage.protocols import BlobReader, BlobStore, UploadStore
+from ..storage.protocols import BlobReader, BlobRedirect, BlobStore, UploadStore
 
 #: Bytes read from the source per step (the memory one running copy holds is a small multiple of it).
 CHUNK = 8 * 1024 * 1024
@@ -60,7 +60,7 @@ async def copy_blob(source: BlobStore, uploads: UploadStore, digest: Digest, siz
     """Copy one blob through a destination upload session; :class:`BlobMismatchError` when its bytes are not what
     its digest says (nothing is committed then)."""
     reader = await asyncio.to_thread(source.open, digest)
-    if reader is None or not hasattr(reader, "read_at"):
+    if reader is None or isinstance(reader, BlobRedirect):
         raise BlobMismatchError(f"blob {digest} vanished from the source while it was being copied")
     session = await asyncio.to_thread(uploads.create, SESSION_REPOSITORY)
     hasher = Hasher(digest.algorithm)

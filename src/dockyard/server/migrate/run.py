@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from ...workflows.progress import TransferProgress
 from ..storage import schema
 from ..storage.factory import is_object_storage, open_stores, storage_folder
-from ..storage.protocols import BlobStore, StoreUnavailableError
+from ..storage.protocols import BlobStore, StoreUnavailableError, UploadStore
 from ..storage.stores import metadata_url
 from . import rows, verify
 from .blobs import BlobTally, copy_blobs
@@ -86,6 +86,9 @@ def _dest_metadata(url: str, *, create: bool) -> sa.Engine:
         url = metadata_url(url, Path("."))
     except ValueError as exc:
         raise MigrateError(f"--to-metadata: {exc}") from None
+    path = schema.sqlite_path(url)
+    if not create and path is not None and not path.is_file():
+        raise MigrateError(f"--to-metadata: there is no database at {path}")
     try:
         schema.upgrade(url) if create else schema.check(url)
     except schema.SchemaError as exc:
@@ -95,16 +98,29 @@ def _dest_metadata(url: str, *, create: bool) -> sa.Engine:
     return _engine(url)
 
 
-def _source_blobs(url: str) -> BlobStore:
-    """The source's blob store, opened without creating anything (and streaming, never redirecting)."""
-    if is_object_storage(url):
-        return open_stores(url, Path("."), redirect=False)[0]
+def _existing_blobs(url: str, flag: str) -> BlobStore:
+    """The blob store at ``url``, opened without creating anything (and streaming, never redirecting)."""
+    try:
+        if is_object_storage(url):
+            return open_stores(url, Path("."), redirect=False)[0]
+        folder = storage_folder(url, Path("."))
+    except ValueError as exc:
+        raise MigrateError(f"{flag}: {exc}") from None
     from ..storage.blobs import FileBlobStore
 
-    folder = storage_folder(url, Path("."))
     if not (folder / "blobs").is_dir():
-        raise MigrateError(f"--from-storage: {folder} holds no registry's blobs (no blobs/ folder in it)")
+        raise MigrateError(f"{flag}: {folder} holds no registry's blobs (no blobs/ folder in it)")
     return FileBlobStore(folder)
+
+
+def _dest_stores(url: str) -> tuple[BlobStore, UploadStore]:
+    """The destination's blob and upload stores (a folder is created), checked writable."""
+    try:
+        blobs, uploads = open_stores(url, Path("."), redirect=False)
+        blobs.check_writable()
+    except (ValueError, OSError) as exc:
+        raise MigrateError(f"--to-storage: {exc}") from None
+    return blobs, uploads
 
 
 @dataclass
@@ -128,11 +144,11 @@ class Migration:
         source_engine = _source_metadata(self.source.metadata)
         dest_engine = _dest_metadata(self.dest.metadata, create=not verify_only)
         try:
-            source_blobs = _source_blobs(self.source.storage)
-            try:
-                dest_blobs, dest_uploads = open_stores(self.dest.storage, Path("."), redirect=False)
-            except (ValueError, OSError) as exc:
-                raise MigrateError(f"--to-storage: {exc}") from None
+            source_blobs = _existing_blobs(self.source.storage, "--from-storage")
+            if verify_only:
+                dest_blobs = _existing_blobs(self.dest.storage, "--to-storage")
+            else:
+                dest_blobs, dest_uploads = _dest_stores(self.dest.storage)
             if not verify_only:
                 self._refuse_foreign(source_engine, dest_engine, report)
                 self.say("copying blobs")
