@@ -100,7 +100,7 @@ def migrate(
         if not options.json:
             console.print(f"{message} …", markup=False)
 
-    with stderr_transfer_progress(options) as progress:
+    with stderr_transfer_progress(options, console) as progress:
         migration = Migration(source, dest, jobs=jobs, merge=merge, progress=progress, say=say)
         try:
             report = migration.run(verify_only=verify_only)

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -85,13 +86,13 @@ def transfer_progress(options: GlobalOptions) -> Iterator[TransferProgress]:
 
 
 @contextmanager
-def stderr_transfer_progress(options: GlobalOptions) -> Iterator[TransferProgress]:
-    """Rich bars on standard error (when it is a terminal and neither ``--quiet`` nor ``--output json`` is
-    given): for commands whose standard output is their report."""
+def stderr_transfer_progress(options: GlobalOptions, console: Console) -> Iterator[TransferProgress]:
+    """Rich bars on ``console`` (standard error) when it is a terminal and neither ``--quiet`` nor ``--output
+    json`` is given: for commands whose standard output is their report. Print status lines through the same
+    console, so they appear above the bars."""
     if not sys.stderr.isatty() or options.quiet or options.json:
         yield NoProgress()
         return
-    from .output import stderr_console
 
     columns = (
         TextColumn("{task.description}", justify="left"),
@@ -100,5 +101,5 @@ def stderr_transfer_progress(options: GlobalOptions) -> Iterator[TransferProgres
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=stderr_console(), transient=True) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         yield RichProgress(progress)
