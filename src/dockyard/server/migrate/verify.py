@@ -55,6 +55,9 @@ class Comparison:
         }
 
 
+_SINGULAR = {"repositories": "repository", "scope_maps": "scope map", "tokens": "token"}
+
+
 def describe_key(kind: rows.Kind, key: rows.Key) -> str:
     """A row's key as people name it (``tag repo:v1``, ``manifest repo@sha256:…``)."""
     if kind is rows.TAGS:
@@ -63,7 +66,7 @@ def describe_key(kind: rows.Kind, key: rows.Key) -> str:
         return f"manifest {key[0]}@{key[1]}"
     if kind is rows.BLOB_LINKS:
         return f"blob link {key[0]}@{key[1]}"
-    return f"{kind.name.rstrip('s').replace('_', ' ')} {key[0]}"
+    return f"{_SINGULAR[kind.name]} {key[0]}"
 
 
 def _merged(left: Iterator[tuple[rows.Key, rows.Values]], right: Iterator[tuple[rows.Key, rows.Values]]
