@@ -22,7 +22,7 @@ from tests.support.servers import DockyardServer
 
 #: Commands whose examples belong to the server's own tests, or need no registry (the completion script is
 #: checked in test_user_steps.py).
-SERVER_COMMANDS = {"serve", "gc", "completion"}
+SERVER_COMMANDS = {"serve", "gc", "completion", "migrate"}
 EXAMPLE_HOST = "127.0.0.1:5000"
 #: Command groups that work on an htpasswd file, a data directory or a metadata database, not a registry: their
 #: examples run in test_token_cmd.py.
