@@ -6,6 +6,7 @@ holding another registry and a damaged destination are refused by name."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import obstore
 import pytest
 
 from dockyard import ContainerRegistryClient
+from dockyard.cli.main import main
 from dockyard.credentials import BasicCredential
 from dockyard.errors import HttpResponseError
 from dockyard.layout import OCILayout
@@ -46,17 +48,32 @@ from tests.support.skopeo import Skopeo
 E: dict[str, Any] = {"enforce_https": False}
 
 
-def migrate(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``dockyard migrate ARGS -o json`` to completion."""
-    full = {**subprocess_env(), **(env or {})}
-    done = subprocess.run([sys.executable, "-m", "dockyard", "migrate", *args, "-o", "json"], capture_output=True,
-                          text=True, env=full, timeout=300)
+@dataclass
+class Outcome:
+    """How a ``dockyard migrate`` run ended."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def migrate(*args: str, env: dict[str, str] | None = None, check: bool = True) -> Outcome:
+    """``dockyard migrate ARGS -o json`` to completion, through the CLI's own entry point in this process (as a
+    subprocess would run it, without the interpreter's start-up; the interrupted run is a real subprocess)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in (env or {}).items():
+            patch.setenv(key, value)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
+                pytest.raises(SystemExit) as exited:
+            main(["migrate", *args, "-o", "json"])
+    done = Outcome(int(exited.value.code or 0), stdout.getvalue(), stderr.getvalue())
     if check:
         assert done.returncode == 0, done.stderr
     return done
 
 
-def report(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+def report(done: Outcome) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
