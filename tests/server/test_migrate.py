@@ -394,3 +394,20 @@ def test_bad_invocations_are_one_line_errors(source: Source, tmp_path: Path) -> 
                         str(tmp_path / "never"), check=False)
     assert unchecked.returncode == 1 and "there is no database at" in unchecked.stderr
     assert not (tmp_path / "never").exists(), "--verify-only creates nothing"
+
+
+def test_rows_cross_many_small_batches(source: Source, tmp_path: Path) -> None:
+    """Batch edges (the last partial batch, repository ids known across batches) with two rows per batch."""
+    from dockyard.server.migrate import rows
+
+    saved = {kind: kind.batch for kind in rows.KINDS}
+    try:
+        for kind in rows.KINDS:
+            object.__setattr__(kind, "batch", 2)  # frozen: set for this test only, restored below
+        done = report(migrate("--from-data-dir", str(source.data_dir), "--to-data-dir", str(tmp_path / "dest")))
+    finally:
+        for kind, size in saved.items():
+            object.__setattr__(kind, "batch", size)
+    assert done["verification"]["ok"] is True
+    assert done["metadata"]["blob_links"] == done["verification"]["source"]["blob_links"] > 2
+    assert done["metadata"]["tags"] == done["verification"]["source"]["tags"] > 2

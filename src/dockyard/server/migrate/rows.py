@@ -35,6 +35,8 @@ class Kind:
     table: sa.Table
     key: tuple[str, ...]
     values: tuple[str, ...]
+    #: Rows read and written at a time (manifests carry their bytes, up to a few MiB each: fewer of them).
+    batch: int = BATCH
 
     @property
     def per_repository(self) -> bool:
@@ -46,7 +48,8 @@ def _columns(table: sa.Table, *, without: Sequence[str]) -> tuple[str, ...]:
 
 
 REPOSITORIES = Kind("repositories", t.repositories, ("name",), _columns(t.repositories, without=("id", "name")))
-MANIFESTS = Kind("manifests", t.manifests, ("digest",), _columns(t.manifests, without=("id", "repo_id", "digest")))
+MANIFESTS = Kind("manifests", t.manifests, ("digest",), _columns(t.manifests, without=("id", "repo_id", "digest")),
+                 batch=50)
 TAGS = Kind("tags", t.tags, ("name",), _columns(t.tags, without=("repo_id", "name")))
 BLOB_LINKS = Kind("blob_links", t.repo_blobs, ("digest",), _columns(t.repo_blobs, without=("repo_id", "digest")))
 SCOPE_MAPS = Kind("scope_maps", t.scope_maps, ("name",), _columns(t.scope_maps, without=("name",)))
@@ -86,7 +89,7 @@ def key_width(kind: Kind) -> int:
 def walk(conn: sa.Connection, kind: Kind) -> Iterator[tuple[Key, Values]]:
     """Every row of ``kind`` as (key, values), in key order; streamed (bounded memory)."""
     width = key_width(kind)
-    result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(_select(kind))
+    result = conn.execution_options(stream_results=True, yield_per=kind.batch).execute(_select(kind))
     for row in result:
         yield tuple(row[:width]), tuple(_plain(v) for v in row[width:])
 
@@ -148,7 +151,7 @@ class Writer:
         batch: list[tuple[Key, Values, int | None]] = []
         for row in rows:
             batch.append(row)
-            if len(batch) >= BATCH:
+            if len(batch) >= kind.batch:
                 total += self._flush(kind, batch, on_batch)
         return total + self._flush(kind, batch, on_batch)
 
