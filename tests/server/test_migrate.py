@@ -273,13 +273,59 @@ def test_a_second_run_picks_up_what_changed_at_the_source(source: Source, tmp_pa
     assert ("v2", later.digest) in tags and ("v1", moved.digest) in tags, "a new tag arrives, a moved tag moves"
 
 
-def test_an_interrupted_run_resumes_and_sends_no_blob_twice(
-    object_storage: Callable[[str], Emulator], postgres_cluster: PostgresCluster, tmp_path: Path,
-) -> None:
-    data = tmp_path / "data"
-    with DockyardServer(tmp_path / "serve", data_dir=data) as server, httpx.Client(timeout=60) as http:
+@pytest.fixture(scope="module")
+def big_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A data dir holding eight 12 MiB blobs (pushed through ``dockyard serve``), and their digests."""
+    root = tmp_path_factory.mktemp("migrate-big")
+    data = root / "data"
+    with DockyardServer(root / "serve", data_dir=data) as server, httpx.Client(timeout=60) as http:
         digests = [upload_blob(http, server.url, "big/blobs", random_bytes(12 * 1024 * 1024, seed=i))
                    for i in range(8)]
+    return data, digests
+
+
+def start_migrate(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "dockyard", "migrate", *args, "-o", "json"],
+                            env={**subprocess_env(), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def interrupt_when(run: subprocess.Popen[bytes], ready: Callable[[], bool], sig: signal.Signals) -> bytes:
+    """Send ``sig`` to the run as soon as ``ready()``; its standard error."""
+    try:
+        deadline = time.monotonic() + 120
+        while not ready() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert run.poll() is None, "the run must still be going when it is interrupted"
+        os.kill(run.pid, sig)
+        return run.communicate(timeout=60)[1]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_continues(big_source: tuple[Path, list[str]], tmp_path: Path) -> None:
+    data, digests = big_source
+    dest = tmp_path / "dest"
+    args = ["--from-data-dir", str(data), "--to-data-dir", str(dest), "--jobs", "2"]
+
+    def landed() -> int:
+        return len(list((dest / "blobs").rglob("*/*/*"))) if (dest / "blobs").exists() else 0
+
+    run = start_migrate(*args)
+    stderr = interrupt_when(run, lambda: landed() >= 1, signal.SIGINT)
+    assert (run.returncode, stderr.decode().strip().splitlines()[-1]) == (130, "dockyard: interrupted")
+    assert list((dest / "uploads").iterdir()) == [], "no upload session is left behind"
+    before = landed()
+    resumed = report(migrate(*args))
+    assert (resumed["blobs"]["present"], resumed["blobs"]["copied"]) == (before, len(digests) - before)
+    assert resumed["verification"]["ok"] is True
+
+
+def test_an_interrupted_run_resumes_and_sends_no_blob_twice(
+    big_source: tuple[Path, list[str]], object_storage: Callable[[str], Emulator], postgres_cluster: PostgresCluster,
+) -> None:
+    data, digests = big_source
     emulator = object_storage("s3")
     env = emulator_env(emulator)
     database, storage = postgres_cluster.database(), emulator.new_url()
@@ -292,18 +338,7 @@ def test_an_interrupted_run_resumes_and_sends_no_blob_twice(
         return sum(len(page) for page in obstore.list(store, "blobs/"))
 
     args = ["--from-data-dir", str(data), "--to-metadata", database, "--to-storage", storage, "--jobs", "1"]
-    run = subprocess.Popen([sys.executable, "-m", "dockyard", "migrate", *args, "-o", "json"],
-                           env={**subprocess_env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while landed() < 2 and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert run.poll() is None, "the run must still be going when it is killed"
-        os.kill(run.pid, signal.SIGKILL)
-    finally:
-        if run.poll() is None:
-            run.kill()
-        run.communicate()
+    interrupt_when(start_migrate(*args, env=env), lambda: landed() >= 2, signal.SIGKILL)
     before = landed()
     assert 2 <= before < len(digests)
 

@@ -77,10 +77,17 @@ async def copy_blob(source: BlobStore, uploads: UploadStore, digest: Digest, siz
                 raise BlobMismatchError(f"blob {digest} read back from the destination hashes to {stored}")
             await asyncio.to_thread(uploads.commit, session.id, digest)
     finally:
-        await asyncio.to_thread(reader.close)
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(uploads.discard, session.id)
         progress.blob_finished(str(digest))
+        # Handed to a thread at once and shielded: on Ctrl-C the session is still removed (``asyncio.run`` waits
+        # for the default executor's threads before it returns).
+        await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, _release, reader, uploads, session.id))
+
+
+def _release(reader: BlobReader, uploads: UploadStore, upload_id: str) -> None:
+    """Close the source blob and remove the destination session (committed or not)."""
+    reader.close()
+    with contextlib.suppress(Exception):
+        uploads.discard(upload_id)
 
 
 async def copy_blobs(source: BlobStore, dest: BlobStore, uploads: UploadStore, *, jobs: int,
