@@ -62,7 +62,11 @@ async def copy_blob(source: BlobStore, uploads: UploadStore, digest: Digest, siz
     reader = await asyncio.to_thread(source.open, digest)
     if reader is None or isinstance(reader, BlobRedirect):
         raise BlobMismatchError(f"blob {digest} vanished from the source while it was being copied")
-    session = await asyncio.to_thread(uploads.create, SESSION_REPOSITORY)
+    try:
+        session = await asyncio.to_thread(uploads.create, SESSION_REPOSITORY)
+    except BaseException:
+        await asyncio.to_thread(reader.close)
+        raise
     hasher = Hasher(digest.algorithm)
     try:
         progress.blob_started(str(digest), size, "blob")
