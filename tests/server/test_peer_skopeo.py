@@ -24,7 +24,7 @@ from tests.support.images import (
 )
 from tests.support.skopeo import Skopeo
 
-pytestmark = pytest.mark.peer("skopeo")
+pytestmark = [pytest.mark.peer("skopeo"), pytest.mark.backends]
 
 
 @pytest.fixture

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import secrets
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -93,7 +96,8 @@ class Haproxy(_Process):
 class ReplicaCluster:
     """``replicas`` ``dockyard serve`` processes on one ``metadata_url`` and one ``storage_url`` (each with its own
     data dir, as on separate hosts) behind haproxy. ``extra`` adds flags to every replica, ``env`` variables
-    (an object store's credentials). Every replica is told the balancer's URL with ``--public-url``."""
+    (an object store's credentials). Every replica is told the balancer's URL with ``--public-url`` and signs
+    tokens with one shared key file (``--token-key-file``), so a token from one replica verifies on another."""
 
     def __init__(
         self,
@@ -109,8 +113,12 @@ class ReplicaCluster:
         self.storage_url = storage_url
         self.env = dict(env or {})
         self.replicas: list[DockyardServer] = []
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.token_key_file = self.workdir / "token-key"
+        self.token_key_file.write_text(secrets.token_hex(32) + "\n")
+        os.chmod(self.token_key_file, 0o600)
         for i in range(replicas):
-            flags = ["--metadata-url", metadata_url]
+            flags = ["--metadata-url", metadata_url, "--token-key-file", str(self.token_key_file)]
             if storage_url:
                 flags += ["--storage-url", storage_url]
             server = DockyardServer(self.workdir / f"replica-{i}", *flags, *extra)
@@ -137,6 +145,11 @@ class ReplicaCluster:
     @property
     def port(self) -> int:
         return self.balancer.port
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An HTTP client of the balancer (``base_url`` is :attr:`url`) that follows redirects (blob GETs redirect
+        to the object store), like :meth:`~.inprocess.InProcessServer.client`."""
+        return httpx.Client(**{"base_url": self.url, "follow_redirects": True, **kwargs})
 
     def start(self) -> ReplicaCluster:
         """Start every replica, then haproxy, and wait until haproxy sees every replica up."""

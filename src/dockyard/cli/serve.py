@@ -113,6 +113,12 @@ def serve(
         help="Where the metadata lives: sqlite:///path/metadata.db (default: in the data dir) or "
         "postgresql://user:pass@host:port/db (its schema made with `dockyard db upgrade`).",
     ),
+    token_key_file: Path | None = typer.Option(
+        None,
+        "--token-key-file",
+        help="Sign tokens with the key in this file (64+ hex digits, e.g. `openssl rand -hex 32`); replicas behind "
+        "one load balancer must share it. Default: <data-dir>/auth/token-secret, created on first start.",
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -187,9 +193,10 @@ def serve(
         storage_url=storage_url,
         storage_redirect=storage_redirect == "on",
         metadata_url=metadata_url,
+        token_key_file=str(token_key_file.resolve()) if token_key_file else None,
     )
     try:
-        report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)
+        report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token, token_key_file)
     except (HtpasswdError, KeyFileError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

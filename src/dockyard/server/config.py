@@ -61,6 +61,8 @@ class ServerConfig:
     #: Where the metadata lives: ``sqlite:///path/metadata.db`` or ``postgresql://…`` (``None``: SQLite in the
     #: data directory).
     metadata_url: str | None = None
+    #: The token signing key file every replica behind one load balancer shares (``None``: the data dir's own).
+    token_key_file: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -217,12 +217,12 @@ class ObjectBlobStore:
         return None if meta is None else int(meta["size"])
 
     @_guarded
-    def open(self, digest: Digest) -> ObjectBlobReader | BlobRedirect | None:
+    def open(self, digest: Digest, *, redirect: bool = True) -> ObjectBlobReader | BlobRedirect | None:
         size = self.size(digest)
         if size is None:
             return None
         key = _blob_key(digest)
-        if self.redirect:
+        if self.redirect and redirect:
             return BlobRedirect(obstore.sign(self.store, "GET", key, REDIRECT_LIFETIME), size)
         return ObjectBlobReader(self.store, key, size)
 
