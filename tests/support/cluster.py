@@ -13,7 +13,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -35,7 +35,7 @@ def require_haproxy() -> str:
 def haproxy_config(port: int, stats_port: int, replicas: list[tuple[str, int]]) -> str:
     """An haproxy.cfg: one HTTP frontend on ``127.0.0.1:port`` balancing every request round-robin over
     ``replicas`` (no cookie, no stick table, no ``prefer-last-server``: consecutive requests on one client
-    connection go to different replicas), each checked with ``GET /readyz`` every half second; a CSV stats page
+    connection go to different replicas), each checked with ``GET /readyz`` every second; a CSV stats page
     on ``stats_port``; one log line per request (``replica status method uri``) on standard output."""
     servers = "\n".join(f"    server {name} 127.0.0.1:{p} check" for name, p in replicas)
     return f"""global
@@ -62,7 +62,7 @@ backend replicas
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
-    default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 1
+    default-server inter 1s fastinter 250ms downinter 500ms fall 2 rise 1
 {servers}
 
 listen stats
@@ -70,6 +70,15 @@ listen stats
     stats enable
     stats uri /stats
 """
+
+
+class Routed(NamedTuple):
+    """One request as haproxy logged it: the replica that answered (``r0``…), its status, method and URI."""
+
+    replica: str
+    status: int
+    method: str
+    uri: str
 
 
 class Haproxy(_Process):
@@ -187,6 +196,20 @@ class ReplicaCluster:
     def log(self) -> str:
         """haproxy's log: one ``replica status method uri`` line per request."""
         return self.balancer.log()
+
+    def routed(self, needle: str, count: int, timeout: float = 10.0) -> list[Routed]:
+        """The first ``count`` requests in haproxy's log whose URI contains ``needle``, in order (waits up to
+        ``timeout`` for haproxy to write them: it logs each request once it is answered)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = []
+            for line in self.log().splitlines():
+                parts = line.split(" ", 3)
+                if len(parts) == 4 and parts[0].startswith("r") and needle in parts[3]:
+                    found.append(Routed(parts[0], int(parts[1]), parts[2], parts[3]))
+            if len(found) >= count or time.monotonic() > deadline:
+                return found[:count]
+            time.sleep(0.05)
 
     def kill(self, i: int) -> None:
         """SIGKILL replica ``i`` (a crash); haproxy notices on its next health check."""
