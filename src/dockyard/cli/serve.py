@@ -99,7 +99,8 @@ def serve(
         None,
         "--storage-url",
         help="Where blobs and upload sessions live: a path or file:///path (default: the data dir), "
-        "s3://bucket/prefix (AWS_* variables) or az://container/prefix (AZURE_STORAGE_CONNECTION_STRING).",
+        "s3://bucket/prefix (AWS_* variables), az://container/prefix (AZURE_STORAGE_CONNECTION_STRING) or "
+        "gs://bucket/prefix (GOOGLE_APPLICATION_CREDENTIALS: a service account key).",
     ),
     storage_redirect: str = typer.Option(
         "on",
@@ -216,11 +217,11 @@ def _storage_url(value: str | None) -> str | None:
     if value is None:
         return None
     from ..server.storage.factory import StorageUrlError, is_object_storage, storage_folder
-    from ..server.storage.objects import parse_object_url
+    from ..server.storage.objects import open_object_store, parse_object_url
 
     try:
         if is_object_storage(value):
-            parse_object_url(value)
+            open_object_store(parse_object_url(value))  # its credentials are usable (no request is made)
             return value
         return str(storage_folder(value, Path()).resolve())
     except StorageUrlError as exc:
