@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,8 @@ def replica_clusters(
     try:
         yield get
     finally:
-        for cluster in started.values():
-            cluster.stop()
+        with ThreadPoolExecutor(max(1, len(started))) as pool:
+            list(pool.map(ReplicaCluster.stop, started.values()))
 
 
 def _backend(request: pytest.FixtureRequest, files_fixture: str, auth: bool) -> Any:

@@ -224,10 +224,10 @@ class ReplicaCluster:
         return server
 
     def stop(self) -> None:
-        """Stop haproxy and every replica."""
+        """Stop haproxy, then every replica (at once: each may take its graceful shutdown time)."""
         self.balancer.stop()
-        for server in self.replicas:
-            server.stop()
+        with ThreadPoolExecutor(len(self.replicas)) as pool:
+            list(pool.map(DockyardServer.stop, self.replicas))
 
     def __enter__(self) -> ReplicaCluster:
         return self.start()
