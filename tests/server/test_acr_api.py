@@ -16,6 +16,8 @@ from tests.server.test_distribution_api import assert_error
 from tests.support.images import Content, make_image, make_multiarch_index, push, upload_blob
 from tests.support.inprocess import InProcessServer
 
+pytestmark = pytest.mark.backends
+
 API = {"api-version": "2021-07-01"}
 ALL_ENABLED = {"deleteEnabled": True, "writeEnabled": True, "readEnabled": True, "listEnabled": True}
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

@@ -15,6 +15,8 @@ from tests.server.test_distribution_api import assert_error
 from tests.support.images import make_image, push
 from tests.support.servers import DockyardServer
 
+pytestmark = pytest.mark.backends
+
 CHALLENGE = re.compile(r'^Bearer realm="(?P<realm>[^"]+)",service="(?P<service>[^"]+)"(?:,scope="(?P<scope>[^"]+)")?$')
 
 

@@ -27,6 +27,8 @@ from tests.support.images import (
 from tests.support.inprocess import InProcessServer
 from tests.support.servers import DockyardServer
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def http(dockyard_app: InProcessServer) -> Iterator[httpx.Client]:

@@ -37,7 +37,7 @@ try:
 except ImportError:  # reported (fail under CI, skip elsewhere) by the autouse fixture below
     pass
 
-pytestmark = pytest.mark.peer("azure-containerregistry")
+pytestmark = [pytest.mark.peer("azure-containerregistry"), pytest.mark.backends]
 
 #: The per-call opt-out of the SDK's TLS check (plain HTTP on loopback).
 E: dict[str, Any] = {"enforce_https": False}

@@ -24,7 +24,7 @@ from tests.support.images import (
 )
 from tests.support.skopeo import Skopeo
 
-pytestmark = pytest.mark.peer("skopeo")
+pytestmark = [pytest.mark.peer("skopeo"), pytest.mark.backends]
 
 
 @pytest.fixture
@@ -33,8 +33,9 @@ def skopeo(tmp_path: Path) -> Skopeo:
 
 
 def _assert_registry_holds(server, repo: str, tag: str, content: Content) -> None:  # type: ignore[no-untyped-def]
-    """The registry serves every manifest and blob of ``content`` with the exact bytes."""
-    with httpx.Client(base_url=server.url, headers={"Accept": mt.MANIFEST_ACCEPT}) as http:
+    """The registry serves every manifest and blob of ``content`` with the exact bytes (blob GETs from object
+    storage redirect to the store)."""
+    with httpx.Client(base_url=server.url, headers={"Accept": mt.MANIFEST_ACCEPT}, follow_redirects=True) as http:
         top = http.get(f"/v2/{repo}/manifests/{tag}")
         assert top.status_code == 200, top.text
         assert top.content == content.body

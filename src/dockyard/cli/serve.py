@@ -99,7 +99,8 @@ def serve(
         None,
         "--storage-url",
         help="Where blobs and upload sessions live: a path or file:///path (default: the data dir), "
-        "s3://bucket/prefix (AWS_* variables) or az://container/prefix (AZURE_STORAGE_CONNECTION_STRING).",
+        "s3://bucket/prefix (AWS_* variables), az://container/prefix (AZURE_STORAGE_CONNECTION_STRING) or "
+        "gs://bucket/prefix (GOOGLE_APPLICATION_CREDENTIALS: a service account key).",
     ),
     storage_redirect: str = typer.Option(
         "on",
@@ -112,6 +113,12 @@ def serve(
         "--metadata-url",
         help="Where the metadata lives: sqlite:///path/metadata.db (default: in the data dir) or "
         "postgresql://user:pass@host:port/db (its schema made with `dockyard db upgrade`).",
+    ),
+    token_key_file: Path | None = typer.Option(
+        None,
+        "--token-key-file",
+        help="Sign tokens with the key in this file (64+ hex digits, e.g. `openssl rand -hex 32`); replicas behind "
+        "one load balancer must share it. Default: <data-dir>/auth/token-secret, created on first start.",
     ),
     config_file: Path | None = typer.Option(
         None,
@@ -187,9 +194,10 @@ def serve(
         storage_url=storage_url,
         storage_redirect=storage_redirect == "on",
         metadata_url=metadata_url,
+        token_key_file=str(token_key_file.resolve()) if token_key_file else None,
     )
     try:
-        report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)
+        report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token, token_key_file)
     except (HtpasswdError, KeyFileError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -209,11 +217,11 @@ def _storage_url(value: str | None) -> str | None:
     if value is None:
         return None
     from ..server.storage.factory import StorageUrlError, is_object_storage, storage_folder
-    from ..server.storage.objects import parse_object_url
+    from ..server.storage.objects import open_object_store, parse_object_url
 
     try:
         if is_object_storage(value):
-            parse_object_url(value)
+            open_object_store(parse_object_url(value))  # its credentials are usable (no request is made)
             return value
         return str(storage_folder(value, Path()).resolve())
     except StorageUrlError as exc:

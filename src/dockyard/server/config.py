@@ -53,14 +53,16 @@ class ServerConfig:
     tls_key: str | None = None
     #: The URL clients reach the registry by (``scheme://host[:port]``), ``None``: from each request.
     public_url: str | None = None
-    #: Where blobs and upload sessions live: a path, ``file:///path``, ``s3://bucket/prefix`` or
-    #: ``az://container/prefix`` (``None``: the data dir); blob GETs from object storage redirect to a presigned URL
-    #: unless ``storage_redirect`` is off.
+    #: Where blobs and upload sessions live: a path, ``file:///path``, ``s3://bucket/prefix``,
+    #: ``az://container/prefix`` or ``gs://bucket/prefix`` (``None``: the data dir); blob GETs from object storage
+    #: redirect to a presigned URL unless ``storage_redirect`` is off.
     storage_url: str | None = None
     storage_redirect: bool = True
     #: Where the metadata lives: ``sqlite:///path/metadata.db`` or ``postgresql://…`` (``None``: SQLite in the
     #: data directory).
     metadata_url: str | None = None
+    #: The token signing key file every replica behind one load balancer shares (``None``: the data dir's own).
+    token_key_file: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

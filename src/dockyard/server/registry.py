@@ -289,9 +289,10 @@ class Registry:
         """The manifests whose subject is ``digest`` (optionally of ``artifact_type``)."""
         return await self._threads.read(self._referrers, name, digest, artifact_type)
 
-    async def open_blob(self, name: str, digest: str) -> OpenedBlob:
-        """Open a blob of repository ``name`` (404 BLOB_UNKNOWN, 405 when read-locked); the caller closes it."""
-        return await self._threads.read(self._open_blob, name, digest)
+    async def open_blob(self, name: str, digest: str, *, redirect: bool = True) -> OpenedBlob:
+        """Open a blob of repository ``name`` (404 BLOB_UNKNOWN, 405 when read-locked); the caller closes it.
+        ``redirect=False``: bytes to stream even when the store would send the client elsewhere."""
+        return await self._threads.read(self._open_blob, name, digest, redirect)
 
     async def delete_blob(self, name: str, digest: str) -> None:
         """Unlink a blob from a repository (garbage collection removes the bytes once nothing links them)."""
@@ -445,7 +446,9 @@ class Registry:
             locked_tag = self._meta.undeletable_tag(repo.id)
             if locked_tag is not None:
                 raise e.locked(f"tag {name}:{locked_tag} is locked against deletion")
-            return self._meta.delete_repository(repo.id)
+            digests, tags = self._meta.delete_repository(repo.id)
+        # Sorted here, whatever order the store returned its rows in (PostgreSQL promises none without ORDER BY).
+        return sorted(digests), sorted(tags)
 
     def _update_attributes(
         self, name: str, kind: Literal["repository", "tag", "manifest"], key: str | None, changes: AttributeChanges
@@ -465,7 +468,7 @@ class Registry:
 
     # -- blobs --------------------------------------------------------------------------------------------------
 
-    def _open_blob(self, name: str, digest_text: str) -> OpenedBlob:
+    def _open_blob(self, name: str, digest_text: str, redirect: bool) -> OpenedBlob:
         check_name(name)
         digest = check_digest(digest_text)
         repo = self._meta.repository(name)
@@ -474,7 +477,7 @@ class Registry:
         _check_readable(f"repository {name}", repo)
         if self._meta.blob_link(repo.id, str(digest)) is None:
             raise e.blob_unknown(str(digest))
-        source = self._blobs.open(digest)
+        source = self._blobs.open(digest, redirect=redirect)
         if source is None:
             raise e.blob_unknown(str(digest))
         return OpenedBlob(digest, source)

@@ -92,7 +92,13 @@ async def blob(request: Request) -> Response:
     if request.method == "DELETE":
         await reg.delete_blob(name, str(request.path_params["digest"]))
         return empty(202)
-    opened = await reg.open_blob(name, str(request.path_params["digest"]))
+    range_header = request.headers.get("range")
+    ranged = range_header is not None and range_header.strip().lower().startswith("bytes")
+    # Only a whole-blob GET is redirected. The server answers a HEAD (a presigned URL is signed for GET only) and
+    # a ranged GET itself: it checks the range against the size (416 with an OCI body), and object stores differ
+    # in the ranges they accept (Azure Blob has no suffix ranges, ``bytes=-N``).
+    redirect = request.method == "GET" and not ranged
+    opened = await reg.open_blob(name, str(request.path_params["digest"]), redirect=redirect)
     digest, source = opened.digest, opened.source
     headers = {
         "Docker-Content-Digest": str(digest),
@@ -101,14 +107,10 @@ async def blob(request: Request) -> Response:
         "ETag": f'"{digest}"',
     }
     if isinstance(source, BlobRedirect):
-        if request.method == "GET":
-            return RedirectResponse(source.url, status_code=307, headers={"Docker-Content-Digest": str(digest)})
-        # HEAD is answered here: a presigned URL is signed for GET only.
-        return Response(b"", status_code=200, headers={**headers, "Content-Length": str(source.size)})
+        return RedirectResponse(source.url, status_code=307, headers={"Docker-Content-Digest": str(digest)})
     size = source.size
-    range_header = request.headers.get("range")
     start, length, status = 0, size, 200
-    if range_header is not None and range_header.strip().lower().startswith("bytes"):
+    if range_header is not None and ranged:
         span = parse_range(range_header, size)
         if span is None:
             source.close()

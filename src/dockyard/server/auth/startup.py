@@ -24,18 +24,22 @@ class AuthReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def check_auth(data_dir: Path, htpasswd: Path | None, anonymous_pull: bool, accept_any_aad_token: bool) -> AuthReport:
+def check_auth(
+    data_dir: Path, htpasswd: Path | None, anonymous_pull: bool, accept_any_aad_token: bool,
+    key_file: Path | None = None,
+) -> AuthReport:
     """Load (or create) the token signing key and the htpasswd users as the server will.
 
     Raises :class:`~.keys.KeyFileError` or :class:`~.htpasswd.HtpasswdError` with a one-line message naming
     the file (and line) when either cannot be used. An htpasswd file without users is accepted (repository-scoped
     tokens, created with ``dockyard token create`` while the server runs, can still log in), with a note."""
-    load_signing_key(data_dir)
+    load_signing_key(data_dir, key_file)
     report = AuthReport()
     if htpasswd is not None:
         users = read_htpasswd(htpasswd)
         extra = "; anonymous pull allowed" if anonymous_pull else ""
-        report.info.append(f"auth: on, {len(users)} user(s) from {htpasswd}, tokens from {data_dir}{extra}")
+        signer = f"tokens signed with {key_file}" if key_file is not None else f"tokens from {data_dir}"
+        report.info.append(f"auth: on, {len(users)} user(s) from {htpasswd}, {signer}{extra}")
         if not users:
             report.warnings.append(f"note: htpasswd file {htpasswd} has no users: only repository-scoped tokens can "
                                    f"log in (add an administrator with `dockyard user add NAME --htpasswd {htpasswd}`)")
@@ -44,7 +48,8 @@ def check_auth(data_dir: Path, htpasswd: Path | None, anonymous_pull: bool, acce
                            "--htpasswd FILE turns it on)")
     if accept_any_aad_token:
         report.warnings.append(AAD_WARNING)
-    if key_exposed(data_dir):
-        report.warnings.append(f"WARNING: the token signing key {key_path(data_dir)} is readable or writable by other "
-                               "users, who can forge tokens: chmod 600 it (or delete it to rotate it)")
+    if key_exposed(data_dir, key_file):
+        report.warnings.append(f"WARNING: the token signing key {key_path(data_dir, key_file)} is readable or "
+                               "writable by other users, who can forge tokens: chmod 600 it (or replace it to rotate "
+                               "it)")
     return report

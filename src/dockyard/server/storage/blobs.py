@@ -95,7 +95,7 @@ class FileBlobStore:
         except FileNotFoundError:
             return None
 
-    def open(self, digest: Digest) -> FileBlobReader | None:
+    def open(self, digest: Digest, *, redirect: bool = True) -> FileBlobReader | None:
         """The blob file opened for reading, ``None`` when it is not stored."""
         try:
             fd = os.open(self.path(digest), os.O_RDONLY)

@@ -1,5 +1,5 @@
 """Which blob and upload stores a ``--storage-url`` names: a path or ``file:///path`` (files in a folder),
-``s3://bucket/prefix`` or ``az://container/prefix`` (object storage, see :mod:`.objects`)."""
+``s3://bucket/prefix``, ``az://container/prefix`` or ``gs://bucket/prefix`` (object storage, see :mod:`.objects`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class StorageUrlError(ValueError):
 
 
 #: URL schemes served by object storage.
-OBJECT_SCHEMES = ("s3", "az")
+OBJECT_SCHEMES = ("s3", "az", "gs")
 
 
 def is_object_storage(url: str | None) -> bool:
@@ -31,7 +31,7 @@ def storage_folder(url: str | None, data_dir: Path) -> Path:
     if parts.scheme == "file":
         return Path(unquote(parts.path))
     if parts.scheme and len(parts.scheme) > 1:  # not a Windows drive letter
-        raise StorageUrlError(f"unsupported storage URL scheme {parts.scheme!r} (a path, file://, s3:// or az://)")
+        raise StorageUrlError(f"unsupported storage URL scheme {parts.scheme!r} (a path, file://, s3://, az:// or gs://)")
     return Path(url)
 
 

@@ -413,7 +413,7 @@ class MemoryBlobStore:
         data = self._blobs.get(str(digest))
         return None if data is None else len(data)
 
-    def open(self, digest: Digest) -> MemoryBlobReader | None:
+    def open(self, digest: Digest, *, redirect: bool = True) -> MemoryBlobReader | None:
         data = self._blobs.get(str(digest))
         return None if data is None else MemoryBlobReader(data)
 

@@ -1,4 +1,4 @@
-"""Blobs and resumable upload sessions in object storage (S3, Azure Blob), through ``obstore``.
+"""Blobs and resumable upload sessions in object storage (S3, Azure Blob, Google Cloud Storage), through ``obstore``.
 
 Layout under the URL's prefix::
 
@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import obstore
 from obstore.exceptions import BaseError, NotFoundError
-from obstore.store import AzureStore, S3Store
+from obstore.store import AzureStore, GCSStore, S3Store
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
@@ -59,7 +59,7 @@ _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 @dataclass(frozen=True)
 class ObjectLocation:
-    """Where an object store's keys live: the parsed ``s3://`` or ``az://`` URL."""
+    """Where an object store's keys live: the parsed ``s3://``, ``az://`` or ``gs://`` URL."""
 
     scheme: str
     container: str
@@ -67,15 +67,25 @@ class ObjectLocation:
 
 
 def parse_object_url(url: str) -> ObjectLocation:
-    """``s3://bucket/prefix`` or ``az://container/prefix`` (:class:`StorageUrlError` otherwise)."""
+    """``s3://bucket/prefix``, ``az://container/prefix`` or ``gs://bucket/prefix`` (:class:`StorageUrlError`
+    otherwise)."""
     parts = urlsplit(url)
-    if parts.scheme not in ("s3", "az") or not parts.netloc:
-        raise StorageUrlError(f"not an object storage URL (s3://bucket/prefix or az://container/prefix): {url!r}")
+    if parts.scheme not in ("s3", "az", "gs") or not parts.netloc:
+        raise StorageUrlError(
+            f"not an object storage URL (s3://bucket/prefix, az://container/prefix or gs://bucket/prefix): {url!r}")
     return ObjectLocation(parts.scheme, parts.netloc, parts.path.strip("/"))
 
 
 #: The stores that can presign URLs (every one ``--storage-url`` accepts).
-CloudStore = S3Store | AzureStore
+CloudStore = S3Store | AzureStore | GCSStore
+
+#: Where a Google service account key is found: the variables obstore reads, else the application default
+#: credentials file of ``gcloud auth application-default login``.
+GOOGLE_CREDENTIAL_VARIABLES = (
+    "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_PATH",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+)
+GCLOUD_DEFAULT_CREDENTIALS = "~/.config/gcloud/application_default_credentials.json"
 
 
 def _http_options(endpoint: str | None) -> ClientConfig:
@@ -112,9 +122,33 @@ def _azure_settings() -> dict[str, Any]:
 RETRIES: RetryConfig = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
 
 
+def _google_credentials_given() -> bool:
+    """True when a service account key is named by the environment or gcloud's default credentials file exists."""
+    if any(os.environ.get(name) for name in GOOGLE_CREDENTIAL_VARIABLES):
+        return True
+    return os.path.isfile(os.path.expanduser(GCLOUD_DEFAULT_CREDENTIALS))
+
+
 def open_object_store(location: ObjectLocation) -> CloudStore:
-    """An obstore client for ``location`` with credentials from the standard environment variables."""
+    """An obstore client for ``location`` with credentials from the standard environment variables.
+
+    :class:`StorageUrlError` (one line) when they cannot be used: a key file that is missing or malformed, or, for
+    ``gs://``, no service account key at all (presigned URLs are signed with it)."""
+    try:
+        return _open_object_store(location)
+    except BaseError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageUrlError(f"cannot use {location.scheme}://{location.container}: {reason}") from None
+
+
+def _open_object_store(location: ObjectLocation) -> CloudStore:
     prefix = location.prefix or None
+    if location.scheme == "gs":
+        if not _google_credentials_given():
+            raise StorageUrlError(
+                f"gs://{location.container} needs Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a "
+                "service account key file (or GOOGLE_SERVICE_ACCOUNT_KEY to the key's JSON)")
+        return GCSStore(location.container, prefix=prefix, retry_config=RETRIES)
     if location.scheme == "s3":
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
         s3: dict[str, Any] = {"endpoint": endpoint} if endpoint else {}
@@ -217,12 +251,12 @@ class ObjectBlobStore:
         return None if meta is None else int(meta["size"])
 
     @_guarded
-    def open(self, digest: Digest) -> ObjectBlobReader | BlobRedirect | None:
+    def open(self, digest: Digest, *, redirect: bool = True) -> ObjectBlobReader | BlobRedirect | None:
         size = self.size(digest)
         if size is None:
             return None
         key = _blob_key(digest)
-        if self.redirect:
+        if self.redirect and redirect:
             return BlobRedirect(obstore.sign(self.store, "GET", key, REDIRECT_LIFETIME), size)
         return ObjectBlobReader(self.store, key, size)
 

@@ -151,8 +151,9 @@ class BlobStore(Protocol):
     def size(self, digest: Digest) -> int | None:
         """The blob's size, ``None`` when it is not stored."""
 
-    def open(self, digest: Digest) -> BlobSource | None:
-        """The blob for a GET (``None`` when it is not stored); the caller closes a reader."""
+    def open(self, digest: Digest, *, redirect: bool = True) -> BlobSource | None:
+        """The blob for a GET (``None`` when it is not stored); the caller closes a reader. ``redirect=False``:
+        always a reader (a ranged read or a HEAD is answered by the server), never a URL."""
 
     def read(self, digest: Digest, limit: int) -> bytes | None:
         """The whole blob when it is at most ``limit`` bytes (image configs), else ``None``."""
