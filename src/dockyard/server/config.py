@@ -61,6 +61,10 @@ class ServerConfig:
     #: Where the metadata lives: ``sqlite:///path/metadata.db`` or ``postgresql://…`` (``None``: SQLite in the
     #: data directory).
     metadata_url: str | None = None
+    #: Seconds between scheduled garbage collections (one replica at a time; ``None``: off), and how long an
+    #: unreferenced blob or idle upload session they find must be untouched before it goes.
+    gc_interval: float | None = None
+    gc_min_age: float = 3600.0
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
