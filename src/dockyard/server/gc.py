@@ -18,14 +18,16 @@ No lock is held for long: the work happens in small batches.
      seen; a commit after it writes the bytes again.
    - *a cross-repository mount* (checked and linked under the write lock): the new link is young, so the blob
      stays; a mount after the batch finds the source link gone and the client uploads instead.
-   - *a blob pushed after the mark started*: its link is younger than the run (with any ``min_age``, 0 included).
+   - *a blob pushed after the mark started*: its link is younger than the run (with any ``min_age``, 0 included;
+     "younger" allows :data:`CLOCK_SLACK` for coarse file times).
    - an old link (older than ``min_age``) no manifest needs is removed, as ``DELETE`` of the blob would; the bytes
      go only when no link of the digest remains.
 
    If the store can no longer say which manifests came after the last one read (SQLite reuses the id of the
    newest row when it is deleted), the mark starts again (at most :data:`MARK_RETRIES` times).
 4. **Upload sessions** untouched for ``min_age`` seconds before the run started are removed, except one a request
-   is writing to at that moment; a session touched since the run started is kept, whatever ``min_age`` is.
+   is writing to at that moment; a session touched since the run started (less :data:`CLOCK_SLACK`) is kept,
+   whatever ``min_age`` is.
 
 Order of the removal, inside each batch's transaction: links are deleted (not yet committed), then the objects,
 then the transaction commits. The objects are deleted while the write lock is held, so no upload commit of the
@@ -59,6 +61,11 @@ from .storage.stores import open_metadata
 
 #: Candidates checked and removed per write transaction: the longest the write lock is held by a collection.
 BATCH = 250
+#: Seconds before a run's start that still count as "during the run": file modification times lag the clock by
+#: up to a scheduler tick. (Clocks of different hosts differ more: that is what ``min_age`` covers.)
+CLOCK_SLACK = 0.1
+#: The longest pause between two batches (each pause lasts as long as the batch before it held the lock).
+MAX_PAUSE = 0.1
 #: Manifests read per page while marking (each page its own short read).
 MARK_PAGE = 500
 #: How often a run starts its mark again when the store can no longer place it, before giving up.
@@ -277,7 +284,8 @@ def sweep(
     ``on_batch`` runs inside every batch's write transaction and may stop the run (:class:`GcAbortedError`);
     ``progress`` receives a line when the sweep starts."""
     started = time.time()
-    cutoff = started - max(0.0, min_age)
+    # What changed within CLOCK_SLACK before the run counts as changed during it: file times are coarse.
+    cutoff = started - max(0.0, min_age) - CLOCK_SLACK
     for _attempt in range(MARK_RETRIES):
         report = GcReport()
         mark = _Mark()
@@ -289,12 +297,17 @@ def sweep(
                      f"{len(candidates)} candidate(s) in batches of {batch_size}")
         try:
             for i in range(0, len(candidates), batch_size):
+                began = time.monotonic()
                 with meta.read() if dry_run else meta.write():
                     if on_batch is not None and not on_batch(meta):
                         raise GcAbortedError("the collection was stopped")
                     _sweep_batch(meta, blobs, mark, candidates[i : i + batch_size], stored, cutoff=cutoff,
                                  dry_run=dry_run, report=report)
                 report.batches += 1
+                if not dry_run and i + batch_size < len(candidates):
+                    # Leave the lock free as long as the batch held it: SQLite's waiting writers poll for it
+                    # (PostgreSQL queues them), so a collection never starves pushes.
+                    time.sleep(min(time.monotonic() - began, MAX_PAUSE))
         except _Restart:
             continue
         report.kept = len(stored) - len(report.blobs)
@@ -302,7 +315,7 @@ def sweep(
     else:
         raise GcAbortedError(f"the manifests kept changing under the mark ({MARK_RETRIES} attempts); run again")
     # Sessions touched after the run started are younger than "now" here, so they stay whatever min_age is.
-    report.uploads = expire_uploads(uploads, min_age, now=started, dry_run=dry_run)
+    report.uploads = expire_uploads(uploads, min_age, now=started - CLOCK_SLACK, dry_run=dry_run)
     return report
 
 
