@@ -22,7 +22,7 @@ HEAD = "0003"
 #: The revision a database without ``alembic_version`` but with the tables is at (the releases before).
 FIRST = "0001"
 #: Every revision this dockyard knows, oldest first.
-KNOWN = ("0001", "0003")  # TEMP-CHAIN
+KNOWN = ("0001", "0002", "0003")
 
 #: Where a database stands: ``current``; ``empty`` (no tables); ``unversioned`` (tables of the releases before
 #: migrations); ``older`` (a known revision before :data:`HEAD`); ``newer`` (a revision this dockyard does not know).

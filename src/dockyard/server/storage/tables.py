@@ -114,6 +114,14 @@ auth_version = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", Key, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),
+)
+
 gc_runs = sa.Table(
     "gc_runs",
     metadata,
