@@ -367,6 +367,9 @@ class Registry:
             raise e.range_invalid("another request is writing to this upload session") from None
         except UploadGoneError:
             raise e.upload_unknown(upload_id) from None
+        if actual != str(digest) and await self._threads.read(self._uploads.state, upload_id) is None:
+            # Garbage collection removed the session while it was being verified: not the client's bytes.
+            raise e.upload_unknown(upload_id)
         await asyncio.to_thread(self._uploads.discard, upload_id)  # unlinking a large file takes a while
         if actual != str(digest):
             raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))
