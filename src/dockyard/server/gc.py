@@ -286,8 +286,8 @@ def sweep(
     started = time.time()
     # What changed within CLOCK_SLACK before the run counts as changed during it: file times are coarse.
     cutoff = started - max(0.0, min_age) - CLOCK_SLACK
+    report = GcReport()  # batches done before a restart stay done, and counted
     for _attempt in range(MARK_RETRIES):
-        report = GcReport()
         mark = _Mark()
         if not mark.advance(meta):
             continue
