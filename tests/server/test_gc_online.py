@@ -235,3 +235,17 @@ def test_a_push_completes_while_a_long_collection_runs(fresh_dockyard: DockyardS
         if gc.poll() is None:
             gc.kill()
             gc.wait()
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--gc-interval", "soon", "--gc-interval: invalid duration 'soon'"),
+    ("--gc-min-age", "-5", "--gc-min-age must be a duration of zero or more"),
+])
+def test_serve_refuses_a_malformed_gc_duration(tmp_path: Path, flag: str, value: str, message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dockyard", "serve", "--data-dir", str(tmp_path), flag, value],
+        capture_output=True, text=True, env=subprocess_env(), timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1  # one line, no traceback
+    assert message in result.stderr and "Traceback" not in result.stderr
