@@ -297,8 +297,8 @@ def sweep(
                      f"{len(candidates)} candidate(s) in batches of {batch_size}")
         try:
             for i in range(0, len(candidates), batch_size):
-                began = time.monotonic()
                 with meta.read() if dry_run else meta.write():
+                    began = time.monotonic()  # the lock is held from here (waiting for it is not counted)
                     if on_batch is not None and not on_batch(meta):
                         raise GcAbortedError("the collection was stopped")
                     _sweep_batch(meta, blobs, mark, candidates[i : i + batch_size], stored, cutoff=cutoff,
