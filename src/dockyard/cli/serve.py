@@ -8,6 +8,10 @@ import typer
 
 from .serve_config import ENV_PREFIX, load_config, print_effective
 
+#: Seconds an unreferenced blob or idle upload session must be untouched before a collection removes it (the
+#: default of ``dockyard gc --min-age`` and ``dockyard serve --gc-min-age``).
+GC_MIN_AGE = 3600.0
+
 
 def _data_dir(value: Path | None) -> Path:
     from ..server.config import default_data_dir
@@ -120,6 +124,18 @@ def serve(
         help="Sign tokens with the key in this file (64+ hex digits, e.g. `openssl rand -hex 32`); replicas behind "
         "one load balancer must share it. Default: <data-dir>/auth/token-secret, created on first start.",
     ),
+    gc_interval: str = typer.Option(
+        "off",
+        "--gc-interval",
+        help="Collect garbage (as `dockyard gc`) every DURATION (90s, 30m, 6h, 1d) while serving, on one replica "
+        "at a time; off: never.",
+    ),
+    gc_min_age: str = typer.Option(
+        str(int(GC_MIN_AGE)),
+        "--gc-min-age",
+        help="With --gc-interval: seconds (or a duration) an unreferenced blob or idle upload must be untouched "
+        "before a scheduled collection removes it.",
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -169,6 +185,9 @@ def serve(
         typer.echo(f"error: --storage-redirect must be on or off, not {storage_redirect!r}", err=True)
         raise typer.Exit(2)
     storage_url = _storage_url(storage_url)
+    interval = None if gc_interval.strip().lower() in ("off", "0", "") else _duration("--gc-interval", gc_interval)
+    if interval == 0:
+        interval = None
     config = ServerConfig(
         data_dir=str(_data_dir(data_dir).resolve()),
         htpasswd=str(htpasswd.resolve()) if htpasswd else None,
@@ -195,6 +214,8 @@ def serve(
         storage_redirect=storage_redirect == "on",
         metadata_url=metadata_url,
         token_key_file=str(token_key_file.resolve()) if token_key_file else None,
+        gc_interval=interval,
+        gc_min_age=_duration("--gc-min-age", gc_min_age),
     )
     try:
         report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token, token_key_file)
@@ -210,6 +231,25 @@ def serve(
     except ServeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def _duration(flag: str, value: str) -> float:
+    """Seconds of a duration flag: a number of seconds, or ``90s``, ``30m``, ``6h``, ``1d``, ``1d12h`` (exit 2 with a
+    one-line message otherwise)."""
+    from ..workflows.durations import InvalidDurationError, parse_duration
+
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            return parse_duration(value).total_seconds()
+        except InvalidDurationError as exc:
+            typer.echo(f"error: {flag}: {exc}", err=True)
+            raise typer.Exit(2) from None
+    if not seconds >= 0 or seconds == float("inf"):
+        typer.echo(f"error: {flag} must be a duration of zero or more, not {value!r}", err=True)
+        raise typer.Exit(2)
+    return seconds
 
 
 def _storage_url(value: str | None) -> str | None:
@@ -244,7 +284,12 @@ def gc(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be removed; remove nothing."),
     min_age: float = typer.Option(
-        3600.0, "--min-age", help="Seconds an unreferenced blob or upload must be untouched before removal."
+        GC_MIN_AGE, "--min-age", min=0.0,
+        help="Seconds an unreferenced blob or upload must be untouched before removal.",
+    ),
+    batch_size: int = typer.Option(
+        250, "--batch-size", min=1, max=10000,
+        help="Candidates checked and removed per write transaction (the longest the write lock is held).",
     ),
     verify: bool = typer.Option(
         False,
@@ -260,7 +305,7 @@ def gc(
     ),
 ) -> None:
     """Remove blobs no manifest references and stale upload sessions."""
-    from ..server.gc import collect
+    from ..server.gc import GcAbortedError, collect
     from ..server.gc import verify as verify_blobs
     from ..server.storage.schema import SchemaError, sqlite_path
     from ..server.storage.stores import MetadataUrlError
@@ -281,8 +326,8 @@ def gc(
             raise typer.Exit(2)
         corrupt = verify_blobs(directory, dry_run=dry_run, metadata_url=metadata_url) if verify else []
         report = collect(directory, dry_run=dry_run, min_age=min_age, metadata_url=metadata_url,
-                         storage_url=storage_url)
-    except (SchemaError, MetadataUrlError) as exc:
+                         storage_url=storage_url, batch_size=batch_size, progress=_progress)
+    except (SchemaError, MetadataUrlError, GcAbortedError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     for bad in corrupt:
@@ -300,6 +345,10 @@ def gc(
     if corrupt:
         typer.echo(f"error: {len(corrupt)} corrupt blob(s) found; push their content again to repair them", err=True)
         raise typer.Exit(1)
+
+
+def _progress(line: str) -> None:
+    typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ from .api import acr, distribution, health, oauth
 from .auth import Authenticator, TokenLifetimes
 from .auth.gate import LoginGate
 from .config import ServerConfig
+from .gc_schedule import GcSchedule
 from .logsetup import ServerLog
 from .metrics import Metrics
 from .observe import RequestObserver
@@ -129,12 +130,18 @@ def create_app(config: ServerConfig) -> ASGIApp:
         if app.state.auth.enabled:
             app.state.auth.attach(registry)
         sweeper = asyncio.create_task(_sweep_uploads(registry, config.upload_ttl, metrics))
+        schedule = None
+        if config.gc_interval:
+            schedule = GcSchedule(*registry.stores, interval=config.gc_interval, min_age=config.gc_min_age)
+            schedule.start()
         try:
             yield
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            if schedule is not None:
+                await asyncio.to_thread(schedule.stop)
             app.state.auth.attach(None)
             await asyncio.to_thread(registry.close)
             server_log.stop()

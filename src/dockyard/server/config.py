@@ -63,6 +63,10 @@ class ServerConfig:
     metadata_url: str | None = None
     #: The token signing key file every replica behind one load balancer shares (``None``: the data dir's own).
     token_key_file: str | None = None
+    #: Seconds between scheduled garbage collections (one replica at a time; ``None``: off), and how long an
+    #: unreferenced blob or idle upload session they find must be untouched before it goes.
+    gc_interval: float | None = None
+    gc_min_age: float = 3600.0
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

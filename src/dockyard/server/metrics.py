@@ -41,8 +41,10 @@ class StorageSnapshot:
     blobs: int
     bytes: int
     uploads: int
-    #: The last ``dockyard gc`` run on the data directory (a separate process), when there was one.
+    #: The last ``dockyard gc`` run on the registry's metadata (a separate process), when there was one.
     gc_command: GcRun | None = None
+    #: The last scheduled collection (``--gc-interval``) of any replica sharing the metadata.
+    gc_scheduled: GcRun | None = None
 
 
 class _SnapshotCollector(Collector):
@@ -56,20 +58,26 @@ class _SnapshotCollector(Collector):
                                 value=self.snapshot.bytes)
         yield GaugeMetricFamily("dockyard_upload_sessions_open", "Upload sessions in progress (not yet committed).",
                                 value=self.snapshot.uploads)
-        run = self.snapshot.gc_command
-        if run is not None:
-            yield CounterMetricFamily("dockyard_gc_command_runs", "Runs of `dockyard gc` on this data directory.",
-                                      value=run.runs)
-            yield GaugeMetricFamily("dockyard_gc_command_last_run_timestamp_seconds",
-                                    "When the last `dockyard gc` run finished.", value=run.finished)
-            yield GaugeMetricFamily("dockyard_gc_command_last_run_duration_seconds",
-                                    "How long the last `dockyard gc` run took.", value=run.duration)
-            removed = GaugeMetricFamily("dockyard_gc_command_last_run_removed",
-                                        "What the last `dockyard gc` run removed (what: blobs, bytes, uploads).",
-                                        labels=["what"])
-            for what, count in (("blobs", run.blobs), ("bytes", run.bytes), ("uploads", run.uploads)):
-                removed.add_metric([what], count)
-            yield removed
+        yield from _gc_run_families("command", "`dockyard gc`", self.snapshot.gc_command)
+        yield from _gc_run_families("scheduled", "scheduled collection (--gc-interval, any replica)",
+                                    self.snapshot.gc_scheduled)
+
+
+def _gc_run_families(kind: str, what: str, run: GcRun | None) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """``dockyard_gc_<kind>_*``: how many runs of a kind the metadata records, and the last one."""
+    if run is None:
+        return
+    yield CounterMetricFamily(f"dockyard_gc_{kind}_runs", f"Runs of {what} on this registry's metadata.",
+                              value=run.runs)
+    yield GaugeMetricFamily(f"dockyard_gc_{kind}_last_run_timestamp_seconds", f"When the last {what} run finished.",
+                            value=run.finished)
+    yield GaugeMetricFamily(f"dockyard_gc_{kind}_last_run_duration_seconds", f"How long the last {what} run took.",
+                            value=run.duration)
+    removed = GaugeMetricFamily(f"dockyard_gc_{kind}_last_run_removed",
+                                f"What the last {what} run removed (what: blobs, bytes, uploads).", labels=["what"])
+    for name, count in (("blobs", run.blobs), ("bytes", run.bytes), ("uploads", run.uploads)):
+        removed.add_metric([name], count)
+    yield removed
 
 
 class Metrics:

@@ -40,6 +40,7 @@ from .storage.protocols import (
 from .storage.records import (
     AttributeChanges,
     Attributes,
+    GcRunRecord,
     ManifestInfo,
     NewManifest,
     Order,
@@ -207,6 +208,25 @@ class Registry:
         """(blobs stored, bytes stored), counted from the metadata."""
         return await self._threads.read(self._meta.blob_usage)
 
+    @property
+    def stores(self) -> tuple[MetadataStore, BlobStore, UploadStore]:
+        """The metadata, blob and upload stores (the server's scheduled garbage collection works on them from its
+        own thread)."""
+        return self._meta, self._blobs, self._uploads
+
+    async def last_gc_runs(self, kinds: tuple[str, ...]) -> dict[str, tuple[GcRunRecord, int]]:
+        """The last garbage collection run of each of ``kinds`` and how many there were (from the metadata)."""
+        return await self._threads.read(self._last_gc_runs, kinds)
+
+    def _last_gc_runs(self, kinds: tuple[str, ...]) -> dict[str, tuple[GcRunRecord, int]]:
+        found: dict[str, tuple[GcRunRecord, int]] = {}
+        with self._meta.read():
+            for kind in kinds:
+                last = self._meta.last_gc_run(kind)
+                if last is not None:
+                    found[kind] = last
+        return found
+
     async def open_uploads(self) -> int:
         """How many upload sessions exist right now."""
         return await asyncio.to_thread(lambda: sum(1 for _ in self._uploads.sessions()))
@@ -348,6 +368,9 @@ class Registry:
             raise e.range_invalid("another request is writing to this upload session") from None
         except UploadGoneError:
             raise e.upload_unknown(upload_id) from None
+        if actual != str(digest) and await self._threads.read(self._uploads.state, upload_id) is None:
+            # Garbage collection removed the session while it was being verified: not the client's bytes.
+            raise e.upload_unknown(upload_id)
         await asyncio.to_thread(self._uploads.discard, upload_id)  # unlinking a large file takes a while
         if actual != str(digest):
             raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))

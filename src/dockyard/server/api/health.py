@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..gc import last_run
+from ..gc import COMMAND, SCHEDULED, GcRun
 from ..metrics import CONTENT_TYPE, Metrics, StorageSnapshot
 from .access import route
 from .common import json_response, registry
@@ -38,8 +38,9 @@ async def metrics(request: Request) -> Response:
     """The Prometheus text format: the request counters of every worker, and storage figures read now."""
     reg = registry(request)
     blobs, size = await reg.blob_usage()
-    gc_command = await asyncio.to_thread(last_run, request.app.state.data_dir)
-    snapshot = StorageSnapshot(blobs=blobs, bytes=size, uploads=await reg.open_uploads(), gc_command=gc_command)
+    runs = {kind: GcRun.of(*last) for kind, last in (await reg.last_gc_runs((COMMAND, SCHEDULED))).items()}
+    snapshot = StorageSnapshot(blobs=blobs, bytes=size, uploads=await reg.open_uploads(),
+                               gc_command=runs.get(COMMAND), gc_scheduled=runs.get(SCHEDULED))
     collected: Metrics = request.app.state.metrics
     body = await asyncio.to_thread(collected.render, snapshot)
     return Response(body, media_type=CONTENT_TYPE)

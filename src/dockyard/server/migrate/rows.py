@@ -63,6 +63,7 @@ KINDS: tuple[Kind, ...] = (REPOSITORIES, MANIFESTS, TAGS, BLOB_LINKS, SCOPE_MAPS
 NOT_MOVED: dict[str, str] = {
     "auth_version": "one number, carried over on its own (see :func:`auth_version`)",
     "leases": "who runs a scheduled job right now: replicas take them afresh",
+    "gc_runs": "the source's garbage collection history: the destination's own runs start a new one",
 }
 
 #: The kinds whose names say whose registry a database is (a destination holding names the source lacks holds

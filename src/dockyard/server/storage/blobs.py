@@ -126,6 +126,11 @@ class FileBlobStore:
             return False
         return True
 
+    def delete_many(self, digests: list[Digest]) -> None:
+        """Remove these blob files (those already gone are skipped)."""
+        for digest in digests:
+            self.delete(digest)
+
     def read(self, digest: Digest, limit: int) -> bytes | None:
         """The whole blob when it is at most ``limit`` bytes (image configs), else ``None``."""
         path = self.path(digest)

@@ -28,6 +28,8 @@ class _Repository:
     tags: dict[str, r.TagRecord] = field(default_factory=dict)
     links: dict[str, r.BlobLink] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
+    #: Each manifest's place in storage order (see :meth:`MemoryMetadataStore.manifests_after`).
+    order: dict[str, int] = field(default_factory=dict)
 
 
 _Row = TypeVar("_Row", r.TagRecord, r.ManifestInfo)
@@ -58,12 +60,15 @@ class MemoryMetadataStore:
         self._lock = threading.RLock()
         self._repos: dict[str, _Repository] = {}
         self._next_id = 1
+        #: The place of the next manifest stored (never reused: a failed write leaves a gap).
+        self._next_manifest = 1
         self._tokens: dict[str, r.TokenRecord] = {}
         self._scope_maps: dict[str, r.ScopeMapRecord] = {}
         self._next_token_id = 1
         self._auth_version = 0
         #: Lease name -> (holder, expiry time).
         self._leases: dict[str, tuple[str, float]] = {}
+        self._gc_runs: list[r.GcRunRecord] = []
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
@@ -176,6 +181,8 @@ class MemoryMetadataStore:
             if rec.digest in manifests:
                 return
             stamp = r.now()
+            self._repo(repo_id).order[rec.digest] = self._next_manifest
+            self._next_manifest += 1
             manifests[rec.digest] = r.ManifestInfo(
                 digest=rec.digest, media_type=rec.media_type, size=len(rec.content), image_size=rec.image_size,
                 config_media_type=rec.config_media_type, artifact_type=rec.artifact_type, subject=rec.subject,
@@ -190,6 +197,7 @@ class MemoryMetadataStore:
             for name in removed:
                 del repo.tags[name]
             repo.manifests.pop(digest, None)
+            repo.order.pop(digest, None)
             return removed
 
     def list_manifests(
@@ -230,6 +238,16 @@ class MemoryMetadataStore:
             rows = [m for repo in self._repos.values() for m in repo.manifests.values()]
         for row in rows:
             yield row.media_type, row.content or b""
+
+    def manifests_after(self, mark: r.ManifestMark, limit: int) -> list[r.StoredManifest] | None:
+        """Manifests after ``mark`` in the order they were stored (places are never reused: never ``None``)."""
+        with self._lock:
+            rows = sorted(
+                (repo.order[digest], row) for repo in self._repos.values() for digest, row in repo.manifests.items()
+                if repo.order[digest] > mark.id
+            )
+        return [r.StoredManifest(r.ManifestMark(place, row.created), row.media_type, row.content or b"")
+                for place, row in rows[:limit]]
 
     # tags
     def tag(self, repo_id: int, name: str) -> r.TagRecord | None:
@@ -298,12 +316,28 @@ class MemoryMetadataStore:
             for repo in self._repos.values():
                 repo.links.pop(digest, None)
 
+    def blob_links_of(self, digests: Iterable[str]) -> list[r.BlobLink]:
+        wanted = set(digests)
+        with self._lock:
+            return [link for repo in self._repos.values() for d, link in repo.links.items() if d in wanted]
+
     def blob_usage(self) -> tuple[int, int]:
         with self._lock:
             sizes = {d: repo.sizes[d] for repo in self._repos.values() for d in repo.links}
         return len(sizes), sum(sizes.values())
 
 
+
+    # -- garbage collection runs --------------------------------------------------------------------------------
+
+    def record_gc_run(self, run: r.GcRunRecord) -> None:
+        with self._lock:
+            self._gc_runs.append(run)
+
+    def last_gc_run(self, kind: str) -> tuple[r.GcRunRecord, int] | None:
+        with self._lock:
+            runs = [run for run in self._gc_runs if run.kind == kind]
+        return (runs[-1], len(runs)) if runs else None
 
     # -- repository-scoped tokens and scope maps ----------------------------------------------------------------
 
@@ -423,6 +457,10 @@ class MemoryBlobStore:
 
     def delete(self, digest: Digest) -> bool:
         return self._blobs.pop(str(digest), None) is not None
+
+    def delete_many(self, digests: list[Digest]) -> None:
+        for digest in digests:
+            self.delete(digest)
 
     def iter_sizes(self) -> Iterator[tuple[Digest, int]]:
         """Every stored blob with its size (garbage collection)."""

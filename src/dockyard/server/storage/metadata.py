@@ -399,6 +399,19 @@ class SqliteMetadataStore:
         for row in self.conn.execute("SELECT media_type, content FROM manifests"):
             yield row["media_type"], bytes(row["content"])
 
+    def manifests_after(self, mark: r.ManifestMark, limit: int) -> list[r.StoredManifest] | None:
+        """Manifests by row id after ``mark``. SQLite gives a new row the largest id + 1, so a later manifest can
+        only get an id at or below ``mark``'s when the row of ``mark`` was deleted in between: then ``None``."""
+        if mark.id and self._one("SELECT 1 FROM manifests WHERE id = ? AND created = ?", mark.id, mark.created) is None:
+            return None
+        rows = self._all(
+            "SELECT id, created, media_type, content FROM manifests WHERE id > ? ORDER BY id LIMIT ?", mark.id, limit
+        )
+        return [
+            r.StoredManifest(r.ManifestMark(row["id"], row["created"]), row["media_type"], bytes(row["content"]))
+            for row in rows
+        ]
+
     # -- tags ---------------------------------------------------------------------------------------------------
 
     def tag(self, repo_id: int, name: str) -> r.TagRecord | None:
@@ -492,6 +505,17 @@ class SqliteMetadataStore:
     def drop_blob_links(self, digest: str) -> None:
         self.conn.execute("DELETE FROM repo_blobs WHERE digest = ?", (digest,))
 
+    def blob_links_of(self, digests: Iterable[str]) -> list[r.BlobLink]:
+        """Every link of ``digests`` in any repository (one query per :data:`_IN_BATCH` digests)."""
+        wanted = sorted(set(digests))
+        found: list[r.BlobLink] = []
+        for i in range(0, len(wanted), _IN_BATCH):
+            batch = wanted[i : i + _IN_BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = self._all(f"SELECT repo_id, digest, created FROM repo_blobs WHERE digest IN ({marks})", *batch)
+            found.extend(r.BlobLink(row["repo_id"], row["digest"], float(row["created"])) for row in rows)
+        return found
+
     def blob_usage(self) -> tuple[int, int]:
         """(distinct linked blobs, their total size): one pass over the digest index."""
         sql = (
@@ -500,6 +524,22 @@ class SqliteMetadataStore:
         )
         row = self._one(sql)
         return (int(row["n"]), int(row["bytes"])) if row is not None else (0, 0)
+
+    # -- garbage collection runs --------------------------------------------------------------------------------
+
+    def record_gc_run(self, run: r.GcRunRecord) -> None:
+        self.conn.execute(
+            "INSERT INTO gc_runs (kind, holder, started, finished, blobs, bytes, uploads) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run.kind, run.holder, run.started, run.finished, run.blobs, run.bytes, run.uploads),
+        )
+
+    def last_gc_run(self, kind: str) -> tuple[r.GcRunRecord, int] | None:
+        row = self._one("SELECT * FROM gc_runs WHERE kind = ? ORDER BY id DESC LIMIT 1", kind)
+        if row is None:
+            return None
+        record = r.GcRunRecord(row["kind"], row["holder"], row["started"], row["finished"], row["blobs"],
+                               row["bytes"], row["uploads"])
+        return record, self._count("SELECT COUNT(*) FROM gc_runs WHERE kind = ?", kind)
 
     # -- repository-scoped tokens and scope maps ----------------------------------------------------------------
 

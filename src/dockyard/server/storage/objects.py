@@ -276,6 +276,18 @@ class ObjectBlobStore:
         return True
 
     @_guarded
+    def delete_many(self, digests: list[Digest]) -> None:
+        """Remove these blobs in bulk requests (S3 DeleteObjects, Azure batch; a missing key is no error)."""
+        keys = [_blob_key(digest) for digest in digests]
+        if not keys:
+            return
+        try:
+            obstore.delete(self.store, keys)  # obstore splits the list into the service's bulk requests
+        except (NotFoundError, FileNotFoundError):
+            for key in keys:  # Azure refuses a batch naming a missing blob: one by one, skipping those
+                _missing(obstore.delete, self.store, key)
+
+    @_guarded
     def adopt(self, source_key: str, digest: Digest) -> None:
         """Copy a verified object into place as the blob ``digest`` (server-side; replaces a stored copy)."""
         obstore.copy(self.store, source_key, _blob_key(digest), overwrite=True)

@@ -366,6 +366,17 @@ class PostgresMetadataStore:
         for row in rows:
             yield row.media_type, bytes(row.content)
 
+    def manifests_after(self, mark: r.ManifestMark, limit: int) -> list[r.StoredManifest] | None:
+        """Manifests by row id after ``mark``: the ids come from a sequence, drawn while the write lock is held,
+        so they rise in the order manifests are stored and are never reused (never ``None``)."""
+        m = t.manifests
+        rows = self._all(
+            sa.select(m.c.id, m.c.created, m.c.media_type, m.c.content)
+            .where(m.c.id > mark.id).order_by(m.c.id).limit(limit)
+        )
+        return [r.StoredManifest(r.ManifestMark(row.id, row.created), row.media_type, bytes(row.content))
+                for row in rows]
+
     # -- tags ---------------------------------------------------------------------------------------------------
 
     def tag(self, repo_id: int, name: str) -> r.TagRecord | None:
@@ -449,12 +460,38 @@ class PostgresMetadataStore:
     def drop_blob_links(self, digest: str) -> None:
         self._run(sa.delete(t.repo_blobs).where(t.repo_blobs.c.digest == digest))
 
+    def blob_links_of(self, digests: Iterable[str]) -> list[r.BlobLink]:
+        b = t.repo_blobs
+        wanted = sorted(set(digests))
+        found: list[r.BlobLink] = []
+        for i in range(0, len(wanted), _IN_BATCH):
+            query = sa.select(b.c.repo_id, b.c.digest, b.c.created).where(b.c.digest.in_(wanted[i : i + _IN_BATCH]))
+            found.extend(r.BlobLink(row.repo_id, row.digest, float(row.created)) for row in self._all(query))
+        return found
+
     def blob_usage(self) -> tuple[int, int]:
         b = t.repo_blobs
         per_digest = sa.select(sa.func.max(b.c.size).label("size")).group_by(b.c.digest).subquery()
         total = sa.func.coalesce(sa.func.sum(per_digest.c.size), 0)
         row = self._one(sa.select(sa.func.count().label("n"), total.label("bytes")).select_from(per_digest))
         return (int(row.n), int(row.bytes)) if row is not None else (0, 0)
+
+    # -- garbage collection runs --------------------------------------------------------------------------------
+
+    def record_gc_run(self, run: r.GcRunRecord) -> None:
+        self._run(sa.insert(t.gc_runs).values(
+            kind=run.kind, holder=run.holder, started=run.started, finished=run.finished, blobs=run.blobs,
+            bytes=run.bytes, uploads=run.uploads,
+        ))
+
+    def last_gc_run(self, kind: str) -> tuple[r.GcRunRecord, int] | None:
+        g = t.gc_runs
+        row = self._one(sa.select(g).where(g.c.kind == kind).order_by(g.c.id.desc()).limit(1))
+        if row is None:
+            return None
+        count = self._one(sa.select(sa.func.count()).select_from(g).where(g.c.kind == kind))
+        record = r.GcRunRecord(row.kind, row.holder, row.started, row.finished, row.blobs, row.bytes, row.uploads)
+        return record, int(count[0]) if count else 1
 
     # -- repository-scoped tokens and scope maps ----------------------------------------------------------------
 

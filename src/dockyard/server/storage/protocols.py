@@ -75,6 +75,11 @@ class MetadataStore(Protocol):
     def manifest_digests(self, repo_id: int, digests: Iterable[str]) -> set[str]: ...
     def all_manifest_contents(self) -> Iterator[tuple[str, bytes]]:
         """(media type, content) of every manifest (garbage collection)."""
+    def manifests_after(self, mark: r.ManifestMark, limit: int) -> list[r.StoredManifest] | None:
+        """Up to ``limit`` manifests stored after ``mark`` (:data:`~.records.NO_MANIFEST`: from the first), in the
+        order they were stored: every manifest stored later than ``mark`` comes after it. ``None`` when the store
+        can no longer place ``mark`` (its row was deleted and a newer manifest may have taken its id): start
+        over (garbage collection pages its mark with this, and re-reads the manifests pushed since)."""
 
     # tags
     def tag(self, repo_id: int, name: str) -> r.TagRecord | None: ...
@@ -93,8 +98,16 @@ class MetadataStore(Protocol):
     def unlink_blob(self, repo_id: int, digest: str) -> bool: ...
     def blob_links(self) -> Iterator[r.BlobLink]: ...
     def drop_blob_links(self, digest: str) -> None: ...
+    def blob_links_of(self, digests: Iterable[str]) -> list[r.BlobLink]:
+        """Every link of the given digests, in any repository (a few queries for a batch of digests)."""
     def blob_usage(self) -> tuple[int, int]:
         """(distinct blobs linked into any repository, their total size in bytes): one aggregate query."""
+
+    # garbage collection runs
+    def record_gc_run(self, run: r.GcRunRecord) -> None:
+        """Note a finished garbage collection run (inside :meth:`write`)."""
+    def last_gc_run(self, kind: str) -> tuple[r.GcRunRecord, int] | None:
+        """The last run of ``kind`` and how many runs of that kind there were; ``None`` before the first."""
 
     # -- repository-scoped tokens and scope maps (every change bumps auth_version) --
     def auth_version(self) -> int:
@@ -159,6 +172,9 @@ class BlobStore(Protocol):
         """The whole blob when it is at most ``limit`` bytes (image configs), else ``None``."""
 
     def delete(self, digest: Digest) -> bool: ...
+
+    def delete_many(self, digests: list[Digest]) -> None:
+        """Delete these blobs (those already gone are skipped): a batch of garbage collection, in few requests."""
 
     def iter_sizes(self) -> Iterator[tuple[Digest, int]]:
         """Every stored blob with its size (garbage collection)."""

@@ -105,6 +105,44 @@ class BlobLink:
 
 
 @dataclass(frozen=True)
+class ManifestMark:
+    """A manifest's place in the order manifests were stored (garbage collection reads "every manifest stored
+    after this one"): its row id and its creation time, which tell a row apart from a later one that reused the id."""
+
+    id: int
+    created: str
+
+
+#: Before every manifest: where a reading of all manifests starts.
+NO_MANIFEST = ManifestMark(0, "")
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    """A manifest's place in storage order, media type and bytes (what garbage collection marks from)."""
+
+    mark: ManifestMark
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class GcRunRecord:
+    """One finished garbage collection run, as every replica sees it in the shared metadata.
+
+    ``kind``: ``command`` (``dockyard gc``) or ``scheduled`` (``dockyard serve --gc-interval``); ``holder``: who ran
+    it (host and process); times are epoch seconds; ``blobs``/``bytes``/``uploads``: what it removed."""
+
+    kind: str
+    holder: str
+    started: float
+    finished: float
+    blobs: int
+    bytes: int
+    uploads: int
+
+
+@dataclass(frozen=True)
 class UploadState:
     """An upload session: its repository, start time, current offset (bytes received) and last activity."""
 

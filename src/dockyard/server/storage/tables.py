@@ -121,3 +121,18 @@ leases = sa.Table(
     sa.Column("holder", sa.Text, nullable=False),
     sa.Column("expires", sa.Float, nullable=False),
 )
+
+gc_runs = sa.Table(
+    "gc_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", Key, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("started", sa.Float, nullable=False),
+    sa.Column("finished", sa.Float, nullable=False),
+    sa.Column("blobs", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("uploads", sa.BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+sa.Index("gc_runs_by_kind", gc_runs.c.kind, gc_runs.c.id)
