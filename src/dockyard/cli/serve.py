@@ -113,6 +113,13 @@ def serve(
         help="Where the metadata lives: sqlite:///path/metadata.db (default: in the data dir) or "
         "postgresql://user:pass@host:port/db (its schema made with `dockyard db upgrade`).",
     ),
+    cache_rules: list[str] = typer.Option(
+        [],
+        "--cache-rule",
+        help="Make repositories a pull-through cache: 'TARGET=SOURCE[,ttl=1h][,credentials=HOST]"
+        "[,username=U,password_file=F][,allow_push=true]', e.g. 'hub/*=docker.io/library/*' (repeatable; in a "
+        "config file: cache_rules tables). See docs/mirror.md.",
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -162,6 +169,7 @@ def serve(
         typer.echo(f"error: --storage-redirect must be on or off, not {storage_redirect!r}", err=True)
         raise typer.Exit(2)
     storage_url = _storage_url(storage_url)
+    checked_rules = _cache_rules(cache_rules)
     config = ServerConfig(
         data_dir=str(_data_dir(data_dir).resolve()),
         htpasswd=str(htpasswd.resolve()) if htpasswd else None,
@@ -187,6 +195,7 @@ def serve(
         storage_url=storage_url,
         storage_redirect=storage_redirect == "on",
         metadata_url=metadata_url,
+        cache_rules=checked_rules,
     )
     try:
         report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token)
@@ -219,6 +228,22 @@ def _storage_url(value: str | None) -> str | None:
     except StorageUrlError as exc:
         typer.echo(f"error: --storage-url: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _cache_rules(values: list[str]) -> tuple[str, ...]:
+    """``--cache-rule`` values (and ``[[cache_rules]]`` tables) checked, their credentials found (exit 2 with a
+    one-line message naming the rule when one is unusable); each as the JSON the workers read."""
+    from ..server.cache.rules import CacheRuleError, CacheRules, parse_rule
+    from ..server.cache.upstream import resolve_credential
+
+    try:
+        rules = CacheRules(parse_rule(value) for value in values)
+        for rule in rules.rules:
+            resolve_credential(rule)
+    except CacheRuleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return tuple(rule.to_json() for rule in rules.rules)
 
 
 def _access_log(value: Path | None) -> str | None:

@@ -61,6 +61,8 @@ class ServerConfig:
     #: Where the metadata lives: ``sqlite:///path/metadata.db`` or ``postgresql://…`` (``None``: SQLite in the
     #: data directory).
     metadata_url: str | None = None
+    #: Pull-through cache rules (``dockyard.server.cache.rules``), each as the JSON of a checked ``CacheRule``.
+    cache_rules: tuple[str, ...] = ()
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from ...oci import mediatypes as mt
 from ...oci.ranges import content_range, parse_range, parse_upload_range, unsatisfied_range
@@ -21,6 +22,7 @@ from .common import (
     json_response,
     page,
     page_params,
+    pull_cache,
     read_limited,
     registry,
 )
@@ -57,7 +59,7 @@ async def manifest(request: Request) -> Response:
     reg = registry(request)
     method = request.method
     if method in ("GET", "HEAD"):
-        stored = await reg.get_manifest(name, reference)
+        stored = await pull_cache(request).get_manifest(name, reference)
         content = stored.content or b""
         headers = {
             "Content-Type": stored.media_type,
@@ -92,8 +94,13 @@ async def blob(request: Request) -> Response:
     if request.method == "DELETE":
         await reg.delete_blob(name, str(request.path_params["digest"]))
         return empty(202)
-    opened = await reg.open_blob(name, str(request.path_params["digest"]))
-    digest, source = opened.digest, opened.source
+    answer = await pull_cache(request).open_blob(name, str(request.path_params["digest"]),
+                                                 body=request.method == "GET")
+    if answer.opened is None:
+        # A blob of a cached repository that is not here yet: its bytes as they arrive from upstream, or (HEAD)
+        # its size as the manifest describes it.
+        return _filling_blob(answer.digest, answer.size, answer.stream)
+    digest, source = answer.opened.digest, answer.opened.source
     headers = {
         "Docker-Content-Digest": str(digest),
         "Content-Type": "application/octet-stream",
@@ -125,6 +132,18 @@ async def blob(request: Request) -> Response:
         source.close()
         return Response(b"", status_code=status, headers=headers)
     return BlobResponse(source, start, length, status, headers)
+
+
+def _filling_blob(digest: str, size: int, stream: AsyncIterator[bytes] | None) -> Response:
+    headers = {
+        "Docker-Content-Digest": digest,
+        "Content-Type": "application/octet-stream",
+        "ETag": f'"{digest}"',
+        "Content-Length": str(size),
+    }
+    if stream is None:
+        return Response(b"", headers=headers)
+    return StreamingResponse(stream, headers=headers)
 
 
 async def upload_start(request: Request) -> Response:
