@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from dockyard.server.storage import schema
@@ -45,12 +46,33 @@ def test_the_head_revision_is_the_one_the_code_knows() -> None:
     assert [rev.revision for rev in reversed(list(script.walk_revisions()))] == list(schema.KNOWN)
 
 
-def test_a_new_database_is_the_old_release_schema_exactly(tmp_path: Path) -> None:
+def test_the_first_revision_is_the_old_release_schema_exactly(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    first = tmp_path / "first.db"
+    engine = sa.create_engine(f"sqlite:///{first}")
+    with engine.connect() as conn:
+        config = Config()
+        config.set_main_option("script_location", "dockyard.server.storage:migrations")
+        config.attributes["connection"] = conn
+        command.upgrade(config, schema.FIRST)
+        conn.commit()
+    engine.dispose()
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.executescript(OLD_SCHEMA)
+    assert _schema_sql(first) == _schema_sql(old)
+
+
+def test_a_new_database_has_the_old_release_tables_and_the_later_ones(tmp_path: Path) -> None:
     SqliteMetadataStore(tmp_path / "new").close()
     old = tmp_path / "old.db"
     with sqlite3.connect(old) as conn:
         conn.executescript(OLD_SCHEMA)
-    assert _schema_sql(tmp_path / "new" / "metadata.db") == _schema_sql(old)
+    new_schema = dict(_schema_sql(tmp_path / "new" / "metadata.db"))
+    assert set(_schema_sql(old)) <= set(new_schema.items())
+    assert "leases" in new_schema
 
 
 def _old_release_data_dir(tmp_path: Path) -> tuple[Path, str, bytes]:

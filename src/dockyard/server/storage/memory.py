@@ -62,6 +62,8 @@ class MemoryMetadataStore:
         self._scope_maps: dict[str, r.ScopeMapRecord] = {}
         self._next_token_id = 1
         self._auth_version = 0
+        #: Lease name -> (holder, expiry time).
+        self._leases: dict[str, tuple[str, float]] = {}
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
@@ -359,6 +361,21 @@ class MemoryMetadataStore:
         with self._lock:
             self._auth_version += 1
             return self._scope_maps.pop(name, None) is not None
+
+    # leases
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        now = time.time()
+        with self._lock:
+            current = self._leases.get(name)
+            if current is not None and current[0] != holder and current[1] > now:
+                return False
+            self._leases[name] = (holder, now + ttl)
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._lock:
+            if self._leases.get(name, ("", 0.0))[0] == holder:
+                del self._leases[name]
 
 
 def _deletable(flags: r.Attributes) -> bool:

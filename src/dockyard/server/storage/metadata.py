@@ -561,6 +561,19 @@ class SqliteMetadataStore:
         self._bump_auth()
         return gone
 
+    # leases
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        now = time.time()
+        taken = self.conn.execute(
+            "INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+            "SET holder = excluded.holder, expires = excluded.expires "
+            "WHERE leases.holder = excluded.holder OR leases.expires <= ?", (name, holder, now + ttl, now),
+        ).rowcount
+        return taken > 0
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self.conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
 
 def _rules_json(rules: r.Rules) -> str:
     return json.dumps([[pattern, list(actions)] for pattern, actions in rules])

@@ -523,3 +523,19 @@ class PostgresMetadataStore:
         gone = self._run(sa.delete(t.scope_maps).where(t.scope_maps.c.name == name)) > 0
         self._bump_auth()
         return gone
+
+    # -- leases --------------------------------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        now = time.time()
+        new = insert(t.leases).values(name=name, holder=holder, expires=now + ttl)
+        taken = new.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"holder": new.excluded.holder, "expires": new.excluded.expires},
+            where=sa.or_(t.leases.c.holder == new.excluded.holder, t.leases.c.expires <= now),
+        ).returning(t.leases.c.holder)
+        # A row comes back only when the insert or the update happened (rowcount is not reliable for upserts).
+        return self._one(taken) is not None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self._run(sa.delete(t.leases).where(t.leases.c.name == name, t.leases.c.holder == holder))

@@ -114,6 +114,13 @@ class MetadataStore(Protocol):
         """Create or replace a scope map."""
     def delete_scope_map(self, name: str) -> bool: ...
 
+    # -- leases: one holder at a time for a named job, across every process sharing the database --
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take the lease ``name`` for ``holder`` until ``ttl`` seconds from now, or renew it if ``holder`` has it;
+        False while another holder's lease has not expired. Call inside :meth:`write`."""
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give up ``name`` if ``holder`` has it (another holder's lease is left alone). Call inside :meth:`write`."""
+
 
 class BlobReader(Protocol):
     """An open blob: read any slice of it (blocking; called off the event loop), then close it."""

@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from .private import FILE_MODE, create_private_file, make_private_dir
 
 #: The newest revision this dockyard knows (the head of :mod:`.migrations`; a test checks they agree).
-HEAD = "0001"
+HEAD = "0002"
 #: The revision a database without ``alembic_version`` but with the tables is at (the releases before).
 FIRST = "0001"
 #: Every revision this dockyard knows, oldest first.
-KNOWN = ("0001",)
+KNOWN = ("0001", "0002")
 
 #: Where a database stands: ``current``; ``empty`` (no tables); ``unversioned`` (tables of the releases before
 #: migrations); ``older`` (a known revision before :data:`HEAD`); ``newer`` (a revision this dockyard does not know).
