@@ -94,8 +94,9 @@ async def blob(request: Request) -> Response:
     if request.method == "DELETE":
         await reg.delete_blob(name, str(request.path_params["digest"]))
         return empty(202)
-    answer = await pull_cache(request).open_blob(name, str(request.path_params["digest"]),
-                                                 body=request.method == "GET")
+    answer = await pull_cache(request).open_blob(
+        name, str(request.path_params["digest"]), body=request.method == "GET", whole="range" not in request.headers
+    )
     if answer.opened is None:
         # A blob of a cached repository that is not here yet: its bytes as they arrive from upstream, or (HEAD)
         # its size as the manifest describes it.

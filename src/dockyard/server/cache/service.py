@@ -254,8 +254,11 @@ class PullThroughCache:
 
     # -- blobs ------------------------------------------------------------------------------------------------
 
-    async def open_blob(self, name: str, digest: str, *, body: bool) -> BlobAnswer:
-        """A blob GET (``body``) or HEAD: stored, or (in a cached repository) fetched from upstream on a miss."""
+    async def open_blob(self, name: str, digest: str, *, body: bool, whole: bool = True) -> BlobAnswer:
+        """A blob GET (``body``) or HEAD: stored, or (in a cached repository) fetched from upstream on a miss.
+
+        A GET of the ``whole`` blob that starts the fill streams its bytes as they arrive; a ranged GET (or one
+        that joins a fill already running) is served from storage once the fill is done."""
         target = self._target(name)
         try:
             opened = await self.registry.open_blob(name, digest)
@@ -281,7 +284,7 @@ class PullThroughCache:
             return await self._fill_blob(name, digest, size, upstream, upstream_name, renew, tee)
 
         task, started = self._flights.join(f"blob:{digest}", lambda: self.registry.blob_stored(digest), fill)
-        if started:
+        if started and whole:
             waiter = asyncio.ensure_future(tee.started.wait())
             try:
                 await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
