@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from ...oci import mediatypes as mt
 from ...oci.digest import is_digest_reference
@@ -135,7 +136,10 @@ class PullThroughCache:
         """Resolve every rule's upstream credentials (off the event loop)."""
         for rule in self.rules.rules:
             credential = await asyncio.to_thread(resolve_credential, rule)
-            self._upstreams[rule.target] = Upstream(rule, credential)
+            upstream = Upstream(rule, credential)
+            # Built now (TLS context, connection pool), so the first pull does not pay for it.
+            await asyncio.to_thread(upstream.prepare)
+            self._upstreams[rule.target] = upstream
 
     async def close(self) -> None:
         for upstream in self._upstreams.values():
@@ -181,7 +185,7 @@ class PullThroughCache:
                 lambda renew: self._fill_manifest(name, reference, upstream, upstream_name),
             )
             return await self.registry.get_manifest(name, reference)
-        if is_digest or self._fresh(rule, name, reference):
+        if is_digest or await self._fresh(rule, name, reference):
             return local
         await self._check_tag(name, reference, local.digest, upstream, upstream_name)
         return await self.registry.get_manifest(name, reference)
@@ -194,12 +198,25 @@ class PullThroughCache:
                 return None
             raise
 
-    def _fresh(self, rule: CacheRule, name: str, tag: str) -> bool:
+    async def _fresh(self, rule: CacheRule, name: str, tag: str) -> bool:
+        """Whether the tag was fetched or checked less than ``ttl`` ago: as this process remembers it, else as the
+        tag's ``updated`` time says (set when a fill or a change stored it, by any process or server)."""
         checked = self._checked.get((name, tag))
-        return checked is not None and time.monotonic() - checked < rule.ttl
+        if checked is None:
+            try:
+                record = await self.registry.tag(name, tag)
+                updated = datetime.strptime(record.updated, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+            except (e.RegistryError, ValueError):
+                return False
+            checked = time.monotonic() - (time.time() - updated.timestamp())
+            self._remember_check(name, tag, checked)
+        return time.monotonic() - checked < rule.ttl
 
     def _mark_checked(self, name: str, tag: str) -> None:
-        self._checked[(name, tag)] = time.monotonic()
+        self._remember_check(name, tag, time.monotonic())
+
+    def _remember_check(self, name: str, tag: str, when: float) -> None:
+        self._checked[(name, tag)] = when
         self._checked.move_to_end((name, tag))
         while len(self._checked) > MEMORY_ENTRIES:
             self._checked.popitem(last=False)

@@ -98,6 +98,10 @@ class Upstream:
         return ContainerRegistryClient(self.rule.endpoint, self._credential, timeout=timeout, retry_total=0,
                                        max_concurrency=1)
 
+    def prepare(self) -> None:
+        """Build both clients (blocking: TLS context, connection pools); call it off the event loop."""
+        _ = self.check_client, self.fetch_client
+
     @property
     def check_client(self) -> ContainerRegistryClient:
         if self._check is None:
