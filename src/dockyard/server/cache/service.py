@@ -120,6 +120,13 @@ class BlobAnswer:
     stream: AsyncIterator[bytes] | None = None
 
 
+def _blob_sizes(body: bytes, content_type: str | None) -> list[tuple[str, int]]:
+    try:
+        return [(desc.digest, desc.size) for desc in parse_manifest(body, content_type).blobs()]
+    except InvalidManifestError:
+        return []
+
+
 class PullThroughCache:
     """The cache rules of one server process over its registry."""
 
@@ -236,10 +243,10 @@ class PullThroughCache:
     async def _store(self, name: str, reference: str, body: bytes, media_type: str | None) -> None:
         content_type = media_type if media_type in mt.MANIFEST_TYPES else None
         await self.registry.store_fetched_manifest(name, reference, body, content_type)
-        with contextlib.suppress(InvalidManifestError):
-            for desc in parse_manifest(body, content_type).blobs():
-                self._sizes[(name, desc.digest)] = desc.size
-                self._sizes.move_to_end((name, desc.digest))
+        # The sizes its descriptors give its blobs (parsed off the event loop: a manifest may be 4 MiB).
+        for digest, size in await asyncio.to_thread(_blob_sizes, body, content_type):
+            self._sizes[(name, digest)] = size
+            self._sizes.move_to_end((name, digest))
         while len(self._sizes) > MEMORY_ENTRIES:
             self._sizes.popitem(last=False)
 
