@@ -85,6 +85,9 @@ class Tee:
             self._changed.set()
 
     def finish(self, error: BaseException | None) -> None:
+        """No more chunks: the reader ends (raising ``error`` if given, unless it had all the bytes already)."""
+        if self._finished:
+            return
         self._finished = True
         if error is not None and self._error is None:
             self._error = error
@@ -344,10 +347,19 @@ class PullThroughCache:
             try:
 
                 async def pieces() -> AsyncIterator[bytes]:
+                    # The client gets each chunk as it arrives, except the last: that one only once the whole
+                    # blob has arrived and matched its digest (the SDK checks it as the stream ends), so a client
+                    # never holds a complete blob that is wrong. It need not wait for the commit, though.
+                    held: bytes | None = None
                     async for chunk in stream:
-                        await tee.offer(chunk)
+                        if held is not None:
+                            await tee.offer(held)
+                        held = chunk
                         await renew()
                         yield chunk
+                    if held is not None:
+                        await tee.offer(held)
+                    tee.finish(None)
 
                 try:
                     await self.registry.append_upload(name, session.id, pieces(), None)
