@@ -357,3 +357,32 @@ def test_podman_pulls_through_the_cache(upstream: DistributionServer, cache: Doc
     seen = upstream_requests(upstream, f"/v2/{repo}/")
     for blob in image.blobs:
         assert count(seen, "GET", blob.digest) == 1
+
+
+def test_two_replicas_on_one_database_fetch_each_blob_once(
+    upstream: DistributionServer, tmp_path: Path, postgres_url: str
+) -> None:
+    """Two servers sharing a PostgreSQL database and a blob folder: 8 clients on each, one upstream GET per blob
+    (the fill's lease is held in the shared database)."""
+    repo = unique("replicas")
+    image = make_image(seed=repo, layers=2, layer_size=2 * MiB)
+    push(image, upstream.url, repo, "v1")
+    shared = tmp_path / "shared"
+    rule = ["--cache-rule", f"rep/*=http://{upstream.host}/*", "--metadata-url", postgres_url]
+    with (
+        DockyardServer(tmp_path / "a", *rule, data_dir=shared) as a,
+        DockyardServer(tmp_path / "b", *rule, data_dir=shared) as b,
+    ):
+        def pull(i: int) -> set[str]:
+            with httpx.Client(base_url=f"{(a, b)[i % 2].url}/v2/rep/{repo}", timeout=60) as http:
+                manifest = http.get("/manifests/v1", headers={"Accept": image.media_type})
+                assert manifest.status_code == 200, manifest.text
+                return {compute_digest(http.get(f"/blobs/{blob.digest}").content) for blob in image.blobs}
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(pull, range(16)))
+    assert all(r == {b.digest for b in image.blobs} for r in results)
+    seen = upstream_requests(upstream, f"/v2/{repo}/")
+    for blob in image.blobs:
+        assert count(seen, "GET", f"/blobs/{blob.digest}") == 1, seen
+    assert count(seen, "GET", "/manifests/v1") == 1, seen
