@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 
 from ...oci import mediatypes as mt
 from ...oci.ranges import content_range, parse_range, parse_upload_range, unsatisfied_range
@@ -26,7 +26,7 @@ from .common import (
     read_limited,
     registry,
 )
-from .streaming import BlobResponse
+from .streaming import BlobResponse, ClosingStreamingResponse
 from .uploads import CHUNK_MIN_LENGTH, upload_headers
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
@@ -144,7 +144,7 @@ def _filling_blob(digest: str, size: int, stream: AsyncIterator[bytes] | None) -
     }
     if stream is None:
         return Response(b"", headers=headers)
-    return StreamingResponse(stream, headers=headers)
+    return ClosingStreamingResponse(stream, headers=headers)
 
 
 async def upload_start(request: Request) -> Response:
