@@ -36,21 +36,37 @@ MAX_WAIT = 30 * 60.0
 
 
 class Renewal:
-    """Renews one held lease, at most every :data:`RENEW_EVERY` seconds (called as bytes arrive)."""
+    """Renews one held lease, at most every :data:`RENEW_EVERY` seconds (called as bytes arrive).
+
+    The renewal runs beside the fill, never in its way: a write transaction may wait behind another blob's commit,
+    and the bytes must keep flowing meanwhile."""
 
     def __init__(self, registry: Registry, lease: str, holder: str) -> None:
         self._registry = registry
         self._lease = lease
         self._holder = holder
         self._last = asyncio.get_running_loop().time()
+        self._running: asyncio.Task[None] | None = None
 
-    async def __call__(self) -> None:
+    def __call__(self) -> None:
         now = asyncio.get_running_loop().time()
-        if now - self._last < RENEW_EVERY:
+        if now - self._last < RENEW_EVERY or (self._running is not None and not self._running.done()):
             return
         self._last = now
-        if not await self._registry.take_lease(self._lease, self._holder, LEASE_TTL):
-            log.warning("lease %s was taken over while this server was still filling it", self._lease)
+        self._running = asyncio.get_running_loop().create_task(self._renew())
+
+    async def _renew(self) -> None:
+        try:
+            if not await self._registry.take_lease(self._lease, self._holder, LEASE_TTL):
+                log.warning("lease %s was taken over while this server was still filling it", self._lease)
+        except Exception as exc:  # the next renewal tries again; the fill goes on
+            log.warning("renewing lease %s failed: %s", self._lease, exc)
+
+    async def stop(self) -> None:
+        """Wait for a renewal in flight (before the lease is dropped)."""
+        if self._running is not None:
+            with contextlib.suppress(Exception):
+                await self._running
 
 
 #: ``ready()``: the stored result, or None while it is not there yet.
@@ -110,7 +126,11 @@ class Flights(Generic[T]):
                         found = await ready()
                         if found is not None:
                             return found
-                        return await fill(Renewal(self._registry, lease, holder))
+                        renewal = Renewal(self._registry, lease, holder)
+                        try:
+                            return await fill(renewal)
+                        finally:
+                            await renewal.stop()
                     finally:
                         with contextlib.suppress(Exception):
                             await asyncio.shield(self._registry.drop_lease(lease, holder))

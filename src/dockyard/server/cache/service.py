@@ -44,6 +44,8 @@ log = logging.getLogger("dockyard.server.cache")
 #: before it is cut off (the fill goes on and others are served from storage).
 TEE_CHUNKS = 16
 SLOW_CLIENT = 30.0
+#: Most bytes of buffered chunks sent to the client as one message.
+COALESCE = 1024 * 1024
 #: Entries remembered per process: tag check times and blob sizes seen in fetched manifests.
 MEMORY_ENTRIES = 100_000
 
@@ -98,9 +100,14 @@ class Tee:
         try:
             while True:
                 if self._chunks:
-                    chunk = self._chunks.popleft()
+                    # What piled up goes out as one message (fewer, larger sends), at most COALESCE bytes.
+                    parts = [self._chunks.popleft()]
+                    size = len(parts[0])
+                    while self._chunks and size + len(self._chunks[0]) <= COALESCE:
+                        size += len(self._chunks[0])
+                        parts.append(self._chunks.popleft())
                     self._space.set()
-                    yield chunk
+                    yield parts[0] if len(parts) == 1 else b"".join(parts)
                     continue
                 if self._error is not None:
                     raise self._error
@@ -355,7 +362,7 @@ class PullThroughCache:
                         if held is not None:
                             await tee.offer(held)
                         held = chunk
-                        await renew()
+                        renew()
                         yield chunk
                     if held is not None:
                         await tee.offer(held)
