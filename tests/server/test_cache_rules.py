@@ -58,6 +58,7 @@ def test_the_most_specific_rule_wins() -> None:
         ("Bad Name/*=docker.io/*", "not a repository name"),
         ("hub/*=bad host/*", "not a registry"),
         ("hub/*=docker.io", "must name a repository"),
+        ("x/*=http://registry.example.com/*,credentials=registry.example.com", "clear text"),
     ],
 )
 def test_unusable_rules_are_refused_with_a_message_naming_them(text: str, fragment: str) -> None:

@@ -184,6 +184,9 @@ def make_rule(settings: Mapping[str, Any]) -> CacheRule:
                              "password_file, not both")
     if (username is None) != (password_file is None):
         raise CacheRuleError(f"cache rule {rule}: username and password_file go together")
+    if (credentials is not None or username is not None) and endpoint.startswith("http://") and \
+            not hosts.is_loopback_url(endpoint):
+        raise CacheRuleError(f"cache rule {rule}: credentials would travel in clear text to {endpoint}; use https")
     return CacheRule(
         target=target,
         source=source,
