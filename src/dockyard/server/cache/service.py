@@ -377,6 +377,8 @@ class PullThroughCache:
                 await stream.close()
         except BaseException as exc:
             error = exc
+            log.warning("filling blob %s of %s from upstream failed: %s", digest, name,
+                        getattr(exc, "message", None) or repr(exc))
             raise
         finally:
             tee.finish(error)
