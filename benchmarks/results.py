@@ -127,6 +127,8 @@ def _fmt_value(row: Row) -> str:
     if row.unit == "s":
         spread = f" ({min(row.values):.2f}-{max(row.values):.2f})" if len(row.values) > 1 else ""
         return f"{median:.2f} s{spread}"
+    if row.unit == "x":
+        return f"{median:.2f}x"
     return f"{median:,.0f} req/s"
 
 

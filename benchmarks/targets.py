@@ -17,7 +17,12 @@ RATIO_TARGETS: list[tuple[str, str, float]] = [
     ("B4", AZURE, 4.0),
     ("B5", "docker-registry", 1.0),
     ("B6", "docker-registry", 0.5),
+    # B13: a cold pull through the cache within 1.2x a direct pull, a warm one within 1.05x a plain dockyard pull.
+    ("B13", "docker-registry (direct)", 1 / 1.2),
+    ("B13", "dockyard serve (plain)", 1 / 1.05),
 ]
+#: B13: bytes the upstream sends for concurrent cold pulls, as a multiple of the image (1x: one fetch per blob).
+B13_MAX_UPSTREAM = 1.0
 #: B2 verified download throughput, MB/s.
 B2_MIN_MB_S = 1000.0
 #: Client peak RSS for a large blob (B1, B2), MiB.
@@ -50,6 +55,11 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
             out.append(_entry(f"B2 {row.case}: dockyard verified download ≥ {B2_MIN_MB_S:,.0f} MB/s",
                               "not measured" if tput is None else f"{tput:,.0f} MB/s",
                               None if tput is None else tput >= B2_MIN_MB_S))
+        if row.bench == "B13" and row.unit == "x":
+            median = row.median
+            out.append(_entry(f"B13 {row.case}: upstream bytes ≤ {B13_MAX_UPSTREAM:g}x the image",
+                              "not measured" if median is None else f"{median:.2f}x",
+                              None if median is None else median <= B13_MAX_UPSTREAM + 0.005))
         if row.bench in ("B1", "B2") and row.dockyard:
             rss = row.client_rss_kib
             out.append(_entry(f"{row.bench} {row.case}: dockyard client peak RSS < {CLIENT_RSS_MIB:g} MiB",

@@ -136,6 +136,13 @@ def serve(
         help="With --gc-interval: seconds (or a duration) an unreferenced blob or idle upload must be untouched "
         "before a scheduled collection removes it.",
     ),
+    cache_rules: list[str] = typer.Option(
+        [],
+        "--cache-rule",
+        help="Make repositories a pull-through cache: 'TARGET=SOURCE[,ttl=1h][,credentials=HOST]"
+        "[,username=U,password_file=F][,allow_push=true]', e.g. 'hub/*=docker.io/library/*' (repeatable; in a "
+        "config file: cache_rules tables). See docs/mirror.md.",
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -188,6 +195,7 @@ def serve(
     interval = None if gc_interval.strip().lower() in ("off", "0", "") else _duration("--gc-interval", gc_interval)
     if interval == 0:
         interval = None
+    checked_rules = _cache_rules(cache_rules)
     config = ServerConfig(
         data_dir=str(_data_dir(data_dir).resolve()),
         htpasswd=str(htpasswd.resolve()) if htpasswd else None,
@@ -216,6 +224,7 @@ def serve(
         token_key_file=str(token_key_file.resolve()) if token_key_file else None,
         gc_interval=interval,
         gc_min_age=_duration("--gc-min-age", gc_min_age),
+        cache_rules=checked_rules,
     )
     try:
         report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token, token_key_file)
@@ -267,6 +276,22 @@ def _storage_url(value: str | None) -> str | None:
     except StorageUrlError as exc:
         typer.echo(f"error: --storage-url: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _cache_rules(values: list[str]) -> tuple[str, ...]:
+    """``--cache-rule`` values (and ``[[cache_rules]]`` tables) checked, their credentials found (exit 2 with a
+    one-line message naming the rule when one is unusable); each as the JSON the workers read."""
+    from ..server.cache.rules import CacheRuleError, CacheRules, parse_rule
+    from ..server.cache.upstream import resolve_credential
+
+    try:
+        rules = CacheRules(parse_rule(value) for value in values)
+        for rule in rules.rules:
+            resolve_credential(rule)
+    except CacheRuleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return tuple(rule.to_json() for rule in rules.rules)
 
 
 def _access_log(value: Path | None) -> str | None:

@@ -13,6 +13,7 @@ key are used.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -88,6 +89,8 @@ def read_file(path: Path, command: click_core.Command) -> dict[str, Any]:
         _fail(f"config file {path} is not valid TOML: {exc}")
     known = keys(command)
     settings: dict[str, Any] = {}
+    if "cache_rules" in table:
+        table = {**table, "cache_rules": _cache_rule_tables(path, table["cache_rules"])}
     for key, value in table.items():
         param = known.get(key)
         if param is None:
@@ -99,6 +102,22 @@ def read_file(path: Path, command: click_core.Command) -> dict[str, Any]:
             _fail(f"config file {path}: key {key!r} must be {problem}, not {value!r}")
         settings[key] = value
     return settings
+
+
+def _cache_rule_tables(path: Path, value: Any) -> list[str]:
+    """``[[cache_rules]]`` (an array of tables, or of ``TARGET=SOURCE`` strings) as ``--cache-rule`` values: a
+    table is carried as its JSON (checked with the flags' values when ``serve`` starts)."""
+    if not isinstance(value, list):
+        _fail(f"config file {path}: cache_rules must be an array of tables ([[cache_rules]])")
+    rules: list[str] = []
+    for item in value:
+        if isinstance(item, dict):
+            rules.append(json.dumps(item))
+        elif isinstance(item, str):
+            rules.append(item)
+        else:
+            _fail(f"config file {path}: each [[cache_rules]] entry must be a table with target and source")
+    return rules
 
 
 def load_config(ctx: click_core.Context, param: click_core.Parameter, value: Path | str | None) -> Path | None:

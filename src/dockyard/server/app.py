@@ -25,6 +25,8 @@ from .accesslog import AccessLog
 from .api import acr, distribution, health, oauth
 from .auth import Authenticator, TokenLifetimes
 from .auth.gate import LoginGate
+from .cache.rules import CacheRules, rule_from_json
+from .cache.service import PullThroughCache
 from .config import ServerConfig
 from .gc_schedule import GcSchedule
 from .logsetup import ServerLog
@@ -127,6 +129,9 @@ def create_app(config: ServerConfig) -> ASGIApp:
             Registry.open, data_dir, config.metadata_url, config.storage_url, storage_redirect=config.storage_redirect
         )
         app.state.registry = registry
+        cache = PullThroughCache(registry, CacheRules(rule_from_json(text) for text in config.cache_rules))
+        await cache.start()
+        app.state.cache = cache
         if app.state.auth.enabled:
             app.state.auth.attach(registry)
         sweeper = asyncio.create_task(_sweep_uploads(registry, config.upload_ttl, metrics))
@@ -143,6 +148,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
             if schedule is not None:
                 await asyncio.to_thread(schedule.stop)
             app.state.auth.attach(None)
+            await cache.close()
             await asyncio.to_thread(registry.close)
             server_log.stop()
 

@@ -67,6 +67,8 @@ class ServerConfig:
     #: unreferenced blob or idle upload session they find must be untouched before it goes.
     gc_interval: float | None = None
     gc_min_age: float = 3600.0
+    #: Pull-through cache rules (``dockyard.server.cache.rules``), each as the JSON of a checked ``CacheRule``.
+    cache_rules: tuple[str, ...] = ()
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -287,6 +287,36 @@ class Registry:
         """Store a manifest under a tag or digest (see :meth:`_put_manifest`)."""
         return await self._threads.write(self._put_manifest, name, reference, body, content_type, extra_tags)
 
+    async def store_fetched_manifest(self, name: str, reference: str, body: bytes, content_type: str | None) -> str:
+        """Store a manifest a pull-through cache fetched from its upstream under a tag or digest; returns its
+        digest. Validated as a push is, except that the blobs and child manifests it names need not be here yet:
+        they are fetched when a client asks for them (only the platforms pulled)."""
+        result = await self._threads.write(
+            self._put_manifest, name, reference, body, content_type, (), check_references=False
+        )
+        return result.digest
+
+    async def blob_stored(self, digest: str) -> int | None:
+        """The size of blob ``digest`` when the blob store holds it (in any repository), else ``None``."""
+        return await self._threads.read(self._blobs.size, check_digest(digest))
+
+    async def adopt_blob(self, name: str, digest: str) -> bool:
+        """Link a stored blob into ``name`` (a cache that already holds the bytes); False when not stored."""
+        return await self._threads.write(self._adopt_blob, name, digest)
+
+    async def descriptor_size(self, name: str, digest: str) -> int | None:
+        """The size a manifest stored in ``name`` gives blob ``digest`` (``None``: no manifest there names it)."""
+        return await self._threads.read(self._descriptor_size, name, digest)
+
+    async def take_lease(self, lease: str, holder: str, ttl: float) -> bool:
+        """Take (or renew) lease ``lease`` for ``ttl`` seconds: False while another holder's lease stands. Leases
+        live in the metadata store, so they hold across worker processes and servers sharing it."""
+        return await self._threads.write(self._take_lease, lease, holder, ttl)
+
+    async def drop_lease(self, lease: str, holder: str) -> None:
+        """Give up lease ``lease`` (if ``holder`` holds it)."""
+        await self._threads.write(self._drop_lease, lease, holder)
+
     async def delete_manifest(self, name: str, reference: str) -> None:
         """Delete by digest (the manifest and its tags) or by tag (untag only)."""
         await self._threads.write(self._delete_manifest, name, reference)
@@ -505,6 +535,48 @@ class Registry:
             raise e.blob_unknown(str(digest))
         return OpenedBlob(digest, source)
 
+    def _adopt_blob(self, name: str, digest_text: str) -> bool:
+        check_name(name)
+        digest = check_digest(digest_text)
+        with self._meta.write():
+            size = self._blobs.size(digest)
+            if size is None:
+                return False
+            repo = self._meta.repository(name)
+            if repo is not None and self._meta.blob_link(repo.id, str(digest)) is not None:
+                return True
+            _check_writable(f"repository {name}", repo)
+            self._meta.link_blob(self._meta.ensure_repository(name), str(digest), size)
+        return True
+
+    def _descriptor_size(self, name: str, digest: str) -> int | None:
+        """Look through the manifests stored in ``name`` for a descriptor of blob ``digest``."""
+        check_name(name)
+        with self._meta.read():
+            repo = self._meta.repository(name)
+            if repo is None:
+                return None
+            rows = self._meta.list_manifests(repo.id, None, None, "none", include_hidden=True)
+            contents = self._meta.manifest_contents(repo.id, [row.digest for row in rows])
+            media_types = {row.digest: row.media_type for row in rows}
+        for manifest_digest, content in contents.items():
+            try:
+                parsed = parse_manifest(content, media_types.get(manifest_digest))
+            except InvalidManifestError:
+                continue
+            for desc in parsed.blobs():
+                if desc.digest == digest:
+                    return desc.size
+        return None
+
+    def _take_lease(self, lease: str, holder: str, ttl: float) -> bool:
+        with self._meta.write():
+            return self._meta.acquire_lease(lease, holder, ttl)
+
+    def _drop_lease(self, lease: str, holder: str) -> None:
+        with self._meta.write():
+            self._meta.release_lease(lease, holder)
+
     def _delete_blob(self, name: str, digest_text: str) -> None:
         check_name(name)
         digest = check_digest(digest_text)
@@ -667,12 +739,14 @@ class Registry:
         return parsed.platform.architecture, parsed.platform.os
 
     def _put_manifest(
-        self, name: str, reference: str, body: bytes, content_type: str | None, extra_tags: Sequence[str] = ()
+        self, name: str, reference: str, body: bytes, content_type: str | None, extra_tags: Sequence[str] = (),
+        *, check_references: bool = True,
     ) -> PushResult:
         """Store a manifest under a tag or digest: validated, byte-for-byte, in one transaction.
 
         ``extra_tags`` (``?tag=`` query parameters) are applied too, all or none: one malformed or locked tag
-        refuses the whole push.
+        refuses the whole push. ``check_references`` off (a pull-through cache's fill) stores a manifest whose
+        blobs and children are fetched later.
         """
         check_name(name)
         extra = [check_tag(tag) for tag in dict.fromkeys(extra_tags)]
@@ -719,7 +793,8 @@ class Registry:
                 _check_writable(f"manifest {digest}", self._meta.manifest(repo_id, digest))
                 for each in tags:
                     _check_writable(f"tag {name}:{each}", self._meta.tag(repo_id, each))
-            self._validate_references(repo_id, manifest)
+            if check_references:
+                self._validate_references(repo_id, manifest)
             repo_id = self._meta.ensure_repository(name)
             self._meta.put_manifest(repo_id, record)
             for each in tags:

@@ -26,7 +26,7 @@ from .. import errors as e
 from ..auth import CALLER_GRANT, SUBJECT, Access, Authenticator, Grant
 from ..auth.rights import permission_of
 from ..registry import check_name, check_tag
-from .common import external_base_url, registry_host
+from .common import external_base_url, pull_cache, registry_host
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -127,6 +127,10 @@ def route(path: str, endpoint: Endpoint, name: str, methods: Sequence[str]) -> R
                 check_tag(str(request.path_params["tag"]))
         if need is not None:
             authorize(request, need.accesses(request))
+        if need is not None and need.resource == "repository" and need.action in ("push", "delete"):
+            refused = pull_cache(request).refusal(repository_name(request))
+            if refused is not None:
+                raise refused
         return await endpoint(request)
 
     return Route(path, guarded, methods=list(methods), name=name)

@@ -8,7 +8,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -17,6 +17,9 @@ from starlette.responses import Response
 from .. import errors as e
 from ..auth import CALLER_GRANT, Grant
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    from ..cache.service import PullThroughCache
 
 T = TypeVar("T")
 
@@ -27,6 +30,12 @@ MAX_PAGE = 100_000
 def registry(request: Request) -> Registry:
     """The registry this app serves."""
     served: Registry = request.app.state.registry
+    return served
+
+
+def pull_cache(request: Request) -> PullThroughCache:
+    """The pull-through cache of this app (its rules may be empty: then it only passes pulls on)."""
+    served: PullThroughCache = request.app.state.cache
     return served
 
 

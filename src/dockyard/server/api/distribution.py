@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -21,10 +22,11 @@ from .common import (
     json_response,
     page,
     page_params,
+    pull_cache,
     read_limited,
     registry,
 )
-from .streaming import BlobResponse
+from .streaming import BlobResponse, ClosingStreamingResponse
 from .uploads import CHUNK_MIN_LENGTH, upload_headers
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
@@ -57,7 +59,7 @@ async def manifest(request: Request) -> Response:
     reg = registry(request)
     method = request.method
     if method in ("GET", "HEAD"):
-        stored = await reg.get_manifest(name, reference)
+        stored = await pull_cache(request).get_manifest(name, reference)
         content = stored.content or b""
         headers = {
             "Content-Type": stored.media_type,
@@ -98,8 +100,14 @@ async def blob(request: Request) -> Response:
     # a ranged GET itself: it checks the range against the size (416 with an OCI body), and object stores differ
     # in the ranges they accept (Azure Blob has no suffix ranges, ``bytes=-N``).
     redirect = request.method == "GET" and not ranged
-    opened = await reg.open_blob(name, str(request.path_params["digest"]), redirect=redirect)
-    digest, source = opened.digest, opened.source
+    answer = await pull_cache(request).open_blob(
+        name, str(request.path_params["digest"]), body=request.method == "GET", whole=not ranged, redirect=redirect
+    )
+    if answer.opened is None:
+        # A blob of a cached repository that is not here yet: its bytes as they arrive from upstream, or (HEAD)
+        # its size as the manifest describes it.
+        return _filling_blob(answer.digest, answer.size, answer.stream)
+    digest, source = answer.opened.digest, answer.opened.source
     headers = {
         "Docker-Content-Digest": str(digest),
         "Content-Type": "application/octet-stream",
@@ -127,6 +135,18 @@ async def blob(request: Request) -> Response:
         source.close()
         return Response(b"", status_code=status, headers=headers)
     return BlobResponse(source, start, length, status, headers)
+
+
+def _filling_blob(digest: str, size: int, stream: AsyncIterator[bytes] | None) -> Response:
+    headers = {
+        "Docker-Content-Digest": digest,
+        "Content-Type": "application/octet-stream",
+        "ETag": f'"{digest}"',
+        "Content-Length": str(size),
+    }
+    if stream is None:
+        return Response(b"", headers=headers)
+    return ClosingStreamingResponse(stream, headers=headers)
 
 
 async def upload_start(request: Request) -> Response:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from ..storage.protocols import BlobReader
@@ -67,3 +67,16 @@ async def _disconnected(receive: Receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A streaming response that closes its body iterator as soon as the response ends, however it ends (a client
+    gone mid-body included): the producer behind it (a cache fill) learns at once that nobody reads any more."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:
+                await closing()

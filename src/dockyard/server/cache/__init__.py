@@ -1,0 +1,1 @@
+"""The pull-through cache: cache rules, their upstreams, single-flight fills."""

@@ -1,0 +1,388 @@
+"""The pull-through cache (``dockyard serve --cache-rule``) against real upstreams on loopback.
+
+Upstreams: Debian's docker-registry (with and without htpasswd), a second ``dockyard serve`` with token auth, and a
+fault proxy answering 429. Clients: skopeo, dockyard's CLI, Microsoft's SDK, podman and plain HTTP. Upstream
+requests are counted from the upstream's own access log.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dockyard.oci import compute_digest
+from tests.conftest import TEST_USER, unique
+from tests.support.images import make_image, make_multiarch_index, push
+from tests.support.peers import require_module, require_program
+from tests.support.proxy import FaultProxy
+from tests.support.servers import DistributionServer, DockyardServer, subprocess_env
+from tests.support.skopeo import Skopeo
+
+MiB = 1024 * 1024
+USER, PASSWORD = TEST_USER
+_ACCESS = re.compile(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP/[0-9.]+" (\d{3})')
+
+
+def upstream_requests(server: DistributionServer | DockyardServer, path_contains: str) -> list[tuple[str, str, int]]:
+    """(method, path, status) of every request the upstream logged whose path contains ``path_contains``: the
+    combined log lines of docker-registry, or the JSON lines of dockyard's ``--access-log``."""
+    found: list[tuple[str, str, int]] = []
+    if isinstance(server, DistributionServer):
+        for match in _ACCESS.finditer(server.log()):
+            method, path, status = match.group(1), match.group(2), int(match.group(3))
+            if path_contains in path:
+                found.append((method, path, status))
+        return found
+    for line in (server.workdir / "access.log").read_text().splitlines():
+        entry = json.loads(line)
+        if path_contains in entry["path"]:
+            found.append((entry["method"], entry["path"], int(entry["status"])))
+    return found
+
+
+def count(requests: list[tuple[str, str, int]], method: str, path_contains: str) -> int:
+    return sum(1 for m, p, _ in requests if m == method and path_contains in p)
+
+
+def cache_server(workdir: Path, *rules: str, workers: int = 1) -> DockyardServer:
+    flags: list[str] = ["--workers", str(workers)]
+    for rule in rules:
+        flags += ["--cache-rule", rule]
+    return DockyardServer(workdir, *flags)
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionServer]:
+    with DistributionServer(tmp_path_factory.mktemp("cache-upstream")) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory, upstream: DistributionServer) -> Iterator[DockyardServer]:
+    """A cache of the whole upstream under ``mirror/``, with two worker processes sharing one database."""
+    with cache_server(tmp_path_factory.mktemp("cache"), f"mirror/*=http://{upstream.host}/*", workers=2) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def skopeo(tmp_path: Path) -> Skopeo:
+    return Skopeo(tmp_path / "skopeo")
+
+
+def pull_with_skopeo(skopeo: Skopeo, server: DockyardServer, reference: str, dest: Path, *extra: str) -> None:
+    skopeo.copy(f"docker://{server.host}/{reference}", f"oci:{dest}", *extra)
+
+
+def layout_blobs(dest: Path) -> set[str]:
+    return {f"sha256:{p.name}" for p in (dest / "blobs" / "sha256").iterdir()}
+
+
+def test_cold_pull_stores_and_serves_then_warm_pull_asks_upstream_nothing(
+    upstream: DistributionServer, cache: DockyardServer, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    repo = unique("cold")
+    image = make_image(seed=repo, layers=3, layer_size=256 * 1024)
+    push(image, upstream.url, repo, "v1")
+    pull_with_skopeo(skopeo, cache, f"mirror/{repo}:v1", tmp_path / "one")
+    assert {b.digest for b in image.blobs} <= layout_blobs(tmp_path / "one")
+    before = len(upstream_requests(upstream, f"/v2/{repo}/"))
+    pull_with_skopeo(skopeo, cache, f"mirror/{repo}@{image.digest}", tmp_path / "two")
+    assert len(upstream_requests(upstream, f"/v2/{repo}/")) == before  # digests never go upstream again
+    catalog = httpx.get(f"{cache.url}/v2/_catalog").json()["repositories"]
+    assert f"mirror/{repo}" in catalog
+    tags = httpx.get(f"{cache.url}/v2/mirror/{repo}/tags/list").json()["tags"]
+    assert tags == ["v1"]
+
+
+def test_concurrent_cold_pulls_make_one_upstream_fetch_per_blob(
+    upstream: DistributionServer, cache: DockyardServer, tmp_path: Path
+) -> None:
+    """12 clients pull the same image at once through two worker processes: each blob and the tag's manifest
+    come from upstream once."""
+    repo = unique("flock")
+    image = make_image(seed=repo, layers=3, layer_size=2 * MiB)
+    push(image, upstream.url, repo, "v1")
+    clients = 12
+
+    def pull(i: int) -> set[str]:
+        with httpx.Client(base_url=f"{cache.url}/v2/mirror/{repo}", timeout=60) as http:
+            manifest = http.get("/manifests/v1", headers={"Accept": image.media_type})
+            assert manifest.status_code == 200, manifest.text
+            got = set()
+            for desc in [manifest.json()["config"], *manifest.json()["layers"]]:
+                blob = http.get(f"/blobs/{desc['digest']}")
+                assert blob.status_code == 200, blob.text
+                got.add(compute_digest(blob.content))
+            return got
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(pull, range(clients)))
+    assert all(r == {b.digest for b in image.blobs} for r in results)
+    seen = upstream_requests(upstream, f"/v2/{repo}/")
+    for blob in image.blobs:
+        assert count(seen, "GET", f"/blobs/{blob.digest}") == 1, seen
+    assert count(seen, "GET", "/manifests/v1") == 1, seen
+
+
+def test_index_pull_fetches_only_the_platform_pulled(
+    upstream: DistributionServer, cache: DockyardServer, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    repo = unique("multi")
+    index = make_multiarch_index(("linux/amd64", "linux/arm64", "linux/s390x"), seed=repo, layer_size=64 * 1024)
+    push(index, upstream.url, repo, "v1")
+    pull_with_skopeo(skopeo, cache, f"mirror/{repo}:v1", tmp_path / "arm", "--override-arch", "arm64")
+    arm = next(c for c in index.children if c.platform and c.platform.architecture == "arm64")
+    seen = upstream_requests(upstream, f"/v2/{repo}/")
+    fetched = {p.rsplit("/", 1)[1] for m, p, _ in seen if m == "GET" and "/blobs/" in p}
+    assert fetched == {b.digest for b in arm.blobs}
+    fetched_manifests = {p.rsplit("/", 1)[1] for m, p, _ in seen if m == "GET" and "/manifests/" in p}
+    assert fetched_manifests == {"v1", arm.digest}
+
+
+def test_push_and_delete_into_a_cached_repository_are_refused(
+    upstream: DistributionServer, cache: DockyardServer, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    repo = f"mirror/{unique('nopush')}"
+    start = httpx.post(f"{cache.url}/v2/{repo}/blobs/uploads/")
+    assert start.status_code == 403
+    error = start.json()["errors"][0]
+    assert error["code"] == "DENIED"
+    assert f"mirror/*=http://{upstream.host}/*" in error["message"]
+    assert httpx.put(f"{cache.url}/v2/{repo}/manifests/v1", content=b"{}").status_code == 403
+    assert httpx.delete(f"{cache.url}/v2/{repo}/manifests/v1").status_code == 403
+    image = make_image(seed=repo)
+    layout = tmp_path / "src"
+    push(image, upstream.url, "plain-source", "v1")
+    pull_with_skopeo(skopeo, cache, "mirror/plain-source:v1", layout)
+    refused = skopeo.run("copy", "--dest-tls-verify=false", f"oci:{layout}", f"docker://{cache.host}/{repo}:v1",
+                         check=False)
+    assert refused.returncode != 0
+    assert "pull-through cache" in refused.stderr
+    # Outside the rule, pushes work as ever.
+    push(image, cache.url, unique("own"), "v1")
+
+
+def test_a_blob_head_on_a_miss_answers_from_the_manifest_without_fetching(
+    upstream: DistributionServer, cache: DockyardServer
+) -> None:
+    repo = unique("head")
+    image = make_image(seed=repo, layers=1, layer_size=100_000)
+    push(image, upstream.url, repo, "v1")
+    assert httpx.get(f"{cache.url}/v2/mirror/{repo}/manifests/v1",
+                     headers={"Accept": image.media_type}).status_code == 200
+    layer = image.blobs[1]
+    head = httpx.head(f"{cache.url}/v2/mirror/{repo}/blobs/{layer.digest}")
+    assert head.status_code == 200 and head.headers["content-length"] == str(layer.size)
+    assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", "/blobs/") == 0
+    # A digest no cached manifest names is not fetched: the cache proxies only what it cached.
+    other = compute_digest(b"not in any manifest")
+    assert httpx.get(f"{cache.url}/v2/mirror/{repo}/blobs/{other}").status_code == 404
+    assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", other) == 0
+
+
+def test_a_client_that_hangs_up_does_not_abort_the_fill(upstream: DistributionServer, cache: DockyardServer) -> None:
+    repo = unique("hangup")
+    image = make_image(seed=repo, layers=1, layer_size=8 * MiB)
+    push(image, upstream.url, repo, "v1")
+    base = f"{cache.url}/v2/mirror/{repo}"
+    assert httpx.get(f"{base}/manifests/v1", headers={"Accept": image.media_type}).status_code == 200
+    layer = image.blobs[1]
+    with httpx.stream("GET", f"{base}/blobs/{layer.digest}") as response:
+        assert response.status_code == 200
+        next(response.iter_bytes())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = httpx.get(f"{base}/blobs/{layer.digest}", timeout=30)
+        if got.status_code == 200 and compute_digest(got.content) == layer.digest:
+            break
+        time.sleep(0.1)
+    assert compute_digest(got.content) == layer.digest
+    assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", f"/blobs/{layer.digest}") == 1
+
+
+def test_tags_are_revalidated_after_ttl_with_a_head(upstream: DistributionServer, tmp_path: Path) -> None:
+    repo = unique("ttl")
+    first = make_image(seed=repo + "1")
+    push(first, upstream.url, repo, "v1")
+    with cache_server(tmp_path / "cache", f"ttl/*=http://{upstream.host}/*,ttl=1s") as cache:
+        url = f"{cache.url}/v2/ttl/{repo}/manifests/v1"
+        accept = {"Accept": first.media_type}
+        assert httpx.get(url, headers=accept).headers["docker-content-digest"] == first.digest
+        assert httpx.get(url, headers=accept).status_code == 200  # within ttl: nothing upstream
+        seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
+        assert (count(seen, "GET", "/v1"), count(seen, "HEAD", "/v1")) == (1, 0)
+        time.sleep(1.2)
+        assert httpx.get(url, headers=accept).headers["docker-content-digest"] == first.digest
+        seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
+        assert (count(seen, "GET", "/v1"), count(seen, "HEAD", "/v1")) == (1, 1)
+        second = make_image(seed=repo + "2")
+        push(second, upstream.url, repo, "v1")
+        time.sleep(1.2)
+        assert httpx.get(url, headers=accept).headers["docker-content-digest"] == second.digest
+        seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
+        assert count(seen, "HEAD", "/v1") == 2 and count(seen, "GET", second.digest) == 1
+
+
+def test_a_stopped_upstream_still_serves_cached_tags_and_digests(tmp_path: Path, skopeo: Skopeo) -> None:
+    upstream = DistributionServer(tmp_path / "upstream").start()
+    try:
+        repo = unique("offline")
+        image = make_image(seed=repo, layers=2, layer_size=300_000)
+        push(image, upstream.url, repo, "v1")
+        with cache_server(tmp_path / "cache", f"off/*=http://{upstream.host}/*,ttl=0s") as cache:
+            pull_with_skopeo(skopeo, cache, f"off/{repo}:v1", tmp_path / "warm")
+            upstream.stop()
+            pull_with_skopeo(skopeo, cache, f"off/{repo}:v1", tmp_path / "tag")
+            pull_with_skopeo(skopeo, cache, f"off/{repo}@{image.digest}", tmp_path / "digest")
+            assert {b.digest for b in image.blobs} <= layout_blobs(tmp_path / "tag")
+            # What was never cached cannot be served: a clear 503, not a hang.
+            missing = httpx.get(f"{cache.url}/v2/off/{repo}/manifests/v2", timeout=30)
+            assert missing.status_code == 503
+            assert missing.json()["errors"][0]["code"] == "UNAVAILABLE"
+    finally:
+        upstream.stop()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_429_or_503_storm_serves_the_stale_copy_and_backs_off(
+    upstream: DistributionServer, tmp_path: Path, status: int
+) -> None:
+    repo = unique("storm")
+    image = make_image(seed=repo)
+    push(image, upstream.url, repo, "v1")
+    with FaultProxy(upstream.url) as proxy, cache_server(
+        tmp_path / "cache", f"storm/*={proxy.url}/*,ttl=0s"
+    ) as cache:
+        url = f"{cache.url}/v2/storm/{repo}/manifests/v1"
+        accept = {"Accept": image.media_type}
+        assert httpx.get(url, headers=accept).status_code == 200
+        proxy.inject_status(status, times=None, headers={"Retry-After": "30"})
+        before = len(proxy.requests())
+        for _ in range(5):
+            answer = httpx.get(url, headers=accept)
+            assert answer.status_code == 200 and answer.headers["docker-content-digest"] == image.digest
+        asked = len(proxy.requests()) - before
+        if status == 429:
+            # One HEAD met the 429; Retry-After (30 s) keeps every later pull from asking again.
+            assert asked == 1
+        else:
+            assert 1 <= asked <= 5  # a failing upstream is asked again after 1 s, 2 s, 4 s …
+        # A miss has no cached copy to fall back on: the client is told to come back later.
+        miss = httpx.get(f"{cache.url}/v2/storm/{repo}/manifests/other", headers=accept)
+        assert miss.status_code == status and int(miss.headers["retry-after"]) > 0
+        if status == 429:
+            assert len(proxy.requests()) - before == 1
+
+
+def test_htpasswd_upstream_with_docker_config_credentials_and_the_dockyard_cli(
+    distribution_auth_server: DistributionServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = unique("authup")
+    image = make_image(seed=repo, layers=2)
+    push(image, distribution_auth_server.url, repo, "v1", auth=(USER, PASSWORD))
+    config = tmp_path / "docker"
+    config.mkdir()
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (config / "config.json").write_text(json.dumps({"auths": {distribution_auth_server.host: {"auth": token}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    rule = f"priv/*=http://{distribution_auth_server.host}/*,credentials={distribution_auth_server.host}"
+    with cache_server(tmp_path / "cache", rule) as cache:
+        env = {**subprocess_env(), "DOCKER_CONFIG": str(tmp_path / "client-config")}
+        dest = tmp_path / "pulled"
+        result = subprocess.run(
+            [sys.executable, "-m", "dockyard", "copy", f"{cache.host}/priv/{repo}:v1", f"oci:{dest}"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert {b.digest for b in image.blobs} <= layout_blobs(dest)
+
+
+def test_token_auth_dockyard_upstream_and_microsofts_sdk(tmp_path: Path, htpasswd_file: Path) -> None:
+    require_module("azure.containerregistry", "azure-containerregistry==1.2.0")
+    from azure.containerregistry import ContainerRegistryClient
+
+    upstream = DockyardServer(tmp_path / "upstream", "--htpasswd", str(htpasswd_file),
+                              "--access-log", str(tmp_path / "upstream" / "access.log"))
+    with upstream:
+        repo = unique("tokenup")
+        image = make_image(seed=repo, layers=2)
+        push(image, upstream.url, repo, "v1", auth=(USER, PASSWORD))
+        password = tmp_path / "password"
+        password.write_text(PASSWORD + "\n")
+        rule = f"team/*=http://{upstream.host}/*,username={USER},password_file={password}"
+        with cache_server(tmp_path / "cache", rule) as cache, ContainerRegistryClient(cache.url, None) as client:
+                result = client.get_manifest(f"team/{repo}", "v1", enforce_https=False)
+                assert result.digest == image.digest
+                for blob in image.blobs:
+                    data = b"".join(client.download_blob(f"team/{repo}", blob.digest, enforce_https=False))
+                    assert compute_digest(data) == blob.digest
+                properties = client.get_repository_properties(f"team/{repo}", enforce_https=False)
+                assert properties.tag_count == 1
+                assert f"team/{repo}" in list(client.list_repository_names(enforce_https=False))
+                tag = client.get_tag_properties(f"team/{repo}", "v1", enforce_https=False)
+                assert tag.digest == image.digest
+        # Token auth: the first request of each kind meets a 401 challenge; what was served counts.
+        served = [s for s in upstream_requests(upstream, f"/v2/{repo}/") if s[2] == 200]
+        assert count(served, "GET", "/manifests/v1") == 1
+        for blob in image.blobs:
+            assert count(served, "GET", blob.digest) == 1
+
+
+def test_podman_pulls_through_the_cache(upstream: DistributionServer, cache: DockyardServer, tmp_path: Path) -> None:
+    program = require_program("podman", "podman")
+    repo = unique("podman")
+    image = make_image(seed=repo, layers=2, docker=True)
+    push(image, upstream.url, repo, "v1")
+    env = {**subprocess_env(), "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}
+    runroot = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))
+    proc = subprocess.run(
+        [program, "--root", str(tmp_path / "root"), "--runroot", str(runroot), "--storage-driver", "vfs",
+         "pull", "--tls-verify=false", f"{cache.host}/mirror/{repo}:v1"],
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    subprocess.run(["rm", "-rf", str(runroot)], check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert image.digest in proc.stdout or proc.stdout.strip()
+    seen = upstream_requests(upstream, f"/v2/{repo}/")
+    for blob in image.blobs:
+        assert count(seen, "GET", blob.digest) == 1
+
+
+def test_two_replicas_on_one_database_fetch_each_blob_once(
+    upstream: DistributionServer, tmp_path: Path, postgres_url: str
+) -> None:
+    """Two servers sharing a PostgreSQL database and a blob folder: 8 clients on each, one upstream GET per blob
+    (the fill's lease is held in the shared database)."""
+    repo = unique("replicas")
+    image = make_image(seed=repo, layers=2, layer_size=2 * MiB)
+    push(image, upstream.url, repo, "v1")
+    shared = tmp_path / "shared"
+    rule = ["--cache-rule", f"rep/*=http://{upstream.host}/*", "--metadata-url", postgres_url]
+    with (
+        DockyardServer(tmp_path / "a", *rule, data_dir=shared) as a,
+        DockyardServer(tmp_path / "b", *rule, data_dir=shared) as b,
+    ):
+        def pull(i: int) -> set[str]:
+            with httpx.Client(base_url=f"{(a, b)[i % 2].url}/v2/rep/{repo}", timeout=60) as http:
+                manifest = http.get("/manifests/v1", headers={"Accept": image.media_type})
+                assert manifest.status_code == 200, manifest.text
+                return {compute_digest(http.get(f"/blobs/{blob.digest}").content) for blob in image.blobs}
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(pull, range(16)))
+    assert all(r == {b.digest for b in image.blobs} for r in results)
+    seen = upstream_requests(upstream, f"/v2/{repo}/")
+    for blob in image.blobs:
+        assert count(seen, "GET", f"/blobs/{blob.digest}") == 1, seen
+    assert count(seen, "GET", "/manifests/v1") == 1, seen
