@@ -139,6 +139,21 @@ class RegistryStore:
             self.repository, stream, digest=descriptor.digest, size=descriptor.size, progress=advance
         )
 
+    def sibling(self, repository: str) -> RegistryStore:
+        """Another repository of the same registry, through the same client."""
+        return RegistryStore(self.client, repository, self.registry_key)
+
+    def manifest_digest(self, reference: str) -> str | None:
+        """The digest of the manifest a tag or digest names (one ``HEAD``); ``None`` when there is none."""
+        try:
+            return str(self.client.get_manifest_descriptor(self.repository, reference).digest)
+        except ResourceNotFoundError:
+            return None
+
+    def has_manifest(self, digest: str) -> bool:
+        """True when the repository holds the manifest ``digest`` (one ``HEAD``)."""
+        return self.manifest_digest(digest) is not None
+
     def mount_from(self, other: RegistryStore, digest: str) -> bool:
         """Cross-repository mount from ``other`` (same registry); True when the registry mounted it."""
         if other.registry_key != self.registry_key or other.repository == self.repository:
@@ -178,6 +193,17 @@ class LayoutStore:
 
     def fetch_manifest(self, digest: str) -> ManifestBlob:
         return self._manifest(digest)
+
+    def manifest_digest(self, reference: str) -> str | None:
+        """The digest ``index.json`` lists under a tag (or that digest); ``None`` when it lists none."""
+        try:
+            return self.layout.resolve(reference).digest
+        except ReferenceNotFoundError:
+            return None
+
+    def has_manifest(self, digest: str) -> bool:
+        """True when the layout holds the manifest blob ``digest``."""
+        return self.layout.has_blob(digest)
 
     def has_blob(self, digest: str) -> bool:
         return self.layout.has_blob(digest)
