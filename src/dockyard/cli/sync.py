@@ -247,7 +247,8 @@ def _run(options: GlobalOptions, jobs_: list[SyncJob], clients: _Clients, progre
 
     def one_pass() -> SyncReport:
         return run_jobs(jobs_, parallel=jobs, concurrency=concurrency, dry_run=dry_run, progress=progress,
-                        describe_error=_one_line_error, on_interrupt=clients.abort_uploads)
+                        describe_error=_one_line_error, on_interrupt=clients.abort_uploads,
+                        raise_listing_errors=interval is None and len(jobs_) == 1)
 
     if interval is None:
         report = one_pass()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import HttpResponseError
+from ..errors import DockyardError, HttpResponseError
 from ..layout import OCILayout
 from ..oci.manifest import Platform, parse_manifest
 from .copy import BlobLedger, Copier, CopyStats, prepare_root
@@ -40,7 +40,7 @@ _REFERRERS_TAG = re.compile(r"sha256-[0-9a-f]{64}")
 _LAYOUT_NAMES = frozenset({"blobs", "index.json", "oci-layout"})
 
 
-class SyncError(ValueError):
+class SyncError(DockyardError):
     """A sync that cannot run as asked (a registry that denies its catalog, a prefix that names nothing ...)."""
 
 
@@ -101,9 +101,10 @@ class RegistrySide:
             names = list(self.client.list_repository_names())
         except HttpResponseError as exc:
             if exc.status_code in (401, 403, 404, 405):
+                login = "log in (dockyard login) or " if exc.status_code == 401 else ""
                 raise SyncError(
-                    f"{self.describe()} does not list its repositories (catalog answered {exc.status_code}): name "
-                    "them under 'repositories' in a --config job"
+                    f"{self.describe()} does not list its repositories (catalog answered {exc.status_code}): "
+                    f"{login}name them under 'repositories' in a --config job"
                 ) from None
             raise
         found = []
@@ -221,7 +222,7 @@ class SyncReport:
 
     def to_json(self) -> dict[str, Any]:
         totals = {key: sum(getattr(r.stats, key) for r in self.repositories)
-                  for key in ("blobs_copied", "blobs_mounted", "blobs_skipped", "bytes_copied")}
+                  for key in ("blobs_copied", "blobs_mounted", "blobs_skipped", "bytes_copied", "manifests")}
         return {
             "dry_run": self.dry_run,
             "repositories": [r.to_json() for r in self.repositories],
@@ -320,11 +321,12 @@ def _referrer_subjects(source: Store, tag: str, platforms: Sequence[Platform]) -
 def run_jobs(
     jobs: Sequence[SyncJob], *, parallel: int = 4, concurrency: int = 4, dry_run: bool = False,
     progress: TransferProgress | None = None, describe_error: Callable[[BaseException], str] = str,
-    on_interrupt: Callable[[], None] | None = None,
+    on_interrupt: Callable[[], None] | None = None, raise_listing_errors: bool = False,
 ) -> SyncReport:
     """Run ``jobs``: their repositories, ``parallel`` at a time, each moving up to ``concurrency`` blobs at once.
 
-    A job whose repositories cannot be listed is one failed entry; every other repository still runs. On
+    A job whose repositories cannot be listed is one failed entry (``raise_listing_errors``: the error is
+    raised); every other repository still runs. On
     Ctrl-C (or any exception in this thread), repositories not started are cancelled and ``on_interrupt`` runs
     before and after the running ones stop (to stop their uploads and delete their upload sessions).
     """
@@ -335,6 +337,8 @@ def run_jobs(
         try:
             names = [r for r in job.source.repositories() if job.filter.takes_repository(r)]
         except Exception as exc:  # the job is reported as failed; the other jobs go on
+            if raise_listing_errors:
+                raise
             work.append((job, None, describe_error(exc)))
             continue
         work.extend((job, name, None) for name in names)
