@@ -349,14 +349,14 @@ def test_interrupt_deletes_upload_sessions(
     cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
 ) -> None:
     prefix = unique("ctrlc")
-    push(make_image(layers=1, layer_size=40_000_000, seed=prefix), dockyard_server.url, f"{prefix}/app", "v1")
+    push(make_image(layers=1, layer_size=30_000_000, seed=prefix), dockyard_server.url, f"{prefix}/app", "v1")
     proc = _dockyard("sync", f"{dockyard_server.host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if any(e["method"] == "PATCH" for e in dest.requests()):
-                break
-            time.sleep(0.01)
+            if any(e["method"] == "POST" and e["status"] == 202 for e in dest.requests()):
+                break  # an upload session is open and its bytes are on their way
+            time.sleep(0.005)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     finally:
@@ -369,3 +369,5 @@ def test_interrupt_deletes_upload_sessions(
                 and e["status"] in (201, 202, 204)]
     assert opened, "no upload was started"
     assert len(finished) == len(opened), f"upload sessions left behind: {entries}"
+    # The running upload was stopped and its session deleted, rather than waited for.
+    assert any(e["method"] == "DELETE" and "/blobs/uploads/" in e["path"] for e in entries), entries
