@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks import blobs, images, load, tags
+from benchmarks import sync as sync_bench
 from benchmarks.context import Context, Settings
 from benchmarks.measure import ROOT, cpu_load
 from benchmarks.results import MIB, Results, render_markdown, write
@@ -33,6 +34,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], str | None], Benchmark]] = {
     "B4": ("list tags with properties, auth on: dockyard vs azure-containerregistry", tags.missing, tags.run_b4),
     "B5": ("skopeo push+pull: dockyard serve vs docker-registry", images.b5_missing, images.run_b5),
     "B6": ("manifest GET / blob HEAD req/s under load: dockyard serve vs docker-registry", load.missing, load.run_b6),
+    "B14": ("sync many repositories into an empty registry: dockyard sync vs skopeo sync", sync_bench.missing,
+            sync_bench.run_b14),
 }
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "benchmarks" / "README.md"

@@ -17,6 +17,7 @@ RATIO_TARGETS: list[tuple[str, str, float]] = [
     ("B4", AZURE, 4.0),
     ("B5", "docker-registry", 1.0),
     ("B6", "docker-registry", 0.5),
+    ("B14", "skopeo sync", 1.0),
 ]
 #: B2 verified download throughput, MB/s.
 B2_MIN_MB_S = 1000.0
