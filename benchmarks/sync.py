@@ -6,7 +6,7 @@ it into a fresh, empty ``dockyard serve``; the time is the sync process's wall t
 
 skopeo syncs whole repositories from a YAML source (``skopeo sync --src yaml --dest docker``) so that it, too, does
 the job in one process: its ``--src docker`` takes one repository per invocation, which would charge it 50
-start-ups. dockyard runs ``dockyard sync SRC/bench DEST/mirror`` with its defaults (4 repositories at a time).
+start-ups. dockyard runs ``dockyard sync SRC/bench DEST/mirror`` with its defaults (8 repositories at a time) and `-o json` (as a script would).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _argv(tool: str, ctx: Context, source_host: str, dest_host: str, names: list
         spec.write_text(f"{source_host}:\n  tls-verify: false\n  images:\n{listed}")
         return [skopeo.program, "--insecure-policy", "sync", "--src", "yaml", "--dest", "docker",
                 "--dest-tls-verify=false", str(spec), f"{dest_host}/mirror"], skopeo.env
-    return [sys.executable, "-m", "dockyard", "sync", "--quiet", f"{source_host}/{PREFIX}",
+    return [sys.executable, "-m", "dockyard", "sync", "-o", "json", f"{source_host}/{PREFIX}",
             f"{dest_host}/mirror/{PREFIX}"], subprocess_env()
 
 

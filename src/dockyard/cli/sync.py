@@ -33,7 +33,7 @@ dockyard sync --config sync.toml --watch 5m
 """
 
 #: The default of ``--jobs``: repositories synced at once.
-DEFAULT_JOBS = 4
+DEFAULT_JOBS = 8
 
 
 class _Clients:
