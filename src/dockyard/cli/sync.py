@@ -26,10 +26,9 @@ if TYPE_CHECKING:
     from .sync_config import CredentialSpec, JobSpec
 
 EXAMPLE = """
-dockyard sync 127.0.0.1:5000/team 127.0.0.1:6000/mirror/team --tags 'v[0-9].*' --jobs 8
-dockyard sync 127.0.0.1:5000 oci:./backup --referrers
-dockyard sync oci:./backup 127.0.0.1:6000 --dry-run
-dockyard sync --config sync.toml --watch 5m
+dockyard sync 127.0.0.1:5000/library 127.0.0.1:5000/mirror --tags 'v[0-9].*' --jobs 8
+dockyard sync 127.0.0.1:5000/library oci:./library-backup --referrers
+dockyard sync oci:./library-backup 127.0.0.1:5000/restored --dry-run
 """
 
 #: The default of ``--jobs``: repositories synced at once.
