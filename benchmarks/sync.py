@@ -6,7 +6,8 @@ it into a fresh, empty ``dockyard serve``; the time is the sync process's wall t
 
 skopeo syncs whole repositories from a YAML source (``skopeo sync --src yaml --dest docker``) so that it, too, does
 the job in one process: its ``--src docker`` takes one repository per invocation, which would charge it 50
-start-ups. dockyard runs ``dockyard sync SRC/bench DEST/mirror`` with its defaults (8 repositories at a time) and `-o json` (as a script would).
+start-ups. dockyard runs ``dockyard sync SRC/bench DEST/mirror`` with its defaults (8 repositories at a time)
+and ``-o json`` (as a script would).
 """
 
 from __future__ import annotations

@@ -83,6 +83,9 @@ def test_prefix_filters_and_second_run_moves_nothing(
     assert first["failed"] == 0
     # The base image's blobs came once and were mounted into the other repository.
     assert first["blobs_mounted"] >= len(base.all_blobs())
+    # Each blob of each repository was asked about once: no second HEAD before its upload.
+    heads = [e["path"] for e in dest.requests() if e["method"] == "HEAD" and "/blobs/" in e["path"]]
+    assert heads and len(heads) == len(set(heads))
 
     mark = dest.mark()
     second = cli(*args).ok().json()

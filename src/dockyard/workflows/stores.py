@@ -135,8 +135,10 @@ class RegistryStore:
         return chunk_reader(self.client.download_blob(self.repository, digest, size=size))
 
     def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
+        # The copier has just asked whether the blob is here (has_blob): no second HEAD.
         self.client.upload_blob(
-            self.repository, stream, digest=descriptor.digest, size=descriptor.size, progress=advance
+            self.repository, stream, digest=descriptor.digest, size=descriptor.size, progress=advance,
+            check_exists=False,
         )
 
     def sibling(self, repository: str) -> RegistryStore:
