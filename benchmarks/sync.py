@@ -1,7 +1,7 @@
 """B14: ``dockyard sync`` vs ``skopeo sync`` of many small repositories between two ``dockyard serve`` registries.
 
-The source (one ``dockyard serve``) is seeded once per run with ``repos x tags`` small images (two layers of their own
-each, one layer shared by every image of a repository), under the prefix ``bench/``. Every (round, tool) pair syncs
+The source (one ``dockyard serve``) is seeded once per run with ``repos x tags`` small images (two layers of
+their own each, 16 KiB of random bytes per layer), under the prefix ``bench/``. Every (round, tool) pair syncs
 it into a fresh, empty ``dockyard serve``; the time is the sync process's wall time (start-up included).
 
 skopeo syncs whole repositories from a YAML source (``skopeo sync --src yaml --dest docker``) so that it, too, does

@@ -374,3 +374,18 @@ def test_interrupt_deletes_upload_sessions(
     assert len(finished) == len(opened), f"upload sessions left behind: {entries}"
     # The running upload was stopped and its session deleted, rather than waited for.
     assert any(e["method"] == "DELETE" and "/blobs/uploads/" in e["path"] for e in entries), entries
+
+
+def test_a_dropped_connection_is_retried_once(cli: Cli, dockyard_server: DockyardServer, dest: CountedServer) -> None:
+    from tests.support.proxy import FaultProxy
+
+    prefix = unique("drop")
+    push(make_image(seed=prefix, layers=2), dockyard_server.url, f"{prefix}/app", "v1")
+    with FaultProxy(dest.url) as proxy:
+        # The tag's manifest PUT goes through to the registry, then the connection drops before the answer.
+        fault = proxy.inject_drop(0, method="PUT", path_contains="/manifests/v1", times=1)
+        host = proxy.url.split("://", 1)[1]
+        result = cli("sync", f"{dockyard_server.host}/{prefix}", f"{host}/{prefix}", "-o", "json").ok().json()
+    assert fault.hits == 1
+    assert result["failed"] == 0 and result["tags_copied"] == 1
+    assert repo_tags(cli, dest.host, f"{prefix}/app") == {"v1"}

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DockyardError, HttpResponseError
+from ..errors import DockyardError, HttpResponseError, ServiceRequestError
 from ..layout import OCILayout
 from ..oci.manifest import Platform, parse_manifest
 from .copy import BlobLedger, Copier, CopyStats, prepare_root
@@ -36,6 +36,9 @@ from .stores import LayoutStore, RegistryStore, Store
 
 #: Tags of the referrers tag schema (``sha256-<hex>``): with ``referrers`` the destination keeps its own.
 _REFERRERS_TAG = re.compile(r"sha256-[0-9a-f]{64}")
+#: Tries per repository when a connection fails (HTTP errors are retried by the SDK itself); a second try skips
+#: what the first finished.
+ATTEMPTS = 2
 #: File and directory names of an OCI layout; a repository path through them would land inside another layout.
 _LAYOUT_NAMES = frozenset({"blobs", "index.json", "oci-layout"})
 
@@ -264,10 +267,17 @@ def sync_repository(
 ) -> RepositoryReport:
     """Sync one repository (``relative`` to the source prefix) of ``job``; errors end up in the report."""
     report = RepositoryReport(job.source.describe(relative), job.destination.describe(relative), job=job.name)
-    try:
-        _sync_repository(job, relative, report, ledger, progress or NoProgress(), concurrency, dry_run)
-    except Exception as exc:  # one repository's failure is reported; the others go on
-        report.error = describe_error(exc)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            _sync_repository(job, relative, report, ledger, progress or NoProgress(), concurrency, dry_run)
+            report.error = None
+        except ServiceRequestError as exc:  # a dropped connection: once more, skipping what is done
+            report.error = describe_error(exc)
+            if attempt < ATTEMPTS:
+                continue
+        except Exception as exc:  # one repository's failure is reported; the others go on
+            report.error = describe_error(exc)
+        break
     return report
 
 
@@ -286,9 +296,11 @@ def _sync_repository(job: SyncJob, relative: str, report: RepositoryReport, ledg
         wanted, root = _wanted_digest(source, tag, destination or source, job.platforms)
         present = destination.manifest_digest(tag) if destination is not None else None  # type: ignore[attr-defined]
         if present == wanted:
-            report.tags_skipped.append(tag)
+            if tag not in report.tags_copied:  # (copied by an earlier try of this run)
+                report.tags_skipped.append(tag)
         else:
-            report.tags_copied.append(tag)
+            if tag not in report.tags_copied:
+                report.tags_copied.append(tag)
             if root is None:
                 root = prepare_root(source, tag, destination or source, job.platforms)
             if dry_run:
