@@ -86,7 +86,7 @@ def _load(path: Path) -> Any:
         raise UsageError(f"--config {path}: larger than {MAX_CONFIG_BYTES} bytes")
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
-            import yaml
+            import yaml  # type: ignore[import-untyped]
         except ImportError:
             raise UsageError(f"--config {path}: YAML needs PyYAML (pip install pyyaml); or write it as TOML") from None
         try:

@@ -310,7 +310,7 @@ def _sync_repository(job: SyncJob, relative: str, report: RepositoryReport, ledg
         if job.referrers:
             subjects = _referrer_subjects(source, tag, job.platforms)
             if dry_run:
-                present_referrers = set()
+                present_referrers: set[str] = set()
                 for digest in subjects:
                     if destination is not None:
                         present_referrers.update(d.digest for d in destination.referrers(digest))
