@@ -245,6 +245,7 @@ jobs:
 
 def test_catalog_denied_and_bad_input(cli: Cli, distribution_auth_server: DistributionServer,
                                       dockyard_server: DockyardServer, tmp_path: Path) -> None:
+    assert "--watch" in cli("sync", "--help").ok().stdout
     denied = cli("sync", distribution_auth_server.host, f"oci:{tmp_path / 'x'}").failed(1)
     assert "repositories" in denied.stderr and "--config" in denied.stderr
     assert "regular expression" in cli("sync", dockyard_server.host, f"oci:{tmp_path}", "--include", "a(",

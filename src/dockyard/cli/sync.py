@@ -161,10 +161,10 @@ def register(app: typer.Typer) -> None:
     @command(app, "sync", example=EXAMPLE)
     def sync(
         source: Annotated[str | None, typer.Argument(
-            metavar="SOURCE", help="REGISTRY[/PREFIX] (every repository under PREFIX) or oci:DIR (one OCI layout "
-                                   "per repository, DIR/<repository>).", show_default=False)] = None,
+            metavar="SOURCE", help="REGISTRY or REGISTRY/PREFIX (every repository under PREFIX), or oci:DIR (one "
+                                   "OCI layout per repository, DIR/<repository>).", show_default=False)] = None,
         destination: Annotated[str | None, typer.Argument(
-            metavar="DEST", help="REGISTRY[/PREFIX] or oci:DIR; a repository keeps its path below the prefix.",
+            metavar="DEST", help="REGISTRY, REGISTRY/PREFIX or oci:DIR; a repository keeps its path below the prefix.",
             show_default=False)] = None,
         include: Annotated[str | None, typer.Option(
             "--include", metavar="REGEX",
