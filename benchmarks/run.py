@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks import blobs, cache, gc_load, images, load, tags
+from benchmarks import sync as sync_bench
 from benchmarks.context import Context, Settings
 from benchmarks.measure import ROOT, cpu_load
 from benchmarks.results import MIB, Results, render_markdown, write
@@ -36,6 +37,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], str | None], Benchmark]] = {
     "B12": ("gc time vs blob count while a pusher runs, and the pusher's latency", gc_load.missing, gc_load.run_b12),
     "B13": ("pull-through cache: cold and warm skopeo pulls, upstream bytes of 16 concurrent cold pulls",
             cache.missing, cache.run_b13),
+    "B14": ("sync many repositories into an empty registry: dockyard sync vs skopeo sync", sync_bench.missing,
+            sync_bench.run_b14),
 }
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "benchmarks" / "README.md"

@@ -20,6 +20,7 @@ RATIO_TARGETS: list[tuple[str, str, float]] = [
     # B13: a cold pull through the cache within 1.2x a direct pull, a warm one within 1.05x a plain dockyard pull.
     ("B13", "docker-registry (direct)", 1 / 1.2),
     ("B13", "dockyard serve (plain)", 1 / 1.05),
+    ("B14", "skopeo sync", 1.0),
 ]
 #: B13: bytes the upstream sends for concurrent cold pulls, as a multiple of the image (1x: one fetch per blob).
 B13_MAX_UPSTREAM = 1.0

@@ -344,10 +344,15 @@ class ContainerRegistryClient:
         digest: str | None = None,
         size: int | None = None,
         progress: Callable[[int], None] | None = None,
+        check_exists: bool = True,
         **kwargs: Any,
     ) -> tuple[str, int]:
-        """Upload a blob from bytes, a path or a stream; returns ``(digest, size)``."""
-        operation = self._ops.upload_blob(repository, data, digest=digest, size=size, progress=progress, **kwargs)
+        """Upload a blob from bytes, a path or a stream; returns ``(digest, size)``.
+
+        With ``digest``, a blob the registry already has is not sent (one ``HEAD`` first; ``check_exists=False``
+        leaves that ``HEAD`` out when the caller has just asked)."""
+        operation = self._ops.upload_blob(repository, data, digest=digest, size=size, progress=progress,
+                                          check_exists=check_exists, **kwargs)
         return await self._driver.run(operation)
 
     async def delete_blob(self, repository: str, digest: str, **kwargs: Any) -> None:

@@ -43,9 +43,9 @@ migrate.register(app)
 
 
 def _register_commands() -> None:
-    from . import artifacts, auth, copy, manifest, purge, repo, tag
+    from . import artifacts, auth, copy, manifest, purge, repo, sync, tag
 
-    for module in (repo, tag, manifest, purge, artifacts, copy, auth):
+    for module in (repo, tag, manifest, purge, artifacts, copy, sync, auth):
         module.register(app)
 
     from . import blob, image, index

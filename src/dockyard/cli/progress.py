@@ -63,15 +63,17 @@ class RichProgress:
             self._progress.advance(self._total, size)
 
 
-def show_progress(options: GlobalOptions) -> bool:
-    """Bars only on a terminal, without ``--quiet`` and without ``--output json``."""
-    return sys.stdout.isatty() and not options.quiet and not options.json
+def show_progress(options: GlobalOptions, *, stderr: bool = False) -> bool:
+    """Bars only on a terminal (standard output, or standard error with ``stderr``), without ``--quiet`` and
+    without ``--output json``."""
+    stream = sys.stderr if stderr else sys.stdout
+    return stream.isatty() and not options.quiet and not options.json
 
 
 @contextmanager
-def transfer_progress(options: GlobalOptions) -> Iterator[TransferProgress]:
-    """The progress reporter for a command: rich bars, or nothing."""
-    if not show_progress(options):
+def transfer_progress(options: GlobalOptions, *, stderr: bool = False) -> Iterator[TransferProgress]:
+    """The progress reporter for a command: rich bars (on standard error with ``stderr``), or nothing."""
+    if not show_progress(options, stderr=stderr):
         yield NoProgress()
         return
     columns = (
@@ -81,7 +83,8 @@ def transfer_progress(options: GlobalOptions) -> Iterator[TransferProgress]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, transient=True) as progress:
+    console = Console(stderr=True) if stderr else None
+    with Progress(*columns, transient=True, console=console) as progress:
         yield RichProgress(progress)
 
 

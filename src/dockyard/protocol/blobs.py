@@ -137,10 +137,12 @@ def upload_blob(
     size: int | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_THRESHOLD,
+    check_exists: bool = True,
 ) -> Gen[tuple[str, int]]:
     """Upload a blob from bytes, a path or a stream in one pass, hashing as it goes; ``(digest, size)``.
 
-    When ``digest`` is given and the registry has the blob, nothing is sent. Known digest and small
+    When ``digest`` is given and the registry has the blob, nothing is sent (``check_exists=False``: the caller
+    has just asked, so no ``HEAD`` is sent first). Known digest and small
     size: ``POST`` + one streamed ``PUT``. Otherwise ``POST`` + streamed ``PATCH`` (chunks of at least
     ``OCI-Chunk-Min-Length`` when the blob is large) + ``PUT ?digest=``.
     """
@@ -150,7 +152,7 @@ def upload_blob(
     try:
         if digest is not None:
             parse_digest(digest)
-            if (yield from blob_exists(session, repository, digest)):
+            if check_exists and (yield from blob_exists(session, repository, digest)):
                 if source.size is None:
                     raise ValueError("size is required when skipping an existing blob read from a stream")
                 return digest, source.size

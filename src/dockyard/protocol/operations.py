@@ -283,11 +283,12 @@ class Operations:
         digest: str | None = None,
         size: int | None = None,
         progress: Callable[[int], None] | None = None,
+        check_exists: bool = True,
         **kwargs: Any,
     ) -> Gen[tuple[str, int]]:
         """Upload a blob from bytes, a path or a stream; returns ``(digest, size)``."""
         result = yield from blobs.upload_blob(
-            self.session, repository, data, digest=digest, size=size, progress=progress
+            self.session, repository, data, digest=digest, size=size, progress=progress, check_exists=check_exists
         )
         return result
 

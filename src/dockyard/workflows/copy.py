@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,21 +104,79 @@ def filter_index(manifest: ManifestBlob, platforms: Sequence[Platform]) -> Manif
     return ManifestBlob(body, manifest.media_type, compute_digest(body))
 
 
-class _Copier:
-    """One copy run from ``source`` to ``destination`` (shared stats, progress and worker pool size)."""
+class BlobLedger:
+    """Which repositories of one destination registry hold which blobs, as learnt during a run, so that a blob
+    copied into one repository is mounted (not copied again) into the others, and is uploaded once even when
+    several repositories want it at the same moment (the others wait for that upload, then mount).
+
+    Shared by every :class:`Copier` writing to the same destination registry; safe across threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._present: set[tuple[str, str]] = set()
+        self._holder: dict[str, str] = {}
+        self._uploading: dict[str, threading.Event] = {}
+
+    def holds(self, repository: str, digest: str) -> bool:
+        """True when ``repository`` is known to hold ``digest`` (no ``HEAD`` needed)."""
+        with self._lock:
+            return (repository, digest) in self._present
+
+    def record(self, repository: str, digest: str) -> None:
+        """``repository`` holds ``digest`` now."""
+        with self._lock:
+            self._present.add((repository, digest))
+            self._holder.setdefault(digest, repository)
+
+    @contextlib.contextmanager
+    def upload_turn(self, digest: str) -> Iterator[str | None]:
+        """Wait while another repository uploads ``digest``; then yield a repository holding it (mount from it),
+        or ``None``: the caller uploads it, and others wanting it wait until the ``with`` block ends."""
+        while True:
+            with self._lock:
+                holder = self._holder.get(digest)
+                running = self._uploading.get(digest) if holder is None else None
+                if holder is None and running is None:
+                    mine = self._uploading[digest] = threading.Event()
+            if holder is not None:
+                yield holder
+                return
+            if running is None:
+                break
+            running.wait()
+        try:
+            yield None
+        finally:
+            with self._lock:
+                del self._uploading[digest]
+            mine.set()
+
+
+class Copier:
+    """Copies from ``source`` to ``destination`` (shared stats, progress and worker pool size); blobs it has
+    copied once are not looked at again by later copies of the same copier.
+
+    ``skip_existing``: child manifests (and referrers) the destination already holds are not fetched or written
+    again, and what is under them is not looked at (a registry holds a manifest only with everything it
+    names). ``ledger``: the blobs other repositories of a registry destination hold, to mount from.
+    """
 
     def __init__(
-        self, source: Store, destination: Store, progress: TransferProgress, concurrency: int, stats: CopyStats,
-        max_depth: int = MAX_NESTING,
+        self, source: Store, destination: Store, progress: TransferProgress | None = None, concurrency: int = 4,
+        stats: CopyStats | None = None, max_depth: int = MAX_NESTING, *, skip_existing: bool = False,
+        ledger: BlobLedger | None = None,
     ) -> None:
         self.max_depth = max_depth
         self.source = source
         self.destination = destination
-        self.progress = progress
+        self.progress = progress or NoProgress()
+        self.skip_existing = skip_existing
+        self.ledger = ledger if isinstance(destination, RegistryStore) else None
         # A destination that is one stream (an archive) takes blobs one at a time: parallel downloads would
         # only wait, their connections open, for their turn.
         self.concurrency = 1 if getattr(destination, "serial_writes", False) else max(1, concurrency)
-        self.stats = stats
+        self.stats = stats if stats is not None else CopyStats()
         self._done_blobs: set[str] = set()
 
     # -- walking -------------------------------------------------------------------------------------------------
@@ -138,6 +197,9 @@ class _Copier:
             seen.add(item.digest)
             parsed = parse_manifest(item.body, item.media_type)
             for child in parsed.manifests:
+                if self.skip_existing and child.digest not in seen and self._destination_has(child.digest):
+                    seen.add(child.digest)
+                    continue
                 visit(self.source.fetch_manifest(child.digest), depth + 1)
             for blob in parsed.blobs():
                 blobs.setdefault(blob.digest, blob)
@@ -146,21 +208,53 @@ class _Copier:
         visit(root, 0)
         return manifests, list(blobs.values())
 
+    def _destination_has(self, digest: str) -> bool:
+        has_manifest = getattr(self.destination, "has_manifest", None)
+        return bool(has_manifest(digest)) if callable(has_manifest) else False
+
     # -- blobs ---------------------------------------------------------------------------------------------------
 
     def copy_blob(self, descriptor: Descriptor) -> None:
         digest = descriptor.digest
-        if self.destination.has_blob(digest):
-            self.progress.blob_skipped(digest, descriptor.size, "exists")
-            self.stats.add(blobs_skipped=1)
+        ledger = self.ledger
+        repository = getattr(self.destination, "repository", "")
+        if ledger is not None and ledger.holds(repository, digest):
+            self._skipped(descriptor, "exists")
             return
+        if self.destination.has_blob(digest):
+            self._skipped(descriptor, "exists")
+            return
+        if ledger is None:
+            self._transfer(descriptor)
+            return
+        with ledger.upload_turn(digest) as holder:
+            assert isinstance(self.destination, RegistryStore)
+            if holder == repository:
+                self._skipped(descriptor, "exists")
+                return
+            if holder is not None and self.destination.mount_from(self.destination.sibling(holder), digest):
+                self._skipped(descriptor, "mounted")
+                return
+            self._transfer(descriptor)
+
+    def _skipped(self, descriptor: Descriptor, reason: str) -> None:
+        self.progress.blob_skipped(descriptor.digest, descriptor.size, reason)
+        self.stats.add(**{"blobs_mounted" if reason == "mounted" else "blobs_skipped": 1})
+        self._record(descriptor.digest)
+
+    def _record(self, digest: str) -> None:
+        if self.ledger is not None:
+            self.ledger.record(getattr(self.destination, "repository", ""), digest)
+
+    def _transfer(self, descriptor: Descriptor) -> None:
+        """Mount ``descriptor``'s blob from a source repository of the same registry, else move its bytes."""
+        digest = descriptor.digest
         if (
             isinstance(self.destination, RegistryStore)
             and isinstance(self.source, RegistryStore)
             and self.destination.mount_from(self.source, digest)
         ):
-            self.progress.blob_skipped(digest, descriptor.size, "mounted")
-            self.stats.add(blobs_mounted=1)
+            self._skipped(descriptor, "mounted")
             return
         self.progress.blob_started(digest, descriptor.size, _short_type(descriptor.media_type))
         advance = functools.partial(self.progress.blob_advanced, digest)
@@ -171,6 +265,7 @@ class _Copier:
                 self.destination.write_blob(stream, descriptor, advance)
         self.progress.blob_finished(digest)
         self.stats.add(blobs_copied=1, bytes_copied=descriptor.size)
+        self._record(digest)
 
     def copy_blobs(self, blobs: Sequence[Descriptor]) -> None:
         pending = [b for b in blobs if b.digest not in self._done_blobs]
@@ -192,18 +287,40 @@ class _Copier:
         return manifests
 
     def copy_referrers(self, digests: Sequence[str], copied: list[str], seen: set[str], depth: int = 1) -> None:
-        """Copy the referrers of ``digests`` (and theirs, recursively) untagged; record their digests."""
+        """Copy the referrers of ``digests`` (and theirs, recursively) untagged; record their digests.
+
+        With ``skip_existing``, referrers the destination already lists are not copied again (theirs are
+        still looked for)."""
         if depth > self.max_depth:
             raise CopyError(f"refusing referrers nested more than {self.max_depth} levels deep")
         for digest in digests:
+            present = {d.digest for d in self.destination.referrers(digest)} if self.skip_existing else set()
             for descriptor in self.source.referrers(digest):
                 if descriptor.digest in seen:
                     continue
                 seen.add(descriptor.digest)
+                if descriptor.digest in present:
+                    self.copy_referrers([descriptor.digest], copied, seen, depth + 1)
+                    continue
                 referrer = self.source.fetch_manifest(descriptor.digest)
                 tree = self.copy_tree(referrer, None)
                 copied.append(referrer.digest)
                 self.copy_referrers([m.digest for m in tree], copied, seen, depth + 1)
+
+    def copy(self, reference: str, root: ManifestBlob, tag: str | None, *, referrers: bool = False) -> CopiedImage:
+        """Copy ``root`` (what :func:`prepare_root` made of ``reference``) tagged ``tag`` at the destination
+        (untagged when ``None``), with its referrers when asked."""
+        tree = self.copy_tree(root, tag)
+        copied_referrers: list[str] = []
+        if referrers:
+            self.copy_referrers([m.digest for m in tree], copied_referrers, {m.digest for m in tree})
+        return CopiedImage(
+            source=self.source.describe(reference),
+            destination=self.destination.describe(tag or root.digest),
+            digest=root.digest,
+            media_type=root.media_type,
+            referrers=copied_referrers,
+        )
 
 
 def _check_image_platform(source: Store, manifest: Manifest, platforms: Sequence[Platform]) -> None:
@@ -239,6 +356,23 @@ def _short_type(media_type: str) -> str:
     return "blob"
 
 
+def prepare_root(source: Store, reference: str, destination: Store, platforms: Sequence[Platform] = ()
+                 ) -> ManifestBlob:
+    """The manifest to copy for ``reference``: with ``platforms``, an index rewritten to list only the matching
+    platforms (a single image must be one of them); for a ``single_image`` destination (a docker-archive), the
+    one image of the (filtered) index."""
+    root = source.resolve(reference)
+    if platforms:
+        parsed = parse_manifest(root.body, root.media_type)
+        if parsed.is_index:
+            root = filter_index(root, platforms)
+        else:
+            _check_image_platform(source, parsed, platforms)
+    if getattr(destination, "single_image", False):
+        root = _one_image(source, root, source.describe(reference))
+    return root
+
+
 def copy_image(
     source: Store,
     source_reference: str,
@@ -260,27 +394,9 @@ def copy_image(
     whose ``single_image`` attribute is true (a docker-archive) gets the one image the (filtered) index lists.
     Indexes (and referrer chains) nested deeper than ``max_depth`` are refused with :class:`CopyError`.
     """
-    copier = _Copier(source, destination, progress or NoProgress(), concurrency, stats or CopyStats(), max_depth)
-    root = source.resolve(source_reference)
-    if platforms:
-        parsed = parse_manifest(root.body, root.media_type)
-        if parsed.is_index:
-            root = filter_index(root, platforms)
-        else:
-            _check_image_platform(source, parsed, platforms)
-    if getattr(destination, "single_image", False):
-        root = _one_image(source, root, source.describe(source_reference))
-    tree = copier.copy_tree(root, destination_tag)
-    copied_referrers: list[str] = []
-    if referrers:
-        copier.copy_referrers([m.digest for m in tree], copied_referrers, {m.digest for m in tree})
-    return CopiedImage(
-        source=source.describe(source_reference),
-        destination=destination.describe(destination_tag or root.digest),
-        digest=root.digest,
-        media_type=root.media_type,
-        referrers=copied_referrers,
-    )
+    copier = Copier(source, destination, progress, concurrency, stats, max_depth)
+    root = prepare_root(source, source_reference, destination, platforms)
+    return copier.copy(source_reference, root, destination_tag, referrers=referrers)
 
 
 def copy_all_tags(

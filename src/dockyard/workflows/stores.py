@@ -135,9 +135,26 @@ class RegistryStore:
         return chunk_reader(self.client.download_blob(self.repository, digest, size=size))
 
     def write_blob(self, stream: IO[bytes], descriptor: Descriptor, advance: Advance) -> None:
+        # The copier has just asked whether the blob is here (has_blob): no second HEAD.
         self.client.upload_blob(
-            self.repository, stream, digest=descriptor.digest, size=descriptor.size, progress=advance
+            self.repository, stream, digest=descriptor.digest, size=descriptor.size, progress=advance,
+            check_exists=False,
         )
+
+    def sibling(self, repository: str) -> RegistryStore:
+        """Another repository of the same registry, through the same client."""
+        return RegistryStore(self.client, repository, self.registry_key)
+
+    def manifest_digest(self, reference: str) -> str | None:
+        """The digest of the manifest a tag or digest names (one ``HEAD``); ``None`` when there is none."""
+        try:
+            return str(self.client.get_manifest_descriptor(self.repository, reference).digest)
+        except ResourceNotFoundError:
+            return None
+
+    def has_manifest(self, digest: str) -> bool:
+        """True when the repository holds the manifest ``digest`` (one ``HEAD``)."""
+        return self.manifest_digest(digest) is not None
 
     def mount_from(self, other: RegistryStore, digest: str) -> bool:
         """Cross-repository mount from ``other`` (same registry); True when the registry mounted it."""
@@ -178,6 +195,17 @@ class LayoutStore:
 
     def fetch_manifest(self, digest: str) -> ManifestBlob:
         return self._manifest(digest)
+
+    def manifest_digest(self, reference: str) -> str | None:
+        """The digest ``index.json`` lists under a tag (or that digest); ``None`` when it lists none."""
+        try:
+            return self.layout.resolve(reference).digest
+        except ReferenceNotFoundError:
+            return None
+
+    def has_manifest(self, digest: str) -> bool:
+        """True when the layout holds the manifest blob ``digest``."""
+        return self.layout.has_blob(digest)
 
     def has_blob(self, digest: str) -> bool:
         return self.layout.has_blob(digest)

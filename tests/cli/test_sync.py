@@ -1,0 +1,392 @@
+"""``dockyard sync`` between real registries (docker-registry with and without htpasswd, dockyard serve with token
+auth) and OCI layout trees; request counts come from the destination's ``--access-log``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.layout import OCILayout
+from tests.cli.conftest import Cli, repo_tags
+from tests.conftest import TEST_USER, unique
+from tests.support.images import make_artifact, make_image, make_multiarch_index, push
+from tests.support.servers import DistributionServer, DockyardServer
+from tests.support.skopeo import Skopeo
+
+#: Requests that write: uploads (POST/PATCH/PUT of blobs), mounts, manifest PUTs.
+WRITES = ("POST", "PATCH", "PUT", "DELETE")
+
+
+class CountedServer(DockyardServer):
+    """A ``dockyard serve`` of one test with an access log, to count what a sync asked of it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.access_log = Path(workdir) / "access.log"
+        super().__init__(workdir, "--access-log", str(self.access_log))
+
+    def requests(self) -> list[dict[str, Any]]:
+        if not self.access_log.exists():
+            return []
+        return [json.loads(line) for line in self.access_log.read_text().splitlines() if line.strip()]
+
+    def mark(self) -> int:
+        return len(self.requests())
+
+    def since(self, mark: int) -> list[dict[str, Any]]:
+        return self.requests()[mark:]
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Iterator[CountedServer]:
+    with CountedServer(tmp_path / "dest") as server:
+        yield server  # type: ignore[misc]
+
+
+def blob_writes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The requests that upload or mount a blob."""
+    return [e for e in entries if e["method"] in ("POST", "PATCH", "PUT") and "/blobs/uploads" in e["path"]]
+
+
+def writes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in entries if e["method"] in WRITES]
+
+
+def test_prefix_filters_and_second_run_moves_nothing(
+    cli: Cli, distribution_server: DistributionServer, dest: CountedServer,
+) -> None:
+    prefix = unique("team")
+    base = make_image(layers=2, seed=f"{prefix}-base", layer_size=4096)
+    for name, tags in {"app": ("v1", "v2", "dev"), "db": ("v1",), "tools/test": ("v1",)}.items():
+        for tag in tags:
+            image = make_image(layers=1, seed=f"{prefix}-{name}-{tag}")
+            push(image, distribution_server.url, f"{prefix}/{name}", tag)
+    push(base, distribution_server.url, f"{prefix}/db", "base")
+    push(base, distribution_server.url, f"{prefix}/app", "base")  # the same blobs in two repositories
+    push(make_image(seed=f"{prefix}-outside"), distribution_server.url, f"{prefix}-other/app", "v1")
+
+    args = ["sync", f"{distribution_server.host}/{prefix}", f"{dest.host}/mirror/{prefix}", "--exclude", "tools/.*",
+            "--tags", "v[0-9]+|base", "-o", "json"]
+    first = cli(*args).ok().json()
+    by_repo = {r["source"].rsplit("/", 1)[-1]: r for r in first["repositories"]}
+    assert set(by_repo) == {"app", "db"}  # tools/test excluded, team-other outside the prefix
+    assert sorted(by_repo["app"]["tags_copied"]) == ["base", "v1", "v2"]  # dev does not match --tags as a whole
+    assert repo_tags(cli, dest.host, f"mirror/{prefix}/app") == {"base", "v1", "v2"}
+    assert repo_tags(cli, dest.host, f"mirror/{prefix}/db") == {"base", "v1"}
+    assert first["failed"] == 0
+    # The base image's blobs came once and were mounted into the other repository.
+    assert first["blobs_mounted"] >= len(base.all_blobs())
+    # Each blob of each repository was asked about once: no second HEAD before its upload.
+    heads = [e["path"] for e in dest.requests() if e["method"] == "HEAD" and "/blobs/" in e["path"]]
+    assert heads and len(heads) == len(set(heads))
+
+    mark = dest.mark()
+    second = cli(*args).ok().json()
+    assert second["blobs_copied"] == 0 and second["blobs_mounted"] == 0 and second["tags_copied"] == 0
+    assert second["tags_skipped"] == 5
+    assert writes(dest.since(mark)) == []  # not one upload, mount or manifest PUT
+
+
+def test_dry_run_writes_nothing(cli: Cli, distribution_server: DistributionServer, dest: CountedServer,
+                                tmp_path: Path) -> None:
+    prefix = unique("dry")
+    image = make_image(layers=2, seed=prefix)
+    push(image, distribution_server.url, f"{prefix}/app", "v1")
+    mark = dest.mark()
+    plan = cli("sync", f"{distribution_server.host}/{prefix}", f"{dest.host}/{prefix}", "--dry-run",
+               "-o", "json").ok().json()
+    assert plan["dry_run"] is True
+    assert plan["repositories"][0]["tags_copied"] == ["v1"]
+    assert plan["blobs_copied"] == len(image.all_blobs())
+    assert writes(dest.since(mark)) == []
+    assert cli("repo", "list", "-r", dest.host, "-o", "json").ok().json() == []
+    layout_dir = tmp_path / "never"
+    cli("sync", f"{distribution_server.host}/{prefix}", f"oci:{layout_dir}", "--dry-run").ok()
+    assert not layout_dir.exists()
+
+
+def test_platforms_rewrite_the_index_once(cli: Cli, dockyard_server: DockyardServer, dest: CountedServer) -> None:
+    prefix = unique("multi")
+    index = make_multiarch_index(("linux/amd64", "linux/arm64", "linux/arm/v7"), seed=prefix, layers=1)
+    push(index, dockyard_server.url, f"{prefix}/app", "v1")
+    args = ["sync", f"{dockyard_server.host}/{prefix}", f"{dest.host}/{prefix}", "--platform", "linux/arm64",
+            "-o", "json"]
+    first = cli(*args).ok().json()
+    arm = next(c for c in index.children if str(c.platform) == "linux/arm64")
+    assert first["blobs_copied"] == len(arm.all_blobs())  # only the arm64 image's blobs moved
+    copied = json.loads(cli("manifest", "get", "-r", dest.host, f"{prefix}/app:v1").ok().stdout)
+    assert [m["digest"] for m in copied["manifests"]] == [arm.digest]
+    second = cli(*args).ok().json()  # the rewritten index has the same digest every time: nothing to do
+    assert second["tags_skipped"] == 1 and second["blobs_copied"] == 0 and second["manifests"] == 0
+
+
+@pytest.mark.parametrize("source_kind", ["dockyard", "distribution"])
+def test_referrers_come_along(
+    cli: Cli, source_kind: str, dockyard_server: DockyardServer, distribution_server: DistributionServer,
+    dest: CountedServer,
+) -> None:
+    source = dockyard_server if source_kind == "dockyard" else distribution_server
+    prefix = unique("refs")
+    image = make_image(seed=prefix)
+    push(image, source.url, f"{prefix}/app", "v1")
+    sig = make_artifact({"sig": prefix.encode()}, artifact_type="application/vnd.example.sig", subject=image)
+    push(sig, source.url, f"{prefix}/app")
+    if source_kind == "distribution":  # no referrers API: the SDK lists the signature in the tag-schema index
+        from dockyard import ContainerRegistryClient
+
+        with ContainerRegistryClient(source.url, None) as client:
+            client.set_manifest(f"{prefix}/app", sig.body, media_type=sig.media_type)
+    found = cli("manifest", "referrers", "-r", source.host, f"{prefix}/app:v1", "-o", "json").ok().json()
+    assert [d["digest"] for d in found] == [sig.digest]
+
+    args = ["sync", f"{source.host}/{prefix}", f"{dest.host}/{prefix}", "--referrers", "-o", "json"]
+    result = cli(*args).ok().json()
+    assert result["repositories"][0]["tags_copied"] == ["v1"]  # the sha256-… schema tag is not a tag to copy
+    assert result["repositories"][0]["referrers_copied"] == [sig.digest]
+    found = cli("manifest", "referrers", "-r", dest.host, f"{prefix}/app:v1", "-o", "json").ok().json()
+    assert [d["digest"] for d in found] == [sig.digest]
+    mark = dest.mark()
+    again = cli(*args).ok().json()
+    assert again["repositories"][0]["referrers_copied"] == [] and writes(dest.since(mark)) == []
+
+
+def test_backup_to_layouts_and_restore(
+    cli: Cli, distribution_server: DistributionServer, dest: CountedServer, tmp_path: Path,
+) -> None:
+    prefix = unique("backup")
+    index = make_multiarch_index(("linux/amd64", "linux/arm64"), seed=prefix, layers=1)
+    image = make_image(seed=f"{prefix}-img", layers=2)
+    push(index, distribution_server.url, f"{prefix}/web/app", "v1")
+    push(image, distribution_server.url, f"{prefix}/db", "v1")
+    push(image, distribution_server.url, f"{prefix}/db", "latest")
+    backup = tmp_path / "backup"
+    cli("sync", f"{distribution_server.host}/{prefix}", f"oci:{backup}").ok()
+    assert OCILayout.open(backup / "web" / "app").resolve("v1").digest == index.digest
+    assert set(OCILayout.open(backup / "db").tags()) == {"v1", "latest"}
+
+    restored = cli("sync", f"oci:{backup}", f"{dest.host}/restored", "-o", "json").ok().json()
+    assert {r["destination"].split("/restored/")[1] for r in restored["repositories"]} == {"web/app", "db"}
+    skopeo = Skopeo(tmp_path / "skopeo")
+    for repository, tag, digest in (("web/app", "v1", index.digest), ("db", "latest", image.digest)):
+        inspected = json.loads(skopeo.run("inspect", "--raw", "--tls-verify=false",
+                                          f"docker://{dest.host}/restored/{repository}:{tag}").stdout or "{}")
+        assert inspected
+        out = skopeo.run("inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+                         f"docker://{dest.host}/restored/{repository}:{tag}").stdout.strip()
+        original = skopeo.run("inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+                              f"docker://{distribution_server.host}/{prefix}/{repository}:{tag}").stdout.strip()
+        assert out == original == digest
+    again = cli("sync", f"{distribution_server.host}/{prefix}", f"oci:{backup}", "-o", "json").ok().json()
+    assert again["blobs_copied"] == 0 and again["tags_copied"] == 0
+
+
+def test_config_with_two_jobs_and_credentials(
+    cli: Cli, distribution_auth_server: DistributionServer, dockyard_auth_server: DockyardServer,
+    dest: CountedServer, tmp_path: Path,
+) -> None:
+    user, password = TEST_USER
+    prefix = unique("cfg")
+    image = make_image(seed=f"{prefix}-a")
+    push(image, distribution_auth_server.url, f"{prefix}/a", "v1", auth=(user, password))
+    token_prefix = unique("tok")
+    cli("login", dockyard_auth_server.host, "-u", user, "--password-stdin", input=password).ok()
+    cli("copy", f"{distribution_auth_server.host}/{prefix}/a:v1", f"{dockyard_auth_server.host}/{token_prefix}/b:v1",
+        "-u", user, "--password-stdin", input=password).ok()
+    password_file = tmp_path / "password"
+    password_file.write_text(password + "\n")
+    config = tmp_path / "sync.toml"
+    config.write_text(f"""
+[defaults]
+tags = "v.*"
+
+[[credentials]]
+registry = "{distribution_auth_server.host}"
+username = "{user}"
+password_file = "{password_file}"
+
+[[credentials]]
+registry = "{dockyard_auth_server.host}"
+docker_config = "{dockyard_auth_server.host}"
+
+[[jobs]]
+source = "{distribution_auth_server.host}/{prefix}"
+dest = "{dest.host}/one"
+
+[[jobs]]
+source = "{dockyard_auth_server.host}/{token_prefix}"
+dest = "{dest.host}/two"
+""")
+    result = cli("sync", "--config", str(config), "-o", "json").ok().json()
+    assert [r["job"] for r in result["repositories"]] == ["#1", "#2"]
+    assert repo_tags(cli, dest.host, "one/a") == {"v1"}
+    assert repo_tags(cli, dest.host, "two/b") == {"v1"}
+    # Both jobs carry the same image: its blobs moved once and were mounted into the other repository.
+    assert result["blobs_copied"] == len(image.all_blobs()) == result["blobs_mounted"]
+
+    yaml_config = tmp_path / "sync.yaml"
+    yaml_config.write_text(f"""
+credentials:
+  - registry: "{distribution_auth_server.host}"
+    username: "{user}"
+    password_file: "{password_file}"
+jobs:
+  - source: "{distribution_auth_server.host}/{prefix}"
+    dest: "{dest.host}/one"
+""")
+    assert cli("sync", "--config", str(yaml_config), "-o", "json").ok().json()["tags_skipped"] == 1
+
+
+def test_catalog_denied_and_bad_input(cli: Cli, distribution_auth_server: DistributionServer,
+                                      dockyard_server: DockyardServer, tmp_path: Path) -> None:
+    assert "--watch" in cli("sync", "--help").ok().stdout
+    denied = cli("sync", distribution_auth_server.host, f"oci:{tmp_path / 'x'}").failed(1)
+    assert "repositories" in denied.stderr and "--config" in denied.stderr
+    assert "regular expression" in cli("sync", dockyard_server.host, f"oci:{tmp_path}", "--include", "a(",
+                                       ).failed(2).stderr
+    assert "no repository" in cli("sync", f"{dockyard_server.host}/{unique('nothing')}", f"oci:{tmp_path}",
+                                  ).failed(1).stderr
+    cli("sync", dockyard_server.host).failed(2)
+    assert "--watch" in cli("sync", dockyard_server.host, f"oci:{tmp_path}", "--watch", "soon").failed(2).stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[jobs]]\nsource = 'a'\n")
+    assert "dest" in cli("sync", "--config", str(bad)).failed(2).stderr
+
+
+def test_one_failing_repository_does_not_stop_the_others(cli: Cli, dest: CountedServer, tmp_path: Path) -> None:
+    from tests.support.images import write_to_layout
+
+    tree = tmp_path / "tree"
+    for name in ("good-a", "broken", "good-b"):
+        write_to_layout(make_image(seed=f"{tmp_path}-{name}", layers=1), OCILayout(tree / name).create(), "v1")
+    layout = OCILayout(tree / "broken")
+    layer = next(d for d in layout.iter_blobs() if layout.blob_size(d) > 100)
+    path = layout.blob_path(layer)
+    path.write_bytes(path.read_bytes()[::-1])  # the repository's content is corrupt (same size, other bytes)
+    result = cli("sync", f"oci:{tree}", f"{dest.host}/copied", "-o", "json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    errors = {r["source"].rsplit("/", 1)[-1]: r["error"] for r in report["repositories"]}
+    assert errors["good-a"] is None and errors["good-b"] is None and "digest" in errors["broken"]
+    assert repo_tags(cli, dest.host, "copied/good-b") == {"v1"}
+    assert report["failed"] == 1
+
+
+def _dockyard(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    program = shutil.which("dockyard")
+    assert program
+    return subprocess.Popen([program, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+
+
+def test_killed_sync_resumes_without_recopying(
+    cli: Cli, cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
+) -> None:
+    prefix = unique("big")
+    names = [f"r{i}" for i in range(4)]
+    for name in names:
+        push(make_image(layers=2, layer_size=3_000_000, seed=f"{prefix}-{name}"), dockyard_server.url,
+             f"{prefix}/{name}", "v1")
+    proc = _dockyard("sync", f"{dockyard_server.host}/{prefix}", f"{dest.host}/{prefix}", "--jobs", "1",
+                     "--concurrency", "1", env=cli_env)
+    try:  # kill it once the first repository is complete (its tag pushed) and before the last one is
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            tagged = [e for e in dest.requests() if e["method"] == "PUT" and e["path"].endswith("/manifests/v1")]
+            if tagged:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = {e["path"].split("/")[3] for e in dest.requests()
+            if e["method"] == "PUT" and e["path"].endswith("/manifests/v1")}
+    assert done and len(done) < len(names), "the sync was not interrupted mid-run"
+
+    result = cli("sync", f"{dockyard_server.host}/{prefix}", f"{dest.host}/{prefix}", "-o", "json").ok().json()
+    by_repo = {r["source"].rsplit("/", 1)[-1]: r for r in result["repositories"]}
+    for name in names:
+        assert repo_tags(cli, dest.host, f"{prefix}/{name}") == {"v1"}
+        if name in done:  # finished before the kill: nothing of it moves again
+            assert by_repo[name]["tags_skipped"] == ["v1"] and by_repo[name]["blobs_copied"] == 0
+    assert sum(r["blobs_copied"] for r in by_repo.values()) < 2 * len(names) + len(names)
+
+
+def test_watch_picks_up_a_new_tag(
+    cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
+) -> None:
+    prefix = unique("watch")
+    push(make_image(seed=f"{prefix}-1"), dockyard_server.url, f"{prefix}/app", "v1")
+    proc = _dockyard("sync", f"{dockyard_server.host}/{prefix}", f"{dest.host}/{prefix}", "--watch", "1s",
+                     "-o", "json", env=cli_env)
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["repositories"][0]["tags_copied"] == ["v1"]
+        push(make_image(seed=f"{prefix}-2"), dockyard_server.url, f"{prefix}/app", "v2")
+        for _ in range(10):  # bounded: a pass a second
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            if json.loads(line)["repositories"][0]["tags_copied"] == ["v2"]:
+                break
+        else:
+            raise AssertionError("the new tag was not synced by later passes")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+
+
+def test_interrupt_deletes_upload_sessions(
+    cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
+) -> None:
+    prefix = unique("ctrlc")
+    push(make_image(layers=1, layer_size=30_000_000, seed=prefix), dockyard_server.url, f"{prefix}/app", "v1")
+    proc = _dockyard("sync", f"{dockyard_server.host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(e["method"] == "POST" and e["status"] == 202 for e in dest.requests()):
+                break  # an upload session is open and its bytes are on their way
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    entries = dest.requests()
+    opened = [e for e in entries if e["method"] == "POST" and "/blobs/uploads" in e["path"] and e["status"] == 202]
+    finished = [e for e in entries if e["method"] in ("PUT", "DELETE") and "/blobs/uploads/" in e["path"]
+                and e["status"] in (201, 202, 204)]
+    assert opened, "no upload was started"
+    assert len(finished) == len(opened), f"upload sessions left behind: {entries}"
+    # The running upload was stopped and its session deleted, rather than waited for.
+    assert any(e["method"] == "DELETE" and "/blobs/uploads/" in e["path"] for e in entries), entries
+
+
+def test_a_dropped_connection_is_retried_once(cli: Cli, dockyard_server: DockyardServer, dest: CountedServer) -> None:
+    from tests.support.proxy import FaultProxy
+
+    prefix = unique("drop")
+    push(make_image(seed=prefix, layers=2), dockyard_server.url, f"{prefix}/app", "v1")
+    with FaultProxy(dest.url) as proxy:
+        # The tag's manifest PUT goes through to the registry, then the connection drops before the answer.
+        fault = proxy.inject_drop(0, method="PUT", path_contains="/manifests/v1", times=1)
+        host = proxy.url.split("://", 1)[1]
+        result = cli("sync", f"{dockyard_server.host}/{prefix}", f"{host}/{prefix}", "-o", "json").ok().json()
+    assert fault.hits == 1
+    assert result["failed"] == 0 and result["tags_copied"] == 1
+    assert repo_tags(cli, dest.host, f"{prefix}/app") == {"v1"}
