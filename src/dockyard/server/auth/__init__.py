@@ -178,6 +178,14 @@ class Authenticator:
             return None
         return await self.login(pair[0], pair[1], client)
 
+    def bearer_needs_tokens(self, token: str) -> bool:
+        """Whether a request carrying bearer ``token`` needs the repository-scoped tokens re-read first: True
+        unless the token was verified before (its claims are then known to be authentic) and does not come from
+        a repository-scoped token. Tokens of htpasswd users, ``--accept-any-aad-token`` and ``--anonymous-pull``
+        are revoked by the htpasswd file and the flags, checked on every request anyway."""
+        source = self.tokens.cached_source(token)
+        return source is None or source == SOURCE_TOKEN
+
     def bearer(self, token: str, service: str) -> Grant | None:
         """The grant of a valid access token for ``service`` whose credential still holds."""
         return self._current(self.tokens.decode(token, "access", service))
