@@ -205,3 +205,16 @@ def test_the_verified_token_cache_is_bounded() -> None:
     assert len(issuer.verified) == 3
     assert issuer.cached_source(tokens[0]) is None and issuer.cached_source(tokens[-1]) == "htpasswd"
     assert issuer.decode(tokens[0], "access", "r:1") is not None  # evicted ones are simply verified again
+
+
+def test_a_token_cache_size_of_zero_verifies_every_request(tmp_path: Path, users_file: Path) -> None:
+    """``--token-cache-size 0`` keeps nothing: every bearer request is verified in full, and still answered."""
+    running = DockyardServer(tmp_path / "nocache", "--htpasswd", str(users_file), "--token-cache-size", "0")
+    with running:
+        token = token_for(running, SCOPE, auth=ALICE)
+        assert catalog(running, token) == 200
+        assert catalog(running, token) == 200
+    issuer = TokenIssuer(b"k" * 32, TokenLifetimes(), cache_size=0)
+    token = issuer.access_token(Grant("alice", True, source="htpasswd"), [], "r:1")[0]
+    assert issuer.decode(token, "access", "r:1") is not None
+    assert len(issuer.verified) == 0 and issuer.cached_source(token) is None

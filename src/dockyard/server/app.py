@@ -166,6 +166,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
         accept_any_aad_token=config.accept_any_aad_token,
         lifetimes=TokenLifetimes(refresh=config.refresh_token_ttl, max_total=config.token_max_lifetime),
         login_failure_limit=config.login_failure_limit,
+        token_cache_size=config.token_cache_size,
     )
     app.state.metrics = metrics
     asgi: ASGIApp = RequestObserver(LoginGate(app, app.state.auth), routes, metrics)

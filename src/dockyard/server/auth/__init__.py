@@ -33,6 +33,7 @@ from .tokens import (
     SOURCE_HTPASSWD,
     SOURCE_OPEN,
     SOURCE_TOKEN,
+    VERIFIED_CACHE_SIZE,
     TokenIssuer,
     TokenLifetimes,
 )
@@ -83,12 +84,13 @@ class Authenticator:
         accept_any_aad_token: bool = False,
         lifetimes: TokenLifetimes | None = None,
         login_failure_limit: int = 10,
+        token_cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
         self.enabled = htpasswd is not None
         self.user_file = UserFile(htpasswd) if htpasswd is not None else None
         self.anonymous_pull = anonymous_pull
         self.accept_any_aad_token = accept_any_aad_token
-        self.tokens = TokenIssuer(load_signing_key(Path(data_dir)), lifetimes or TokenLifetimes())
+        self.tokens = TokenIssuer(load_signing_key(Path(data_dir)), lifetimes or TokenLifetimes(), token_cache_size)
         self.passwords = PasswordChecker()
         self.failures = FailedLogins(login_failure_limit)
         #: Repository-scoped tokens and scope maps, as last read from the store (see :meth:`sync_tokens`).
