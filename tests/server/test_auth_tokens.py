@@ -11,6 +11,8 @@ import httpx
 import jwt
 import pytest
 
+from dockyard.server.auth.scopes import Grant
+from dockyard.server.auth.tokens import ISSUER, LEEWAY, TokenIssuer, TokenLifetimes
 from tests.server.test_auth import bearer, token_for
 from tests.server.test_distribution_api import assert_error
 from tests.support.servers import DockyardServer, write_htpasswd
@@ -162,3 +164,57 @@ def test_deleting_the_signing_key_revokes_every_token(server: DockyardServer) ->
     assert_error(redeem(server, refresh), 401, "UNAUTHORIZED")
     assert key.stat().st_mode & 0o777 == 0o600
     assert catalog(server, token_for(server, SCOPE, auth=ALICE)) == 200
+
+
+def test_a_cached_bearer_token_is_refused_once_its_password_changes(server: DockyardServer, users_file: Path) -> None:
+    """Verified tokens are cached, but whether their credential still holds is checked on every request."""
+    token = token_for(server, SCOPE, auth=ALICE)
+    for _ in range(3):  # verified once, then answered from the cache
+        assert catalog(server, token) == 200
+    write_htpasswd(users_file, {ALICE[0]: "alice-pass-2", BOB[0]: BOB[1]})
+    assert catalog(server, token) == 401
+    assert catalog(server, token_for(server, SCOPE, auth=(ALICE[0], "alice-pass-2"))) == 200
+    write_htpasswd(users_file, dict([BOB]))  # alice removed: her new token goes too
+    assert catalog(server, token) == 401
+
+
+def test_a_cached_token_expires_with_its_exp_claim() -> None:
+    """The cache answers a verified token until its ``exp`` (plus the leeway), then refuses it like the verifier."""
+    issuer = TokenIssuer(b"k" * 32, TokenLifetimes())
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": "registry:5000", "sub": "alice", "typ": "access", "iat": now, "nbf": now,
+              "exp": now - LEEWAY + 2, "src": "htpasswd", "auth_time": now, "scopes": [SCOPE]}
+    token = jwt.encode(claims, issuer.key, algorithm="HS256")
+    grant = issuer.decode(token, "access", "registry:5000")
+    assert grant is not None and grant.subject == "alice"
+    assert issuer.cached_source(token) == "htpasswd"
+    assert issuer.decode(token, "access", "registry:5000") == grant  # from the cache
+    # The cache never answers for another kind or audience than the one verified.
+    assert issuer.decode(token, "refresh", "registry:5000") is None
+    assert issuer.decode(token, "access", "elsewhere:5000") is None
+    time.sleep(2.2)
+    assert issuer.decode(token, "access", "registry:5000") is None
+    assert issuer.cached_source(token) is None
+
+
+def test_the_verified_token_cache_is_bounded() -> None:
+    issuer = TokenIssuer(b"k" * 32, TokenLifetimes(), cache_size=3)
+    tokens = [issuer.access_token(Grant(f"user{i}", True, source="htpasswd"), [], "r:1")[0] for i in range(5)]
+    for token in tokens:
+        assert issuer.decode(token, "access", "r:1") is not None
+    assert len(issuer.verified) == 3
+    assert issuer.cached_source(tokens[0]) is None and issuer.cached_source(tokens[-1]) == "htpasswd"
+    assert issuer.decode(tokens[0], "access", "r:1") is not None  # evicted ones are simply verified again
+
+
+def test_a_token_cache_size_of_zero_verifies_every_request(tmp_path: Path, users_file: Path) -> None:
+    """``--token-cache-size 0`` keeps nothing: every bearer request is verified in full, and still answered."""
+    running = DockyardServer(tmp_path / "nocache", "--htpasswd", str(users_file), "--token-cache-size", "0")
+    with running:
+        token = token_for(running, SCOPE, auth=ALICE)
+        assert catalog(running, token) == 200
+        assert catalog(running, token) == 200
+    issuer = TokenIssuer(b"k" * 32, TokenLifetimes(), cache_size=0)
+    token = issuer.access_token(Grant("alice", True, source="htpasswd"), [], "r:1")[0]
+    assert issuer.decode(token, "access", "r:1") is not None
+    assert len(issuer.verified) == 0 and issuer.cached_source(token) is None

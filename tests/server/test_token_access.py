@@ -282,6 +282,36 @@ def test_token_lifecycle(app: InProcessServer, admin_tools: TokenAdmin) -> None:
         assert http.get(manifest, auth=(name, again)).status_code == 200
 
 
+def test_a_cached_bearer_token_dies_with_its_repository_token(app: InProcessServer, admin_tools: TokenAdmin) -> None:
+    """A bearer token minted for a repository-scoped token is verified once and cached; the token's state is
+    still read on every request, so changing, disabling or deleting it takes effect at once."""
+    seeded = seed(app)
+    name, password = make_token(admin_tools, (seeded.repo, ("content/read",)))
+    manifest = f"/v2/{seeded.repo}/manifests/v1"
+
+    def mint(http: httpx.Client) -> dict[str, str]:
+        issued = http.get("/oauth2/token", params={"scope": f"repository:{seeded.repo}:pull", "service": app.host},
+                          auth=(name, password))
+        assert issued.status_code == 200, issued.text
+        return {"Authorization": f"Bearer {issued.json()['access_token']}"}
+
+    with app.client() as http:
+        bearer = mint(http)
+        for _ in range(3):
+            assert http.get(manifest, headers=bearer).status_code == 200
+        admin_tools.update_token(name, rules=merge_rules([(seeded.repo, ("content/read", "metadata/read"))]))
+        assert http.get(manifest, headers=bearer).status_code == 401
+        bearer = mint(http)
+        assert http.get(manifest, headers=bearer).status_code == 200
+        admin_tools.update_token(name, enabled=False)
+        assert http.get(manifest, headers=bearer).status_code == 401
+        admin_tools.update_token(name, enabled=True)
+        bearer = mint(http)
+        assert http.get(manifest, headers=bearer).status_code == 200
+        admin_tools.delete_token(name)
+        assert http.get(manifest, headers=bearer).status_code == 401
+
+
 def test_expired_tokens_are_refused(app: InProcessServer, admin_tools: TokenAdmin) -> None:
     seeded = seed(app)
     name, password = make_token(admin_tools, (seeded.repo, ("content/read",)))

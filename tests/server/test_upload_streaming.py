@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -166,3 +167,42 @@ async def test_copy_stream_stops_writing_after_a_failed_write(tmp_path: Path) ->
     finally:
         os.close(fd)
     assert target.read_bytes() == b""
+
+
+def _read_response(sock: socket.socket, buffered: bytes) -> tuple[int, bytes, bytes]:
+    """(status, body, what was read past it) of one HTTP/1.1 response with a Content-Length."""
+    while b"\r\n\r\n" not in buffered:
+        more = sock.recv(65536)
+        assert more, f"connection closed after {buffered!r}"
+        buffered += more
+    head, _, rest = buffered.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))
+    while len(rest) < length:
+        more = sock.recv(1 << 20)
+        assert more, "connection closed inside a response body"
+        rest += more
+    return int(lines[0].split()[1]), rest[:length], rest[length:]
+
+
+def test_a_request_right_behind_a_large_body_in_the_same_read_is_answered(dockyard_server: DockyardServer) -> None:
+    """Reads holding only body bytes of a ``Content-Length`` request skip the parser; the body still arrives
+    whole, and a request that follows the body's last bytes in the same read is parsed and answered."""
+    repo = unique("pipelined")
+    data = _pattern(3 * WRITE_BATCH + 12_345)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    started = httpx.post(f"{dockyard_server.url}/v2/{repo}/blobs/uploads/")
+    assert started.status_code == 202, started.text
+    host, port = dockyard_server.host.rsplit(":", 1)
+    put = (f"PUT {started.headers['location']}?digest={digest} HTTP/1.1\r\nHost: {dockyard_server.host}\r\n"
+           f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+    get = f"GET /v2/{repo}/blobs/{digest} HTTP/1.1\r\nHost: {dockyard_server.host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(put + data[:1000])  # the headers and the body's first bytes: through the parser
+        for pos in range(1000, len(data) - 77, 1 << 20):
+            sock.sendall(data[pos : min(pos + (1 << 20), len(data) - 77)])  # body only
+        sock.sendall(data[-77:] + get)  # the body's tail and the next request together
+        status, body, rest = _read_response(sock, b"")
+        assert status == 201, body
+        status, body, _ = _read_response(sock, rest)
+        assert status == 200 and body == data

@@ -79,6 +79,12 @@ def serve(
         min=0,
         help="Failed logins per client address per minute before logins answer 429 (0: no limit).",
     ),
+    token_cache_size: int = typer.Option(
+        4096,
+        "--token-cache-size",
+        min=0,
+        help="Verified bearer tokens each server process remembers until they expire (0: verify every request).",
+    ),
     metrics: bool = typer.Option(
         True, "--metrics/--no-metrics", help="Serve Prometheus metrics at /metrics (--no-metrics: 404)."
     ),
@@ -211,6 +217,7 @@ def serve(
         refresh_token_ttl=refresh_token_ttl,
         token_max_lifetime=token_max_lifetime,
         login_failure_limit=login_failure_limit,
+        token_cache_size=token_cache_size,
         metrics=metrics,
         metrics_auth=metrics_auth,
         log_format=log_format,

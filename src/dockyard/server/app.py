@@ -180,6 +180,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
         lifetimes=TokenLifetimes(refresh=config.refresh_token_ttl, max_total=config.token_max_lifetime),
         login_failure_limit=config.login_failure_limit,
         key_file=Path(config.token_key_file) if config.token_key_file else None,
+        token_cache_size=config.token_cache_size,
     )
     app.state.metrics = metrics
     asgi: ASGIApp = RequestObserver(LoginGate(app, app.state.auth), routes, metrics)

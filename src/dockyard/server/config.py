@@ -42,6 +42,8 @@ class ServerConfig:
     token_max_lifetime: int = 7 * 24 * 3600
     #: Failed logins per client address per minute before logins answer 429 (0: no limit).
     login_failure_limit: int = 10
+    #: Verified bearer tokens remembered per server process, until they expire (0: verify every request).
+    token_cache_size: int = 4096
     #: ``/metrics`` is served (``--no-metrics``: 404), and only to administrators with ``metrics_auth``.
     metrics: bool = True
     metrics_auth: bool = False

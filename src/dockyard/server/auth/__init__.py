@@ -33,6 +33,7 @@ from .tokens import (
     SOURCE_HTPASSWD,
     SOURCE_OPEN,
     SOURCE_TOKEN,
+    VERIFIED_CACHE_SIZE,
     TokenIssuer,
     TokenLifetimes,
 )
@@ -84,12 +85,15 @@ class Authenticator:
         lifetimes: TokenLifetimes | None = None,
         login_failure_limit: int = 10,
         key_file: Path | None = None,
+        token_cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
         self.enabled = htpasswd is not None
         self.user_file = UserFile(htpasswd) if htpasswd is not None else None
         self.anonymous_pull = anonymous_pull
         self.accept_any_aad_token = accept_any_aad_token
-        self.tokens = TokenIssuer(load_signing_key(Path(data_dir), key_file), lifetimes or TokenLifetimes())
+        self.tokens = TokenIssuer(
+            load_signing_key(Path(data_dir), key_file), lifetimes or TokenLifetimes(), token_cache_size
+        )
         self.passwords = PasswordChecker()
         self.failures = FailedLogins(login_failure_limit)
         #: Repository-scoped tokens and scope maps, as last read from the store (see :meth:`sync_tokens`).
@@ -178,6 +182,14 @@ class Authenticator:
         if pair is None:
             return None
         return await self.login(pair[0], pair[1], client)
+
+    def bearer_needs_tokens(self, token: str) -> bool:
+        """Whether a request carrying bearer ``token`` needs the repository-scoped tokens re-read first: True
+        unless the token was verified before (its claims are then known to be authentic) and does not come from
+        a repository-scoped token. Tokens of htpasswd users, ``--accept-any-aad-token`` and ``--anonymous-pull``
+        are revoked by the htpasswd file and the flags, checked on every request anyway."""
+        source = self.tokens.cached_source(token)
+        return source is None or source == SOURCE_TOKEN
 
     def bearer(self, token: str, service: str) -> Grant | None:
         """The grant of a valid access token for ``service`` whose credential still holds."""

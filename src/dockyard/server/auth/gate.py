@@ -17,7 +17,8 @@ def client_address(scope: Scope) -> str:
 
 
 class LoginGate:
-    """Re-reads a changed htpasswd file (and changed tokens, for requests with a token), then checks a
+    """Re-reads a changed htpasswd file (and changed tokens, for requests with a bearer token that may come from
+    a repository-scoped token: one verified before whose source is not such a token skips that query), then checks a
     request's ``Basic`` credentials in a worker thread and leaves the outcome in the ASGI scope for
     :meth:`Authenticator.identify`. A client past the failed-login limit gets 429 TOOMANYREQUESTS with
     ``Retry-After`` instead of a password check."""
@@ -30,7 +31,7 @@ class LoginGate:
         if scope["type"] == "http" and self.auth.enabled:
             await self.auth.sync_users()
             header = Headers(scope=scope).get("authorization")
-            if header and header[:7].lower() == "bearer ":
+            if header and header[:7].lower() == "bearer " and self.auth.bearer_needs_tokens(header[7:].strip()):
                 await self.auth.sync_tokens()  # (Basic credentials sync in Authenticator.login)
             if header and header[:6].lower() == "basic ":
                 try:

@@ -6,13 +6,22 @@ kind of credential it came from (``src``) and, for htpasswd users, a fingerprint
 :class:`~dockyard.server.auth.Authenticator` refuses it once that line, or that token, changes or goes.
 ``auth_time`` is when the credential itself was checked; no token minted from it, directly or through refresh
 tokens, lives past ``auth_time + max_lifetime``.
+
+Verifying a token (base64, JSON, HMAC, claim checks) costs more than the rest of a small request: a verified
+token's grant is kept, by the token's exact text, in a bounded LRU (:class:`VerifiedTokens`) until the token
+expires. Only what the token itself proves is cached (signature, audience, kind, expiry); whether its credential
+still holds is checked on every request by the caller (see ``Authenticator.still_valid``), so a changed
+password, a removed user, a disabled or deleted repository-scoped token or a turned-off flag refuses a cached
+token as before. The signing key is read once per process, so the cache never outlives the key.
 """
 
 from __future__ import annotations
 
 import hmac
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +53,62 @@ class TokenLifetimes:
     max_total: int = 7 * 24 * 3600
 
 
+#: Verified tokens kept per server process (a few hundred bytes each).
+VERIFIED_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class _Verified:
+    kind: str
+    service: str
+    grant: Grant
+    #: ``time.time()`` from which the token is no longer valid (its ``exp``, or its credential's lifetime bound).
+    until: float
+
+
+class VerifiedTokens:
+    """Grants of tokens whose signature and claims were verified, by the token's text, until they expire.
+
+    Bounded (least recently used go first); only valid tokens are kept, so junk tokens cannot evict real ones
+    faster than they arrive anyway, and each costs a full verification as before."""
+
+    def __init__(self, size: int = VERIFIED_CACHE_SIZE) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, _Verified] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: float) -> _Verified | None:
+        """The unexpired entry of ``token``, ``None`` when there is none (an expired one is dropped)."""
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is None:
+                return None
+            if now >= entry.until:
+                del self._entries[token]
+                return None
+            self._entries.move_to_end(token)
+            return entry
+
+    def put(self, token: str, entry: _Verified) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._entries[token] = entry
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class TokenIssuer:
     """Signs and verifies tokens with one HS256 key."""
 
-    def __init__(self, key: bytes, lifetimes: TokenLifetimes) -> None:
+    def __init__(self, key: bytes, lifetimes: TokenLifetimes, cache_size: int = VERIFIED_CACHE_SIZE) -> None:
         self.key = key
         self.lifetimes = lifetimes
+        self.verified = VerifiedTokens(cache_size)
 
     def fingerprint(self, text: str) -> str:
         """A keyed fingerprint of ``text`` (an htpasswd line): stable for this key, reveals nothing of ``text``."""
@@ -77,21 +136,41 @@ class TokenIssuer:
 
     def decode(self, token: str, kind: str, service: str) -> Grant | None:
         """The grant a valid, unexpired token of ``kind`` (``access`` or ``refresh``) for ``service`` carries;
-        ``None`` for anything else. Whether its credential still holds is the caller's check."""
+        ``None`` for anything else. Whether its credential still holds is the caller's check.
+
+        A token verified before is answered from :attr:`verified` until it expires."""
+        now = time.time()
+        cached = self.verified.get(token, now)
+        if cached is not None:
+            return cached.grant if cached.kind == kind and cached.service == service else None
+        grant, until = self._verify(token, kind, service)
+        if grant is not None and until > now:
+            self.verified.put(token, _Verified(kind, service, grant, until))
+        return grant
+
+    def cached_source(self, token: str) -> str | None:
+        """The ``src`` of ``token`` when it was verified before and has not expired, else ``None``."""
+        cached = self.verified.get(token, time.time())
+        return cached.grant.source if cached is not None else None
+
+    def _verify(self, token: str, kind: str, service: str) -> tuple[Grant | None, float]:
+        """The grant of a valid token and the time it stops being valid; ``(None, 0)`` for anything else."""
         try:
             claims = jwt.decode(token, self.key, algorithms=["HS256"], issuer=ISSUER, audience=service,
                                 leeway=LEEWAY, options={"require": list(REQUIRED)})
         except jwt.PyJWTError:
-            return None
+            return None, 0.0
         if claims.get("typ") != kind:
-            return None
+            return None, 0.0
         auth_time = claims.get("auth_time")
         if not isinstance(auth_time, int) or auth_time + self.lifetimes.max_total + LEEWAY < time.time():
-            return None
+            return None, 0.0
+        # PyJWT refuses a token once ``exp <= now - leeway``; the credential bound is the one checked above.
+        until = min(float(claims["exp"]) + LEEWAY, float(auth_time + self.lifetimes.max_total + LEEWAY))
         access = None
         if kind == "access":
             access = tuple(parse_scopes(str(s) for s in claims.get("scopes", []) if isinstance(s, str)))
-        return Grant(
+        grant = Grant(
             subject=str(claims["sub"]),
             full=bool(claims.get("full")) if kind == "refresh" else False,
             access=access,
@@ -99,3 +178,4 @@ class TokenIssuer:
             credential=str(claims.get("cred", "")),
             auth_time=auth_time,
         )
+        return grant, until
