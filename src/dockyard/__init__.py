@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import _lazy_httpx_cli
 from .errors import (
     ClientAuthenticationError,
     DigestValidationError,
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from ._sync.download import DownloadBlobStream
 
 __version__ = "0.1.0"
+
+_lazy_httpx_cli.install()
 
 # The client pulls in httpx; import it on first use so that `dockyard.oci` and the server stay light.
 _LAZY = {
