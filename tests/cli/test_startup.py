@@ -7,7 +7,7 @@ import sys
 
 _PROBE = """
 import sys
-import dockyard.cli.main
+import dockyard.cli.app
 print("\\n".join(sorted(sys.modules)))
 """
 

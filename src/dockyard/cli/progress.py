@@ -9,19 +9,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from ..workflows.progress import NoProgress, TransferProgress
 from .options import GlobalOptions
+
+if TYPE_CHECKING:  # rich.progress is imported when bars are drawn, not with every command
+    from rich.progress import Progress, TaskID
 
 
 class RichProgress:
@@ -73,6 +67,15 @@ def transfer_progress(options: GlobalOptions) -> Iterator[TransferProgress]:
     if not show_progress(options):
         yield NoProgress()
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}", justify="left"),
         BarColumn(),
