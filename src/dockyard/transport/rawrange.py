@@ -4,7 +4,7 @@ httpx moves a response body in 64 KiB pieces through h11, which costs more Pytho
 download at memory speed can afford. For plain blob GETs whose credentials are already known this
 reader receives straight from the socket in large pieces: a parallel part into a reusable buffer
 (``recv_into``) written with ``pwrite``; a streamed download as ``bytes`` of :data:`STREAM_PIECE` each,
-hashed on a thread of its own while the next piece arrives (:mod:`dockyard.transport.hashthread`).
+hashed on a thread of its own while the next piece arrives (:mod:`dockyard.oci.hashthread`).
 ``recv`` and ``pwrite`` release the GIL, and so does hashing, so the work overlaps. Anything unusual (a
 redirect, another status, chunked encoding, a proxy or a custom transport) raises :class:`Unsupported`
 and the caller continues over httpx from where this stopped.
@@ -18,12 +18,12 @@ import struct
 from collections.abc import Generator, Iterator
 from urllib.parse import urlsplit
 
+from ..oci.hashthread import HashThread
 from ..oci.ranges import parse_content_range, range_header
 from ..protocol.download import BlobReadState, Sink
 from ..protocol.instructions import ReadRange
 from ..protocol.messages import Response
 from .config import ClientConfig
-from .hashthread import HashThread
 
 BUFFER = 1024 * 1024
 #: The size of the pieces a streamed download hands out (fewer, larger pieces: less Python per byte).

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..oci.digest import Hasher
+from .digest import Hasher
 
 #: How many pieces may wait for the hash at most (bounds the memory held for it).
 DEPTH = 4
