@@ -19,7 +19,7 @@ from tests.sdk.conftest import Api, Backend, _aiter
 from tests.support.images import random_bytes, upload_blob
 
 #: The size of the pieces a streamed download hands out (``dockyard.transport.rawrange.STREAM_PIECE``).
-STREAM_PIECE = 4 * 1024 * 1024
+STREAM_PIECE = 1024 * 1024
 BLOB = random_bytes(2 * STREAM_PIECE + 12345, seed="stream-download")
 DIGEST = compute_digest(BLOB)
 
