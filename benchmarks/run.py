@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import blobs, cache, gc_load, images, load, serverside, tags
+from benchmarks import blobs, cache, gc_load, images, load, serverside, startup, streams, tags
 from benchmarks import sync as sync_bench
 from benchmarks.context import Context, Settings
 from benchmarks.measure import ROOT, cpu_load
@@ -34,6 +34,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], str | None], Benchmark]] = {
     "B4": ("list tags with properties, auth on: dockyard vs azure-containerregistry", tags.missing, tags.run_b4),
     "B5": ("skopeo push+pull: dockyard serve vs docker-registry", images.b5_missing, images.run_b5),
     "B6": ("manifest GET / blob HEAD req/s under load: dockyard serve vs docker-registry", load.missing, load.run_b6),
+    "B7": ("blob stream / file / upload paths vs the SHA-256 ceiling and azure-containerregistry", streams.missing,
+           streams.run_b7),
+    "B9": ("CLI start-up and one metadata round trip: dockyard vs python -c pass, httpx, skopeo", startup.missing,
+           startup.run_b9),
     "B8": ("server CPU-s per GiB received/sent (vs docker-registry) and token auth cost (manifest GET rate)",
            serverside.missing, serverside.run_b8),
     "B12": ("gc time vs blob count while a pusher runs, and the pusher's latency", gc_load.missing, gc_load.run_b12),

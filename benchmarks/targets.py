@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
-from benchmarks.results import Results, ratio
+from benchmarks import startup, streams
+from benchmarks.results import MIB, Results, Row, ratio
 from benchmarks.serverside import NO_AUTH
 from benchmarks.tools import AZURE, ORAS, SKOPEO
 
@@ -31,6 +33,18 @@ B13_MAX_UPSTREAM = 1.0
 B2_MIN_MB_S = 1000.0
 #: Client peak RSS for a large blob (B1, B2), MiB.
 CLIENT_RSS_MIB = 150.0
+#: B7: downloads reach this share of the single-core SHA-256 rate, uploads the next; both this many times
+#: azure-containerregistry's rate; the stream is at most this much slower than the file path; the client's
+#: CPU per GiB is at most this many times the hash's.
+B7_DOWNLOAD_OF_SHA = 0.70
+B7_UPLOAD_OF_SHA = 0.50
+B7_VS_AZURE = 4.0
+B7_STREAM_VS_FILE = 1.10
+B7_CPU_VS_HASH = 1.5
+#: B9: ``--help``/``--version`` at most this many times ``python -c pass``; ``tag list`` at most this many times
+#: the interpreter + httpx + one request.
+B9_START_VS_PYTHON = 5.0
+B9_TAG_LIST_VS_HTTPX = 1.5
 
 
 def _entry(label: str, measured: str, met: bool | None) -> dict[str, Any]:
@@ -69,4 +83,82 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
             out.append(_entry(f"{row.bench} {row.case}: dockyard client peak RSS < {CLIENT_RSS_MIB:g} MiB",
                               "not measured" if rss is None or row.median is None else f"{rss / 1024:.0f} MiB",
                               None if rss is None or row.median is None else rss / 1024 < CLIENT_RSS_MIB))
+    return out + evaluate_b7(results) + evaluate_b9(results)
+
+
+def _rate(row: Row | None) -> float | None:
+    return None if row is None else row.throughput_mb_s()
+
+
+def _cpu_per_gib(row: Row | None) -> float | None:
+    if row is None or row.median is None or not row.client_cpu or not row.nbytes:
+        return None
+    return statistics.median(row.client_cpu) / (row.nbytes / (1024 * MIB))
+
+
+def _compare(label: str, value: float | None, fmt: str, met: bool | None) -> dict[str, Any]:
+    return _entry(label, "not measured" if value is None else fmt.format(value), None if value is None else met)
+
+
+def evaluate_b7(results: Results) -> list[dict[str, Any]]:
+    """B7: each path against the SHA-256 ceiling and azure-containerregistry of the same case, CPU per GiB
+    against the hash's, the stream against the file path."""
+    out: list[dict[str, Any]] = []
+    cases = sorted({(r.case, r.case.split(" ", 1)[0]) for r in results.rows if r.bench == "B7"})
+    sha_rows = {r.case.split(", ", 1)[1]: r for r in results.rows if r.bench == "B7" and r.tool == streams.SHA256}
+    for case, kind in cases:
+        variant = case.split(", ", 1)[1]
+        sha = sha_rows.get(variant)
+        sha_rate, sha_cpu = _rate(sha), _cpu_per_gib(sha)
+        download = kind == "download"
+        mine = (streams.STREAM, streams.STREAM_AIO, streams.TO_FILE) if download else (streams.UPLOAD_PATH,
+                                                                                      streams.UPLOAD_STREAM)
+        peer = results.find("B7", case, streams.AZURE_STREAM if download else streams.AZURE_UPLOAD)
+        share = B7_DOWNLOAD_OF_SHA if download else B7_UPLOAD_OF_SHA
+        for tool in mine:
+            row = results.find("B7", case, tool)
+            rate = _rate(row)
+            of_sha = rate / sha_rate if rate and sha_rate else None
+            out.append(_compare(f"B7 {case}: {tool} ≥ {share:.0%} of the SHA-256 rate", of_sha, "{:.0%}",
+                                of_sha is not None and of_sha >= share))
+            vs_peer = ratio(row, peer) if row is not None and peer is not None else None
+            out.append(_compare(f"B7 {case}: {tool} ≥ {B7_VS_AZURE:g}x {AZURE}", vs_peer, "{:.2f}x",
+                                vs_peer is not None and vs_peer >= B7_VS_AZURE))
+            cpu = _cpu_per_gib(row)
+            of_hash = cpu / sha_cpu if cpu and sha_cpu else None
+            out.append(_compare(f"B7 {case}: {tool} client CPU per GiB ≤ {B7_CPU_VS_HASH:g}x hashing's",
+                                of_hash, "{:.2f}x" + f" ({cpu or 0:.2f} vs {sha_cpu or 0:.2f} CPU-s/GiB)",
+                                of_hash is not None and of_hash <= B7_CPU_VS_HASH))
+        if download:
+            stream, to_file = results.find("B7", case, streams.STREAM), results.find("B7", case, streams.TO_FILE)
+            slower = stream.median / to_file.median if stream and to_file and stream.median and to_file.median \
+                else None
+            out.append(_compare(f"B7 {case}: stream time ≤ {B7_STREAM_VS_FILE:g}x the file path's", slower,
+                                "{:.2f}x", slower is not None and slower <= B7_STREAM_VS_FILE))
+    return out
+
+
+def evaluate_b9(results: Results) -> list[dict[str, Any]]:
+    """B9: start-up against the bare interpreter; ``tag list`` against httpx + one request (and skopeo, told)."""
+    out: list[dict[str, Any]] = []
+
+    def median(case: str, tool: str) -> float | None:
+        row = results.find("B9", case, tool)
+        return None if row is None else row.median
+
+    python = median(startup.START_CASE, startup.PYTHON)
+    for tool in (startup.VERSION, startup.HELP):
+        mine = median(startup.START_CASE, tool)
+        times = mine / python if mine and python else None
+        out.append(_compare(f"B9 {tool} ≤ {B9_START_VS_PYTHON:g}x {startup.PYTHON}", times, "{:.1f}x",
+                            times is not None and times <= B9_START_VS_PYTHON))
+    tags = median(startup.ROUND_TRIP_CASE, startup.TAG_LIST)
+    httpx_get = median(startup.ROUND_TRIP_CASE, startup.HTTPX_GET)
+    times = tags / httpx_get if tags and httpx_get else None
+    out.append(_compare(f"B9 {startup.TAG_LIST} ≤ {B9_TAG_LIST_VS_HTTPX:g}x {startup.HTTPX_GET}", times, "{:.2f}x",
+                        times is not None and times <= B9_TAG_LIST_VS_HTTPX))
+    skopeo = median(startup.ROUND_TRIP_CASE, startup.SKOPEO)
+    times = tags / skopeo if tags and skopeo else None
+    out.append(_entry(f"B9 {startup.TAG_LIST} / {startup.SKOPEO} (reported, no target)",
+                      "not measured" if times is None else f"{times:.2f}x", None))
     return out

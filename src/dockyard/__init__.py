@@ -8,39 +8,55 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    ClientAuthenticationError,
-    DigestValidationError,
-    HttpResponseError,
-    OperationNotAllowedError,
-    ResourceExistsError,
-    ResourceNotFoundError,
-    ResourceNotModifiedError,
-    ServiceRequestError,
-    UnsupportedOperationError,
-)
-from .models import (
-    ArtifactArchitecture,
-    ArtifactManifestOrder,
-    ArtifactManifestProperties,
-    ArtifactOperatingSystem,
-    ArtifactTagOrder,
-    ArtifactTagProperties,
-    DownloadManifestResult,
-    GetManifestResult,
-    RepositoryProperties,
-)
+from . import _lazy_httpx_cli
 
 if TYPE_CHECKING:
     from ._sync.client import ContainerRegistryClient
     from ._sync.download import DownloadBlobStream
+    from .errors import (
+        ClientAuthenticationError,
+        DigestValidationError,
+        HttpResponseError,
+        OperationNotAllowedError,
+        ResourceExistsError,
+        ResourceNotFoundError,
+        ResourceNotModifiedError,
+        ServiceRequestError,
+        UnsupportedOperationError,
+    )
+    from .models import (
+        ArtifactArchitecture,
+        ArtifactManifestOrder,
+        ArtifactManifestProperties,
+        ArtifactOperatingSystem,
+        ArtifactTagOrder,
+        ArtifactTagProperties,
+        DownloadManifestResult,
+        GetManifestResult,
+        RepositoryProperties,
+    )
 
 __version__ = "0.1.0"
 
-# The client pulls in httpx; import it on first use so that `dockyard.oci` and the server stay light.
+_lazy_httpx_cli.install()
+
+# Everything is imported on first use: the client pulls in httpx, and `import dockyard` (which the console
+# script's `--version` and every `dockyard.*` import pay) stays light.
 _LAZY = {
     "ContainerRegistryClient": "dockyard._sync.client",
     "DownloadBlobStream": "dockyard._sync.download",
+    **dict.fromkeys(
+        ["ClientAuthenticationError", "DigestValidationError", "HttpResponseError", "OperationNotAllowedError",
+         "ResourceExistsError", "ResourceNotFoundError", "ResourceNotModifiedError", "ServiceRequestError",
+         "UnsupportedOperationError"],
+        "dockyard.errors",
+    ),
+    **dict.fromkeys(
+        ["ArtifactArchitecture", "ArtifactManifestOrder", "ArtifactManifestProperties", "ArtifactOperatingSystem",
+         "ArtifactTagOrder", "ArtifactTagProperties", "DownloadManifestResult", "GetManifestResult",
+         "RepositoryProperties"],
+        "dockyard.models",
+    ),
 }
 
 

@@ -8,27 +8,21 @@ catches dockyard's errors too.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-_azure: Any
-try:  # pragma: no cover - depends on the environment
-    _azure = importlib.import_module("azure.core.exceptions")
-except ImportError:  # pragma: no cover
-    _azure = None
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
 
+#: The azure-core module whose classes become bases of dockyard's namesakes.
+_AZURE_EXCEPTIONS = "azure.core.exceptions"
 
-def _azure_base(name: str) -> tuple[type, ...]:
-    base = getattr(_azure, name, None) if _azure is not None else None
-    return (base,) if base is not None else ()
-
-
-# The azure-core bases below are computed (none without azure-core): mypy cannot follow them [misc].
 class DockyardError(Exception):
     """Base class of every error dockyard raises on purpose."""
 
 
-class ServiceRequestError(DockyardError, *_azure_base("ServiceRequestError")):  # type: ignore[misc]
+class ServiceRequestError(DockyardError):
     """The request could not be sent: connection refused or dropped, TLS refused, a timeout.
 
     ``url`` is the origin (``scheme://host:port``) that could not be reached, when known; ``connect_failed`` is
@@ -55,7 +49,7 @@ class TransferCancelledError(DockyardError):
     """An upload stopped because its client's uploads were aborted (``abort_uploads``)."""
 
 
-class HttpResponseError(DockyardError, *_azure_base("HttpResponseError")):  # type: ignore[misc]
+class HttpResponseError(DockyardError):
     """The registry answered with an error status.
 
     ``status_code`` is the HTTP status, ``error_code`` the first OCI/ACR error code of the body
@@ -90,19 +84,19 @@ class HttpResponseError(DockyardError, *_azure_base("HttpResponseError")):  # ty
         return self.message
 
 
-class ClientAuthenticationError(HttpResponseError, *_azure_base("ClientAuthenticationError")):  # type: ignore[misc]
+class ClientAuthenticationError(HttpResponseError):
     """401/403: missing, wrong or insufficient credentials."""
 
 
-class ResourceNotFoundError(HttpResponseError, *_azure_base("ResourceNotFoundError")):  # type: ignore[misc]
+class ResourceNotFoundError(HttpResponseError):
     """404: the repository, tag, manifest or blob does not exist."""
 
 
-class ResourceExistsError(HttpResponseError, *_azure_base("ResourceExistsError")):  # type: ignore[misc]
+class ResourceExistsError(HttpResponseError):
     """409: the resource exists or conflicts with the request."""
 
 
-class ResourceNotModifiedError(HttpResponseError, *_azure_base("ResourceNotModifiedError")):  # type: ignore[misc]
+class ResourceNotModifiedError(HttpResponseError):
     """304."""
 
 
@@ -131,6 +125,75 @@ class DigestValidationError(DockyardError, ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+#: dockyard's classes that take their azure-core namesake as a second base, parents before children.
+_AZURE_TWINS: tuple[type[Exception], ...] = (
+    ServiceRequestError,
+    HttpResponseError,
+    ClientAuthenticationError,
+    ResourceNotFoundError,
+    ResourceExistsError,
+    ResourceNotModifiedError,
+)
+
+
+def _adopt_azure_bases(module: ModuleType) -> None:
+    """Give each class of :data:`_AZURE_TWINS` its azure-core namesake from ``module`` as a second base."""
+    for cls in _AZURE_TWINS:
+        twin = getattr(module, cls.__name__, None)
+        if isinstance(twin, type) and twin not in cls.__mro__:
+            cls.__bases__ = (*cls.__bases__, twin)
+
+
+class _AdoptingLoader:
+    """azure-core's own loader for its exceptions module, adopting the bases right after the module ran (an
+    import-system loader by duck typing: ``importlib.abc`` costs more to import than all of this module)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.inner.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.inner.exec_module(module)
+        _adopt_azure_bases(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class _AzureBasesFinder:
+    """Waits for azure-core's exceptions module to be imported (by whoever imports it first)."""
+
+    def find_spec(self, fullname: str, path: Any, target: ModuleType | None = None) -> ModuleSpec | None:
+        if fullname != _AZURE_EXCEPTIONS:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec: ModuleSpec | None = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _AdoptingLoader(spec.loader)  # type: ignore[assignment]
+                return spec
+        return None
+
+
+def _link_azure_core() -> None:
+    """When azure-core is installed, ``except azure.core.exceptions.ResourceNotFoundError`` catches dockyard's
+    errors too: its classes become bases of their dockyard namesakes. Importing azure-core costs a good part
+    of a second (its package imports its whole pipeline), so dockyard never imports it: if it is imported
+    already the bases are added now, otherwise the moment it is."""
+    module = sys.modules.get(_AZURE_EXCEPTIONS)
+    if module is not None:
+        _adopt_azure_bases(module)
+    elif not any(isinstance(finder, _AzureBasesFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AzureBasesFinder())
+
+
+_link_azure_core()
 
 
 def error_for_status(status_code: int) -> type[HttpResponseError]:

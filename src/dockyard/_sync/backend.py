@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any
@@ -38,6 +38,16 @@ def read_range(reader: PartReader, step: ReadRange) -> None:
     """The lean socket reader for one part (it checks itself whether it may run); failures leave the rest
     to httpx."""
     reader(step)
+
+
+def stream_range(reader: PartReader, step: ReadRange) -> Iterator[tuple[int, bytes]]:
+    """The lean socket reader's pieces of a streamed download; failures end them early and leave the rest to
+    httpx."""
+    pieces = reader.stream(step)
+    try:
+        yield from pieces
+    finally:
+        pieces.close()
 
 
 def parallel(run: Callable[[Gen[None]], None], step: Parallel) -> None:

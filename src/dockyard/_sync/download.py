@@ -22,7 +22,7 @@ class DownloadBlobStream(plan.BlobStreamInfo, Iterator[bytes]):
 
     def __init__(self, driver: SyncDriver, state: BlobReadState) -> None:
         self._state = state
-        self._pieces = driver.stream(plan.read_blob(state))
+        self._pieces = driver.stream(plan.stream_blob(state))
 
     def __iter__(self) -> DownloadBlobStream:
         return self

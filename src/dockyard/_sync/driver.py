@@ -72,6 +72,9 @@ class SyncDriver:
                 try:
                     if isinstance(step, Emit):
                         yield step.offset, step.data
+                    elif isinstance(step, ReadRange) and step.sink is None:
+                        for piece in backend.stream_range(self.part_reader, step):
+                            yield piece
                     else:
                         stepper.value = self.execute(step, bodies)
                 except httpx.TransportError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ..protocol.download import CATCH_UP_WAIT, read_part
@@ -31,6 +31,17 @@ async def read_range(reader: PartReader, step: ReadRange) -> None:
     """The lean socket reader for one part, in a thread, when allowed; failures leave the rest to httpx."""
     if reader.enabled:
         await asyncio.to_thread(reader, step)
+
+
+async def stream_range(reader: PartReader, step: ReadRange) -> AsyncIterator[tuple[int, bytes]]:
+    """The lean socket reader's pieces of a streamed download, each received in a thread; failures end them
+    early and leave the rest to httpx."""
+    pieces = reader.stream(step)
+    try:
+        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+            yield piece
+    finally:
+        await asyncio.to_thread(pieces.close)
 
 
 async def parallel(run: Callable[[Gen[None]], Awaitable[None]], step: Parallel) -> None:

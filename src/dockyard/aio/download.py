@@ -21,7 +21,7 @@ class AsyncDownloadBlobStream(plan.BlobStreamInfo, AsyncIterator[bytes]):
 
     def __init__(self, driver: AsyncDriver, state: BlobReadState) -> None:
         self._state = state
-        self._pieces = driver.stream(plan.read_blob(state))
+        self._pieces = driver.stream(plan.stream_blob(state))
 
     def __aiter__(self) -> AsyncDownloadBlobStream:
         return self

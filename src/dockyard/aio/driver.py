@@ -71,6 +71,9 @@ class AsyncDriver:
                 try:
                     if isinstance(step, Emit):
                         yield step.offset, step.data
+                    elif isinstance(step, ReadRange) and step.sink is None:
+                        async for piece in backend.stream_range(self.part_reader, step):
+                            yield piece
                     else:
                         stepper.value = await self.execute(step, bodies)
                 except httpx.TransportError as exc:

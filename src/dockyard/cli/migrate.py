@@ -89,7 +89,7 @@ def migrate(
     database and blob storage, then verify it. Safe to run again: it continues where it stopped, and sends no
     blob twice. The source is only read; nothing at the destination is deleted."""
     from ..server.migrate.run import MigrateError, Migration
-    from .progress import stderr_transfer_progress
+    from .progress import transfer_progress
 
     options = GlobalOptions(output=output)
     source = _place("from", from_metadata, from_storage, from_data_dir)
@@ -100,7 +100,7 @@ def migrate(
         if not options.json:
             console.print(f"{message} …", markup=False)
 
-    with stderr_transfer_progress(options, console) as progress:
+    with transfer_progress(options, console=console) as progress:
         migration = Migration(source, dest, jobs=jobs, merge=merge, progress=progress, say=say)
         try:
             report = migration.run(verify_only=verify_only)

@@ -7,19 +7,21 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from ..oci.locks import LOCK_ATTRIBUTES
 from .connect import open_client
 from .options import GlobalOptions
 from .refs import Order, top
 
+if TYPE_CHECKING:  # rich is imported when something is printed with it, not with every command
+    from rich.console import Console
+
 
 def stdout_console() -> Console:
     """A console on standard output; wide and plain when it is not a terminal, so nothing gets cut."""
+    from rich.console import Console
+
     if sys.stdout.isatty():
         return Console()
     return Console(width=400, no_color=True, highlight=False, soft_wrap=True)
@@ -27,6 +29,8 @@ def stdout_console() -> Console:
 
 def stderr_console() -> Console:
     """A console on standard error (status messages)."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
 
 
@@ -67,6 +71,8 @@ def emit_rows(options: GlobalOptions, rows: Sequence[Mapping[str, Any]], columns
     if options.json:
         print_json(list(rows))
         return
+    from rich.table import Table
+
     table = Table(box=None, show_edge=False, pad_edge=False)
     for _, header in columns:
         table.add_column(header, overflow="fold")
@@ -80,6 +86,8 @@ def emit_record(options: GlobalOptions, record: Mapping[str, Any]) -> None:
     if options.json:
         print_json(dict(record))
         return
+    from rich.table import Table
+
     table = Table(box=None, show_header=False, show_edge=False, pad_edge=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")

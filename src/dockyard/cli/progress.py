@@ -9,20 +9,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from ..workflows.progress import NoProgress, TransferProgress
 from .options import GlobalOptions
+
+if TYPE_CHECKING:  # rich is imported when bars are drawn, not with every command
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 class RichProgress:
@@ -71,11 +65,25 @@ def show_progress(options: GlobalOptions, *, stderr: bool = False) -> bool:
 
 
 @contextmanager
-def transfer_progress(options: GlobalOptions, *, stderr: bool = False) -> Iterator[TransferProgress]:
-    """The progress reporter for a command: rich bars (on standard error with ``stderr``), or nothing."""
+def transfer_progress(
+    options: GlobalOptions, *, stderr: bool = False, console: Console | None = None
+) -> Iterator[TransferProgress]:
+    """The progress reporter for a command: rich bars, or nothing. ``stderr``: on standard error, for commands
+    whose standard output is their report; ``console``: on that (standard error) console, so status lines printed
+    through it appear above the bars."""
+    stderr = stderr or console is not None
     if not show_progress(options, stderr=stderr):
         yield NoProgress()
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}", justify="left"),
         BarColumn(),
@@ -83,26 +91,9 @@ def transfer_progress(options: GlobalOptions, *, stderr: bool = False) -> Iterat
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    console = Console(stderr=True) if stderr else None
+    if console is None and stderr:
+        from rich.console import Console
+
+        console = Console(stderr=True)
     with Progress(*columns, transient=True, console=console) as progress:
-        yield RichProgress(progress)
-
-
-@contextmanager
-def stderr_transfer_progress(options: GlobalOptions, console: Console) -> Iterator[TransferProgress]:
-    """Rich bars on ``console`` (standard error) when it is a terminal and neither ``--quiet`` nor ``--output
-    json`` is given: for commands whose standard output is their report. Print status lines through the same
-    console, so they appear above the bars."""
-    if not sys.stderr.isatty() or options.quiet or options.json:
-        yield NoProgress()
-        return
-
-    columns = (
-        TextColumn("{task.description}", justify="left"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
         yield RichProgress(progress)

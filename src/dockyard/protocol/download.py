@@ -295,6 +295,23 @@ def read_part(state: BlobReadState, sink: Sink) -> Gen[None]:
         yield from read_blob(state, sink)
 
 
+def stream_blob(state: BlobReadState) -> Gen[None]:
+    """A streamed download: the driver's lean reader hands out the bytes when it can, :func:`read_blob` the rest.
+
+    The lean reader sends credentials it is given but cannot answer a challenge: with a credential and no
+    token yet, a ``HEAD`` of the blob (which also tells its size) learns the challenge and fetches the token.
+    """
+    request = yield from state.session.authorize(state.request())
+    if "Authorization" not in request.headers and state.session.credential is not None:
+        yield from state.learn_size()
+        request = yield from state.session.authorize(state.request())
+    yield ReadRange(request, state)
+    if state.complete:
+        state.finish()
+        return
+    yield from read_blob(state)
+
+
 def read_blob(state: BlobReadState, sink: Sink | None = None, response: Response | None = None) -> Gen[None]:
     """Read ``state``'s bytes, resuming with ``Range`` after a drop or a short body, then verify.
 

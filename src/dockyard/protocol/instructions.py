@@ -126,7 +126,8 @@ class Parallel(BaseInstruction):
 
 @dataclass(frozen=True)
 class ReadRange(BaseInstruction):
-    """Ask the driver to fetch the rest of ``state`` into ``sink`` with its lean socket reader, when it has one.
+    """Ask the driver to fetch the rest of ``state`` with its lean socket reader, when it has one: into ``sink``,
+    or (without a sink) out to whoever iterates the download, as :class:`Emit` pieces would go.
 
     ``request`` carries the URL and credentials. The driver answers nothing and swallows the reader's
     failures: whatever is still missing afterwards is read over the ordinary transport.
@@ -134,7 +135,7 @@ class ReadRange(BaseInstruction):
 
     request: Request
     state: BlobReadState
-    sink: Sink
+    sink: Sink | None = None
 
 
 #: What a driver carries out itself (everything but :class:`Emit`).

@@ -1,0 +1,143 @@
+"""B7 client operations, each run by :mod:`benchmarks.worker` in a process of its own. Each times only its
+transfer and reports the CPU seconds (user + system, all threads) the process spent on it (``cpu``)."""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+from typing import Any
+
+from tests.support.credentials import CountingCredential
+
+from benchmarks.clientside import Stopwatch
+
+#: Read size of the SHA-256 ceiling and of the stream uploads' source file.
+PIECE = 16 * 1024 * 1024
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _credential(auth: bool) -> CountingCredential | None:
+    return CountingCredential() if auth else None
+
+
+def sha256_ceiling(path: str) -> dict[str, Any]:
+    """One core hashing the blob's bytes (read from the page cache into a buffer first, not timed): the time and
+    CPU seconds of the ``update`` calls alone."""
+    hasher = hashlib.sha256()
+    buffer = bytearray(PIECE)
+    view = memoryview(buffer)
+    seconds = cpu = 0.0
+    with open(path, "rb", buffering=0) as fh:
+        while got := fh.readinto(buffer):
+            start_cpu = _cpu()
+            with Stopwatch() as sw:
+                hasher.update(view[:got])
+            seconds += sw.seconds
+            cpu += _cpu() - start_cpu
+    return {"seconds": seconds, "cpu": cpu, "digest": f"sha256:{hasher.hexdigest()}"}
+
+
+def stream_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+    """The seed document's download: iterate ``download_blob`` (verified at its end) into a file."""
+    from dockyard import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, _credential(auth))
+    cpu = _cpu()
+    with Stopwatch() as sw, open(out, "wb") as fh:
+        for chunk in client.download_blob(repo, digest):
+            fh.write(chunk)
+    cpu = _cpu() - cpu
+    client.close()
+    return {"seconds": sw.seconds, "cpu": cpu}
+
+
+def stream_dockyard_aio(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+    """The same with ``dockyard.aio`` (``async for``)."""
+    import asyncio
+
+    from tests.support.credentials import AsyncCountingCredential
+
+    from dockyard.aio import ContainerRegistryClient
+
+    async def run() -> dict[str, Any]:
+        client = ContainerRegistryClient(url, AsyncCountingCredential() if auth else None)
+        cpu = _cpu()
+        with Stopwatch() as sw, open(out, "wb") as fh:
+            async for chunk in await client.download_blob(repo, digest):
+                fh.write(chunk)
+        cpu = _cpu() - cpu
+        await client.close()
+        return {"seconds": sw.seconds, "cpu": cpu}
+
+    return asyncio.run(run())
+
+
+def file_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+    """``download_blob_to_file`` (verified before the file appears)."""
+    from dockyard import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, _credential(auth))
+    cpu = _cpu()
+    with Stopwatch() as sw:
+        client.download_blob_to_file(repo, digest, out)
+    cpu = _cpu() - cpu
+    client.close()
+    return {"seconds": sw.seconds, "cpu": cpu}
+
+
+def stream_azure(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+    """azure-containerregistry's ``download_blob`` iterated into a file (it verifies at the end)."""
+    from azure.containerregistry import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, _credential(auth))
+    cpu = _cpu()
+    with Stopwatch() as sw, open(out, "wb") as fh:
+        for chunk in client.download_blob(repo, digest, enforce_https=False):
+            fh.write(chunk)
+    cpu = _cpu() - cpu
+    client.close()
+    return {"seconds": sw.seconds, "cpu": cpu}
+
+
+def upload_path_dockyard(url: str, repo: str, path: str, auth: bool = False) -> dict[str, Any]:
+    """``upload_blob(repo, path)``."""
+    from dockyard import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, _credential(auth))
+    cpu = _cpu()
+    with Stopwatch() as sw:
+        digest, _ = client.upload_blob(repo, path)
+    cpu = _cpu() - cpu
+    client.close()
+    return {"seconds": sw.seconds, "cpu": cpu, "digest": digest}
+
+
+def upload_stream_dockyard(url: str, repo: str, path: str, auth: bool = False) -> dict[str, Any]:
+    """``upload_blob(repo, stream)`` with an open file object (as azure-containerregistry is given one)."""
+    from dockyard import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, _credential(auth))
+    cpu = _cpu()
+    with Stopwatch() as sw, open(path, "rb") as fh:
+        digest, _ = client.upload_blob(repo, fh)
+    cpu = _cpu() - cpu
+    client.close()
+    return {"seconds": sw.seconds, "cpu": cpu, "digest": digest}
+
+
+def upload_azure(url: str, repo: str, path: str, auth: bool = False) -> dict[str, Any]:
+    """azure-containerregistry's ``upload_blob(repo, file)``."""
+    from azure.containerregistry import ContainerRegistryClient
+
+    client = ContainerRegistryClient(url, _credential(auth))
+    cpu = _cpu()
+    with Stopwatch() as sw, open(path, "rb") as data:
+        digest, _ = client.upload_blob(repo, data, enforce_https=False)
+    cpu = _cpu() - cpu
+    client.close()
+    return {"seconds": sw.seconds, "cpu": cpu, "digest": digest}
+

@@ -1,0 +1,116 @@
+"""Streamed downloads (``for chunk in client.download_blob(...)``, the seed document's way) come in large
+pieces straight from the socket, verified, on every registry of the matrix and with every kind of credential;
+the lean reader's own edges (a short body, wrong bytes) against a tiny loopback server."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from dockyard import ContainerRegistryClient, DigestValidationError
+from dockyard.oci.digest import compute_digest
+from dockyard.protocol.download import BlobReadState
+from tests.conftest import unique
+from tests.sdk.conftest import Api, Backend, _aiter
+from tests.support.images import random_bytes, upload_blob
+
+#: The size of the pieces a streamed download hands out (``dockyard.transport.rawrange.STREAM_PIECE``).
+STREAM_PIECE = 1024 * 1024
+BLOB = random_bytes(2 * STREAM_PIECE + 12345, seed="stream-download")
+DIGEST = compute_digest(BLOB)
+
+
+async def test_a_streamed_download_comes_in_large_verified_pieces(api: Api, backend: Backend) -> None:
+    repository = unique("stream")
+    with backend.http() as http:
+        upload_blob(http, backend.url, repository, BLOB, DIGEST)
+    stream = await api.download_blob(repository, DIGEST)
+    pieces = [piece async for piece in _aiter(stream)]
+    assert b"".join(pieces) == BLOB
+    assert [len(p) for p in pieces] == [STREAM_PIECE, STREAM_PIECE, 12345]
+    assert all(isinstance(p, bytes) for p in pieces)
+    assert stream.blob_size == len(BLOB)
+
+
+class ReplyServer:
+    """Answers every connection with ``reply`` once it has read the request head."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stopped = threading.Event()
+        self.listener.settimeout(0.05)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data and (chunk := conn.recv(4096)):
+                    data += chunk
+                conn.sendall(self.reply)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+@pytest.fixture
+def reply_server() -> Iterator[ReplyServer]:
+    server = ReplyServer(b"")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _ok(body: bytes, length: int | None = None) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(body) if length is None else length) + body
+
+
+def test_a_short_body_stops_the_pieces_where_the_bytes_stopped(reply_server: ReplyServer) -> None:
+    from dockyard.transport.rawrange import stream_body
+
+    small = BLOB[: STREAM_PIECE + 5000]
+    reply_server.reply = _ok(small[:-3000], length=len(small))  # the connection closes 3000 bytes early
+    url = f"http://127.0.0.1:{reply_server.port}/v2/repo/blobs/{compute_digest(small)}"
+    with ContainerRegistryClient(url.split("/v2/")[0]) as client:
+        state = BlobReadState(client._ops.session, "repo", compute_digest(small))
+    got = bytearray()
+    with pytest.raises(ConnectionError, match=f"connection closed at byte {len(small) - 3000}"):
+        for offset, piece in stream_body(url, {}, state, timeout=5.0, context=ssl.create_default_context()):
+            assert offset == len(got)
+            got += piece
+    assert bytes(got) == small[:-3000] and state.position == len(got)
+    assert state.hasher is not None and state.hasher.size == len(got)  # the hash caught up before it handed back
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_wrong_bytes_fail_the_digest(reply_server: ReplyServer, flavour: str) -> None:
+    reply_server.reply = _ok(bytes(len(BLOB)))
+    url = f"http://127.0.0.1:{reply_server.port}"
+    with pytest.raises(DigestValidationError):
+        if flavour == "sync":
+            with ContainerRegistryClient(url) as client:
+                for _ in client.download_blob("repo", DIGEST):
+                    pass
+        else:
+            from dockyard.aio import ContainerRegistryClient as AsyncClient
+
+            async with AsyncClient(url) as aclient:
+                async for _ in await aclient.download_blob("repo", DIGEST):
+                    pass
