@@ -17,6 +17,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v openssl >/dev/null || need+=(openssl)
 command -v podman >/dev/null || need+=(podman)
 command -v nginx >/dev/null || need+=(nginx)
+command -v haproxy >/dev/null || need+=(haproxy)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 if [ -z "${VIRTUAL_ENV:-}" ] && [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then

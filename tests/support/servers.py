@@ -40,6 +40,8 @@ class _Process:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.workdir / f"{self.name}.log"
+        #: Variables added to the inherited environment of the process (e.g. an object store's credentials).
+        self.env: dict[str, str] = {}
 
     @property
     def host(self) -> str:
@@ -58,7 +60,8 @@ class _Process:
 
     def start(self, timeout: float = 30.0) -> _Process:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        env = {**os.environ, **self.env} if self.env else None
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
