@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.cluster import HAPROXY
 from tests.support.objectstores import MotoS3
 from tests.support.postgres import PG_BIN, PostgresCluster
 
@@ -39,7 +40,8 @@ def moto_missing() -> str | None:
 
 def haproxy_missing() -> str | None:
     """Why haproxy cannot be started here, or None."""
-    return None if shutil.which("haproxy") else "haproxy is not installed (apt-get install haproxy)"
+    found = shutil.which("haproxy") or Path(HAPROXY).exists()
+    return None if found else "haproxy is not installed (apt-get install haproxy)"
 
 
 class Postgres:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import blobs, images, listing, load, tags
+from benchmarks import blobs, images, listing, load, replicas, tags
 from benchmarks.context import Context, Settings
 from benchmarks.measure import ROOT, cpu_load
 from benchmarks.results import MIB, Results, render_markdown, write
@@ -33,6 +33,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], str | None], Benchmark]] = {
     "B4": ("list tags with properties, auth on: dockyard vs azure-containerregistry", tags.missing, tags.run_b4),
     "B5": ("skopeo push+pull: dockyard serve vs docker-registry", images.b5_missing, images.run_b5),
     "B6": ("manifest GET / blob HEAD req/s under load: dockyard serve vs docker-registry", load.missing, load.run_b6),
+    "B10": ("skopeo push/pull + manifest GET rate: 1 replica on SQLite vs 1 and 2 replicas on PostgreSQL + S3 "
+            "behind haproxy", replicas.missing, replicas.run_b10),
     "B11": ("list growth (1M tags, 100k repositories) + database round-trip cost: SQLite vs PostgreSQL",
             listing.missing, listing.run_b11),
 }
