@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+import statistics
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -38,18 +39,29 @@ from dockyard.server.storage.schema import upgrade
 
 @dataclass(frozen=True)
 class Config:
-    """A deployment: how many replicas, and whether they share PostgreSQL + S3 behind haproxy."""
+    """A deployment: how many replicas, whether they share PostgreSQL + S3 behind haproxy, and how many worker
+    processes each replica runs (``None``: the run's ``--server-workers``, as every other benchmark)."""
 
-    label: str
     replicas: int
     shared: bool
+    workers: int | None = None
+
+    def label(self, default_workers: int) -> str:
+        workers = self.workers or default_workers
+        where = "PostgreSQL + S3 (moto), haproxy" if self.shared else "SQLite + files"
+        return (f"{self.replicas} replica{'s' if self.replicas > 1 else ''}, {workers} "
+                f"worker{'s' if workers > 1 else ''}, {where}")
 
 
 CONFIGS = (
-    Config("1 replica, SQLite + files", 1, False),
-    Config("1 replica, PostgreSQL + S3 (moto), haproxy", 1, True),
-    Config("2 replicas, PostgreSQL + S3 (moto), haproxy", 2, True),
+    Config(1, False),
+    Config(1, True),
+    Config(2, True),
+    # As many server processes as the one-replica deployments: on one small machine, the cost of the processes.
+    Config(2, True, workers=1),
 )
+#: The server-side parts whose CPU is counted, in the order the notes show them.
+PARTS = ("replicas", "haproxy", "PostgreSQL", "moto")
 
 
 def missing() -> str | None:
@@ -63,21 +75,31 @@ def _shared_missing() -> str | None:
 
 @dataclass
 class Deployment:
-    """A running deployment: where clients reach it and which process trees are its server side."""
+    """A running deployment: where clients reach it and which process trees make up its server side."""
 
     url: str
     host: str
     servers: list[DockyardServer]
-    pids: list[int] = field(default_factory=list)
+    parts: dict[str, list[int]] = field(default_factory=dict)
     cluster: ReplicaCluster | None = None
 
-    def cpu_seconds(self) -> float:
-        """CPU seconds of every server-side process so far (replicas, haproxy, PostgreSQL, moto)."""
-        return sum(tree_cpu_seconds(pid) for pid in self.pids)
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each server-side part (:data:`PARTS`) present."""
+        return {name: sum(tree_cpu_seconds(pid) for pid in pids) for name, pids in self.parts.items()}
 
     def replica_peak_kib(self) -> int:
         """Peak RSS summed over the replicas' process trees."""
         return sum(tree_memory_kib(s.proc.pid)[1] for s in self.servers if s.proc is not None)
+
+
+def _since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before.get(name, 0.0) for name in after}
+
+
+def _flags(ctx: Context, config: Config) -> list[str]:
+    if config.workers is None:
+        return ctx.dockyard_flags
+    return ["--workers", str(config.workers)] if config.workers > 1 else []
 
 
 @contextmanager
@@ -85,7 +107,7 @@ def _deployment(ctx: Context, config: Config, database: Postgres | None) -> Iter
     if not config.shared:
         with ctx.server("dockyard") as server:
             assert isinstance(server, DockyardServer) and server.proc is not None
-            yield Deployment(server.url, server.host, [server], [server.proc.pid])
+            yield Deployment(server.url, server.host, [server], {"replicas": [server.proc.pid]})
         return
     assert database is not None
     workdir = ctx.fresh_dir("b10-cluster")
@@ -93,14 +115,13 @@ def _deployment(ctx: Context, config: Config, database: Postgres | None) -> Iter
         with moto(workdir / "moto") as s3:
             url = database.database()
             upgrade(url)
-            cluster = ReplicaCluster(workdir, *ctx.dockyard_flags, replicas=config.replicas, metadata_url=url,
+            cluster = ReplicaCluster(workdir, *_flags(ctx, config), replicas=config.replicas, metadata_url=url,
                                      storage_url=s3.new_url(), env=s3.env())
             with cluster:
-                servers = cluster.replicas
-                pids = [s.proc.pid for s in servers if s.proc is not None]
                 assert cluster.balancer.proc is not None and s3.proc is not None
-                pids += [cluster.balancer.proc.pid, database.pid, s3.proc.pid]
-                yield Deployment(cluster.url, cluster.host, servers, pids, cluster)
+                parts = {"replicas": [s.proc.pid for s in cluster.replicas if s.proc is not None],
+                         "haproxy": [cluster.balancer.proc.pid], "PostgreSQL": [database.pid], "moto": [s3.proc.pid]}
+                yield Deployment(cluster.url, cluster.host, cluster.replicas, parts, cluster)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -110,17 +131,22 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+#: Per (case, deployment label): each round's server-side CPU seconds by part, and the requests it served (GET).
+Usage = dict[tuple[str, str], list[tuple[dict[str, float], int]]]
+
+
 def run_b10(ctx: Context) -> None:
     image = _image(ctx)
     size = f"{ctx.settings.image_layers}-layer {image.size >> 20} MiB image"
     conns = ctx.settings.load_connections
     cases = {"push": f"skopeo push {size}", "pull": f"skopeo pull {size}",
              "get": f"manifest GET, {conns} connections"}
-    rows = {(kind, config.label): ctx.row("B10", case, "wrk" if kind == "get" else SKOPEO, config.label,
-                                          unit="req/s" if kind == "get" else "s", dockyard=config is CONFIGS[0],
-                                          nbytes=None if kind == "get" else image.size)
+    labels = {config: config.label(ctx.settings.server_workers) for config in CONFIGS}
+    rows = {(kind, labels[config]): ctx.row("B10", case, "wrk" if kind == "get" else SKOPEO, labels[config],
+                                            unit="req/s" if kind == "get" else "s", dockyard=config is CONFIGS[0],
+                                            nbytes=None if kind == "get" else image.size)
             for kind, case in cases.items() for config in CONFIGS}
-    per_request: dict[str, list[tuple[float, float]]] = {}
+    usage: Usage = {}
     with ExitStack() as stack:
         database: Postgres | None = None
         reason = _shared_missing()
@@ -131,78 +157,86 @@ def run_b10(ctx: Context) -> None:
                 reason = str(exc)
         if reason is not None:
             for (_, label), row in rows.items():
-                if label != CONFIGS[0].label:
+                if label != labels[CONFIGS[0]]:
                     row.fail(reason)
         for round_ in range(ctx.settings.rounds):
             order = CONFIGS[round_ % len(CONFIGS):] + CONFIGS[: round_ % len(CONFIGS)]
             for config in order:
-                if rows[("push", config.label)].status != "ok" and rows[("get", config.label)].status != "ok":
+                label = labels[config]
+                if all(rows[(kind, label)].status != "ok" for kind in cases):
                     continue
                 try:
                     with _deployment(ctx, config, database) as deployment:
-                        _round(ctx, deployment, config, rows, per_request)
+                        _round(ctx, deployment, label, rows, usage)
                 except (RuntimeError, TimeoutError, OSError) as exc:
-                    for (_, label), row in rows.items():
-                        if label == config.label and row.status == "ok":
+                    for (_, row_label), row in rows.items():
+                        if row_label == label and row.status == "ok":
                             row.fail(str(exc))
-    _notes(rows, per_request, conns)
+    _notes(rows, usage, conns)
 
 
-def _round(ctx: Context, deployment: Deployment, config: Config, rows: dict[tuple[str, str], Row],
-           per_request: dict[str, list[tuple[float, float]]]) -> None:
+def _round(ctx: Context, deployment: Deployment, label: str, rows: dict[tuple[str, str], Row], usage: Usage) -> None:
     image = _image(ctx)
     dst = ctx.fresh_dir("b10-layout-out")
     legs, env = _legs(SKOPEO, ctx, deployment.host, image.path, dst)
     try:
         for kind, argv in zip(("push", "pull"), legs, strict=True):
-            row = rows[(kind, config.label)]
-            cpu = deployment.cpu_seconds()
+            row = rows[(kind, label)]
+            before = deployment.cpu()
             try:
                 run = run_process(argv, ctx.logdir, timeout=ctx.settings.timeout, env=env)
             except RunFailed as exc:
                 row.fail(str(exc))
                 return
+            used = _since(before, deployment.cpu())
             row.add(run.wall_seconds, client_rss_kib=run.peak_rss_kib, client_cpu=run.cpu_seconds,
-                    server_cpu=deployment.cpu_seconds() - cpu, server_rss_kib=deployment.replica_peak_kib())
+                    server_cpu=sum(used.values()), server_rss_kib=deployment.replica_peak_kib())
+            usage.setdefault((kind, label), []).append((used, 1))
         pulled = OCILayout(dst).resolve(TAG).digest
         if pulled != image.digest:
-            rows[("pull", config.label)].fail(f"pulled manifest {pulled} differs from the pushed {image.digest}")
+            rows[("pull", label)].fail(f"pulled manifest {pulled} differs from the pushed {image.digest}")
             return
     finally:
         shutil.rmtree(dst, ignore_errors=True)
-    row = rows[("get", config.label)]
+    row = rows[("get", label)]
     if row.status != "ok":
         return
-    cpu, client = deployment.cpu_seconds(), _children_cpu()
+    before, client = deployment.cpu(), _children_cpu()
     rate, total, bad = wrk_get(ctx, f"{deployment.url}/v2/{REPO}/manifests/{TAG}", OCI_MANIFEST)
     if total == 0 or bad / total > MAX_ERROR_SHARE:
         row.fail(f"{bad} of {total} requests failed")
         return
-    server_cpu, client_cpu = deployment.cpu_seconds() - cpu, _children_cpu() - client
-    row.add(rate, client_cpu=client_cpu, server_cpu=server_cpu, server_rss_kib=deployment.replica_peak_kib())
-    per_request.setdefault(config.label, []).append((server_cpu / total * 1e6, client_cpu / total * 1e6))
+    used = _since(before, deployment.cpu())
+    row.add(rate, client_cpu=_children_cpu() - client, server_cpu=sum(used.values()),
+            server_rss_kib=deployment.replica_peak_kib())
+    usage.setdefault(("get", label), []).append((used, total))
     if deployment.cluster is not None:
         spread = deployment.cluster.requests_per_replica()
-        row.notes[:] = [f"{config.label}: requests per replica (haproxy, last round) "
+        row.notes[:] = [f"{label}: requests per replica (haproxy, last round) "
                         + ", ".join(f"{name} {count:,}" for name, count in sorted(spread.items()))]
 
 
-def _notes(rows: dict[tuple[str, str], Row], per_request: dict[str, list[tuple[float, float]]], conns: int) -> None:
-    for config in CONFIGS:
-        row = rows[("get", config.label)]
-        runs = sorted(per_request.get(config.label, []))
+def _median_parts(runs: list[tuple[dict[str, float], int]], scale: float) -> dict[str, float]:
+    """Per part, the median over rounds of CPU seconds per unit (a push, a pull, or a request) times ``scale``."""
+    names = [name for name in PARTS if any(name in used for used, _ in runs)]
+    return {name: statistics.median(used.get(name, 0.0) / count * scale for used, count in runs) for name in names}
+
+
+def _breakdown(parts: dict[str, float], unit: str, digits: int) -> str:
+    total = sum(parts.values())
+    inner = ", ".join(f"{name} {value:.{digits}f}" for name, value in parts.items())
+    return f"{total:.{digits}f} {unit} ({inner})" if len(parts) > 1 else f"{total:.{digits}f} {unit}"
+
+
+def _notes(rows: dict[tuple[str, str], Row], usage: Usage, conns: int) -> None:
+    """Server-side CPU by part: per push and pull (seconds), per manifest GET (µs), and the GET time per request."""
+    for (kind, label), row in rows.items():
+        runs = usage.get((kind, label), [])
         if row.median is None or not runs:
             continue
-        server_us, client_us = runs[len(runs) // 2]
-        row.notes.append(
-            f"{config.label}: {1e6 / row.median:.0f} µs per request (1/rate at {conns} connections); CPU per request "
-            f"{server_us:.0f} µs server side (replicas + haproxy + PostgreSQL + moto) + {client_us:.0f} µs wrk"
-        )
-    for config in CONFIGS:
-        for kind in ("push", "pull"):
-            row = rows[(kind, config.label)]
-            if row.median is not None and row.server_cpu:
-                cpu = sorted(row.server_cpu)[len(row.server_cpu) // 2]
-                row.notes.append(f"{config.label}: {kind}: server-side CPU {cpu:.2f} s per {kind} "
-                                 "(replicas + haproxy + PostgreSQL + moto)")
-
+        if kind == "get":
+            parts = _median_parts(runs, 1e6)
+            row.notes.append(f"{label}: {1e6 / row.median:.0f} µs per request (1/rate at {conns} connections); "
+                             f"server-side CPU per request {_breakdown(parts, 'µs', 0)}")
+        else:
+            row.notes.append(f"{label}: server-side CPU per {kind} {_breakdown(_median_parts(runs, 1.0), 's', 2)}")
