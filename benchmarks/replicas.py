@@ -18,6 +18,7 @@ from __future__ import annotations
 import resource
 import shutil
 import statistics
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -169,6 +170,7 @@ def run_b10(ctx: Context) -> None:
                     with _deployment(ctx, config, database) as deployment:
                         _round(ctx, deployment, label, rows, usage)
                 except (RuntimeError, TimeoutError, OSError) as exc:
+                    print(f"[B10] {label}: {exc}", file=sys.stderr, flush=True)
                     for (_, row_label), row in rows.items():
                         if row_label == label and row.status == "ok":
                             row.fail(str(exc))
@@ -186,7 +188,9 @@ def _round(ctx: Context, deployment: Deployment, label: str, rows: dict[tuple[st
             try:
                 run = run_process(argv, ctx.logdir, timeout=ctx.settings.timeout, env=env)
             except RunFailed as exc:
-                row.fail(str(exc))
+                print(f"[B10] {label}: {kind} failed: {exc}", file=sys.stderr, flush=True)
+                for failed in ("push", "pull") if kind == "push" else ("pull",):
+                    rows[(failed, label)].fail(f"{kind} failed: {exc}")
                 return
             used = _since(before, deployment.cpu())
             row.add(run.wall_seconds, client_rss_kib=run.peak_rss_kib, client_cpu=run.cpu_seconds,
