@@ -15,7 +15,7 @@ MIB = 1024 * 1024
 class Row:
     """All rounds of one tool in one benchmark case.
 
-    ``unit`` is ``"s"`` (lower is better) or ``"req/s"`` (higher is better). ``dockyard`` marks the row the
+    ``unit`` is ``"s"`` or ``"ms"`` (lower is better) or ``"req/s"`` (higher is better). ``dockyard`` marks the row the
     others are compared with. ``nbytes`` (when set) turns a time into a throughput.
     """
 
@@ -73,7 +73,7 @@ def ratio(dockyard: Row, peer: Row) -> float | None:
     d, p = dockyard.median, peer.median
     if not d or not p:
         return None
-    return p / d if dockyard.unit == "s" else d / p
+    return p / d if dockyard.unit in ("s", "ms") else d / p
 
 
 @dataclass
@@ -129,6 +129,9 @@ def _fmt_value(row: Row) -> str:
         return f"{median:.2f} s{spread}"
     if row.unit == "x":
         return f"{median:.2f}x"
+    if row.unit == "ms":
+        spread = f" ({min(row.values):.2f}-{max(row.values):.2f})" if len(row.values) > 1 else ""
+        return f"{median:.2f} ms{spread}"
     return f"{median:,.0f} req/s"
 
 

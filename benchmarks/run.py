@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import blobs, cache, gc_load, images, load, serverside, startup, streams, tags
+from benchmarks import blobs, cache, gc_load, images, listing, load, replicas, serverside, startup, streams, tags
 from benchmarks import sync as sync_bench
 from benchmarks.context import Context, Settings
 from benchmarks.measure import ROOT, cpu_load
@@ -36,10 +36,14 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], str | None], Benchmark]] = {
     "B6": ("manifest GET / blob HEAD req/s under load: dockyard serve vs docker-registry", load.missing, load.run_b6),
     "B7": ("blob stream / file / upload paths vs the SHA-256 ceiling and azure-containerregistry", streams.missing,
            streams.run_b7),
-    "B9": ("CLI start-up and one metadata round trip: dockyard vs python -c pass, httpx, skopeo", startup.missing,
-           startup.run_b9),
     "B8": ("server CPU-s per GiB received/sent (vs docker-registry) and token auth cost (manifest GET rate)",
            serverside.missing, serverside.run_b8),
+    "B9": ("CLI start-up and one metadata round trip: dockyard vs python -c pass, httpx, skopeo", startup.missing,
+           startup.run_b9),
+    "B10": ("skopeo push/pull + manifest GET rate: 1 replica on SQLite vs 1 and 2 replicas on PostgreSQL + S3 "
+            "behind haproxy", replicas.missing, replicas.run_b10),
+    "B11": ("list growth (1M tags, 100k repositories) + database round-trip cost: SQLite vs PostgreSQL",
+            listing.missing, listing.run_b11),
     "B12": ("gc time vs blob count while a pusher runs, and the pusher's latency", gc_load.missing, gc_load.run_b12),
     "B13": ("pull-through cache: cold and warm skopeo pulls, upstream bytes of 16 concurrent cold pulls",
             cache.missing, cache.run_b13),

@@ -56,3 +56,29 @@ def test_wrk_report_parsing_and_ratios() -> None:
     busy = Row("B6", "c", "x", "s", unit="req/s", dockyard=True, values=[500.0])
     idle = Row("B6", "c", "x", "s", unit="req/s", values=[1000.0])
     assert ratio(busy, idle) == 0.5
+
+
+def test_b11_seeded_listings_page_where_the_benchmark_expects(tmp_path: Path) -> None:
+    """B11's bulk seed writes what ``dockyard serve`` lists: every listing's first, middle and last page holds a
+    full page where the benchmark's cursors put it (a wrong cursor would list fewer entries or none)."""
+    import httpx
+    from benchmarks.listing import LISTINGS, LOAD_REPO, POSITIONS, _page_ms
+    from benchmarks.seed import seed
+
+    from dockyard.server.storage.schema import sqlite_url
+    from tests.support.images import make_image, push
+    from tests.support.servers import DockyardServer
+
+    image = make_image(layers=1, seed="b11-smoke")
+    url = sqlite_url(tmp_path / "meta" / "metadata.db")
+    seeded = seed(url, tag_count=1_000, repository_count=300, manifest=(image.digest, image.media_type, image.body))
+    with DockyardServer(tmp_path / "srv", "--metadata-url", url) as server:
+        push(make_image(layers=1, seed="b11-smoke-load"), server.url, LOAD_REPO, tag="v1")
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for listing in LISTINGS:
+                for position in POSITIONS:
+                    assert _page_ms(client, listing, seeded, position, gets=1) > 0
+            last = client.get(f"/v2/{seeded.tag_repository}/tags/list", params={"n": 100, "last": "t0000899"})
+            assert last.json()["tags"][-1] == "t0000999" and "Link" not in last.headers
+            oldest = client.get(f"/acr/v1/{seeded.tag_repository}/_tags", params={"n": 1, "orderby": "timeasc"})
+            assert oldest.json()["tags"][0]["name"] == seeded.tag_at_time_rank(0)

@@ -94,6 +94,10 @@ def _open(url: str, headers: dict[str, str], state: BlobReadState, *, timeout: f
             or response_headers.get("content-encoding", "identity") != "identity"
         ):
             raise Unsupported(f"status {status}")
+        if "content-length" not in response_headers:
+            # A body that ends when the connection closes: only the full client checks that it ends where the
+            # blob does (a hostile server may never stop), so it reads this one.
+            raise Unsupported("no Content-Length")
         if status != 206 and state.end is not None:
             raise Unsupported("the server ignored Range")
         if status == 206:

@@ -316,9 +316,9 @@ class SqliteMetadataStore:
         if ref is None:
             return None
         op = "<" if desc else ">"
-        # "updated <op>= ?" first, so SQLite seeks in the time index instead of scanning from the start.
-        where = f" AND updated {op}= ? AND (updated {op} ? OR {key} {op} ?)"
-        return where, [ref["updated"], ref["updated"], last], sort
+        # One row-value comparison: SQLite seeks to (updated, key) in the time index, so a page costs the same
+        # wherever it starts, even among many rows of one update time.
+        return f" AND (updated, {key}) {op} (?, ?)", [ref["updated"], last], sort
 
     # -- manifests ----------------------------------------------------------------------------------------------
 

@@ -283,10 +283,10 @@ class PostgresMetadataStore:
         ref = self._one(sa.select(c.updated).where(c.repo_id == repo_id, c[key] == last))
         if ref is None:
             return None
-        stamp = ref.updated
-        if desc:
-            return [c.updated <= stamp, sa.or_(c.updated < stamp, c[key] < last)], sort
-        return [c.updated >= stamp, sa.or_(c.updated > stamp, c[key] > last)], sort
+        # One row comparison: an index condition on (updated, key), so a page costs the same wherever it starts,
+        # even among many rows of one update time.
+        position, after = sa.tuple_(c.updated, c[key]), sa.tuple_(ref.updated, last)
+        return [position < after if desc else position > after], sort
 
     # -- manifests ----------------------------------------------------------------------------------------------
 
