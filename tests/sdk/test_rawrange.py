@@ -5,9 +5,7 @@ written, and a short read stops where the bytes stopped, so the ordinary transpo
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,51 +17,16 @@ from dockyard.oci.digest import Hasher
 from dockyard.protocol.download import BlobReadState
 from dockyard.transport.filesink import FileSink
 from dockyard.transport.rawrange import Unsupported, fetch_part
+from tests.support.canned import CannedReplyServer
 
 BLOB = bytes(range(256)) * 64  # 16 KiB
 
 
-class OneShotServer:
-    """Answers every connection with ``reply`` after reading the request head; keeps the heads it read."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.reply = b""
-        self.heads: list[str] = []
-        self.stopped = threading.Event()
-        self.listener.settimeout(0.05)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(5)
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.heads.append(data.decode("latin-1"))
-                conn.sendall(self.reply)
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
-        self.listener.close()
 
 
 @pytest.fixture
-def server() -> Iterator[OneShotServer]:
-    running = OneShotServer()
+def server() -> Iterator[CannedReplyServer]:
+    running = CannedReplyServer()
     try:
         yield running
     finally:
@@ -77,7 +40,7 @@ def _digest() -> str:
 
 
 @pytest.fixture
-def read(server: OneShotServer, tmp_path: Path) -> Iterator[Callable[[int, int], tuple[BlobReadState, FileSink]]]:
+def read(server: CannedReplyServer, tmp_path: Path) -> Iterator[Callable[[int, int], tuple[BlobReadState, FileSink]]]:
     """``read(start, end)``: the state and sink of one part, fetched from ``server`` (the sink is discarded
     at the end; the reader's exceptions propagate, and ``read.last`` keeps the state and sink anyway)."""
     sinks: list[FileSink] = []
@@ -105,7 +68,7 @@ def _partial(start: int, end: int, body: bytes | None = None, extra: str = "") -
     return head.encode() + body
 
 
-def test_a_plain_206_lands_at_its_offset(server: OneShotServer, read: Any) -> None:
+def test_a_plain_206_lands_at_its_offset(server: CannedReplyServer, read: Any) -> None:
     server.reply = _partial(4096, 8191)
     state, sink = read(4096, 8191)
     assert state.complete and state.written == 8192
@@ -131,7 +94,7 @@ def test_a_plain_206_lands_at_its_offset(server: OneShotServer, read: Any) -> No
     ids=lambda value: value if isinstance(value, str) else "",
 )
 def test_what_it_does_not_handle_is_refused_before_writing(
-    server: OneShotServer, read: Any, name: str, reply: bytes
+    server: CannedReplyServer, read: Any, name: str, reply: bytes
 ) -> None:
     server.reply = reply
     with pytest.raises(Unsupported):
@@ -141,7 +104,7 @@ def test_what_it_does_not_handle_is_refused_before_writing(
     assert sink.temp.stat().st_size == 0
 
 
-def test_a_short_read_stops_where_the_bytes_stopped(server: OneShotServer, read: Any) -> None:
+def test_a_short_read_stops_where_the_bytes_stopped(server: CannedReplyServer, read: Any) -> None:
     server.reply = _partial(0, 8191)[:-5000]  # the connection closes 5000 bytes early
     with pytest.raises(ConnectionError, match="connection closed at byte 3192"):
         read(0, 8191)

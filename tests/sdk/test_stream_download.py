@@ -4,9 +4,7 @@ the lean reader's own edges (a short body, wrong bytes) against a tiny loopback 
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +14,7 @@ from dockyard.oci.digest import compute_digest
 from dockyard.protocol.download import BlobReadState
 from tests.conftest import unique
 from tests.sdk.conftest import Api, Backend, _aiter
+from tests.support.canned import CannedReplyServer
 from tests.support.images import random_bytes, upload_blob
 
 #: The size of the pieces a streamed download hands out (``dockyard.transport.rawrange.STREAM_PIECE``).
@@ -36,42 +35,11 @@ async def test_a_streamed_download_comes_in_large_verified_pieces(api: Api, back
     assert stream.blob_size == len(BLOB)
 
 
-class ReplyServer:
-    """Answers every connection with ``reply`` once it has read the request head."""
-
-    def __init__(self, reply: bytes) -> None:
-        self.reply = reply
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.stopped = threading.Event()
-        self.listener.settimeout(0.05)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                while b"\r\n\r\n" not in data and (chunk := conn.recv(4096)):
-                    data += chunk
-                conn.sendall(self.reply)
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
-        self.listener.close()
 
 
 @pytest.fixture
-def reply_server() -> Iterator[ReplyServer]:
-    server = ReplyServer(b"")
+def reply_server() -> Iterator[CannedReplyServer]:
+    server = CannedReplyServer()
     try:
         yield server
     finally:
@@ -82,7 +50,7 @@ def _ok(body: bytes, length: int | None = None) -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(body) if length is None else length) + body
 
 
-def test_a_short_body_stops_the_pieces_where_the_bytes_stopped(reply_server: ReplyServer) -> None:
+def test_a_short_body_stops_the_pieces_where_the_bytes_stopped(reply_server: CannedReplyServer) -> None:
     from dockyard.transport.rawrange import stream_body
 
     small = BLOB[: STREAM_PIECE + 5000]
@@ -100,7 +68,7 @@ def test_a_short_body_stops_the_pieces_where_the_bytes_stopped(reply_server: Rep
 
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])
-async def test_wrong_bytes_fail_the_digest(reply_server: ReplyServer, flavour: str) -> None:
+async def test_wrong_bytes_fail_the_digest(reply_server: CannedReplyServer, flavour: str) -> None:
     reply_server.reply = _ok(bytes(len(BLOB)))
     url = f"http://127.0.0.1:{reply_server.port}"
     with pytest.raises(DigestValidationError):

@@ -23,6 +23,7 @@ import tomllib
 from dockyard.layout import OCILayout
 from tests.conftest import TEST_USER, unique
 from tests.support.credentials import CountingCredential
+from tests.support.docs import fenced_block, replaced
 from tests.support.images import make_image, push, write_to_layout
 from tests.support.peers import require_module, require_program
 from tests.support.servers import DockyardServer, free_port, subprocess_env, write_htpasswd
@@ -34,23 +35,10 @@ AUDIENCE = "https://containerregistry.azure.net"
 
 
 def doc_block(language: str, containing: str = "") -> str:
-    """The first fenced ``language`` block of docs/deploy.md that contains ``containing``."""
-    text = DOC.read_text()
-    fence = f"```{language}\n"
-    start = 0
-    while (start := text.find(fence, start)) != -1:
-        body = text[start + len(fence):text.index("```", start + len(fence))]
-        if containing in body:
-            return body
-        start += len(fence)
-    raise AssertionError(f"docs/deploy.md has no {language} block containing {containing!r}")
+    """The first fenced ``language`` block of the doc that contains ``containing``."""
+    return fenced_block(DOC, language, containing)
 
 
-def replaced(text: str, replacements: dict[str, str]) -> str:
-    for old, new in replacements.items():
-        assert old in text, f"the doc no longer says {old!r}"
-        text = text.replace(old, new)
-    return text
 
 
 class CommandServer(DockyardServer):

@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_USER
-from tests.server.test_deploy_doc import CommandServer, replaced
+from tests.server.test_deploy_doc import CommandServer
 from tests.support.cluster import require_haproxy
+from tests.support.docs import fenced_block, replaced
 from tests.support.images import make_image, push
 from tests.support.objectstores import Emulator
 from tests.support.postgres import PostgresCluster
@@ -30,17 +31,9 @@ from tests.support.tls import CertificateAuthority
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scale-out.md"
 
 
-def doc_block(language: str, containing: str) -> str:
-    """The first fenced ``language`` block of docs/scale-out.md that contains ``containing``."""
-    text = DOC.read_text()
-    fence = f"```{language}\n"
-    start = 0
-    while (start := text.find(fence, start)) != -1:
-        body = text[start + len(fence):text.index("```", start + len(fence))]
-        if containing in body:
-            return body
-        start += len(fence)
-    raise AssertionError(f"docs/scale-out.md has no {language} block containing {containing!r}")
+def doc_block(language: str, containing: str = "") -> str:
+    """The first fenced ``language`` block of the doc that contains ``containing``."""
+    return fenced_block(DOC, language, containing)
 
 
 class DocHaproxy(_Process):
