@@ -5,6 +5,8 @@ the lean reader's own edges (a short body, wrong bytes) against a tiny loopback 
 from __future__ import annotations
 
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -82,3 +84,25 @@ async def test_wrong_bytes_fail_the_digest(reply_server: CannedReplyServer, flav
             async with AsyncClient(url) as aclient:
                 async for _ in await aclient.download_blob("repo", DIGEST):
                     pass
+
+
+def _stream_readers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "dockyard-stream-reader" and t.is_alive()]
+
+
+def test_the_sync_stream_receives_ahead_on_its_own_thread_and_lets_go_when_abandoned(
+    reply_server: CannedReplyServer,
+) -> None:
+    """While the caller holds one piece, the next is received on a reader thread (as the async flavour does);
+    a caller that stops early leaves no reader thread behind."""
+    reply_server.reply = _ok(BLOB)
+    with ContainerRegistryClient(f"http://127.0.0.1:{reply_server.port}") as client:
+        pieces = iter(client.download_blob("repo", DIGEST))
+        first = next(pieces)
+        assert first == BLOB[: len(first)]
+        assert _stream_readers(), "the next piece is received on a reader thread while the caller holds this one"
+        pieces.close()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while _stream_readers():
+        assert time.monotonic() < deadline, "an abandoned stream's reader thread stays behind"
+        time.sleep(0.05)
