@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import httpx
 
 from dockyard.oci import compute_digest
+from tests.support.gc_loop import RepeatedCollection
 from tests.support.images import make_image, upload_blob
 from tests.support.servers import DockyardServer, blob_file, run_gc
 
@@ -84,44 +83,28 @@ def test_pushes_racing_repeated_collections_never_leave_a_manifest_without_blobs
     """``gc --min-age 0`` runs in a loop while images are pushed; every accepted manifest keeps all its blobs."""
     server = fresh_dockyard.start()
     data_dir = fresh_dockyard.data_dir
-    stop = threading.Event()
-    runs: list[str] = []
-    failures: list[BaseException] = []
-
-    def collect_forever() -> None:
-        try:
-            while not stop.is_set():
-                runs.append(run_gc(data_dir, "--min-age", "0"))
-        except BaseException as exc:  # reported by the main thread
-            failures.append(exc)
-
-    collector = threading.Thread(target=collect_forever, daemon=True)
-    collector.start()
     accepted = []
     refused = 0
-    try:
-        with httpx.Client(base_url=server.url, timeout=30.0) as http:
-            for i in range(12):
-                image = make_image(seed=f"gc-race-{i}", layers=2, layer_size=64 * 1024)
-                for _attempt in range(20):
-                    for blob in image.blobs:
-                        upload_until_stored(http, server.url, "race/app", blob.data, blob.digest)
-                    response = put_manifest(http, "race/app", f"v{i}", image.body, image.media_type)
-                    if response.status_code == 201:
-                        accepted.append(image)
-                        break
-                    assert response.status_code == 400, response.text
-                    assert response.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
-                    refused += 1
-                if len(runs) < 2:
-                    runs_before = len(runs)
-                    while len(runs) == runs_before and not failures:
-                        stop.wait(0.05)
-    finally:
-        stop.set()
-        collector.join(timeout=120)
-    assert not failures, failures
-    assert len(runs) >= 2
+    collections = RepeatedCollection(lambda: run_gc(data_dir, "--min-age", "0"), join_timeout=120)
+    with collections as gc_loop, httpx.Client(base_url=server.url, timeout=30.0) as http:
+        for i in range(12):
+            image = make_image(seed=f"gc-race-{i}", layers=2, layer_size=64 * 1024)
+            for _attempt in range(20):
+                for blob in image.blobs:
+                    upload_until_stored(http, server.url, "race/app", blob.data, blob.digest)
+                response = put_manifest(http, "race/app", f"v{i}", image.body, image.media_type)
+                if response.status_code == 201:
+                    accepted.append(image)
+                    break
+                assert response.status_code == 400, response.text
+                assert response.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
+                refused += 1
+            if len(gc_loop.runs) < 2:
+                runs_before = len(gc_loop.runs)
+                while len(gc_loop.runs) == runs_before and not gc_loop.failures:
+                    gc_loop.stop.wait(0.05)
+    assert not gc_loop.failures, gc_loop.failures
+    assert len(gc_loop.runs) >= 2
     assert len(accepted) == 12, f"{refused} refusals"
     # One more collection after the dust settles: everything referenced stays, byte for byte.
     run_gc(data_dir, "--min-age", "0")

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from dockyard.oci import compute_digest
+from tests.support.gc_loop import RepeatedCollection
 from tests.support.images import Content, make_image, random_bytes, upload_blob
 from tests.support.servers import DockyardServer, subprocess_env
 
@@ -109,17 +110,7 @@ def test_collections_racing_pushes_on_another_replica_lose_nothing(backend: Back
     one more collection) every acknowledged manifest pulls completely through replica B."""
     a = backend.serve(tmp_path / "a")
     b = backend.serve(tmp_path / "b")
-    stop = threading.Event()
-    runs: list[str] = []
-    failures: list[BaseException] = []
-
-    def collect_forever() -> None:
-        try:
-            while not stop.is_set():
-                runs.append(backend.gc("--min-age", "0"))
-        except BaseException as exc:  # reported by the main thread
-            failures.append(exc)
-
+    gc_loop = RepeatedCollection(lambda: backend.gc("--min-age", "0"))
     accepted: list[tuple[str, str, Content]] = []
     retries: list[int] = []
 
@@ -130,24 +121,19 @@ def test_collections_racing_pushes_on_another_replica_lose_nothing(backend: Back
                     image = make_image(seed=f"gc-replicas-{backend.name}-{n}-{i}", layers=2, layer_size=16 * 1024)
                     retries.append(push_with_retries(http, a.url, f"pushers/p{n}", f"v{i}", image))
                     accepted.append((f"pushers/p{n}", f"v{i}", image))
-                    while len(runs) < i + 1 and not failures and not stop.is_set():
-                        stop.wait(0.05)  # the pushes stay spread over several collections
+                    while len(gc_loop.runs) < i + 1 and not gc_loop.failures and not gc_loop.stop.is_set():
+                        gc_loop.stop.wait(0.05)  # the pushes stay spread over several collections
         except BaseException as exc:
-            failures.append(exc)
+            gc_loop.failures.append(exc)
 
-    collector = threading.Thread(target=collect_forever, daemon=True)
-    collector.start()
-    threads = [threading.Thread(target=pusher, args=(n,), daemon=True) for n in range(PUSHERS)]
-    for thread in threads:
-        thread.start()
-    try:
+    with gc_loop:
+        threads = [threading.Thread(target=pusher, args=(n,), daemon=True) for n in range(PUSHERS)]
+        for thread in threads:
+            thread.start()
         for thread in threads:
             thread.join(timeout=300)
-    finally:
-        stop.set()
-        collector.join(timeout=300)
-    assert not failures, failures
-    assert len(runs) >= 2
+    assert not gc_loop.failures, gc_loop.failures
+    assert len(gc_loop.runs) >= 2
     assert len(accepted) == PUSHERS * IMAGES_EACH
     backend.gc("--min-age", "0")
     with httpx.Client(timeout=60.0, follow_redirects=True) as http:
