@@ -43,11 +43,15 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     after_bytes: int = 0
     hits: int = 0
+    #: Only requests carrying this header (any value; case-insensitive name) match.
+    header: str | None = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, headers: dict[str, str]) -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
         if self.method is not None and self.method != method:
+            return False
+        if self.header is not None and self.header.lower() not in {name.lower() for name in headers}:
             return False
         return self.path_contains is None or self.path_contains in path
 
@@ -89,9 +93,12 @@ class FaultProxy:
         method: str | None = None,
         path_contains: str | None = None,
         times: int | None = 1,
+        header: str | None = None,
     ) -> Fault:
-        """Answer matching requests with ``status`` (and ``headers``) instead of forwarding them."""
-        return self._add(Fault("status", method, path_contains, times, status=status, headers=dict(headers or {})))
+        """Answer matching requests (those carrying ``header``, when given) with ``status`` (and ``headers``)
+        instead of forwarding them."""
+        return self._add(Fault("status", method, path_contains, times, status=status, headers=dict(headers or {}),
+                               header=header))
 
     def inject_corruption(
         self, *, method: str | None = "GET", path_contains: str | None = None, times: int | None = None
@@ -129,10 +136,10 @@ class FaultProxy:
             self.faults.append(fault)
         return fault
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str, headers: dict[str, str]) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, headers):
                     fault.hits += 1
                     return fault
         return None
@@ -198,7 +205,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         method, path = self.command, self.path
         request_headers = {k: v for k, v in self.headers.items()}
         body = self._read_request_body()
-        fault = self.owner._take_fault(method, path)
+        fault = self.owner._take_fault(method, path, request_headers)
         if fault is not None and fault.kind == "status":
             payload = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"injected by the test proxy"}]}'
             # Recorded before answering: once the client has the answer, the log must already show it.
@@ -215,7 +222,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
         upstream = http.client.HTTPConnection(self.owner.upstream_host, self.owner.upstream_port, timeout=120)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in (*_HOP_BY_HOP, "host")}
             if fault is not None and fault.kind == "ignore_range":
                 headers = {k: v for k, v in headers.items() if k.lower() not in ("range", "if-range")}
             headers["Host"] = f"{self.owner.upstream_host}:{self.owner.upstream_port}"

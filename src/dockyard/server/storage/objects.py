@@ -17,6 +17,9 @@ bytes that only this request writes (a server-side copy of a single part; severa
 joined), then reads that copy back and hashes it; the commit is a server-side copy of exactly the verified object
 into the content-addressed key, replacing a stored copy whose bytes may have rotted. A request racing on the same
 session can therefore change what a finish sees, never what it verified.
+
+S3 copies at most :data:`S3_COPY_LIMIT` bytes in one request (``CopyObject``), and obstore has no multipart copy: a
+larger object is copied by reading it and writing it back as a multipart upload through this process.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import obstore
@@ -53,6 +56,9 @@ REDIRECT_LIFETIME = timedelta(minutes=5)
 
 #: Bytes per piece when a session's parts are joined and hashed (also the multipart part size).
 ASSEMBLE_CHUNK = 8 * 1024 * 1024
+
+#: The largest object S3's ``CopyObject`` copies (5 GiB); a larger one is streamed through the server.
+S3_COPY_LIMIT = 5 * 1024**3
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -232,9 +238,24 @@ class ObjectBlobStore:
     With ``redirect`` a GET answers with a presigned URL valid for :data:`REDIRECT_LIFETIME`; without it the
     server streams the object through ranged reads."""
 
-    def __init__(self, store: CloudStore, *, redirect: bool = True) -> None:
+    def __init__(self, store: CloudStore, *, redirect: bool = True, copy_limit: int | None | Literal["auto"] = "auto"
+                 ) -> None:
         self.store = store
         self.redirect = redirect
+        #: Objects larger than this many bytes are copied by streaming them (``None``: any size server-side).
+        self.copy_limit = (S3_COPY_LIMIT if isinstance(store, S3Store) else None) if copy_limit == "auto" else copy_limit
+
+    def _server_side(self, size: int) -> bool:
+        return self.copy_limit is None or size <= self.copy_limit
+
+    async def copy_async(self, source_key: str, target_key: str, size: int) -> None:
+        """Copy an object of ``size`` bytes: server-side up to :attr:`copy_limit`, streamed beyond it."""
+        if self._server_side(size):
+            await obstore.copy_async(self.store, source_key, target_key, overwrite=True)
+            return
+        result = await obstore.get_async(self.store, source_key)
+        await obstore.put_async(self.store, target_key, result.stream(min_chunk_size=ASSEMBLE_CHUNK),
+                                chunk_size=ASSEMBLE_CHUNK)
 
     def check_writable(self) -> None:
         """Raise ``OSError`` when an object cannot be written and removed (bucket gone, credentials refused)."""
@@ -288,9 +309,15 @@ class ObjectBlobStore:
                 _missing(obstore.delete, self.store, key)
 
     @_guarded
-    def adopt(self, source_key: str, digest: Digest) -> None:
-        """Copy a verified object into place as the blob ``digest`` (server-side; replaces a stored copy)."""
-        obstore.copy(self.store, source_key, _blob_key(digest), overwrite=True)
+    def adopt(self, source_key: str, digest: Digest, size: int) -> None:
+        """Copy a verified object of ``size`` bytes into place as the blob ``digest`` (replaces a stored copy).
+
+        Runs on a worker thread (never on an event loop): a copy beyond :attr:`copy_limit` streams on a loop of its
+        own."""
+        if self._server_side(size):
+            obstore.copy(self.store, source_key, _blob_key(digest), overwrite=True)
+        else:
+            asyncio.run(self.copy_async(source_key, _blob_key(digest), size))
 
     @_guarded
     def iter_sizes(self) -> Iterator[tuple[Digest, int]]:
@@ -320,8 +347,9 @@ class ObjectUploadStore:
     def __init__(self, blobs: ObjectBlobStore) -> None:
         self.blobs = blobs
         self.store = blobs.store
-        #: The object holding each sealed session's verified bytes, until it is committed (this process only).
-        self._verified: dict[str, str | None] = {}
+        #: The object holding each sealed session's verified bytes and their size, until it is committed (this
+        #: process only).
+        self._verified: dict[str, tuple[str | None, int]] = {}
 
     @staticmethod
     def _base(upload_id: str) -> str:
@@ -412,7 +440,7 @@ class ObjectUploadStore:
                     yield data
 
         if len(keys) == 1:
-            await obstore.copy_async(self.store, keys[0], target)
+            await self.blobs.copy_async(keys[0], target, offset)
             async for _ in read([target]):
                 pass
         else:
@@ -428,7 +456,7 @@ class ObjectUploadStore:
             hasher, key = await self._verify(upload_id, algorithm)
         except _FAILURES as exc:
             raise _unavailable(exc) from exc
-        self._verified[upload_id] = key
+        self._verified[upload_id] = (key, hasher.size)
         try:
             yield hasher.digest, hasher.size
         finally:
@@ -437,11 +465,11 @@ class ObjectUploadStore:
     @_guarded
     def commit(self, upload_id: str, digest: Digest) -> None:
         """Copy the sealed session's verified object into the content-addressed key."""
-        key = self._verified.get(upload_id)
+        key, size = self._verified.get(upload_id, (None, 0))
         if key is None:
             obstore.put(self.store, _blob_key(digest), b"")
         else:
-            self.blobs.adopt(key, digest)
+            self.blobs.adopt(key, digest, size)
 
     @_guarded
     def discard(self, upload_id: str) -> bool:
