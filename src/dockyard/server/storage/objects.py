@@ -238,12 +238,15 @@ class ObjectBlobStore:
     With ``redirect`` a GET answers with a presigned URL valid for :data:`REDIRECT_LIFETIME`; without it the
     server streams the object through ranged reads."""
 
-    def __init__(self, store: CloudStore, *, redirect: bool = True, copy_limit: int | None | Literal["auto"] = "auto"
-                 ) -> None:
+    def __init__(
+        self, store: CloudStore, *, redirect: bool = True, copy_limit: int | Literal["auto"] | None = "auto"
+    ) -> None:
         self.store = store
         self.redirect = redirect
+        if copy_limit == "auto":
+            copy_limit = S3_COPY_LIMIT if isinstance(store, S3Store) else None
         #: Objects larger than this many bytes are copied by streaming them (``None``: any size server-side).
-        self.copy_limit = (S3_COPY_LIMIT if isinstance(store, S3Store) else None) if copy_limit == "auto" else copy_limit
+        self.copy_limit = copy_limit
 
     def _server_side(self, size: int) -> bool:
         return self.copy_limit is None or size <= self.copy_limit
