@@ -393,6 +393,7 @@ class Registry:
         try:
             async with self._uploads.sealed(upload_id, digest.algorithm) as (actual, size):
                 if actual == str(digest):
+                    await asyncio.to_thread(self._uploads.stage, upload_id, digest)  # outside the write lock
                     await self._threads.write(self._commit_upload, name, upload_id, digest, size)
         except UploadBusyError:
             raise e.range_invalid("another request is writing to this upload session") from None

@@ -283,6 +283,9 @@ class FileUploadStore:
             await asyncio.to_thread(os.fsync, fd)
             yield hasher.digest, hasher.size
 
+    def stage(self, upload_id: str, digest: Digest) -> None:
+        """Nothing to do ahead: the commit is a rename."""
+
     def commit(self, upload_id: str, digest: Digest) -> None:
         """Adopt the sealed session's verified, fsynced data file as blob ``digest`` (an atomic rename)."""
         self.blobs.adopt(self.data_path(upload_id), digest)

@@ -529,6 +529,9 @@ class MemoryUploadStore:
             hasher.update(bytes(session.data))
             yield hasher.digest, len(session.data)
 
+    def stage(self, upload_id: str, digest: Digest) -> None:
+        """Nothing to do ahead: the commit stores the bytes."""
+
     def commit(self, upload_id: str, digest: Digest) -> None:
         session = self._sessions.get(upload_id)
         if session is None:

@@ -353,6 +353,8 @@ class ObjectUploadStore:
         #: The object holding each sealed session's verified bytes and their size, until it is committed (this
         #: process only).
         self._verified: dict[str, tuple[str | None, int]] = {}
+        #: Sessions whose verified bytes :meth:`stage` already copied into place, with the digest.
+        self._staged: dict[str, Digest] = {}
 
     @staticmethod
     def _base(upload_id: str) -> str:
@@ -464,10 +466,26 @@ class ObjectUploadStore:
             yield hasher.digest, hasher.size
         finally:
             self._verified.pop(upload_id, None)
+            self._staged.pop(upload_id, None)
+
+    @_guarded
+    def stage(self, upload_id: str, digest: Digest) -> None:
+        """Copy the sealed session's verified object into the content-addressed key, outside the write transaction
+        (a copy of gigabytes takes a while, and every replica's writers wait for that transaction). Until the
+        commit links it, garbage collection may remove it again: the commit checks."""
+        self._adopt(upload_id, digest)
+        self._staged[upload_id] = digest
 
     @_guarded
     def commit(self, upload_id: str, digest: Digest) -> None:
-        """Copy the sealed session's verified object into the content-addressed key."""
+        """Make sure the content-addressed key holds the sealed session's verified bytes: staged and still there
+        (collections wait for this transaction, so it stays), or copied now."""
+        _, size = self._verified.get(upload_id, (None, 0))
+        if self._staged.get(upload_id) == digest and self.blobs.size(digest) == size:
+            return
+        self._adopt(upload_id, digest)
+
+    def _adopt(self, upload_id: str, digest: Digest) -> None:
         key, size = self._verified.get(upload_id, (None, 0))
         if key is None:
             obstore.put(self.store, _blob_key(digest), b"")

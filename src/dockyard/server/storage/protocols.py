@@ -198,9 +198,13 @@ class UploadStore(Protocol):
     def sealed(self, upload_id: str, algorithm: str) -> AbstractAsyncContextManager[tuple[str, int]]:
         """Hold the session against appends; yields the digest (in ``algorithm``) and size of its durable bytes."""
 
+    def stage(self, upload_id: str, digest: Digest) -> None:
+        """Before :meth:`commit`'s write transaction (on a worker thread): do the slow part of making a sealed,
+        verified session the blob ``digest`` (an object store's copy), so the transaction only checks it."""
+
     def commit(self, upload_id: str, digest: Digest) -> None:
         """Make a sealed, verified session's bytes the blob ``digest`` of the paired blob store (replacing a
-        stored copy, which may have rotted)."""
+        stored copy, which may have rotted). Called inside a metadata write transaction."""
 
     def discard(self, upload_id: str) -> bool: ...
 

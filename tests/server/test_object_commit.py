@@ -1,6 +1,11 @@
-"""S3 copies at most 5 GiB server-side (``CopyObject``): a finished upload beyond the store's copy limit is copied by
-streaming it, so large layers still commit. S3's refusal is played by a loopback proxy in front of moto_server that
-answers 400 to every request carrying ``x-amz-copy-source``; the limit is lowered so the test moves megabytes."""
+"""Finishing an upload on object storage (moto_server, through a recording loopback proxy).
+
+- The copy into the content-addressed key is staged before the metadata write transaction (every replica's
+  writers wait for that transaction); the commit inside it only checks, and copies again if garbage collection
+  removed the staged object in between.
+- S3 copies at most 5 GiB server-side (``CopyObject``): beyond the store's copy limit the bytes are streamed, so
+  large layers still commit. S3's refusal is played by the proxy answering 400 to every request carrying
+  ``x-amz-copy-source``; the limit is lowered so the test moves megabytes."""
 
 from __future__ import annotations
 
@@ -40,24 +45,39 @@ async def _body(data: bytes, piece: int = 256 * 1024) -> AsyncIterator[bytes]:
         yield data[start:start + piece]
 
 
-def _push(uploads: ObjectUploadStore, data: bytes, parts: int) -> Digest:
-    """Upload ``data`` in ``parts`` appended bodies, seal, verify and commit it; its digest."""
+def _push(uploads: ObjectUploadStore, data: bytes, parts: int, between: Callable[[Digest], None] | None = None
+          ) -> Digest:
+    """Upload ``data`` in ``parts`` appended bodies, seal, verify, stage and commit it (``between`` runs after the
+    stage); its digest."""
     state = uploads.create("big/layer")
     step = -(-len(data) // parts)
 
     async def finish() -> Digest:
         for start in range(0, len(data), step):
             await uploads.append(state.id, _body(data[start:start + step]))
-        async with uploads.sealed(state.id, "sha256") as (digest, size):
+        async with uploads.sealed(state.id, "sha256") as (text, size):
             assert size == len(data)
-            await asyncio.to_thread(uploads.commit, state.id, Digest.parse(digest))
-        return Digest.parse(digest)
+            digest = Digest.parse(text)
+            await asyncio.to_thread(uploads.stage, state.id, digest)
+            if between is not None:
+                between(digest)
+            await asyncio.to_thread(uploads.commit, state.id, digest)
+        return digest
 
     return asyncio.run(finish())
 
 
+def _key(digest: Digest) -> str:
+    return f"blobs/sha256/{digest.hex[:2]}/{digest.hex}"
+
+
+def _copies_into_blobs(proxy: FaultProxy) -> list[str]:
+    return [seen.path for seen in proxy.seen
+            if "/blobs/" in seen.path and COPY_HEADER in {name.lower() for name in seen.headers}]
+
+
 def _stored(store: S3Store, digest: Digest) -> bytes:
-    return bytes(obstore.get(store, f"blobs/sha256/{digest.hex[:2]}/{digest.hex}").bytes())
+    return bytes(obstore.get(store, _key(digest)).bytes())
 
 
 def test_s3_gets_the_copy_limit_by_default(s3_behind_proxy: tuple[S3Store, FaultProxy]) -> None:
@@ -89,3 +109,29 @@ def test_an_upload_within_the_limit_is_copied_server_side(s3_behind_proxy: tuple
     assert _stored(store, digest) == data
     copies = [seen for seen in proxy.seen if COPY_HEADER in {name.lower() for name in seen.headers}]
     assert len(copies) == 2  # the private sealed copy, then the commit into the content-addressed key
+
+
+def test_the_blob_is_in_place_after_the_stage_and_the_commit_copies_nothing_more(
+    s3_behind_proxy: tuple[S3Store, FaultProxy],
+) -> None:
+    store, proxy = s3_behind_proxy
+    uploads = ObjectUploadStore(ObjectBlobStore(store))
+    data = random_bytes(300_000)
+    staged: list[bytes] = []
+
+    digest = _push(uploads, data, 2, between=lambda digest: staged.append(_stored(store, digest)))
+
+    assert staged == [data]  # in place before the commit's transaction
+    assert len(_copies_into_blobs(proxy)) == 1  # the commit only checked it
+    assert _stored(store, digest) == data
+
+
+def test_the_commit_copies_again_when_gc_removed_the_staged_blob(s3_behind_proxy: tuple[S3Store, FaultProxy]) -> None:
+    store, proxy = s3_behind_proxy
+    uploads = ObjectUploadStore(ObjectBlobStore(store))
+    data = random_bytes(200_000)
+
+    digest = _push(uploads, data, 1, between=lambda digest: obstore.delete(store, _key(digest)))
+
+    assert _stored(store, digest) == data
+    assert len(_copies_into_blobs(proxy)) == 2
