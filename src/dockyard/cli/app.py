@@ -4,7 +4,7 @@ The app's commands are listed in :data:`COMMANDS` with the module that registers
 imported only when that command is asked for (:mod:`dockyard.cli.lazy`), so ``dockyard tag list`` loads the
 ``tag`` module alone. Every failure of every command goes through :func:`run`, which prints one line to
 standard error and exits non-zero (see :mod:`dockyard.cli.errors`). :mod:`dockyard.cli.main` imports this
-module only when a command needs it (not for ``--version``).
+module only when a command needs it (not for ``--version``, nor for a ``--help`` it has cached).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ try:  # recent typer versions vendor their own click; older ones use click itsel
 except ImportError:  # pragma: no cover
     from click import ClickException  # type: ignore[assignment]
 
+from . import helpcache
 from .errors import EXIT_INTERRUPTED, describe
 from .helpstyle import restyle
 from .lazy import LazyGroup
@@ -73,6 +74,9 @@ app.callback()(root_callback())
 def run(argv: list[str] | None = None) -> None:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and exit with its status."""
     command = restyle(typer.main.get_command(app))
+    recorder = None
+    if helpcache.is_help_request(sys.argv[1:] if argv is None else argv):
+        recorder = sys.stdout = helpcache.Recorder(sys.stdout)
     try:
         status = command.main(args=argv, prog_name="dockyard", standalone_mode=False)
         if status == EXIT_INTERRUPTED:  # typer turns Ctrl-C in a command into a silent exit status 130
@@ -97,4 +101,9 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as exc:
         message, status = describe(exc)
         print(f"dockyard: error: {message}", file=sys.stderr)
+    finally:
+        if recorder is not None:
+            sys.stdout = recorder.stream
+    if recorder is not None and status in (0, None):
+        helpcache.store(recorder.text)
     sys.exit(status if isinstance(status, int) else 0)

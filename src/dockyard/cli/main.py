@@ -1,5 +1,6 @@
-"""The ``dockyard`` console script's entry point, kept light: ``dockyard --version`` answers from here, every
-other command line goes to the typer app in :mod:`dockyard.cli.app` (imported only then)."""
+"""The ``dockyard`` console script's entry point, kept light: ``dockyard --version`` answers from here, and
+``dockyard --help`` too when its text is cached (:mod:`dockyard.cli.helpcache`); every other command line goes
+to the typer app in :mod:`dockyard.cli.app` (imported only then)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"dockyard {__version__}")
         sys.exit(0)
+    from . import helpcache
+
+    if helpcache.is_help_request(args):
+        text = helpcache.lookup()
+        if text is not None:
+            try:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            except BrokenPipeError:  # as the app answers it (dockyard.cli.app.run)
+                sys.exit(1)
+            sys.exit(0)
     from .app import run
 
     run(argv)
