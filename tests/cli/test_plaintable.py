@@ -47,7 +47,17 @@ def test_rich_prints_what_it_would_style_or_replace() -> None:
     assert _check(["A", "B"], [["x" * 200, "y" * 198]]) is not None  # exactly 400
 
 
-_CELL = st.lists(st.sampled_from([*"ab:Z09 -_./+@[]\\é\t日", "smile", "100", "x" * 90]), max_size=12).map("".join)
+def test_the_emoji_names_without_a_letter_are_rich_s() -> None:
+    from rich._emoji_codes import EMOJI
+
+    letterless = {name for name in EMOJI if not any(c.isalpha() for c in name)}
+    assert letterless == plaintable.LETTERLESS_EMOJI
+    for name in plaintable.LETTERLESS_EMOJI:
+        assert plaintable.render(["A"], [[f"x:{name}:y"]], env={}) is None
+
+
+_PIECES = [*"ab:Z09 -_./+@[]\\é\t日", "smile", "100", "+1", "__1", "x" * 90]
+_CELL = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,10 +18,10 @@ try:  # recent typer versions vendor their own click; older ones use click itsel
 except ImportError:  # pragma: no cover
     from click import ClickException  # type: ignore[assignment]
 
-from . import helpcache
 from .errors import EXIT_INTERRUPTED, describe
 from .helpstyle import restyle
 from .lazy import LazyGroup
+from .main import HELP_ARGS
 from .options import root_callback
 
 #: Every command of the app, in the order ``dockyard --help`` lists them, with the module (of this package)
@@ -75,7 +75,9 @@ def run(argv: list[str] | None = None) -> None:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and exit with its status."""
     command = restyle(typer.main.get_command(app))
     recorder = None
-    if helpcache.is_help_request(sys.argv[1:] if argv is None else argv):
+    if list(sys.argv[1:] if argv is None else argv) == HELP_ARGS:  # keep a copy for the next time
+        from . import helpcache
+
         recorder = sys.stdout = helpcache.Recorder(sys.stdout)
     try:
         status = command.main(args=argv, prog_name="dockyard", standalone_mode=False)
@@ -105,5 +107,7 @@ def run(argv: list[str] | None = None) -> None:
         if recorder is not None:
             sys.stdout = recorder.stream
     if recorder is not None and status in (0, None):
+        from . import helpcache
+
         helpcache.store(recorder.text)
     sys.exit(status if isinstance(status, int) else 0)

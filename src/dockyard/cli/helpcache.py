@@ -4,7 +4,8 @@ the same terminal.
 Rendering the top-level help loads typer, rich (its markdown module pulls in markdown-it) and every command
 module, for a listing that changes only when the package does. The first ``dockyard --help`` renders it as
 usual and keeps a copy of exactly what it printed (:class:`Recorder`); later ones print that copy, without
-importing typer or any command (:func:`lookup`, called by :mod:`dockyard.cli.main`).
+importing typer or any command (:func:`lookup`, called by :mod:`dockyard.cli.main` for its
+``HELP_ARGS``).
 
 A copy is used only when everything its text depends on is the same (:func:`key`):
 
@@ -28,8 +29,6 @@ from collections.abc import Mapping, Sequence
 from importlib.machinery import PathFinder
 from typing import Any, TextIO
 
-#: The command line whose output is cached.
-HELP_ARGS = ["--help"]
 #: Environment variables that change what typer and rich print (or whether they style it).
 ENV_KEYS = (
     "COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
@@ -46,11 +45,6 @@ MAX_FILES = 16
 # Paths are plain strings here: pathlib (and the urllib.parse and ipaddress it imports) would cost more than
 # printing the help.
 _CLI_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def is_help_request(args: Sequence[str]) -> bool:
-    """True for the command line whose output is cached (``dockyard --help``)."""
-    return list(args) == HELP_ARGS
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> str | None:

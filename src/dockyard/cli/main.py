@@ -7,6 +7,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+#: The command line whose output :mod:`dockyard.cli.helpcache` keeps.
+HELP_ARGS = ["--help"]
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``dockyard`` console script."""
@@ -16,9 +19,9 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"dockyard {__version__}")
         sys.exit(0)
-    from . import helpcache
+    if list(args) == HELP_ARGS:
+        from . import helpcache
 
-    if helpcache.is_help_request(args):
         text = helpcache.lookup()
         if text is not None:
             try:

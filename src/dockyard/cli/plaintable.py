@@ -30,14 +30,20 @@ _PRINTABLE = re.compile(r"[ -~]*")
 _EMOJI_CODE = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
 
 
+#: The names of rich's emoji codes without a letter (checked against rich's table by the tests): other
+#: candidates without a letter, like the ``:13:`` of ``23:13:42``, need no look-up in that table.
+LETTERLESS_EMOJI = frozenset({"+1", "-1", "100", "1234", "__1"})
+
+
 def _emoji_names(text: str) -> bool:
     """True when rich would replace part of ``text`` by an emoji."""
-    candidates = [m.group(2) for m in _EMOJI_CODE.finditer(text)]
+    candidates = [m.group(2).lower() for m in _EMOJI_CODE.finditer(text)]
+    candidates = [name for name in candidates if name in LETTERLESS_EMOJI or any(c.isalpha() for c in name)]
     if not candidates:
         return False
-    from rich._emoji_codes import EMOJI  # only for text with colons (digests, times): a dict, no rich console
+    from rich._emoji_codes import EMOJI  # a dict of ~3,600 names, no rich console
 
-    return any(name.lower() in EMOJI for name in candidates)
+    return any(name in EMOJI for name in candidates)
 
 
 def _plain(text: str) -> bool:
