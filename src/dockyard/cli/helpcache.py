@@ -10,7 +10,7 @@ importing typer or any command (:func:`lookup`, called by :mod:`dockyard.cli.mai
 A copy is used only when everything its text depends on is the same (:func:`key`):
 
 - the installation: dockyard's version, the files of the ``dockyard.cli`` package (name, size, modification
-  time), the python running it, and typer's and rich's installed versions and package files;
+  time, inode), the python running it, and typer's and rich's installed versions and package files;
 - the output: whether standard output is a terminal and its encoding, the terminal size of each standard
   stream, and the environment variables rich and typer read (``COLUMNS``, ``TERM``, ``NO_COLOR``,
   ``FORCE_COLOR``, ``TERMINAL_WIDTH``, the locale ...).
@@ -59,13 +59,13 @@ def cache_dir(env: Mapping[str, str] | None = None) -> str | None:
 
 
 def _files(directory: str) -> list[str]:
-    """``name:size:mtime`` of the python files of ``directory`` (not recursive), sorted."""
+    """``name:size:mtime:inode`` of the python files of ``directory`` (not recursive), sorted."""
     found = []
     with os.scandir(directory) as entries:
         for entry in entries:
             if entry.name.endswith(".py"):
                 stat = entry.stat()
-                found.append(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns}")
+                found.append(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns}:{entry.inode()}")
     return sorted(found)
 
 
