@@ -54,13 +54,15 @@ Cli = Callable[..., Result]
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    """The environment of CLI runs: its own docker config directory, no registry defaults, no proxies."""
+    """The environment of CLI runs: its own docker config and cache directories, no registry defaults, no
+    proxies."""
     env = subprocess_env()
     for name in ("DOCKYARD_REGISTRY", "AZURE_CONTAINERREGISTRY_ENDPOINT"):
         env.pop(name, None)
     config = tmp_path / "docker-config"
     config.mkdir()
     env["DOCKER_CONFIG"] = str(config)
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # dockyard --help's cache
     return env
 
 

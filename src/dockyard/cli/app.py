@@ -1,8 +1,10 @@
-"""The typer app of the ``dockyard`` console script, built from the command modules, and :func:`run`.
+"""The typer app of the ``dockyard`` console script, and :func:`run`.
 
-Every failure of every command goes through :func:`run`, which prints one line to standard error and
-exits non-zero (see :mod:`dockyard.cli.errors`). :mod:`dockyard.cli.main` imports this module only when a
-command needs it (not for ``--version``).
+The app's commands are listed in :data:`COMMANDS` with the module that registers each; a command's module is
+imported only when that command is asked for (:mod:`dockyard.cli.lazy`), so ``dockyard tag list`` loads the
+``tag`` module alone. Every failure of every command goes through :func:`run`, which prints one line to
+standard error and exits non-zero (see :mod:`dockyard.cli.errors`). :mod:`dockyard.cli.main` imports this
+module only when a command needs it (not for ``--version``, nor for a ``--help`` it has cached).
 """
 
 from __future__ import annotations
@@ -15,59 +17,75 @@ try:  # recent typer versions vendor their own click; older ones use click itsel
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover
     from click import ClickException  # type: ignore[assignment]
-try:
-    from click.exceptions import Abort as _ClickAbort
-    from click.exceptions import Exit as _ClickExit
-except ImportError:  # pragma: no cover
-    _ClickAbort, _ClickExit = typer.Abort, typer.Exit  # type: ignore[misc,assignment]
 
-from . import completion, db, migrate, serve, tokens, users
 from .errors import EXIT_INTERRUPTED, describe
 from .helpstyle import restyle
+from .lazy import LazyGroup
+from .main import HELP_ARGS
 from .options import root_callback
+
+#: Every command of the app, in the order ``dockyard --help`` lists them, with the module (of this package)
+#: whose ``register(app)`` adds it.
+COMMANDS: dict[str, str] = {
+    "serve": "serve",
+    "gc": "serve",
+    "completion": "completion",
+    "migrate": "migrate",
+    "purge": "purge",
+    "push": "artifacts",
+    "pull": "artifacts",
+    "copy": "copy",
+    "sync": "sync",
+    "login": "auth",
+    "logout": "auth",
+    "digest": "image",
+    "config": "image",
+    "user": "users",
+    "token": "tokens",
+    "scope-map": "tokens",
+    "db": "db",
+    "repo": "repo",
+    "tag": "tag",
+    "manifest": "manifest",
+    "image": "image",
+    "index": "index",
+    "blob": "blob",
+}
+
+
+class DockyardGroup(LazyGroup):
+    """The root group: the commands of :data:`COMMANDS`, each module imported on first use."""
+
+    index = {name: f"{__package__}.{module}" for name, module in COMMANDS.items()}
+
 
 app = typer.Typer(
     name="dockyard",
     help="Manage images and artifacts in container registries, or run one locally (dockyard serve).",
+    cls=DockyardGroup,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
 )
 
 app.callback()(root_callback())
-serve.register(app)
-completion.register(app)
-users.register(app)
-tokens.register(app)
-db.register(app)
-migrate.register(app)
-
-
-def _register_commands() -> None:
-    from . import artifacts, auth, copy, manifest, purge, repo, sync, tag
-
-    for module in (repo, tag, manifest, purge, artifacts, copy, sync, auth):
-        module.register(app)
-
-    from . import blob, image, index
-
-    for module in (image, index, blob):
-        module.register(app)
-
-
-_register_commands()
 
 
 def run(argv: list[str] | None = None) -> None:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and exit with its status."""
     command = restyle(typer.main.get_command(app))
+    recorder = None
+    if list(sys.argv[1:] if argv is None else argv) == HELP_ARGS:  # keep a copy for the next time
+        from . import helpcache
+
+        recorder = sys.stdout = helpcache.Recorder(sys.stdout)
     try:
         status = command.main(args=argv, prog_name="dockyard", standalone_mode=False)
         if status == EXIT_INTERRUPTED:  # typer turns Ctrl-C in a command into a silent exit status 130
             print("dockyard: interrupted", file=sys.stderr)
-    except (typer.Exit, _ClickExit) as exc:
-        status = getattr(exc, "exit_code", 0)
-    except (typer.Abort, _ClickAbort):
+    except typer.Exit as exc:
+        status = exc.exit_code
+    except typer.Abort:
         print("dockyard: interrupted", file=sys.stderr)
         status = EXIT_INTERRUPTED
     except ClickException as exc:
@@ -85,4 +103,11 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as exc:
         message, status = describe(exc)
         print(f"dockyard: error: {message}", file=sys.stderr)
+    finally:
+        if recorder is not None:
+            sys.stdout = recorder.stream
+    if recorder is not None and status in (0, None):
+        from . import helpcache
+
+        helpcache.store(recorder.text)
     sys.exit(status if isinstance(status, int) else 0)

@@ -1,10 +1,14 @@
-"""The ``dockyard`` console script's entry point, kept light: ``dockyard --version`` answers from here, every
-other command line goes to the typer app in :mod:`dockyard.cli.app` (imported only then)."""
+"""The ``dockyard`` console script's entry point, kept light: ``dockyard --version`` answers from here, and
+``dockyard --help`` too when its text is cached (:mod:`dockyard.cli.helpcache`); every other command line goes
+to the typer app in :mod:`dockyard.cli.app` (imported only then)."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+#: The command line whose output :mod:`dockyard.cli.helpcache` keeps.
+HELP_ARGS = ["--help"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,6 +19,17 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"dockyard {__version__}")
         sys.exit(0)
+    if list(args) == HELP_ARGS:
+        from . import helpcache
+
+        text = helpcache.lookup()
+        if text is not None:
+            try:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            except BrokenPipeError:  # as the app answers it (dockyard.cli.app.run)
+                sys.exit(1)
+            sys.exit(0)
     from .app import run
 
     run(argv)

@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -250,7 +249,9 @@ def command(group: typer.Typer, name: str, *, example: str, **kwargs: Any) -> Ca
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"dockyard {package_version('dockyard')}")
+        from .. import __version__
+
+        typer.echo(f"dockyard {__version__}")
         raise typer.Exit()
 
 

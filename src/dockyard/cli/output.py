@@ -1,4 +1,5 @@
-"""Printing results: rich tables for people, JSON for scripts (``--output json``)."""
+"""Printing results: rich tables for people (the same text without rich when standard output is not a
+terminal), JSON for scripts (``--output json``)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..oci.locks import LOCK_ATTRIBUTES
+from . import plaintable
 from .connect import open_client
 from .options import GlobalOptions
 from .refs import Order, top
 
 if TYPE_CHECKING:  # rich is imported when something is printed with it, not with every command
     from rich.console import Console
+    from rich.table import Table
 
 
 def stdout_console() -> Console:
@@ -24,7 +27,14 @@ def stdout_console() -> Console:
 
     if sys.stdout.isatty():
         return Console()
-    return Console(width=400, no_color=True, highlight=False, soft_wrap=True)
+    return plain_console()
+
+
+def plain_console(file: IO[str] | None = None) -> Console:
+    """The console of output that is not a terminal (standard output unless ``file``): wide, unstyled."""
+    from rich.console import Console
+
+    return Console(file=file, width=plaintable.WIDTH, no_color=True, highlight=False, soft_wrap=True)
 
 
 def stderr_console() -> Console:
@@ -71,14 +81,7 @@ def emit_rows(options: GlobalOptions, rows: Sequence[Mapping[str, Any]], columns
     if options.json:
         print_json(list(rows))
         return
-    from rich.table import Table
-
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for _, header in columns:
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(key)) for key, _ in columns))
-    stdout_console().print(table)
+    _print_table([header for _, header in columns], [[_cell(row.get(key)) for key, _ in columns] for row in rows])
 
 
 def emit_record(options: GlobalOptions, record: Mapping[str, Any]) -> None:
@@ -86,14 +89,36 @@ def emit_record(options: GlobalOptions, record: Mapping[str, Any]) -> None:
     if options.json:
         print_json(dict(record))
         return
+    _print_table(None, [[key, _cell(value)] for key, value in record.items()])
+
+
+def rich_table(header: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> Table:
+    """The rich table of ``rows`` under ``header``; without a header, a record: field names (bold) and values."""
     from rich.table import Table
 
-    table = Table(box=None, show_header=False, show_edge=False, pad_edge=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in record.items():
-        table.add_row(key, _cell(value))
-    stdout_console().print(table)
+    if header is None:
+        table = Table(box=None, show_header=False, show_edge=False, pad_edge=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+    else:
+        table = Table(box=None, show_edge=False, pad_edge=False)
+        for title in header:
+            table.add_column(title, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _print_table(header: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> None:
+    """Print a table: with rich on a terminal; else as the same text, without loading rich when
+    :mod:`dockyard.cli.plaintable` can write it."""
+    if not sys.stdout.isatty():
+        text = plaintable.render(header, rows)
+        if text is not None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+    stdout_console().print(rich_table(header, rows))
 
 
 def status(options: GlobalOptions, message: str) -> None:
