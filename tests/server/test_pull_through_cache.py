@@ -211,6 +211,40 @@ def test_a_client_that_hangs_up_does_not_abort_the_fill(upstream: DistributionSe
     assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", f"/blobs/{layer.digest}") == 1
 
 
+def test_a_lying_upstream_is_refused_and_nothing_is_stored(upstream: DistributionServer, tmp_path: Path) -> None:
+    """An upstream that sends wrong bytes for a layer's digest: the client streaming the fill never gets the whole
+    blob (its response is cut short), no blob and no upload session is left, and the next pull fetches again."""
+    repo = unique("liar")
+    image = make_image(seed=repo, layers=1, layer_size=3 * MiB)
+    push(image, upstream.url, repo, "v1")
+    layer = image.blobs[1]
+    with FaultProxy(upstream.url) as proxy, cache_server(tmp_path / "cache", f"liar/*={proxy.url}/*") as cache:
+        base = f"{cache.url}/v2/liar/{repo}"
+        assert httpx.get(f"{base}/manifests/v1", headers={"Accept": image.media_type}).status_code == 200
+        proxy.inject_corruption(path_contains=f"/blobs/{layer.digest}")
+        status, received = 0, b""
+        try:
+            with httpx.stream("GET", f"{base}/blobs/{layer.digest}", timeout=30) as response:
+                status = response.status_code
+                for piece in response.iter_bytes():
+                    received += piece
+        except httpx.TransportError:
+            pass  # the response was cut short: what the client must see
+        assert not (status == 200 and len(received) == layer.size)
+        assert len(proxy.requests("GET", f"/blobs/{layer.digest}")) == 1
+        blob_file = cache.data_dir / "blobs" / "sha256" / layer.digest[7:9] / layer.digest[7:]
+        assert not blob_file.exists()
+        uploads = cache.data_dir / "uploads"
+        deadline = time.monotonic() + 5  # the failed fill drops its session as it ends
+        while any(uploads.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(uploads.iterdir()) == []
+        proxy.clear()
+        good = httpx.get(f"{base}/blobs/{layer.digest}", timeout=30)
+        assert good.status_code == 200 and compute_digest(good.content) == layer.digest
+        assert blob_file.exists()
+
+
 def test_tags_are_revalidated_after_ttl_with_a_head(upstream: DistributionServer, tmp_path: Path) -> None:
     repo = unique("ttl")
     first = make_image(seed=repo + "1")

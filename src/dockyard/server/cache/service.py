@@ -4,8 +4,9 @@
   manifest rules (creating the repository and the tag) and served. An index is stored alone: its children, and
   every manifest's blobs, are fetched only when a client asks for them, so only the platforms pulled are fetched.
 * A blob missing here streams to the client that asked for it while it is written to an upload session; the
-  session becomes the blob only once its digest verifies (a failed or short fetch leaves nothing). The fill runs
-  apart from the request: a client that goes away does not stop it.
+  session becomes the blob only once its digest verifies (a failed, short or wrong fetch leaves nothing). That
+  is the one hash of the bytes: the last chunk reaches the client only after it. The fill runs apart from the
+  request: a client that goes away does not stop it.
 * Concurrent misses of the same blob or manifest make one upstream fetch (see :mod:`.flight`): other requests
   in this process, in other worker processes and on other servers sharing the metadata database wait for it
   and are served from storage.
@@ -355,12 +356,13 @@ class PullThroughCache:
             except UpstreamError as exc:
                 raise exc.error from None
             tee.started.set()
+            last: list[bytes] = []
             try:
 
                 async def pieces() -> AsyncIterator[bytes]:
-                    # The client gets each chunk as it arrives, except the last: that one only once the whole
-                    # blob has arrived and matched its digest (the SDK checks it as the stream ends), so a client
-                    # never holds a complete blob that is wrong. It need not wait for the commit, though.
+                    # The client gets each chunk as it arrives, except the last: that one only once the session
+                    # has verified the whole blob against its digest and committed it, so a client never holds a
+                    # complete blob that is wrong (a mismatch cuts its response short instead).
                     held: bytes | None = None
                     async for chunk in stream:
                         if held is not None:
@@ -369,14 +371,21 @@ class PullThroughCache:
                         renew()
                         yield chunk
                     if held is not None:
-                        await tee.offer(held)
-                    tee.finish(None)
+                        last.append(held)
 
                 try:
                     await self.registry.append_upload(name, session.id, pieces(), None)
                 except UpstreamError as exc:
                     raise exc.error from None
-                await self.registry.finish_upload(name, session.id, digest)
+                try:
+                    await self.registry.finish_upload(name, session.id, digest)
+                except e.RegistryError as exc:
+                    if exc.code != "DIGEST_INVALID":
+                        raise
+                    raise upstream.invalid(f"blob {upstream_name}@{digest}", exc.message).error from None
+                for chunk in last:
+                    await tee.offer(chunk)
+                tee.finish(None)
             finally:
                 await stream.close()
         except BaseException as exc:
