@@ -5,7 +5,7 @@
   every manifest's blobs, are fetched only when a client asks for them, so only the platforms pulled are fetched.
 * A blob missing here streams to the client that asked for it while it is written to an upload session; the
   session becomes the blob only once its digest verifies (a failed, short or wrong fetch leaves nothing). That
-  is the one hash of the bytes: the last chunk reaches the client only after it. The fill runs apart from the
+  is the one hash of the bytes: the last chunk reaches the client only once it matched. The fill runs apart from the
   request: a client that goes away does not stop it.
 * Concurrent misses of the same blob or manifest make one upstream fetch (see :mod:`.flight`): other requests
   in this process, in other worker processes and on other servers sharing the metadata database wait for it
@@ -360,9 +360,9 @@ class PullThroughCache:
             try:
 
                 async def pieces() -> AsyncIterator[bytes]:
-                    # The client gets each chunk as it arrives, except the last: that one only once the session
-                    # has verified the whole blob against its digest and committed it, so a client never holds a
-                    # complete blob that is wrong (a mismatch cuts its response short instead).
+                    # The client gets each chunk as it arrives, except the last: that one only once the session's
+                    # hash of the whole blob matched its digest, so a client never holds a complete blob that is
+                    # wrong (a mismatch cuts its response short instead).
                     held: bytes | None = None
                     async for chunk in stream:
                         if held is not None:
@@ -374,18 +374,20 @@ class PullThroughCache:
                         last.append(held)
 
                 try:
-                    await self.registry.append_upload(name, session.id, pieces(), None)
+                    state = await self.registry.append_upload(name, session.id, pieces(), None)
                 except UpstreamError as exc:
                     raise exc.error from None
+                if self.registry.received_digest(session.id, digest.partition(":")[0], state.offset) == digest:
+                    # The session hashed exactly the bytes the client was sent: it may have the last chunk
+                    # while the session is made durable and committed.
+                    await self._release(tee, last)
                 try:
                     await self.registry.finish_upload(name, session.id, digest)
                 except e.RegistryError as exc:
                     if exc.code != "DIGEST_INVALID":
                         raise
                     raise upstream.invalid(f"blob {upstream_name}@{digest}", exc.message).error from None
-                for chunk in last:
-                    await tee.offer(chunk)
-                tee.finish(None)
+                await self._release(tee, last)
             finally:
                 await stream.close()
         except BaseException as exc:
@@ -398,3 +400,10 @@ class PullThroughCache:
             with contextlib.suppress(Exception):
                 await self.registry.cancel_upload(name, session.id)
         return size
+
+    @staticmethod
+    async def _release(tee: Tee, last: list[bytes]) -> None:
+        """The held last chunk to the client, which then has the whole blob (once)."""
+        while last:
+            await tee.offer(last.pop())
+        tee.finish(None)

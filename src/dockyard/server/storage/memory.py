@@ -529,6 +529,9 @@ class MemoryUploadStore:
             hasher.update(bytes(session.data))
             yield hasher.digest, len(session.data)
 
+    def received_digest(self, upload_id: str, algorithm: str, size: int) -> str | None:
+        return None  # hashed only when sealed
+
     def commit(self, upload_id: str, digest: Digest) -> None:
         session = self._sessions.get(upload_id)
         if session is None:

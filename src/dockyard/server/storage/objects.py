@@ -434,6 +434,9 @@ class ObjectUploadStore:
         finally:
             self._verified.pop(upload_id, None)
 
+    def received_digest(self, upload_id: str, algorithm: str, size: int) -> str | None:
+        return None  # hashed only when sealed, as read back from the store
+
     @_guarded
     def commit(self, upload_id: str, digest: Digest) -> None:
         """Copy the sealed session's verified object into the content-addressed key."""

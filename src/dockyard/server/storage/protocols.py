@@ -198,6 +198,10 @@ class UploadStore(Protocol):
     def sealed(self, upload_id: str, algorithm: str) -> AbstractAsyncContextManager[tuple[str, int]]:
         """Hold the session against appends; yields the digest (in ``algorithm``) and size of its durable bytes."""
 
+    def received_digest(self, upload_id: str, algorithm: str, size: int) -> str | None:
+        """The digest of the session's first ``size`` bytes when this process hashed them as it appended them
+        (``None`` otherwise: only :meth:`sealed` can tell). Says nothing about what the store holds durably."""
+
     def commit(self, upload_id: str, digest: Digest) -> None:
         """Make a sealed, verified session's bytes the blob ``digest`` of the paired blob store (replacing a
         stored copy, which may have rotted)."""
