@@ -242,6 +242,9 @@ def test_a_lying_upstream_is_refused_and_nothing_is_stored(upstream: Distributio
         proxy.clear()
         good = httpx.get(f"{base}/blobs/{layer.digest}", timeout=30)
         assert good.status_code == 200 and compute_digest(good.content) == layer.digest
+        deadline = time.monotonic() + 10  # committed just after the client had its last chunk
+        while not blob_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert blob_file.exists()
 
 
