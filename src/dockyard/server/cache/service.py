@@ -37,7 +37,14 @@ from ..registry import OpenedBlob, Registry, check_digest
 from ..storage.records import ManifestInfo
 from .flight import Flights, Renewal
 from .rules import CacheRule, CacheRules
-from .upstream import Upstream, UpstreamError, UpstreamMissing, resolve_credential
+from .upstream import (
+    CHECK_TIMEOUT,
+    FETCH_TIMEOUT,
+    Upstream,
+    UpstreamError,
+    UpstreamMissing,
+    resolve_credential,
+)
 
 log = logging.getLogger("dockyard.server.cache")
 
@@ -141,9 +148,12 @@ def _blob_sizes(body: bytes, content_type: str | None) -> list[tuple[str, int]]:
 class PullThroughCache:
     """The cache rules of one server process over its registry."""
 
-    def __init__(self, registry: Registry, rules: CacheRules) -> None:
+    def __init__(self, registry: Registry, rules: CacheRules, *, check_timeout: float = CHECK_TIMEOUT,
+                 fetch_timeout: float = FETCH_TIMEOUT) -> None:
         self.registry = registry
         self.rules = rules
+        self._check_timeout = check_timeout
+        self._fetch_timeout = fetch_timeout
         self._upstreams: dict[str, Upstream] = {}
         self._flights: Flights[object] = Flights(registry)
         self._checks: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -154,7 +164,8 @@ class PullThroughCache:
         """Resolve every rule's upstream credentials (off the event loop)."""
         for rule in self.rules.rules:
             credential = await asyncio.to_thread(resolve_credential, rule)
-            upstream = Upstream(rule, credential)
+            upstream = Upstream(rule, credential, check_timeout=self._check_timeout,
+                                fetch_timeout=self._fetch_timeout)
             # Built now (TLS context, connection pool), so the first pull does not pay for it.
             await asyncio.to_thread(upstream.prepare)
             self._upstreams[rule.target] = upstream

@@ -85,9 +85,12 @@ class UpstreamMissing(Exception):
 class Upstream:
     """One rule's upstream: its clients (built on the server's event loop) and its backoff window."""
 
-    def __init__(self, rule: CacheRule, credential: BasicCredential | None) -> None:
+    def __init__(self, rule: CacheRule, credential: BasicCredential | None, *, check_timeout: float = CHECK_TIMEOUT,
+                 fetch_timeout: float = FETCH_TIMEOUT) -> None:
         self.rule = rule
         self._credential = credential
+        self._check_timeout = check_timeout
+        self._fetch_timeout = fetch_timeout
         self._check: ContainerRegistryClient | None = None
         self._fetch: ContainerRegistryClient | None = None
         self._blocked_until = 0.0
@@ -105,13 +108,13 @@ class Upstream:
     @property
     def check_client(self) -> ContainerRegistryClient:
         if self._check is None:
-            self._check = self._client(CHECK_TIMEOUT)
+            self._check = self._client(self._check_timeout)
         return self._check
 
     @property
     def fetch_client(self) -> ContainerRegistryClient:
         if self._fetch is None:
-            self._fetch = self._client(FETCH_TIMEOUT)
+            self._fetch = self._client(self._fetch_timeout)
         return self._fetch
 
     async def close(self) -> None:
