@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from dockyard.server.cache.rules import CacheRuleError, CacheRules, parse_rule
 from tests.support.servers import subprocess_env
@@ -111,3 +112,34 @@ def test_config_file_cache_rules_tables(tmp_path: Path) -> None:
     config.write_text('cache_rules = "hub/*=docker.io/*"\n')
     wrong = _serve("--config", str(config))
     assert wrong.returncode == 2 and "cache_rules must be an array of tables" in wrong.stderr
+
+
+def test_print_config_shows_cache_rules_as_tables_that_read_back(tmp_path: Path) -> None:
+    password = tmp_path / "hub-password"
+    password.write_text("secret\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[[cache_rules]]\n"
+        f'target = "hub/*"\nsource = "docker.io/library/*"\nusername = "bob"\npassword_file = "{password}"\n'
+        "allow_push = true\n"
+    )
+    first = _serve("--config", str(config), "--cache-rule", "mirror/*=http://127.0.0.1:5000/*,ttl=1h",
+                   "--print-config")
+    assert first.returncode == 0, first.stderr
+    # The flag replaces the file's rules (a flag wins over the file, as for every key).
+    assert tomllib.loads(first.stdout)["cache_rules"] == [
+        {"target": "mirror/*", "source": "http://127.0.0.1:5000/*", "ttl": "1h"}
+    ]
+    second = _serve("--config", str(config), "--print-config")
+    assert second.returncode == 0, second.stderr
+    assert tomllib.loads(second.stdout)["cache_rules"] == [
+        {"target": "hub/*", "source": "docker.io/library/*", "username": "bob", "password_file": str(password),
+         "allow_push": True}
+    ]
+    # The printed configuration is a config file that gives the same configuration.
+    printed = tmp_path / "printed.toml"
+    printed.write_text(first.stdout)
+    again = _serve("--config", str(printed), "--print-config")
+    assert again.returncode == 0, again.stderr
+    assert tomllib.loads(again.stdout) == tomllib.loads(first.stdout)
+    assert _serve("--print-config").stdout.count("# cache_rules is not set") == 1

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 
 from dockyard.oci import compute_digest
 from tests.conftest import TEST_USER, unique
+from tests.support.hostile_registry import HostileRegistry, Reply
 from tests.support.images import make_image, make_multiarch_index, push
 from tests.support.peers import require_module, require_program
 from tests.support.proxy import FaultProxy
@@ -211,6 +213,43 @@ def test_a_client_that_hangs_up_does_not_abort_the_fill(upstream: DistributionSe
     assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", f"/blobs/{layer.digest}") == 1
 
 
+def test_a_lying_upstream_is_refused_and_nothing_is_stored(upstream: DistributionServer, tmp_path: Path) -> None:
+    """An upstream that sends wrong bytes for a layer's digest: the client streaming the fill never gets the whole
+    blob (its response is cut short), no blob and no upload session is left, and the next pull fetches again."""
+    repo = unique("liar")
+    image = make_image(seed=repo, layers=1, layer_size=3 * MiB)
+    push(image, upstream.url, repo, "v1")
+    layer = image.blobs[1]
+    with FaultProxy(upstream.url) as proxy, cache_server(tmp_path / "cache", f"liar/*={proxy.url}/*") as cache:
+        base = f"{cache.url}/v2/liar/{repo}"
+        assert httpx.get(f"{base}/manifests/v1", headers={"Accept": image.media_type}).status_code == 200
+        proxy.inject_corruption(path_contains=f"/blobs/{layer.digest}")
+        status, received = 0, b""
+        try:
+            with httpx.stream("GET", f"{base}/blobs/{layer.digest}", timeout=30) as response:
+                status = response.status_code
+                for piece in response.iter_bytes():
+                    received += piece
+        except httpx.TransportError:
+            pass  # the response was cut short: what the client must see
+        assert not (status == 200 and len(received) == layer.size)
+        assert len(proxy.requests("GET", f"/blobs/{layer.digest}")) == 1
+        blob_file = cache.data_dir / "blobs" / "sha256" / layer.digest[7:9] / layer.digest[7:]
+        assert not blob_file.exists()
+        uploads = cache.data_dir / "uploads"
+        deadline = time.monotonic() + 5  # the failed fill drops its session as it ends
+        while any(uploads.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(uploads.iterdir()) == []
+        proxy.clear()
+        good = httpx.get(f"{base}/blobs/{layer.digest}", timeout=30)
+        assert good.status_code == 200 and compute_digest(good.content) == layer.digest
+        deadline = time.monotonic() + 10  # committed just after the client had its last chunk
+        while not blob_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert blob_file.exists()
+
+
 def test_tags_are_revalidated_after_ttl_with_a_head(upstream: DistributionServer, tmp_path: Path) -> None:
     repo = unique("ttl")
     first = make_image(seed=repo + "1")
@@ -232,6 +271,41 @@ def test_tags_are_revalidated_after_ttl_with_a_head(upstream: DistributionServer
         assert httpx.get(url, headers=accept).headers["docker-content-digest"] == second.digest
         seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
         assert count(seen, "HEAD", "/v1") == 2 and count(seen, "GET", second.digest) == 1
+
+
+def test_cache_check_timeout_bounds_a_hanging_tag_check(tmp_path: Path) -> None:
+    """An upstream that stops answering tag checks: with ``--cache-check-timeout 1`` the stale copy is served
+    within seconds (the default waits 10 s)."""
+    config = b"{}"
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": compute_digest(config), "size": 2},
+        "layers": [],
+    }).encode()
+    release = threading.Event()
+
+    def route(method: str, path: str) -> Reply | None:
+        if path == "/v2/":
+            return Reply(200, {"Content-Type": "application/json"}, b"{}")
+        if path.startswith("/v2/slow/manifests/"):
+            if method == "HEAD":
+                release.wait(30)  # the check hangs until the test ends
+            return Reply(200, {"Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                               "Docker-Content-Digest": compute_digest(manifest)}, manifest)
+        return None
+
+    with HostileRegistry(route) as upstream, DockyardServer(
+        tmp_path / "cache", "--cache-rule", f"mirror/*={upstream.url}/*,ttl=0s", "--cache-check-timeout", "1"
+    ) as cache:
+        try:
+            url = f"{cache.url}/v2/mirror/slow/manifests/v1"
+            accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+            assert httpx.get(url, headers=accept, timeout=10).status_code == 200
+            stale = httpx.get(url, headers=accept, timeout=5)
+            assert stale.status_code == 200 and stale.headers["docker-content-digest"] == compute_digest(manifest)
+            assert ("HEAD", "/v2/slow/manifests/v1") in upstream.requests
+        finally:
+            release.set()
 
 
 def test_a_stopped_upstream_still_serves_cached_tags_and_digests(tmp_path: Path, skopeo: Skopeo) -> None:

@@ -401,11 +401,14 @@ class ContainerRegistryClient:
         offset: int = 0,
         progress: Callable[[int], None] | None = None,
         size: int | None = None,
+        verify: bool = True,
         **kwargs: Any,
     ) -> DownloadBlobStream:
         """A stream of the blob's bytes, verified against ``digest`` at the end (when ``offset`` is 0).
 
         Never more than the blob's size is read: ``size`` (the descriptor's) when given, else the registry's.
+        ``verify=False`` skips the digest check (the size checks stay): only for a caller that hashes the bytes
+        itself and refuses them on a mismatch (e.g. stores them through a verifying upload session).
         """
-        state = self._ops.blob_read(repository, digest, offset=offset, progress=progress, size=size)
+        state = self._ops.blob_read(repository, digest, offset=offset, progress=progress, size=size, verify=verify)
         return DownloadBlobStream(self._driver, state)

@@ -149,6 +149,15 @@ def serve(
         "[,username=U,password_file=F][,allow_push=true]', e.g. 'hub/*=docker.io/library/*' (repeatable; in a "
         "config file: cache_rules tables). See docs/mirror.md.",
     ),
+    cache_check_timeout: float = typer.Option(
+        10.0, "--cache-check-timeout", min=0.1, max=600.0,
+        help="Seconds a cached tag's check upstream (one HEAD, after its ttl) may take before the cached copy is "
+        "served instead.",
+    ),
+    cache_fetch_timeout: float = typer.Option(
+        60.0, "--cache-fetch-timeout", min=1.0, max=3600.0,
+        help="Seconds of silence from a cache rule's upstream before a fetch of a manifest or blob gives up.",
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -232,6 +241,8 @@ def serve(
         gc_interval=interval,
         gc_min_age=_duration("--gc-min-age", gc_min_age),
         cache_rules=checked_rules,
+        cache_check_timeout=cache_check_timeout,
+        cache_fetch_timeout=cache_fetch_timeout,
     )
     try:
         report = check_auth(Path(config.data_dir), htpasswd, anonymous_pull, accept_any_aad_token, token_key_file)

@@ -142,25 +142,51 @@ def _shown(value: Any) -> str:
 _SOURCES = {"COMMANDLINE": "flag", "ENVIRONMENT": "environment", "DEFAULT_MAP": "config file", "DEFAULT": "default"}
 
 
+def _toml(value: Any) -> str:
+    """``value`` (a string, number, boolean or a list of them) as a TOML value."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return _shown(URL_PASSWORD.sub(rf"\g<1>{MASK}@", value) if isinstance(value, str) else value)
+
+
+def _rule_tables(rules: list[str] | tuple[str, ...], origin: str) -> list[str]:
+    """``cache_rules`` as ``[[cache_rules]]`` tables, the form a config file gives them (``--cache-rule`` values
+    taken apart into their keys)."""
+    from ..server.cache.rules import CacheRuleError, rule_settings
+
+    lines = []
+    for rule in rules:
+        try:
+            settings = rule_settings(rule)
+        except CacheRuleError as exc:
+            _fail(str(exc))
+        lines += ["", f"[[cache_rules]]  # {origin}"]
+        lines += [f"{key} = {_toml(value)}" for key, value in settings.items()]
+    return lines
+
+
 def effective(ctx: click_core.Context) -> str:
     """The configuration ``serve`` runs with, as TOML (usable as a ``--config`` file), each line saying where its
-    value came from; values of keys naming a password, secret or credentials masked."""
+    value came from; values of keys naming a password, secret or credentials masked. Cache rules come last, as
+    ``[[cache_rules]]`` tables (a TOML table ends the top-level keys)."""
     assert ctx.command is not None
     lines = []
+    tables: list[str] = []
     for key in keys(ctx.command):
         value = ctx.params.get(key)
         source = ctx.get_parameter_source(key)
         origin = _SOURCES.get(getattr(source, "name", ""), "default")
         if origin == "environment":
             origin = f"environment {ENV_PREFIX}_{key.upper()}"
-        if value is None:
+        if value is None or (isinstance(value, list | tuple) and not value):
             lines.append(f"# {key} is not set")
             continue
-        if isinstance(value, str):
-            value = URL_PASSWORD.sub(rf"\g<1>{MASK}@", value)
-        shown = _shown(MASK) if SECRET_KEY.search(key) else _shown(value)
+        if key == "cache_rules":
+            tables += _rule_tables(value, origin)
+            continue
+        shown = _shown(MASK) if SECRET_KEY.search(key) else _toml(value)
         lines.append(f"{key} = {shown}  # {origin}")
-    return "\n".join(lines)
+    return "\n".join(lines + tables)
 
 
 def print_effective(ctx: click_core.Context) -> None:

@@ -342,13 +342,15 @@ class Operations:
         offset: int = 0,
         progress: Callable[[int], None] | None = None,
         size: int | None = None,
+        verify: bool = True,
     ) -> BlobReadState:
         """The state of a streamed blob download (the drivers' download streams run it)."""
         if repository is None or digest is None:
             raise ValueError("The parameter repository and digest cannot be None.")
         if offset < 0:
             raise ValueError("offset must not be negative")
-        return BlobReadState(self.session, repository, digest, offset=offset, progress=progress, size=size)
+        return BlobReadState(self.session, repository, digest, offset=offset, progress=progress, size=size,
+                             verify=verify)
 
 
 __all__ = ["Operations"]

@@ -129,7 +129,8 @@ def create_app(config: ServerConfig) -> ASGIApp:
             Registry.open, data_dir, config.metadata_url, config.storage_url, storage_redirect=config.storage_redirect
         )
         app.state.registry = registry
-        cache = PullThroughCache(registry, CacheRules(rule_from_json(text) for text in config.cache_rules))
+        cache = PullThroughCache(registry, CacheRules(rule_from_json(text) for text in config.cache_rules),
+                                 check_timeout=config.cache_check_timeout, fetch_timeout=config.cache_fetch_timeout)
         await cache.start()
         app.state.cache = cache
         if app.state.auth.enabled:

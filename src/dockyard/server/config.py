@@ -71,6 +71,10 @@ class ServerConfig:
     gc_min_age: float = 3600.0
     #: Pull-through cache rules (``dockyard.server.cache.rules``), each as the JSON of a checked ``CacheRule``.
     cache_rules: tuple[str, ...] = ()
+    #: Seconds a cached tag's check upstream (one HEAD) may take before the cached copy is served instead, and
+    #: seconds of upstream silence before a fetch (manifest or blob) gives up.
+    cache_check_timeout: float = 10.0
+    cache_fetch_timeout: float = 60.0
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

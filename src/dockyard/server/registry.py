@@ -407,6 +407,11 @@ class Registry:
             raise e.digest_invalid(f"the uploaded content has digest {actual}, not {digest}", str(digest))
         return digest
 
+    def received_digest(self, upload_id: str, algorithm: str, size: int) -> str | None:
+        """The digest of an upload session's first ``size`` bytes as this process hashed them while appending
+        them, when it did (``None``: only :meth:`finish_upload` tells). Nothing is committed by it."""
+        return self._uploads.received_digest(upload_id, algorithm, size)
+
     async def put_blob(self, name: str, body: AsyncIterator[bytes], digest_text: str) -> Digest:
         """A monolithic upload: the whole blob in one request, verified against ``digest``."""
         check_digest(digest_text)

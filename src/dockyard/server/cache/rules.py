@@ -203,6 +203,12 @@ def make_rule(settings: Mapping[str, Any]) -> CacheRule:
 
 def parse_rule(text: str) -> CacheRule:
     """A rule written ``TARGET=SOURCE[,key=value…]`` (``--cache-rule``) or as a JSON object (a config table)."""
+    return make_rule(rule_settings(text))
+
+
+def rule_settings(text: str) -> dict[str, Any]:
+    """The keys of a rule written ``TARGET=SOURCE[,key=value…]`` or as a JSON object, as a config table has them
+    (not checked yet: :func:`make_rule` does that)."""
     value = text.strip()
     if value.startswith("{"):
         try:
@@ -211,7 +217,7 @@ def parse_rule(text: str) -> CacheRule:
             raise CacheRuleError(f"cache rule {value[:80]!r} is not valid") from None
         if not isinstance(table, dict):
             raise CacheRuleError(f"cache rule {value[:80]!r} is not a table")
-        return make_rule(table)
+        return table
     head, *options = value.split(",")
     target, sep, source = head.partition("=")
     if not sep:
@@ -224,7 +230,7 @@ def parse_rule(text: str) -> CacheRule:
             raise CacheRuleError(f"cache rule {head}: option {option!r} must be key=value "
                                  "(ttl, credentials, username, password_file, allow_push)")
         settings[key] = item.strip()
-    return make_rule(settings)
+    return settings
 
 
 def rule_from_json(text: str) -> CacheRule:

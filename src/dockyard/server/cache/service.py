@@ -4,8 +4,9 @@
   manifest rules (creating the repository and the tag) and served. An index is stored alone: its children, and
   every manifest's blobs, are fetched only when a client asks for them, so only the platforms pulled are fetched.
 * A blob missing here streams to the client that asked for it while it is written to an upload session; the
-  session becomes the blob only once its digest verifies (a failed or short fetch leaves nothing). The fill runs
-  apart from the request: a client that goes away does not stop it.
+  session becomes the blob only once its digest verifies (a failed, short or wrong fetch leaves nothing). That
+  is the one hash of the bytes: the last chunk reaches the client only once it matched. The fill runs apart from the
+  request: a client that goes away does not stop it.
 * Concurrent misses of the same blob or manifest make one upstream fetch (see :mod:`.flight`): other requests
   in this process, in other worker processes and on other servers sharing the metadata database wait for it
   and are served from storage.
@@ -36,7 +37,14 @@ from ..registry import OpenedBlob, Registry, check_digest
 from ..storage.records import ManifestInfo
 from .flight import Flights, Renewal
 from .rules import CacheRule, CacheRules
-from .upstream import Upstream, UpstreamError, UpstreamMissing, resolve_credential
+from .upstream import (
+    CHECK_TIMEOUT,
+    FETCH_TIMEOUT,
+    Upstream,
+    UpstreamError,
+    UpstreamMissing,
+    resolve_credential,
+)
 
 log = logging.getLogger("dockyard.server.cache")
 
@@ -140,9 +148,12 @@ def _blob_sizes(body: bytes, content_type: str | None) -> list[tuple[str, int]]:
 class PullThroughCache:
     """The cache rules of one server process over its registry."""
 
-    def __init__(self, registry: Registry, rules: CacheRules) -> None:
+    def __init__(self, registry: Registry, rules: CacheRules, *, check_timeout: float = CHECK_TIMEOUT,
+                 fetch_timeout: float = FETCH_TIMEOUT) -> None:
         self.registry = registry
         self.rules = rules
+        self._check_timeout = check_timeout
+        self._fetch_timeout = fetch_timeout
         self._upstreams: dict[str, Upstream] = {}
         self._flights: Flights[object] = Flights(registry)
         self._checks: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -153,7 +164,8 @@ class PullThroughCache:
         """Resolve every rule's upstream credentials (off the event loop)."""
         for rule in self.rules.rules:
             credential = await asyncio.to_thread(resolve_credential, rule)
-            upstream = Upstream(rule, credential)
+            upstream = Upstream(rule, credential, check_timeout=self._check_timeout,
+                                fetch_timeout=self._fetch_timeout)
             # Built now (TLS context, connection pool), so the first pull does not pay for it.
             await asyncio.to_thread(upstream.prepare)
             self._upstreams[rule.target] = upstream
@@ -355,12 +367,13 @@ class PullThroughCache:
             except UpstreamError as exc:
                 raise exc.error from None
             tee.started.set()
+            last: list[bytes] = []
             try:
 
                 async def pieces() -> AsyncIterator[bytes]:
-                    # The client gets each chunk as it arrives, except the last: that one only once the whole
-                    # blob has arrived and matched its digest (the SDK checks it as the stream ends), so a client
-                    # never holds a complete blob that is wrong. It need not wait for the commit, though.
+                    # The client gets each chunk as it arrives, except the last: that one only once the session's
+                    # hash of the whole blob matched its digest, so a client never holds a complete blob that is
+                    # wrong (a mismatch cuts its response short instead).
                     held: bytes | None = None
                     async for chunk in stream:
                         if held is not None:
@@ -369,14 +382,23 @@ class PullThroughCache:
                         renew()
                         yield chunk
                     if held is not None:
-                        await tee.offer(held)
-                    tee.finish(None)
+                        last.append(held)
 
                 try:
-                    await self.registry.append_upload(name, session.id, pieces(), None)
+                    state = await self.registry.append_upload(name, session.id, pieces(), None)
                 except UpstreamError as exc:
                     raise exc.error from None
-                await self.registry.finish_upload(name, session.id, digest)
+                if self.registry.received_digest(session.id, digest.partition(":")[0], state.offset) == digest:
+                    # The session hashed exactly the bytes the client was sent: it may have the last chunk
+                    # while the session is made durable and committed.
+                    await self._release(tee, last)
+                try:
+                    await self.registry.finish_upload(name, session.id, digest)
+                except e.RegistryError as exc:
+                    if exc.code != "DIGEST_INVALID":
+                        raise
+                    raise upstream.invalid(f"blob {upstream_name}@{digest}", exc.message).error from None
+                await self._release(tee, last)
             finally:
                 await stream.close()
         except BaseException as exc:
@@ -389,3 +411,10 @@ class PullThroughCache:
             with contextlib.suppress(Exception):
                 await self.registry.cancel_upload(name, session.id)
         return size
+
+    @staticmethod
+    async def _release(tee: Tee, last: list[bytes]) -> None:
+        """The held last chunk to the client, which then has the whole blob (once)."""
+        while last:
+            await tee.offer(last.pop())
+        tee.finish(None)

@@ -85,9 +85,12 @@ class UpstreamMissing(Exception):
 class Upstream:
     """One rule's upstream: its clients (built on the server's event loop) and its backoff window."""
 
-    def __init__(self, rule: CacheRule, credential: BasicCredential | None) -> None:
+    def __init__(self, rule: CacheRule, credential: BasicCredential | None, *, check_timeout: float = CHECK_TIMEOUT,
+                 fetch_timeout: float = FETCH_TIMEOUT) -> None:
         self.rule = rule
         self._credential = credential
+        self._check_timeout = check_timeout
+        self._fetch_timeout = fetch_timeout
         self._check: ContainerRegistryClient | None = None
         self._fetch: ContainerRegistryClient | None = None
         self._blocked_until = 0.0
@@ -105,13 +108,13 @@ class Upstream:
     @property
     def check_client(self) -> ContainerRegistryClient:
         if self._check is None:
-            self._check = self._client(CHECK_TIMEOUT)
+            self._check = self._client(self._check_timeout)
         return self._check
 
     @property
     def fetch_client(self) -> ContainerRegistryClient:
         if self._fetch is None:
-            self._fetch = self._client(FETCH_TIMEOUT)
+            self._fetch = self._client(self._fetch_timeout)
         return self._fetch
 
     async def close(self) -> None:
@@ -157,15 +160,19 @@ class Upstream:
                     self.rule.endpoint, self.rule.text, str(exc)[:200], wait)
         return UpstreamError(self.refusal())
 
+    def invalid(self, what: str, reason: str) -> UpstreamError:
+        """What the client is told when the upstream sent ``what`` wrong (bad digest, size or content)."""
+        return UpstreamError(e.RegistryError(
+            502, "UNAVAILABLE", f"upstream {self.rule.endpoint} sent an invalid {what}: {reason}",
+            {"rule": self.rule.text}))
+
     def _translate(self, exc: Exception, what: str) -> Exception:
         """The exception to raise for an SDK failure while fetching ``what``."""
         if isinstance(exc, HttpResponseError) and exc.status_code == 404:
             self._succeeded()
             return UpstreamMissing(what)
         if isinstance(exc, DigestValidationError | InvalidManifestError | ResponseTooLargeError):
-            return UpstreamError(e.RegistryError(
-                502, "UNAVAILABLE", f"upstream {self.rule.endpoint} sent an invalid {what}: {exc}",
-                {"rule": self.rule.text}))
+            return self.invalid(what, str(exc))
         if isinstance(exc, HttpResponseError) and exc.status_code in (401, 403):
             return UpstreamError(e.RegistryError(
                 502, "UNAVAILABLE", f"upstream {self.rule.endpoint} refused this cache's credentials for {what}",
@@ -201,10 +208,13 @@ class Upstream:
 
     async def open_blob(self, repository: str, digest: str, size: int) -> BlobStream:
         """The blob's bytes, at most ``size`` (the descriptor's), from the first chunk on (the request is made and
-        answered before this returns). :class:`UpstreamError`, :class:`UpstreamMissing`."""
+        answered before this returns). :class:`UpstreamError`, :class:`UpstreamMissing`.
+
+        The bytes are not hashed here: the caller stores them through an upload session, which hashes them
+        once and refuses to commit them unless they match ``digest`` (the size is still checked here)."""
         if self.blocked():
             raise UpstreamError(self.refusal())
-        stream = await self.fetch_client.download_blob(repository, digest, size=size)
+        stream = await self.fetch_client.download_blob(repository, digest, size=size, verify=False)
         try:
             first = await anext(stream, b"")
         except Exception as exc:

@@ -286,6 +286,13 @@ class FileUploadStore:
     def stage(self, upload_id: str, digest: Digest) -> None:
         """Nothing to do ahead: the commit is a rename."""
 
+    def received_digest(self, upload_id: str, algorithm: str, size: int) -> str | None:
+        """The running hash of the session's bytes as this process appended them, when it covers ``size`` bytes."""
+        hasher = self._hashers.get(upload_id)
+        if hasher is None or hasher.algorithm != algorithm or hasher.size != size:
+            return None
+        return hasher.digest
+
     def commit(self, upload_id: str, digest: Digest) -> None:
         """Adopt the sealed session's verified, fsynced data file as blob ``digest`` (an atomic rename)."""
         self.blobs.adopt(self.data_path(upload_id), digest)

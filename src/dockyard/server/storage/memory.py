@@ -532,6 +532,9 @@ class MemoryUploadStore:
     def stage(self, upload_id: str, digest: Digest) -> None:
         """Nothing to do ahead: the commit stores the bytes."""
 
+    def received_digest(self, upload_id: str, algorithm: str, size: int) -> str | None:
+        return None  # hashed only when sealed
+
     def commit(self, upload_id: str, digest: Digest) -> None:
         session = self._sessions.get(upload_id)
         if session is None:

@@ -476,6 +476,9 @@ class ObjectUploadStore:
         self._adopt(upload_id, digest)
         self._staged[upload_id] = digest
 
+    def received_digest(self, upload_id: str, algorithm: str, size: int) -> str | None:
+        return None  # hashed only when sealed, as read back from the store
+
     @_guarded
     def commit(self, upload_id: str, digest: Digest) -> None:
         """Make sure the content-addressed key holds the sealed session's verified bytes: staged and still there

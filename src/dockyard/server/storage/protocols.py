@@ -202,6 +202,10 @@ class UploadStore(Protocol):
         """Before :meth:`commit`'s write transaction (on a worker thread): do the slow part of making a sealed,
         verified session the blob ``digest`` (an object store's copy), so the transaction only checks it."""
 
+    def received_digest(self, upload_id: str, algorithm: str, size: int) -> str | None:
+        """The digest of the session's first ``size`` bytes when this process hashed them as it appended them
+        (``None`` otherwise: only :meth:`sealed` can tell). Says nothing about what the store holds durably."""
+
     def commit(self, upload_id: str, digest: Digest) -> None:
         """Make a sealed, verified session's bytes the blob ``digest`` of the paired blob store (replacing a
         stored copy, which may have rotted). Called inside a metadata write transaction."""
