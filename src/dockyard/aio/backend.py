@@ -13,6 +13,7 @@ from typing import Any
 
 from ..protocol.download import CATCH_UP_WAIT, read_part
 from ..protocol.instructions import CallCredential, Gen, Parallel, ReadRange
+from ..transport.prefetch import Prefetch
 from ..transport.rawrange import PartReader
 
 
@@ -34,14 +35,14 @@ async def read_range(reader: PartReader, step: ReadRange) -> None:
 
 
 async def stream_range(reader: PartReader, step: ReadRange) -> AsyncIterator[tuple[int, bytes]]:
-    """The lean socket reader's pieces of a streamed download, each received in a thread; failures end them
-    early and leave the rest to httpx."""
-    pieces = reader.stream(step)
+    """The lean socket reader's pieces of a streamed download, received and hashed on a thread of their own a
+    few pieces ahead (the event loop only awaits them); failures end them early and leave the rest to httpx."""
+    ahead = Prefetch(reader.stream(step), name="dockyard-stream-reader")
     try:
-        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+        while (piece := await ahead.aget()) is not None:
             yield piece
     finally:
-        await asyncio.to_thread(pieces.close)
+        ahead.close()
 
 
 async def parallel(run: Callable[[Gen[None]], Awaitable[None]], step: Parallel) -> None:
