@@ -23,6 +23,12 @@ def _pieces(start: int, end: int) -> list[tuple[int, bytes]]:
     return [(offset, BLOB[offset : min(end, offset + PIECE)]) for offset in range(start, end, PIECE)]
 
 
+def _write_part(sink: FileSink, written: list[int], index: int, start: int, end: int) -> None:
+    for offset, piece in _pieces(start, end):
+        sink.write(piece, offset)
+        written[index] = offset + len(piece)
+
+
 def test_bytes_written_in_order_are_hashed_as_they_are_written(tmp_path: Path) -> None:
     sink = FileSink(tmp_path / "blob", DIGEST)
     buffer = bytearray(PIECE)
@@ -71,13 +77,8 @@ def test_two_writers_and_a_catching_up_hash_agree_on_every_byte(tmp_path: Path) 
         middle = 17 * PIECE + 99
         written = [0, middle]
 
-        def part(index: int, start: int, end: int) -> None:
-            for offset, piece in _pieces(start, end):
-                sink.write(piece, offset)
-                written[index] = offset + len(piece)
-
-        threads = [threading.Thread(target=part, args=(0, 0, middle)),
-                   threading.Thread(target=part, args=(1, middle, len(BLOB)))]
+        threads = [threading.Thread(target=_write_part, args=(sink, written, 0, 0, middle)),
+                   threading.Thread(target=_write_part, args=(sink, written, 1, middle, len(BLOB)))]
         for thread in threads:
             thread.start()
         while sink.hashed < middle:
