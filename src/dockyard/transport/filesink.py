@@ -17,7 +17,9 @@ from pathlib import Path
 from ..errors import DigestValidationError
 from ..oci.digest import Hasher, parse_digest
 
-HASH_READ = 4 * 1024 * 1024
+#: Read-back size for hashing bytes written ahead: 1 MiB stays in the core's cache between the read and the hash
+#: (4 MiB cost 3-10% more CPU per GiB in ``download_blob_to_file`` on the benchmark machine).
+HASH_READ = 1024 * 1024
 
 
 class FileSink:
