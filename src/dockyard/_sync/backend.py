@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any
@@ -41,10 +41,10 @@ def read_range(reader: PartReader, step: ReadRange) -> None:
     reader(step)
 
 
-def stream_range(reader: PartReader, step: ReadRange) -> Iterator[tuple[int, bytes]]:
-    """The lean socket reader's pieces of a streamed download, received and hashed on a thread of their own a
-    few pieces ahead (:class:`~dockyard.transport.prefetch.Prefetch`), so the next piece arrives while the caller
-    handles this one; failures end them early and leave the rest to httpx.
+def stream_range(reader: PartReader, step: ReadRange) -> Generator[tuple[int, bytes], None, None]:
+    """The lean socket reader's pieces of a streamed download, received and hashed on a thread of their own
+    ahead of the caller (:class:`~dockyard.transport.prefetch.Prefetch`), so the next piece arrives while the
+    caller handles this one; failures end them early and leave the rest to httpx.
 
     The reader's state is final once the pieces end: the thread marks the end only after the reader's generator
     finished. A caller that stops early leaves the thread to close the reader on its own."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from ..protocol.download import CATCH_UP_WAIT, read_part
@@ -34,9 +34,9 @@ async def read_range(reader: PartReader, step: ReadRange) -> None:
         await asyncio.to_thread(reader, step)
 
 
-async def stream_range(reader: PartReader, step: ReadRange) -> AsyncIterator[tuple[int, bytes]]:
-    """The lean socket reader's pieces of a streamed download, received and hashed on a thread of their own a
-    few pieces ahead (the event loop only awaits them); failures end them early and leave the rest to httpx."""
+async def stream_range(reader: PartReader, step: ReadRange) -> AsyncGenerator[tuple[int, bytes], None]:
+    """The lean socket reader's pieces of a streamed download, received and hashed on a thread of their own
+    ahead of the caller (the event loop only awaits them); failures end them early and leave the rest to httpx."""
     ahead = Prefetch(reader.stream(step), name="dockyard-stream-reader")
     try:
         while (piece := await ahead.aget()) is not None:
