@@ -106,3 +106,23 @@ def test_the_sync_stream_receives_ahead_on_its_own_thread_and_lets_go_when_aband
     while _stream_readers():
         assert time.monotonic() < deadline, "an abandoned stream's reader thread stays behind"
         time.sleep(0.05)
+
+
+async def test_the_async_stream_receives_ahead_on_its_own_thread_and_lets_go_when_abandoned(
+    reply_server: CannedReplyServer,
+) -> None:
+    """The async flavour too: while the coroutine holds one piece, the next is received (and hashed) on a reader
+    thread, the event loop only awaits it; a caller that stops early leaves no reader thread behind."""
+    from dockyard.aio import ContainerRegistryClient as AsyncClient
+
+    reply_server.reply = _ok(BLOB)
+    async with AsyncClient(f"http://127.0.0.1:{reply_server.port}") as client:
+        stream = await client.download_blob("repo", DIGEST)
+        first = await anext(stream)
+        assert first == BLOB[: len(first)]
+        assert _stream_readers(), "the next piece is received on a reader thread while the caller holds this one"
+        await stream.close()
+    deadline = time.monotonic() + 10
+    while _stream_readers():
+        assert time.monotonic() < deadline, "an abandoned stream's reader thread stays behind"
+        time.sleep(0.05)

@@ -181,3 +181,28 @@ def test_credentials_stay_off_plain_http_to_other_hosts() -> None:
 )
 def test_parse_time_reads_acr_timestamps(text: object, expected: datetime | None) -> None:
     assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize("reached", [True, False])
+def test_a_read_that_reached_the_registry_waits_out_a_refused_connection(reached: bool) -> None:
+    """A part of a file download (or a read that received bytes) whose registry refuses the next connection
+    waits and tries again, as after a restart; a registry never reached still fails at once."""
+    from dockyard.errors import ServiceRequestError
+    from dockyard.protocol.download import BlobReadState, read_blob
+
+    session = Session("http://127.0.0.1:1")
+    state = BlobReadState(session, "repo", "sha256:" + "0" * 64, offset=100, end=199, verify=False)
+    state.reached = reached
+    gen = read_blob(state)
+    assert isinstance(next(gen), Request)
+    refused = ServiceRequestError("refused", connect_failed=True)
+    if not reached:
+        with pytest.raises(ServiceRequestError):
+            gen.throw(refused)
+        return
+    for _ in range(5):  # MAX_RESUMES
+        assert isinstance(gen.throw(refused), Sleep)
+        request = gen.send(None)
+        assert isinstance(request, Request) and request.headers["Range"] == "bytes=100-199"
+    with pytest.raises(ServiceRequestError):
+        gen.throw(refused)

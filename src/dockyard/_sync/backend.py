@@ -7,16 +7,15 @@ running the parts of a parallel download in threads.
 from __future__ import annotations
 
 import inspect
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any
 
 from ..protocol.download import CATCH_UP_WAIT, read_part
 from ..protocol.instructions import CallCredential, Gen, Parallel, ReadRange
+from ..transport.prefetch import Prefetch
 from ..transport.rawrange import PartReader
 
 
@@ -42,54 +41,19 @@ def read_range(reader: PartReader, step: ReadRange) -> None:
     reader(step)
 
 
-#: Pieces (of at most 1 MiB) a streamed download's reader thread may receive ahead of the caller.
-PREFETCH = 2
-#: How often a reader thread whose caller is slow checks whether the caller gave up (seconds).
-_PREFETCH_POLL = 0.1
+def stream_range(reader: PartReader, step: ReadRange) -> Generator[tuple[int, bytes], None, None]:
+    """The lean socket reader's pieces of a streamed download, received and hashed on a thread of their own
+    ahead of the caller (:class:`~dockyard.transport.prefetch.Prefetch`), so the next piece arrives while the
+    caller handles this one; failures end them early and leave the rest to httpx.
 
-_Item = tuple[int, bytes] | BaseException | None
-
-
-def stream_range(reader: PartReader, step: ReadRange) -> Iterator[tuple[int, bytes]]:
-    """The lean socket reader's pieces of a streamed download, received on a thread of their own up to
-    :data:`PREFETCH` pieces ahead, so the next piece arrives while the caller handles this one (as the async
-    flavour's reader thread does); failures end them early and leave the rest to httpx.
-
-    The reader's state is final once the pieces end: the thread puts the end mark only after the reader's
-    generator finished. A caller that stops early leaves the thread to close the reader on its own."""
-    pieces = reader.stream(step)
-    ahead: queue.Queue[_Item] = queue.Queue(PREFETCH)
-    gave_up = threading.Event()
-
-    def offer(item: _Item) -> bool:
-        while not gave_up.is_set():
-            try:
-                ahead.put(item, timeout=_PREFETCH_POLL)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def receive() -> None:
-        try:
-            for piece in pieces:
-                if not offer(piece):
-                    break
-        except BaseException as exc:  # handed to the caller's thread
-            pieces.close()
-            offer(exc)
-            return
-        pieces.close()
-        offer(None)
-
-    threading.Thread(target=receive, name="dockyard-stream-reader", daemon=True).start()
+    The reader's state is final once the pieces end: the thread marks the end only after the reader's generator
+    finished. A caller that stops early leaves the thread to close the reader on its own."""
+    ahead = Prefetch(reader.stream(step), name="dockyard-stream-reader")
     try:
-        while (item := ahead.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        while (piece := ahead.get()) is not None:
+            yield piece
     finally:
-        gave_up.set()
+        ahead.close()
 
 
 def parallel(run: Callable[[Gen[None]], None], step: Parallel) -> None:

@@ -73,8 +73,12 @@ class SyncDriver:
                     if isinstance(step, Emit):
                         yield step.offset, step.data
                     elif isinstance(step, ReadRange) and step.sink is None:
-                        for piece in backend.stream_range(self.part_reader, step):
-                            yield piece
+                        pieces = backend.stream_range(self.part_reader, step)
+                        try:
+                            for piece in pieces:
+                                yield piece
+                        finally:
+                            pieces.close()  # a caller that stops early stops the reader now
                     else:
                         stepper.value = self.execute(step, bodies)
                 except httpx.TransportError as exc:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from ..protocol.download import CATCH_UP_WAIT, read_part
 from ..protocol.instructions import CallCredential, Gen, Parallel, ReadRange
+from ..transport.prefetch import Prefetch
 from ..transport.rawrange import PartReader
 
 
@@ -33,15 +34,15 @@ async def read_range(reader: PartReader, step: ReadRange) -> None:
         await asyncio.to_thread(reader, step)
 
 
-async def stream_range(reader: PartReader, step: ReadRange) -> AsyncIterator[tuple[int, bytes]]:
-    """The lean socket reader's pieces of a streamed download, each received in a thread; failures end them
-    early and leave the rest to httpx."""
-    pieces = reader.stream(step)
+async def stream_range(reader: PartReader, step: ReadRange) -> AsyncGenerator[tuple[int, bytes], None]:
+    """The lean socket reader's pieces of a streamed download, received and hashed on a thread of their own
+    ahead of the caller (the event loop only awaits them); failures end them early and leave the rest to httpx."""
+    ahead = Prefetch(reader.stream(step), name="dockyard-stream-reader")
     try:
-        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+        while (piece := await ahead.aget()) is not None:
             yield piece
     finally:
-        await asyncio.to_thread(pieces.close)
+        ahead.close()
 
 
 async def parallel(run: Callable[[Gen[None]], Awaitable[None]], step: Parallel) -> None:

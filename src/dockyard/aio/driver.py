@@ -72,8 +72,12 @@ class AsyncDriver:
                     if isinstance(step, Emit):
                         yield step.offset, step.data
                     elif isinstance(step, ReadRange) and step.sink is None:
-                        async for piece in backend.stream_range(self.part_reader, step):
-                            yield piece
+                        pieces = backend.stream_range(self.part_reader, step)
+                        try:
+                            async for piece in pieces:
+                                yield piece
+                        finally:
+                            await pieces.aclose()  # a caller that stops early stops the reader now
                     else:
                         stepper.value = await self.execute(step, bodies)
                 except httpx.TransportError as exc:

@@ -11,7 +11,7 @@ from ..errors import DigestValidationError, HttpResponseError, ResponseTooLargeE
 from ..oci.digest import Hasher, parse_digest
 from ..oci.ranges import parse_content_range, range_header
 from . import paths
-from .instructions import CloseResponse, Emit, Gen, NextChunk, OpenSink, Parallel, ReadRange, Request
+from .instructions import CloseResponse, Emit, Gen, NextChunk, OpenSink, Parallel, ReadRange, Request, Sleep
 from .messages import Response
 from .responses import error_from_response
 from .session import Session
@@ -89,6 +89,9 @@ class BlobReadState:
         self._skip = 0
         #: One past the last byte written to a sink (it trails ``position`` while a write is under way).
         self.written = offset
+        #: Whether the registry is known to serve this blob (a part of a download whose first answer came, or a
+        #: read that received bytes): a connection it then refuses is a restart to wait out, not an error.
+        self.reached = False
 
     @property
     def expected_end(self) -> int | None:
@@ -195,6 +198,7 @@ class BlobReadState:
         if self.hasher is not None:
             self.hasher.update(chunk)
         self.position += len(chunk)
+        self.reached = True
         if self.progress is not None:
             self.progress(len(chunk))
         return chunk
@@ -262,8 +266,11 @@ def first_file_read(
 def part_read(
     session: Session, repository: str, digest: str, part: Part, progress: Callable[[int], None] | None = None
 ) -> BlobReadState:
-    """The read of one part of a parallel download."""
-    return BlobReadState(session, repository, digest, offset=part.start, end=part.end, progress=progress, verify=False)
+    """The read of one part of a parallel download (the registry answered the download's first request)."""
+    state = BlobReadState(session, repository, digest, offset=part.start, end=part.end, progress=progress,
+                          verify=False)
+    state.reached = True
+    return state
 
 
 def use_parallel(state: BlobReadState, response: Response, threshold: int = PARALLEL_THRESHOLD) -> bool:
@@ -320,7 +327,14 @@ def read_blob(state: BlobReadState, sink: Sink | None = None, response: Response
     """
     while True:
         if response is None:
-            response = yield from state.open()
+            try:
+                response = yield from state.open()
+            except ServiceRequestError as exc:
+                # A registry that served this blob and now refuses connections is restarting: wait and resume.
+                if not (exc.connect_failed and state.reached and state.resume_allowed(exc)):
+                    raise
+                yield Sleep(state.session.retry.delay(state.resumes - 1, None))
+                continue
         if state.unbounded:
             yield from state.learn_size()
         try:
@@ -364,27 +378,28 @@ def download_to_file(
     """Download a blob to ``path``: temp file, verified digest, atomic rename. Returns the size.
 
     The first request asks for a bounded range; its answer tells the size and whether the server does
-    ranges. Big blobs then go as parallel ranges (written with ``pwrite``, hashed in order as they land);
-    others continue sequentially. Servers that ignore ``Range`` send the whole blob in the first answer.
+    ranges. Big blobs then go as parallel ranges from byte 0 (written with ``pwrite``, hashed in order as they
+    land; the first answer's body is not read); others continue sequentially. Servers that ignore ``Range``
+    send the whole blob in the first answer.
     """
     sink: Sink = yield OpenSink(path, digest)
     try:
         first = first_file_read(session, repository, digest, progress, size)
         response = yield from first.open()
         first.take_whole_body(response)
-        parallel = use_parallel(first, response)
-        yield from read_blob(first, sink, response)
-        if not parallel:
+        if not use_parallel(first, response):
+            yield from read_blob(first, sink, response)
             if first.total is not None and first.position < first.total:
                 rest = BlobReadState(session, repository, digest, offset=first.position, progress=progress,
                                      verify=False, size=first.total)
                 yield from read_blob(rest, sink)
             return sink.commit()
+        # The answer told what the plan needs; the parts (over the lean reader) fetch every byte, its own too.
+        yield CloseResponse(response)
         total = first.total or 0
-        sink.hash_through(first.position)
         # More readers than cores only add contention: the copy and the hash are CPU work on loopback.
         concurrency = max(1, min(concurrency, os.cpu_count() or 2))
-        parts = plan_parts(total, first.position, concurrency)
+        parts = plan_parts(total, 0, concurrency)
         states = [part_read(session, repository, digest, part, progress) for part in parts]
         yield Parallel(states, sink, concurrency)
         return sink.commit(total)

@@ -1,18 +1,25 @@
 """Writing a downloaded blob to a file: temp file, positional writes, in-order hashing, atomic rename.
 
+A write that lands right where the hash stands is hashed straight from the caller's buffer (still in the core's
+cache); bytes written ahead of it (a later part of a parallel download) are read back from the page cache when
+the hash gets there.
+
 Local file work only (no network): shared by the sync and async ``download_blob_to_file``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from pathlib import Path
 
 from ..errors import DigestValidationError
 from ..oci.digest import Hasher, parse_digest
 
-HASH_READ = 4 * 1024 * 1024
+#: Read-back size for hashing bytes written ahead: 1 MiB stays in the core's cache between the read and the hash
+#: (4 MiB cost 3-10% more CPU per GiB in ``download_blob_to_file`` on the benchmark machine).
+HASH_READ = 1024 * 1024
 
 
 class FileSink:
@@ -25,27 +32,41 @@ class FileSink:
         self.temp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.part")
         self.fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         self.hashed = 0
+        #: How many of the hashed bytes were read back from the file (the rest were hashed as they were written).
+        self.read_back = 0
         self.size = 0
         self._buffer = bytearray(HASH_READ)
+        self._hashing = threading.Lock()
 
     def write(self, data: bytes | memoryview, offset: int) -> None:
-        """Write ``data`` at ``offset`` (safe from several threads: ``pwrite`` does not share a file position)."""
+        """Write ``data`` at ``offset`` (safe from several threads: ``pwrite`` does not share a file position);
+        hash it from ``data`` when it continues the bytes hashed so far and nobody else is hashing."""
         view = memoryview(data)
+        start = offset
         while view:
             written = os.pwrite(self.fd, view, offset)
             view = view[written:]
             offset += written
         self.size = max(self.size, offset)
+        if start == self.hashed and self._hashing.acquire(blocking=False):
+            try:
+                if start == self.hashed:  # still: checked again now that nobody else can hash
+                    self.hasher.update(data)
+                    self.hashed = offset
+            finally:
+                self._hashing.release()
 
     def hash_through(self, end: int) -> None:
         """Hash the file's bytes from where hashing stopped up to ``end`` (they must be written already)."""
         view = memoryview(self._buffer)
-        while self.hashed < end:
-            got = os.preadv(self.fd, [view[: min(len(view), end - self.hashed)]], self.hashed)
-            if got <= 0:
-                raise OSError(f"{self.temp}: short read at byte {self.hashed}")
-            self.hasher.update(view[:got])
-            self.hashed += got
+        with self._hashing:
+            while self.hashed < end:
+                got = os.preadv(self.fd, [view[: min(len(view), end - self.hashed)]], self.hashed)
+                if got <= 0:
+                    raise OSError(f"{self.temp}: short read at byte {self.hashed}")
+                self.hasher.update(view[:got])
+                self.hashed += got
+                self.read_back += got
 
     def commit(self, total: int | None = None) -> int:
         """Hash the rest, verify the digest and rename into place; returns the size."""

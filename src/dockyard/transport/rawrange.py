@@ -4,7 +4,8 @@ httpx moves a response body in 64 KiB pieces through h11, which costs more Pytho
 download at memory speed can afford. For plain blob GETs whose credentials are already known this
 reader receives straight from the socket in large pieces: a parallel part into a reusable buffer
 (``recv_into``) written with ``pwrite``; a streamed download as ``bytes`` of :data:`STREAM_PIECE` each,
-hashed on a thread of its own while the next piece arrives (:mod:`dockyard.oci.hashthread`).
+received and hashed on a thread of its own (:mod:`dockyard.transport.prefetch`) while the caller handles the
+piece before.
 ``recv`` and ``pwrite`` release the GIL, and so does hashing, so the work overlaps. Anything unusual (a
 redirect, another status, chunked encoding, a proxy or a custom transport) raises :class:`Unsupported`
 and the caller continues over httpx from where this stopped.
@@ -18,7 +19,6 @@ import struct
 from collections.abc import Generator, Iterator
 from urllib.parse import urlsplit
 
-from ..oci.hashthread import HashThread
 from ..oci.ranges import parse_content_range, range_header
 from ..protocol.download import BlobReadState, Sink
 from ..protocol.instructions import ReadRange
@@ -161,14 +161,13 @@ def stream_body(
     url: str, headers: dict[str, str], state: BlobReadState, *, timeout: float, context: ssl.SSLContext,
     piece: int = STREAM_PIECE,
 ) -> Iterator[tuple[int, bytes]]:
-    """``(offset, bytes)`` pieces of ``state``'s remaining bytes from ``url``; the digest is hashed on a thread
-    of its own meanwhile (complete in ``state.hasher`` when this ends, however it ends).
+    """``(offset, bytes)`` pieces of ``state``'s remaining bytes from ``url``, each hashed (``state.feed``) as it
+    arrives, on the thread that receives it: the piece is still in the core's cache, and the hash releases the
+    GIL while the consumer's thread handles the piece before.
 
     Raises :class:`Unsupported` or OSError before or while reading; ``state`` then tells where it stopped.
     """
     sock, rest = _open(url, headers, state, timeout=timeout, context=context)
-    hasher, state.hasher = state.hasher, None
-    hashing = HashThread(hasher) if hasher is not None else None
     try:
         while not state.complete:
             wanted = min(piece, (state.expected_end or 0) - state.position)
@@ -180,15 +179,10 @@ def stream_body(
                 raise ConnectionError(f"connection closed at byte {state.position}")
             offset = state.position
             data = state.feed(data)
-            if hashing is not None:
-                hashing.update(data)
             if data:
                 yield offset, data
     finally:
         sock.close()
-        if hashing is not None:
-            hashing.join()
-        state.hasher = hasher
 
 
 class PartReader:
