@@ -118,12 +118,6 @@ def serve(
         help="on: blob GETs from object storage answer 307 to a short-lived presigned URL; off: the server "
         "streams them.",
     ),
-    upload_pages: str = typer.Option(
-        "drop",
-        "--upload-pages",
-        help="drop: once a received blob is fsynced, its pages leave the page cache, so the next upload writes "
-        "into recycled memory (cheaper on VMs); keep: leave them cached for pulls right after the push.",
-    ),
     metadata_url: str | None = typer.Option(
         None,
         "--metadata-url",
@@ -200,9 +194,6 @@ def serve(
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-    if upload_pages not in ("drop", "keep"):
-        typer.echo(f"error: --upload-pages must be drop or keep, not {upload_pages!r}", err=True)
-        raise typer.Exit(2)
     if storage_redirect not in ("on", "off"):
         typer.echo(f"error: --storage-redirect must be on or off, not {storage_redirect!r}", err=True)
         raise typer.Exit(2)
@@ -236,7 +227,6 @@ def serve(
         public_url=public_url,
         storage_url=storage_url,
         storage_redirect=storage_redirect == "on",
-        keep_upload_pages=upload_pages == "keep",
         metadata_url=metadata_url,
         token_key_file=str(token_key_file.resolve()) if token_key_file else None,
         gc_interval=interval,

@@ -126,8 +126,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         server_log.start()
         registry = await asyncio.to_thread(
-            Registry.open, data_dir, config.metadata_url, config.storage_url, storage_redirect=config.storage_redirect,
-            keep_upload_pages=config.keep_upload_pages,
+            Registry.open, data_dir, config.metadata_url, config.storage_url, storage_redirect=config.storage_redirect
         )
         app.state.registry = registry
         cache = PullThroughCache(registry, CacheRules(rule_from_json(text) for text in config.cache_rules))

@@ -60,9 +60,6 @@ class ServerConfig:
     #: redirect to a presigned URL unless ``storage_redirect`` is off.
     storage_url: str | None = None
     storage_redirect: bool = True
-    #: Keep a received upload's pages in the page cache after its fsync (default: dropped, see
-    #: ``storage.blobs._persist``; files storage only).
-    keep_upload_pages: bool = False
     #: Where the metadata lives: ``sqlite:///path/metadata.db`` or ``postgresql://…`` (``None``: SQLite in the
     #: data directory).
     metadata_url: str | None = None

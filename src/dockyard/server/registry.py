@@ -159,7 +159,7 @@ class Registry:
     @classmethod
     def open(
         cls, data_dir: Path, metadata_url: str | None = None, storage_url: str | None = None, *,
-        storage_redirect: bool = True, keep_upload_pages: bool = False,
+        storage_redirect: bool = True,
     ) -> Registry:
         """The registry of ``data_dir``: metadata at ``metadata_url`` (default: SQLite in ``data_dir``; see
         :func:`~.storage.stores.open_metadata`), blobs and uploads where ``storage_url`` says (default: files in
@@ -170,9 +170,7 @@ class Registry:
 
         make_private_dir(Path(data_dir))
         meta = open_metadata(metadata_url, Path(data_dir))
-        blobs, uploads = open_stores(
-            storage_url, Path(data_dir), redirect=storage_redirect, keep_upload_pages=keep_upload_pages
-        )
+        blobs, uploads = open_stores(storage_url, Path(data_dir), redirect=storage_redirect)
         return cls(meta, blobs, uploads)
 
     def close(self) -> None:

@@ -56,20 +56,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _persist(fd: int, keep_cached: bool) -> None:
-    """fsync the file; then, unless ``keep_cached``, drop its (now clean) pages from the page cache.
-
-    Receiving a blob writes every byte into fresh page-cache pages. Freed pages are cheap to use again, but once a
-    page has been free for a few seconds a VM's balloon driver hands it back to the hypervisor (free page reporting)
-    and the next write faults it in again: measured on the benchmark machine, writing 256 MiB costs 0.45-0.55
-    CPU-s into such pages and 0.04-0.05 into pages freed a moment before. Dropping a committed upload's pages
-    right after its fsync gives the next upload recycled pages; a download of the blob then reads it from disk."""
-    os.fsync(fd)
-    if not keep_cached:
-        with contextlib.suppress(OSError, AttributeError):  # not every platform has posix_fadvise
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-
-
 class FileBlobReader:
     """An open blob file (a :class:`~.protocols.BlobReader`)."""
 
@@ -184,11 +170,9 @@ class FileBlobStore:
 class FileUploadStore:
     """Resumable upload sessions, one directory each, committed into ``blobs`` (a :class:`~.protocols.UploadStore`)."""
 
-    def __init__(self, root: Path, blobs: FileBlobStore, *, keep_cached: bool = False) -> None:
+    def __init__(self, root: Path, blobs: FileBlobStore) -> None:
         self.blobs = blobs
         self.root = Path(root) / "uploads"
-        #: Leave a sealed upload's pages in the page cache (see :func:`_persist`).
-        self.keep_cached = keep_cached
         make_private_dir(self.root)
         self._hashers: dict[str, Hasher] = {}
 
@@ -300,7 +284,7 @@ class FileUploadStore:
             hasher = self._hashers.get(upload_id)
             if hasher is None or hasher.algorithm != algorithm or hasher.size != size:
                 hasher = await asyncio.to_thread(self._hash_file, upload_id, algorithm)
-            await asyncio.to_thread(_persist, fd, self.keep_cached)
+            await asyncio.to_thread(os.fsync, fd)
             yield hasher.digest, hasher.size
 
     def commit(self, upload_id: str, digest: Digest) -> None:

@@ -35,12 +35,9 @@ def storage_folder(url: str | None, data_dir: Path) -> Path:
     return Path(url)
 
 
-def open_stores(
-    url: str | None, data_dir: Path, *, redirect: bool = True, keep_upload_pages: bool = False
-) -> tuple[BlobStore, UploadStore]:
+def open_stores(url: str | None, data_dir: Path, *, redirect: bool = True) -> tuple[BlobStore, UploadStore]:
     """The blob store and its upload store for ``url`` (``None``: files in ``data_dir``). ``redirect``: blob GETs
-    from object storage answer with a presigned URL instead of streaming through the server.
-    ``keep_upload_pages``: files only, leave a received upload's pages cached after its fsync."""
+    from object storage answer with a presigned URL instead of streaming through the server."""
     if is_object_storage(url):
         from .objects import ObjectBlobStore, ObjectUploadStore, open_object_store, parse_object_url
 
@@ -49,4 +46,4 @@ def open_stores(
         return blobs, ObjectUploadStore(blobs)
     folder = storage_folder(url, data_dir)
     files = FileBlobStore(folder)
-    return files, FileUploadStore(folder, files, keep_cached=keep_upload_pages)
+    return files, FileUploadStore(folder, files)
