@@ -3,6 +3,8 @@ process and ``--workers``), clear start-up errors; and ``--public-url`` in the t
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import signal
 import ssl
@@ -204,3 +206,16 @@ def test_public_url_names_the_token_realm_and_service(tmp_path: Path) -> None:
                                                  "scope": "registry:catalog:*", "username": "alice",
                                                  "password": "secret"})
         assert token.status_code == 200, token.text
+
+
+def test_a_large_upload_over_tls_round_trips(tls_server: DockyardServer, ca: CertificateAuthority) -> None:
+    """A ``Content-Length`` body of several MiB is received into the server's pooled buffers through TLS too."""
+    data = os.urandom(5 * 1024 * 1024 + 17)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with httpx.Client(base_url=tls_server.url, verify=ssl.create_default_context(cafile=ca.cert), timeout=60) as http:
+        started = http.post("/v2/tls/large/blobs/uploads/")
+        assert started.status_code == 202, started.text
+        done = http.put(started.headers["Location"], params={"digest": digest}, content=data,
+                        headers={"Content-Type": "application/octet-stream"})
+        assert done.status_code == 201, done.text
+        assert http.get(f"/v2/tls/large/blobs/{digest}").content == data

@@ -20,8 +20,8 @@ Every answer written here carries an OCI JSON error body and ``Connection: close
 Zero copy: stock uvicorn appends every body piece the parser delivers to a ``bytearray`` and copies that into a
 new ``bytes`` for each ``http.request`` message: two extra copies of every uploaded byte, which made the event
 loop the bottleneck of large blob uploads. On the uvicorn releases this was written against, a piece that
-arrives while nothing is pending is kept as the parser's own ``bytes`` object, and ``receive()`` passes it on as
-is (``bytes()`` of a ``bytes`` object is that object). Pieces that arrive while the application has not yet taken
+arrives while nothing is pending is kept as the parser's own ``bytes`` object, and ``receive()``
+(:class:`PieceCycle`'s) passes it on as is. Pieces that arrive while the application has not yet taken
 the previous one are joined as before. Flow control (pausing the socket above uvicorn's high-water mark) is
 unchanged.
 
@@ -33,6 +33,18 @@ told nothing of those bytes, so when the body is complete it is replaced by a fr
 were new) that parses whatever follows. The parser has already checked that header (one valid
 ``Content-Length``, no ``Transfer-Encoding`` beside it).
 
+Large bodies are not read through the transport's ``data_received`` at all: once the headers of a request with a
+``Content-Length`` body of at least ``BUFFERED_BODY_MIN`` bytes are parsed, the connection switches its transport
+to a :class:`BodyReceiver` (an ``asyncio.BufferedProtocol``), which has the socket read straight into 1 MiB buffers
+(``recv_into``; uvloop and asyncio both support switching) and hands each full buffer to the application as one
+``memoryview`` piece. That drops the event loop's copy of every read into a new ``bytes`` object and its per-read
+Python work (a few reads per MiB instead of four or more). No read asks for more than the body's remaining bytes,
+so the next request on the connection stays in the socket for the parser, which takes the transport back when the
+body is complete. The buffers come from a :class:`BufferPool` that reuses one only when nothing refers to it any
+more (the application, the storage threads and every ``memoryview`` of it are done), so a piece is never
+overwritten while something may still read it. Flow control is uvicorn's: reading pauses after each piece until the
+application asks for the next one; the header, body and keep-alive limits apply as before.
+
 Importing this module needs ``httptools``; :func:`dockyard.server.run.serve` only names it when that is installed.
 """
 
@@ -41,13 +53,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import httptools
 import uvicorn
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from .config import ServerConfig
 from .errors import RegistryError
@@ -57,6 +70,113 @@ log = logging.getLogger("dockyard.server")
 #: uvicorn releases whose ``on_body`` internals the zero-copy path was written against.
 ZERO_COPY_UVICORN = ("0.54.",)
 _ZERO_COPY = uvicorn.__version__.startswith(ZERO_COPY_UVICORN)
+
+
+#: Request bodies of at least this many bytes (``Content-Length``) are received by a :class:`BodyReceiver`.
+BUFFERED_BODY_MIN = 1024 * 1024
+#: Size of each receive buffer, i.e. of the body pieces the application gets from a :class:`BodyReceiver`.
+PIECE_SIZE = 1024 * 1024
+#: Buffers a process keeps for reuse (one large upload in flight holds up to about 17 of them).
+POOL_BUFFERS = 32
+
+
+class BufferPool:
+    """Receive buffers of one size, each reused only once nothing but the pool refers to it.
+
+    Only the event loop's thread takes buffers; other threads (the storage writer and hasher) only ever drop their
+    references, so a buffer found free cannot be picked up by anyone else in the meantime."""
+
+    #: ``sys.getrefcount`` of a pooled buffer nobody else holds, seen from :meth:`take`'s loop: the pool's list,
+    #: the loop variable and the call's argument.
+    FREE_REFS = 3
+
+    def __init__(self, size: int, keep: int) -> None:
+        self.size = size
+        self._keep = keep
+        self._buffers: list[bytearray] = []
+
+    def take(self) -> bytearray:
+        """A buffer nothing else refers to (a new one, kept for reuse while the pool has room, when none is)."""
+        for buffer in self._buffers:
+            if sys.getrefcount(buffer) == self.FREE_REFS:
+                return buffer
+        buffer = bytearray(self.size)
+        if len(self._buffers) < self._keep:
+            self._buffers.append(buffer)
+        return buffer
+
+
+_pool = BufferPool(PIECE_SIZE, POOL_BUFFERS)
+
+
+class PieceCycle(RequestResponseCycle):
+    """uvicorn's request cycle, handing the body on without copying it.
+
+    uvicorn's ``receive`` returns ``bytes(self.body)``: a copy of every body piece. Here a ``bytes`` piece or a
+    :class:`BodyReceiver`'s ``memoryview`` is handed on as it is; only uvicorn's own ``bytearray`` (which it keeps
+    appending to) is copied. Everything else is uvicorn 0.54's ``receive``."""
+
+    async def receive(self) -> Any:
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        if not self.disconnected and not self.response_complete:
+            self.flow.resume_reading()
+            await self.message_event.wait()
+            self.message_event.clear()
+        if self.disconnected or self.response_complete:
+            return {"type": "http.disconnect"}
+        body: Any = self.body
+        if type(body) is bytearray:
+            body = bytes(body)
+        self.body = bytearray()
+        return {"type": "http.request", "body": body, "more_body": self.more_body}
+
+
+class BodyReceiver(asyncio.BufferedProtocol):
+    """Receives the rest of one request's ``Content-Length`` body with ``recv_into`` (see the module docstring).
+
+    It stands in for the connection's :class:`LimitedHttpToolsProtocol` on the transport until the body is
+    complete, then hands the transport back; closing, end of stream and write flow control go to that protocol."""
+
+    def __init__(self, http: LimitedHttpToolsProtocol, left: int) -> None:
+        self.http = http
+        self.left = left
+        self._buffer: bytearray | None = None
+        self._view: memoryview | None = None
+        self._filled = 0
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._view is None:
+            self._buffer = _pool.take()
+            self._view = memoryview(self._buffer)
+            self._filled = 0
+        end = min(len(self._view), self._filled + self.left)
+        return self._view[self._filled : end]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._filled += nbytes
+        self.left -= nbytes
+        view = self._view
+        assert view is not None
+        if self._filled < len(view) and self.left > 0:
+            self.http.body_progress()
+            return
+        piece = view[: self._filled]
+        self._buffer = self._view = None
+        self.http.body_piece(piece, self.left)
+
+    def eof_received(self) -> bool | None:
+        return self.http.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.http.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.http.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.http.resume_writing()
 
 
 @dataclass(frozen=True)
@@ -140,16 +260,60 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._body_left:
             self._bypass_parser(data)
+        else:
+            self._began_in_read = False
+            super().data_received(data)
+            if self._in_headers and not self._began_in_read and not self.transport.is_closing():
+                # Headers still incomplete and begun in an earlier read: all of this read was header bytes, which
+                # the parser buffers. (A read in which a request begins is covered by the parsed-bytes count.)
+                self._header_bytes += len(data)
+                if self._header_bytes > self.limits.max_header_size:
+                    self._too_large = True
+                    self._header_too_large()
+        if self._body_left is not None and self._body_left >= BUFFERED_BODY_MIN:
+            self._receive_buffered()
+
+    def _receive_buffered(self) -> None:
+        """Let a :class:`BodyReceiver` read the rest of the current request's body, when nothing stands in the way:
+        the request is the one being handled (not queued behind another) and the connection is open."""
+        cycle = self.cycle
+        if (
+            self.transport.is_closing()
+            or self.pipeline
+            or cycle is None
+            or cycle.scope is not self.scope
+            or type(cycle) is not PieceCycle
+            or cycle.response_complete
+            or not cycle.more_body
+        ):
             return
-        self._began_in_read = False
-        super().data_received(data)
-        if self._in_headers and not self._began_in_read and not self.transport.is_closing():
-            # Headers still incomplete and begun in an earlier read: all of this read was header bytes, which the
-            # parser buffers. (A read in which a request begins is covered by the parsed-bytes count.)
-            self._header_bytes += len(data)
-            if self._header_bytes > self.limits.max_header_size:
-                self._too_large = True
-                self._header_too_large()
+        if cycle.body:
+            self.flow.pause_reading()  # the application takes what the parser delivered first
+        self.transport.set_protocol(BodyReceiver(self, self._body_left or 0))
+
+    def body_progress(self) -> None:
+        """Body bytes arrived through a :class:`BodyReceiver` (the body timeout and keep-alive see them)."""
+        self._body_seen = self.loop.time()
+        self._unset_keepalive_if_required()
+
+    def body_piece(self, piece: memoryview, left: int) -> None:
+        """A full buffer (or the body's last bytes) from the :class:`BodyReceiver`: hand it to the application and
+        pause reading until it asks for more; with ``left`` 0 the body is complete and the parser takes over."""
+        self.body_progress()
+        self._body_left = left
+        cycle = self.cycle
+        if not cycle.response_complete and not cycle.disconnected:
+            if cycle.body:
+                # Never expected (reading pauses after each piece until the application takes it): joined.
+                cycle.body = bytes(cycle.body) + piece  # type: ignore[assignment]
+            else:
+                cycle.body = piece  # type: ignore[assignment]
+            self.flow.pause_reading()
+            cycle.message_event.set()
+        if left == 0:
+            self.transport.set_protocol(self)
+            self._new_parser()
+            self.on_message_complete()
 
     def _bypass_parser(self, data: bytes) -> None:
         """Hand on body bytes of a ``Content-Length`` request without the parser (see the module docstring)."""
@@ -160,13 +324,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         rest = data[left:] if len(data) > left else b""
         self.on_body(data if not rest else data[:left])
-        # The parser never saw this body: a new one starts at the next request, as on a new connection.
-        self.parser = httptools.HttpRequestParser(self)
-        with contextlib.suppress(AttributeError):  # httptools < 0.6.3 (uvicorn sets the same leniency)
-            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self._new_parser()
         self.on_message_complete()
         if rest and not self.transport.is_closing():
             self.data_received(rest)
+
+    def _new_parser(self) -> None:
+        """The parser never saw the body just received: a new one starts at the next request, as on a new
+        connection."""
+        self.parser = httptools.HttpRequestParser(self)
+        with contextlib.suppress(AttributeError):  # httptools < 0.6.3 (uvicorn sets the same leniency)
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
 
     def _plain_body_length(self) -> int | None:
         """The ``Content-Length`` of the request whose headers were just parsed, when its body may bypass the
@@ -218,6 +386,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = False
         self._cancel_header_timer()
         super().on_headers_complete()
+        if _ZERO_COPY and self.cycle is not None and self.cycle.scope is self.scope:
+            # Before its task first runs (the task only starts on the loop's next turn): receive() without copies.
+            self.cycle.__class__ = PieceCycle
         if self.cycle is not None and self.cycle.scope is self.scope and self.cycle.more_body:
             self._body_seen = self.loop.time()
             self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timeout)

@@ -37,6 +37,10 @@ from .records import UploadState
 #: Bytes gathered from the request before one write+hash step in the I/O thread.
 WRITE_BATCH = 4 * 1024 * 1024
 
+#: A body (or its tail) of at most this many bytes is written and hashed on the event loop: less than a thread
+#: hand-off costs.
+INLINE_TAIL = 64 * 1024
+
 #: Name prefix of a session directory being assembled (never a valid upload id).
 _STAGING = ".new-"
 #: Seconds after which a staging directory left by a crash is removed.
@@ -378,6 +382,14 @@ async def _copy_stream(body: AsyncIterator[bytes], fd: int, hasher: Hasher | Non
                 await pipeline.submit(batch)
                 total += size
                 batch, size = [], 0
+        if batch and (pipeline is not None or size > INLINE_TAIL):
+            # The last, partial batch goes to the threads too: up to WRITE_BATCH bytes of write and hash would
+            # otherwise hold up the event loop for milliseconds.
+            if pipeline is None:
+                pipeline = _Pipeline(fd, hasher)
+            await pipeline.submit(batch)
+            total += size
+            batch, size = [], 0
     finally:
         if pipeline is not None:
             await pipeline.close()
