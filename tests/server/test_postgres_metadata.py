@@ -164,6 +164,30 @@ def test_an_unreachable_database_is_503_and_the_server_recovers(
         assert http.get("/v2/outage/app/tags/list").json()["tags"] == ["v1", "v2"]
 
 
+def test_connections_the_database_dropped_are_replaced_by_the_next_request(
+    tmp_path: Path, postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    """Every pooled connection is cut (as a PostgreSQL restart does) while the database stays up: the next read
+    (one snapshot, or one statement alone) and the next write each find a dropped connection, and are answered on
+    a new one, not with 503."""
+    name = postgres_url.rsplit("/", 1)[1]
+    drop = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    with _serve(tmp_path, "srv", postgres_url) as server, httpx.Client(base_url=server.url, timeout=30.0) as http:
+        image = make_image(seed="pg-dropped", layers=1)
+        push(image, server.url, "dropped/app", "v1", client=http)
+        for _ in range(8):  # fill the pool: every reader thread holds a connection it returns
+            assert http.get("/v2/dropped/app/manifests/v1").status_code == 200
+        postgres_cluster.sql(drop)
+        assert http.get("/v2/dropped/app/manifests/v1").status_code == 200
+        postgres_cluster.sql(drop)
+        assert http.get("/v2/dropped/app/tags/list").json()["tags"] == ["v1"]
+        postgres_cluster.sql(drop)
+        assert http.head(f"/v2/dropped/app/blobs/{image.blobs[-1].digest}").status_code == 200
+        postgres_cluster.sql(drop)
+        push(make_image(seed="pg-dropped-2", layers=1), server.url, "dropped/app", "v2", client=http)
+        assert http.get("/v2/dropped/app/tags/list").json()["tags"] == ["v1", "v2"]
+
+
 def test_gc_reads_the_references_from_postgres(tmp_path: Path, postgres_url: str) -> None:
     kept, dropped = make_image(seed="pg-gc-kept", layers=1), make_image(seed="pg-gc-dropped", layers=1)
     with _serve(tmp_path, "srv", postgres_url) as server, httpx.Client(base_url=server.url, timeout=30.0) as http:
