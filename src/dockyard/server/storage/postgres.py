@@ -25,7 +25,8 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -33,6 +34,7 @@ from sqlalchemy.dialects.postgresql import insert
 from . import records as r
 from . import tables as t
 from .protocols import StoreGoneError
+from .resolve import Resolved, resolve_manifest
 from .schema import SchemaError, describe, engine_url, state_of
 
 #: The advisory lock key every write transaction takes ("dockyard" + 1, distinct from the migration lock).
@@ -110,6 +112,23 @@ def _token(row: sa.Row[Any]) -> r.TokenRecord:
 
 def _scope_map(row: sa.Row[Any]) -> r.ScopeMapRecord:
     return r.ScopeMapRecord(row.name, row.description, _rules(row.rules), row.created)
+
+
+class _Part:
+    """The columns of one table in a joined row (their labels start with ``prefix``), as a row of their own."""
+
+    def __init__(self, row: sa.Row[Any], prefix: str) -> None:
+        self._values = {k[len(prefix):]: v for k, v in row._mapping.items() if k.startswith(prefix)}
+
+    def present(self, column: str) -> bool:
+        """False when the table was not selected, or the outer join found no row (a NOT NULL ``column`` is
+        NULL)."""
+        return self._values.get(column) is not None
+
+    def row(self) -> sa.Row[Any]:
+        """A stand-in row: attribute access and ``_mapping``, what the record builders use."""
+        values = self._values
+        return cast("sa.Row[Any]", SimpleNamespace(**values, _mapping=values))
 
 
 class PostgresMetadataStore:
@@ -339,6 +358,29 @@ class PostgresMetadataStore:
         columns = [*_INFO, m.c.content] if with_content else _INFO
         row = self._one(sa.select(*columns).where(m.c.repo_id == repo_id, m.c.digest == digest))
         return None if row is None else _manifest(row)
+
+    def resolve_manifest(self, name: str, tag: str | None, digest: str | None) -> Resolved:
+        """One statement (one round trip, one snapshot) outside a transaction: the repository, left-joined with
+        its tag and the manifest the tag or ``digest`` names."""
+        if getattr(self._local, "conn", None) is not None:
+            return resolve_manifest(self, name, tag, digest)
+        repos, tags, m = t.repositories, t.tags, t.manifests
+        joined: sa.FromClause = repos
+        columns = [c.label(f"r_{c.name}") for c in repos.c]
+        if tag is not None:
+            joined = joined.outerjoin(tags, sa.and_(tags.c.repo_id == repos.c.id, tags.c.name == tag))
+            columns += [c.label(f"t_{c.name}") for c in tags.c]
+            wanted: Any = tags.c.digest
+        else:
+            wanted = sa.literal(digest, t.Key)
+        joined = joined.outerjoin(m, sa.and_(m.c.repo_id == repos.c.id, m.c.digest == wanted))
+        columns += [c.label(f"m_{c.name}") for c in m.c]
+        row = self._one(sa.select(*columns).select_from(joined).where(repos.c.name == name))
+        if row is None:
+            return None, None, None
+        repo, found, manifest = (_Part(row, prefix) for prefix in ("r_", "t_", "m_"))
+        return (_repository(repo.row()), _tag(found.row()) if found.present("name") else None,
+                _manifest(manifest.row()) if manifest.present("id") else None)
 
     def manifest_contents(self, repo_id: int, digests: list[str]) -> dict[str, bytes]:
         if not digests:
