@@ -164,6 +164,30 @@ def test_an_unreachable_database_is_503_and_the_server_recovers(
         assert http.get("/v2/outage/app/tags/list").json()["tags"] == ["v1", "v2"]
 
 
+def test_connections_the_database_dropped_are_replaced_by_the_next_request(
+    tmp_path: Path, postgres_cluster: PostgresCluster, postgres_url: str
+) -> None:
+    """Every pooled connection is cut (as a PostgreSQL restart does) while the database stays up: the next read
+    (one snapshot, or one statement alone) and the next write each find a dropped connection, and are answered on
+    a new one, not with 503."""
+    name = postgres_url.rsplit("/", 1)[1]
+    drop = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    with _serve(tmp_path, "srv", postgres_url) as server, httpx.Client(base_url=server.url, timeout=30.0) as http:
+        image = make_image(seed="pg-dropped", layers=1)
+        push(image, server.url, "dropped/app", "v1", client=http)
+        for _ in range(8):  # fill the pool: every reader thread holds a connection it returns
+            assert http.get("/v2/dropped/app/manifests/v1").status_code == 200
+        postgres_cluster.sql(drop)
+        assert http.get("/v2/dropped/app/manifests/v1").status_code == 200
+        postgres_cluster.sql(drop)
+        assert http.get("/v2/dropped/app/tags/list").json()["tags"] == ["v1"]
+        postgres_cluster.sql(drop)
+        assert http.head(f"/v2/dropped/app/blobs/{image.blobs[-1].digest}").status_code == 200
+        postgres_cluster.sql(drop)
+        push(make_image(seed="pg-dropped-2", layers=1), server.url, "dropped/app", "v2", client=http)
+        assert http.get("/v2/dropped/app/tags/list").json()["tags"] == ["v1", "v2"]
+
+
 def test_gc_reads_the_references_from_postgres(tmp_path: Path, postgres_url: str) -> None:
     kept, dropped = make_image(seed="pg-gc-kept", layers=1), make_image(seed="pg-gc-dropped", layers=1)
     with _serve(tmp_path, "srv", postgres_url) as server, httpx.Client(base_url=server.url, timeout=30.0) as http:
@@ -210,3 +234,39 @@ def test_concurrent_pushes_through_two_servers_lose_nothing(tmp_path: Path, post
             assert sorted(http.get("/v2/busy/app/tags/list").json()["tags"]) == sorted(expected)
             repo = http.get("/acr/v1/busy/app").json()
             assert (repo["tagCount"], repo["manifestCount"]) == (len(expected), len(set(expected.values())))
+
+
+def test_one_statement_resolves_a_reference_as_the_separate_queries_do(postgres_url: str) -> None:
+    """``resolve_manifest`` on PostgreSQL is one joined statement: it answers what the repository, tag and manifest
+    queries answer in one snapshot, whatever else the repository holds (other tags, other manifests, locks)."""
+    from dockyard.oci.digest import compute_digest
+    from dockyard.server.storage import records as r
+    from dockyard.server.storage.postgres import PostgresMetadataStore
+    from dockyard.server.storage.resolve import resolve_manifest
+
+    def new(body: bytes, algorithm: str = "sha256") -> r.NewManifest:
+        return r.NewManifest(compute_digest(body, algorithm), "application/vnd.oci.image.manifest.v1+json", len(body),
+                             None, None, None, None, None, None, body)
+
+    store = PostgresMetadataStore(postgres_url)
+    try:
+        tagged, untagged, other = new(b'{"a":1}'), new(b'{"b":2}', "sha512"), new(b'{"c":3}')
+        with store.write():
+            repo_id = store.ensure_repository("resolve/app")
+            for manifest in (tagged, untagged, other):
+                store.put_manifest(repo_id, manifest)
+            store.put_tag(repo_id, "v1", tagged.digest)
+            store.put_tag(repo_id, "locked", other.digest)
+            store.set_tag_attributes(repo_id, "locked", {"read_enabled": False})
+            store.ensure_repository("resolve/empty")
+        cases = [("resolve/app", "v1", None), ("resolve/app", "locked", None), ("resolve/app", "missing", None),
+                 ("resolve/app", None, tagged.digest), ("resolve/app", None, untagged.digest),
+                 ("resolve/app", None, "sha256:" + "0" * 64), ("resolve/empty", "v1", None),
+                 ("resolve/empty", None, tagged.digest), ("resolve/none", "v1", None),
+                 ("resolve/none", None, tagged.digest)]
+        for name, tag, digest in cases:
+            assert store.resolve_manifest(name, tag, digest) == resolve_manifest(store, name, tag, digest), (name, tag)
+        repo, tag_record, manifest = store.resolve_manifest("resolve/app", None, untagged.digest)
+        assert repo is not None and tag_record is None and manifest is not None and manifest.content == b'{"b":2}'
+    finally:
+        store.close()

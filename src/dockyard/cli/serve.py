@@ -85,6 +85,13 @@ def serve(
         min=0,
         help="Verified bearer tokens each server process remembers until they expire (0: verify every request).",
     ),
+    htpasswd_recheck: float = typer.Option(
+        1.0,
+        "--htpasswd-recheck",
+        min=0,
+        help="Seconds between looks at the --htpasswd file while inotify reports no change (changes on this host "
+        "apply at once; others, e.g. on a network file system, within this). 0: look on every request.",
+    ),
     metrics: bool = typer.Option(
         True, "--metrics/--no-metrics", help="Serve Prometheus metrics at /metrics (--no-metrics: 404)."
     ),
@@ -213,7 +220,8 @@ def serve(
     checked_rules = _cache_rules(cache_rules)
     config = ServerConfig(
         data_dir=str(_data_dir(data_dir).resolve()),
-        htpasswd=str(htpasswd.resolve()) if htpasswd else None,
+        # Absolute, symlinks kept: a re-pointed link (a Kubernetes secret's update) is a change of the file.
+        htpasswd=str(htpasswd.absolute()) if htpasswd else None,
         anonymous_pull=anonymous_pull,
         accept_any_aad_token=accept_any_aad_token,
         access_log=_access_log(access_log),
@@ -227,6 +235,7 @@ def serve(
         token_max_lifetime=token_max_lifetime,
         login_failure_limit=login_failure_limit,
         token_cache_size=token_cache_size,
+        htpasswd_recheck=htpasswd_recheck,
         metrics=metrics,
         metrics_auth=metrics_auth,
         log_format=log_format,

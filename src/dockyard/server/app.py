@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sqlite3
 import time
@@ -116,8 +117,20 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(error, head=request.method == "HEAD")
 
 
-def create_app(config: ServerConfig) -> ASGIApp:
-    """Build the application for ``config``; its lifespan opens the stores in ``config.data_dir``."""
+def settle_heap() -> None:
+    """Collect what start-up left behind, then keep every object alive now out of the cyclic garbage collector's
+    passes (``gc.freeze``): they live as long as the process, and a full collection would otherwise walk all of
+    them every few thousand requests (~20 µs per request in B8's profile). Garbage made later is collected as
+    before."""
+    gc.collect()
+    gc.freeze()
+
+
+def create_app(config: ServerConfig, *, serving_process: bool = False) -> ASGIApp:
+    """Build the application for ``config``; its lifespan opens the stores in ``config.data_dir``.
+
+    ``serving_process``: the app is the whole process (a ``dockyard serve`` worker): its lifespan ends start-up
+    with :func:`settle_heap`."""
     data_dir = Path(config.data_dir)
     metrics = Metrics() if config.metrics else None
     server_log = ServerLog(config.log_format, config.log_level)
@@ -135,11 +148,14 @@ def create_app(config: ServerConfig) -> ASGIApp:
         app.state.cache = cache
         if app.state.auth.enabled:
             app.state.auth.attach(registry)
+            app.state.auth.watch_users()
         sweeper = asyncio.create_task(_sweep_uploads(registry, config.upload_ttl, metrics))
         schedule = None
         if config.gc_interval:
             schedule = GcSchedule(*registry.stores, interval=config.gc_interval, min_age=config.gc_min_age)
             schedule.start()
+        if serving_process:
+            settle_heap()
         try:
             yield
         finally:
@@ -149,6 +165,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
             if schedule is not None:
                 await asyncio.to_thread(schedule.stop)
             app.state.auth.attach(None)
+            app.state.auth.unwatch_users()
             await cache.close()
             await asyncio.to_thread(registry.close)
             server_log.stop()
@@ -182,6 +199,7 @@ def create_app(config: ServerConfig) -> ASGIApp:
         login_failure_limit=config.login_failure_limit,
         key_file=Path(config.token_key_file) if config.token_key_file else None,
         token_cache_size=config.token_cache_size,
+        htpasswd_recheck=config.htpasswd_recheck,
     )
     app.state.metrics = metrics
     asgi: ASGIApp = RequestObserver(LoginGate(app, app.state.auth), routes, metrics)
@@ -192,4 +210,4 @@ def create_app(config: ServerConfig) -> ASGIApp:
 
 def app_from_env() -> ASGIApp:
     """Factory for worker processes: settings come from the environment (see :mod:`.config`)."""
-    return create_app(ServerConfig.from_env())
+    return create_app(ServerConfig.from_env(), serving_process=True)

@@ -44,6 +44,9 @@ class ServerConfig:
     login_failure_limit: int = 10
     #: Verified bearer tokens remembered per server process, until they expire (0: verify every request).
     token_cache_size: int = 4096
+    #: Seconds between looks at an htpasswd file inotify watches (changes on this host apply at once; others
+    #: within this); 0: look on every request.
+    htpasswd_recheck: float = 1.0
     #: ``/metrics`` is served (``--no-metrics``: 404), and only to administrators with ``metrics_auth``.
     metrics: bool = True
     metrics_auth: bool = False

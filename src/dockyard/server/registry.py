@@ -680,18 +680,18 @@ class Registry:
 
     def _get_manifest(self, name: str, reference: str) -> ManifestInfo:
         check_name(name)
+        tag_name, digest = None, None
         if is_digest_reference(reference):
-            check_digest(reference)
-        elif not is_valid_tag(reference):
+            digest = str(check_digest(reference))
+        elif is_valid_tag(reference):
+            tag_name = reference
+        else:
             # No manifest can be stored under a malformed tag: unknown (as distribution and the OCI conformance
             # suite expect); writes with a malformed tag stay 400 TAG_INVALID.
             raise e.manifest_unknown(reference)
-        with self._meta.read():
-            repo = self._meta.repository(name)
-            if repo is None:
-                raise e.name_unknown(name)
-            tag, digest = self._resolve_reference(repo, reference)
-            manifest = self._meta.manifest(repo.id, digest, with_content=True) if digest is not None else None
+        repo, tag, manifest = self._meta.resolve_manifest(name, tag_name, digest)  # one snapshot
+        if repo is None:
+            raise e.name_unknown(name)
         if manifest is None:
             raise e.manifest_unknown(reference)
         _check_readable(f"{name}:{reference}", repo, tag, manifest)

@@ -68,7 +68,7 @@ def external_base_url(request: Request) -> str:
             valid = False
     if not valid:
         raise e.bad_request(f"invalid Host header {host[:100]!r}: expected host[:port]")
-    scheme = "https" if request.url.scheme in ("https", "wss") else "http"
+    scheme = "https" if request.scope.get("scheme") in ("https", "wss") else "http"  # what request.url says
     return f"{scheme}://{host.lower()}"
 
 

@@ -22,7 +22,7 @@ import anyio.to_thread
 from starlette.requests import Request
 
 from .accounts import TokenDirectory
-from .htpasswd import HtpasswdError, User, UserFile
+from .htpasswd import RECHECK_SECONDS, HtpasswdError, User, UserFile
 from .keys import KeyFileError, load_signing_key
 from .limiter import FailedLogins
 from .passwords import PasswordChecker
@@ -86,9 +86,10 @@ class Authenticator:
         login_failure_limit: int = 10,
         key_file: Path | None = None,
         token_cache_size: int = VERIFIED_CACHE_SIZE,
+        htpasswd_recheck: float = RECHECK_SECONDS,
     ) -> None:
         self.enabled = htpasswd is not None
-        self.user_file = UserFile(htpasswd) if htpasswd is not None else None
+        self.user_file = UserFile(htpasswd, htpasswd_recheck) if htpasswd is not None else None
         self.anonymous_pull = anonymous_pull
         self.accept_any_aad_token = accept_any_aad_token
         self.tokens = TokenIssuer(
@@ -96,6 +97,8 @@ class Authenticator:
         )
         self.passwords = PasswordChecker()
         self.failures = FailedLogins(login_failure_limit)
+        #: The credential fingerprint of each htpasswd user's current line, with the users it was computed for.
+        self._credentials: tuple[dict[str, User], dict[str, str]] = ({}, {})
         #: Repository-scoped tokens and scope maps, as last read from the store (see :meth:`sync_tokens`).
         self.directory = TokenDirectory()
         self._registry: Registry | None = None
@@ -130,11 +133,31 @@ class Authenticator:
 
     def _prepare(self) -> None:
         self.passwords.prepare(self._cost())
+        users = self.users
+        self._credentials = (users, {name: self.tokens.fingerprint(user.line) for name, user in users.items()})
+
+    def _credential(self, name: str) -> str | None:
+        """The fingerprint tokens of htpasswd user ``name`` must carry, ``None`` when there is no such user."""
+        users, fingerprints = self._credentials
+        if users is not self.users:  # reloaded, not prepared yet: compute it from the users now in force
+            user = self.users.get(name)
+            return self.tokens.fingerprint(user.line) if user is not None else None
+        return fingerprints.get(name)
 
     def _reload(self) -> None:
         assert self.user_file is not None
         self.user_file.reload()
         self._prepare()
+
+    def watch_users(self) -> None:
+        """Learn of htpasswd changes from the running event loop (inotify) instead of a ``stat`` per request."""
+        if self.user_file is not None:
+            self.user_file.watch()
+
+    def unwatch_users(self) -> None:
+        """Stop :meth:`watch_users` (on the same loop)."""
+        if self.user_file is not None:
+            self.user_file.unwatch()
 
     async def sync_users(self) -> None:
         """Re-read the htpasswd file (off the loop) when it changed on disk: removed users and changed passwords
@@ -220,8 +243,8 @@ class Authenticator:
         if not self.enabled:
             return True
         if grant.source == SOURCE_HTPASSWD:
-            user = self.users.get(grant.subject)
-            return user is not None and grant.credential == self.tokens.fingerprint(user.line)
+            credential = self._credential(grant.subject)
+            return credential is not None and grant.credential == credential
         if grant.source == SOURCE_TOKEN:
             return self.directory.bound(grant.subject, grant.credential) is not None
         if grant.source == SOURCE_AAD:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import errors as e
 from ..rendering import error_response
 from . import BASIC_GRANT, Authenticator, LoginThrottled
+
+
+def authorization_header(scope: Scope) -> str | None:
+    """The request's ``Authorization`` value, or ``None``: the first one, as Starlette's ``Headers.get`` answers (ASGI
+    header names are lower case), without building a ``Headers`` for it."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
 
 
 def client_address(scope: Scope) -> str:
@@ -30,7 +38,7 @@ class LoginGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.auth.enabled:
             await self.auth.sync_users()
-            header = Headers(scope=scope).get("authorization")
+            header = authorization_header(scope)
             if header and header[:7].lower() == "bearer " and self.auth.bearer_needs_tokens(header[7:].strip()):
                 await self.auth.sync_tokens()  # (Basic credentials sync in Authenticator.login)
             if header and header[:6].lower() == "basic ":

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .watch import DirectoryWatch
 
 log = logging.getLogger("dockyard.server.auth")
 
@@ -88,20 +91,74 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+#: Seconds between ``stat`` calls of a watched htpasswd file when inotify reports nothing (``--htpasswd-recheck``).
+RECHECK_SECONDS = 1.0
+
+
 class UserFile:
     """The users of an htpasswd file, re-read when its modification time, size or inode change.
+
+    Whether it changed is one ``stat``. Once :meth:`watch` runs on the server's event loop, an inotify watch of its
+    directory (:class:`.watch.DirectoryWatch`) says when to look: a change made on this host is seen by the next
+    request as before, and the file is still looked at every ``recheck`` seconds for changes inotify cannot
+    report (a network file system written from another host). Without a watch, every call looks.
 
     A file that becomes unusable (deleted, unreadable, a bad line) leaves no users: every login fails until it
     is fixed, so removing a user never fails open."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, recheck: float = RECHECK_SECONDS) -> None:
         self.path = path
+        self.recheck = recheck
         self._seen = _signature(path)
         self.users = read_htpasswd(path)
+        #: A look found the file changed and :meth:`reload` has not caught up yet.
+        self._stale = False
+        self._watching = False
+        self._watch: DirectoryWatch | None = None
+        self._next_look = 0.0
+
+    def watch(self) -> bool:
+        """Watch the file from the running event loop (see the class); False when it cannot be watched, or
+        ``recheck`` is 0 (look every time)."""
+        if self.recheck > 0 and self._watch is None:
+            self._watching = True
+            self._watch = DirectoryWatch.start(self.path)
+        return self._watch is not None
+
+    def unwatch(self) -> None:
+        """Stop watching (on the loop that started it): every call looks again."""
+        self._watching = False
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
     def changed(self) -> bool:
-        """True when the file on disk is not the one loaded (one ``stat``)."""
-        return _signature(self.path) != self._seen
+        """True when the file on disk is not the one loaded (a ``stat``, skipped while the watch saw nothing and
+        the last one is less than ``recheck`` seconds old). Call it on the loop that started the watch."""
+        watch = self._watch
+        if watch is not None and not self._stale and watch.quiet():
+            now = time.monotonic()
+            if now < self._next_look:
+                return False
+            self._next_look = now + self.recheck
+        elif self._watching and (watch is None or not watch.active):
+            watch = self._rewatch()
+        if watch is not None:
+            watch.clear()  # before the stat: a change while it runs marks the watch again
+        self._stale = _signature(self.path) != self._seen
+        return self._stale
+
+    def _rewatch(self) -> DirectoryWatch | None:
+        """A new watch in place of one that gave up (its directory was replaced): tried at most once per
+        ``recheck`` seconds; every call looks at the file meanwhile."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return None
+        self._next_look = now + self.recheck
+        if self._watch is not None:
+            self._watch.close()
+        self._watch = DirectoryWatch.start(self.path, again=True)
+        return self._watch
 
     def reload(self) -> None:
         """Read the file again (blocking: call it off the event loop)."""
@@ -111,4 +168,4 @@ class UserFile:
         except HtpasswdError as exc:
             log.error("%s: every login is refused until it is fixed", exc)
             users = {}
-        self.users, self._seen = users, seen
+        self.users, self._seen, self._stale = users, seen, False

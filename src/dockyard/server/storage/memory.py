@@ -19,6 +19,7 @@ from typing import TypeVar
 from ...oci.digest import Digest, Hasher
 from . import records as r
 from .protocols import UploadBusyError, UploadGoneError, UploadOffsetError
+from .resolve import Resolved, resolve_manifest
 
 
 @dataclass
@@ -169,6 +170,9 @@ class MemoryMetadataStore:
         if row is None:
             return None
         return row if with_content else replace(row, content=None)
+
+    def resolve_manifest(self, name: str, tag: str | None, digest: str | None) -> Resolved:
+        return resolve_manifest(self, name, tag, digest)
 
     def manifest_contents(self, repo_id: int, digests: list[str]) -> dict[str, bytes]:
         with self._lock:

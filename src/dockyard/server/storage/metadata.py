@@ -24,6 +24,7 @@ from typing import Any
 from . import records as r
 from .private import create_private_file, make_private_dir
 from .protocols import StoreGoneError
+from .resolve import Resolved, resolve_manifest
 from .schema import HEAD, sqlite_url, upgrade
 
 #: The lock-flag columns (named as the :class:`Attributes` fields).
@@ -326,6 +327,9 @@ class SqliteMetadataStore:
         columns = MANIFEST_INFO_COLUMNS + (", content" if with_content else "")
         row = self._one(f"SELECT {columns} FROM manifests WHERE repo_id = ? AND digest = ?", repo_id, digest)
         return None if row is None else _manifest(row)
+
+    def resolve_manifest(self, name: str, tag: str | None, digest: str | None) -> Resolved:
+        return resolve_manifest(self, name, tag, digest)
 
     def manifest_contents(self, repo_id: int, digests: list[str]) -> dict[str, bytes]:
         """The stored bytes of the given manifests of a repository, by digest (one query for a page)."""

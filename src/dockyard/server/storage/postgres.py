@@ -10,7 +10,11 @@ Any number of ``dockyard serve`` processes on any hosts share one database. The 
 - Keyset paging compares text byte-wise (the key columns are ``COLLATE "C"``, see :mod:`.tables`).
 
 Connections come from a small SQLAlchemy pool; a transaction belongs to the thread that opened it (the
-registry's store threads, never the event loop). The schema is never changed here: a database that is not at
+registry's store threads, never the event loop). Pooled connections are not pinged at checkout (a round trip per
+request): a transaction's ``BEGIN`` is its first round trip, and one that fails because the server dropped the
+connection (a restart) is tried once more on a new connection, the pool having discarded the old ones — SQLAlchemy's
+"optimistic" disconnect handling. A single read outside a transaction runs as one statement, retried likewise.
+The schema is never changed here: a database that is not at
 this dockyard's revision is refused (:class:`~.schema.SchemaError`) — ``dockyard db upgrade`` changes it.
 """
 
@@ -21,7 +25,8 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -29,6 +34,7 @@ from sqlalchemy.dialects.postgresql import insert
 from . import records as r
 from . import tables as t
 from .protocols import StoreGoneError
+from .resolve import Resolved, resolve_manifest
 from .schema import SchemaError, describe, engine_url, state_of
 
 #: The advisory lock key every write transaction takes ("dockyard" + 1, distinct from the migration lock).
@@ -108,6 +114,23 @@ def _scope_map(row: sa.Row[Any]) -> r.ScopeMapRecord:
     return r.ScopeMapRecord(row.name, row.description, _rules(row.rules), row.created)
 
 
+class _Part:
+    """The columns of one table in a joined row (their labels start with ``prefix``), as a row of their own."""
+
+    def __init__(self, row: sa.Row[Any], prefix: str) -> None:
+        self._values = {k[len(prefix):]: v for k, v in row._mapping.items() if k.startswith(prefix)}
+
+    def present(self, column: str) -> bool:
+        """False when the table was not selected, or the outer join found no row (a NOT NULL ``column`` is
+        NULL)."""
+        return self._values.get(column) is not None
+
+    def row(self) -> sa.Row[Any]:
+        """A stand-in row: attribute access and ``_mapping``, what the record builders use."""
+        values = self._values
+        return cast("sa.Row[Any]", SimpleNamespace(**values, _mapping=values))
+
+
 class PostgresMetadataStore:
     """The metadata of a registry in one PostgreSQL database; a :class:`~.protocols.MetadataStore`."""
 
@@ -115,8 +138,9 @@ class PostgresMetadataStore:
         """Connect to ``url`` (``postgresql://user:pass@host:port/db``); :class:`SchemaError` unless its schema is
         this dockyard's."""
         self.url = url
+        # Autocommit at the driver: transactions are opened and ended by the statements below (see _transaction).
         self._engine = sa.create_engine(
-            engine_url(url), pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
+            engine_url(url), pool_size=POOL_SIZE, max_overflow=POOL_SIZE, isolation_level="AUTOCOMMIT"
         )
         self._local = threading.local()
         self._where = self._engine.url.render_as_string(hide_password=True)
@@ -135,10 +159,42 @@ class PostgresMetadataStore:
 
     # -- transactions -------------------------------------------------------------------------------------------
 
+    def _connected(self, first: str | sa.Executable) -> tuple[sa.Connection, sa.CursorResult[Any]]:
+        """A pooled connection and the result of ``first`` (SQL text or a statement), its first round trip; run
+        once more on a new connection when the server had dropped the pooled one (nothing ran then)."""
+        for attempt in (1, 2):
+            conn = self._engine.connect()
+            try:
+                result = conn.exec_driver_sql(first) if isinstance(first, str) else conn.execute(first)
+                return conn, result
+            except sa.exc.DBAPIError as exc:
+                conn.close()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str) -> Iterator[sa.Connection]:
+        """A transaction opened by ``begin`` (see :meth:`_connected`) on a connection of its own, committed when
+        the block ends, rolled back when it raises."""
+        with _reachable(self._where):
+            conn, _ = self._connected(begin)
+            try:
+                try:
+                    yield conn
+                except BaseException:
+                    if not conn.invalidated:
+                        with contextlib.suppress(sa.exc.DBAPIError):
+                            conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+            finally:
+                conn.close()
+
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
         """One write transaction; writers of every process take turns (one advisory lock)."""
-        with _reachable(self._where), self._engine.connect() as conn, conn.begin():
+        with self._transaction("BEGIN") as conn:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK)))
             self._local.conn = conn
             try:
@@ -152,14 +208,12 @@ class PostgresMetadataStore:
         if getattr(self._local, "conn", None) is not None:
             yield
             return
-        with _reachable(self._where), self._engine.connect() as plain:
-            conn = plain.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                self._local.conn = conn
-                try:
-                    yield
-                finally:
-                    self._local.conn = None
+        with self._transaction("BEGIN ISOLATION LEVEL REPEATABLE READ") as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[sa.Connection]:
@@ -168,16 +222,25 @@ class PostgresMetadataStore:
         if conn is not None:
             yield conn
             return
-        with _reachable(self._where), self._engine.begin() as own:
+        with self._transaction("BEGIN") as own:
             yield own
 
+    def _query(self, query: sa.Executable) -> sa.Result[Any]:
+        """The result of one read: in the thread's transaction, else one statement alone (atomic by itself: no
+        ``BEGIN``/``COMMIT`` round trips), on a fresh connection when the pooled one was dropped."""
+        conn: sa.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn.execute(query)
+        with _reachable(self._where):
+            own, result = self._connected(query)
+            with own:
+                return result.freeze()()  # fetched before the connection goes back to the pool
+
     def _all(self, query: sa.Executable) -> list[sa.Row[Any]]:
-        with self._conn() as conn:
-            return list(conn.execute(query).all())
+        return list(self._query(query).all())
 
     def _one(self, query: sa.Executable) -> sa.Row[Any] | None:
-        with self._conn() as conn:
-            return conn.execute(query).first()
+        return self._query(query).first()
 
     def _run(self, query: sa.Executable) -> int:
         """Run a change; the number of rows it touched."""
@@ -295,6 +358,29 @@ class PostgresMetadataStore:
         columns = [*_INFO, m.c.content] if with_content else _INFO
         row = self._one(sa.select(*columns).where(m.c.repo_id == repo_id, m.c.digest == digest))
         return None if row is None else _manifest(row)
+
+    def resolve_manifest(self, name: str, tag: str | None, digest: str | None) -> Resolved:
+        """One statement (one round trip, one snapshot) outside a transaction: the repository, left-joined with
+        its tag and the manifest the tag or ``digest`` names."""
+        if getattr(self._local, "conn", None) is not None:
+            return resolve_manifest(self, name, tag, digest)
+        repos, tags, m = t.repositories, t.tags, t.manifests
+        joined: sa.FromClause = repos
+        columns = [c.label(f"r_{c.name}") for c in repos.c]
+        if tag is not None:
+            joined = joined.outerjoin(tags, sa.and_(tags.c.repo_id == repos.c.id, tags.c.name == tag))
+            columns += [c.label(f"t_{c.name}") for c in tags.c]
+            wanted: Any = tags.c.digest
+        else:
+            wanted = sa.literal(digest, t.Key)
+        joined = joined.outerjoin(m, sa.and_(m.c.repo_id == repos.c.id, m.c.digest == wanted))
+        columns += [c.label(f"m_{c.name}") for c in m.c]
+        row = self._one(sa.select(*columns).select_from(joined).where(repos.c.name == name))
+        if row is None:
+            return None, None, None
+        repo, found, manifest = (_Part(row, prefix) for prefix in ("r_", "t_", "m_"))
+        return (_repository(repo.row()), _tag(found.row()) if found.present("name") else None,
+                _manifest(manifest.row()) if manifest.present("id") else None)
 
     def manifest_contents(self, repo_id: int, digests: list[str]) -> dict[str, bytes]:
         if not digests:

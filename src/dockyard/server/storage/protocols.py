@@ -58,6 +58,11 @@ class MetadataStore(Protocol):
 
     # manifests
     def manifest(self, repo_id: int, digest: str, with_content: bool = False) -> r.ManifestInfo | None: ...
+    def resolve_manifest(
+        self, name: str, tag: str | None, digest: str | None
+    ) -> tuple[r.RepositoryRecord | None, r.TagRecord | None, r.ManifestInfo | None]:
+        """Repository ``name``, its tag ``tag`` (``None`` for a digest reference) and the manifest (with content)
+        the tag or ``digest`` names, from one snapshot; each ``None`` when missing (see :mod:`.resolve`)."""
     def manifest_contents(self, repo_id: int, digests: list[str]) -> dict[str, bytes]: ...
     def put_manifest(self, repo_id: int, rec: r.NewManifest) -> None:
         """Insert a manifest; the same digest again changes nothing."""
