@@ -167,7 +167,8 @@ class BodyReceiver(asyncio.BufferedProtocol):
         self.http.body_piece(piece, self.left)
 
     def eof_received(self) -> bool | None:
-        return self.http.eof_received()
+        self.http.eof_received()  # uvicorn's protocols return None: the transport closes
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.http.connection_lost(exc)
