@@ -122,6 +122,7 @@ def _enum_or_str(enum: type[_StrEnum], value: Any) -> Any:
 
 
 T = TypeVar("T")
+M = TypeVar("M", bound="_Model")
 
 
 class _ReadOnly(Generic[T]):
@@ -167,6 +168,18 @@ class _Model:
         for name in LOCK_ATTRIBUTES:
             object.__setattr__(self, name, kwargs.pop(name, None))
         # Like the original, unknown keyword arguments are accepted and ignored.
+
+    @classmethod
+    def _from_values(cls: type[M], values: dict[str, Any], locks: dict[str, Any]) -> M:
+        """A model from ``values`` (every read-only field, by name; the dict is kept, not copied) and ``locks``
+        (lock flags by attribute name; missing ones are ``None``): what ``__init__`` builds, without its
+        per-keyword work, for parsers that make thousands of models from one listing page."""
+        model = cls.__new__(cls)
+        state = model.__dict__
+        state["_values"] = values
+        for name in LOCK_ATTRIBUTES:
+            state[name] = locks.get(name)
+        return model
 
     def __setattr__(self, name: str, value: Any) -> None:
         if not (name in LOCK_ATTRIBUTES or name in self._READ_ONLY or name.startswith("_")):
