@@ -51,13 +51,14 @@ def _repository_json(request: Request, summary: RepositorySummary) -> dict[str, 
 
 
 def _tag_json(tag: TagRecord) -> dict[str, Any]:
+    """A tag as ACR renders it; its ``changeableAttributes`` is the flags' shared dict (the result is only encoded)."""
     return {
         "name": tag.name,
         "digest": tag.digest,
         "createdTime": tag.created,
         "lastUpdateTime": tag.updated,
         "signed": False,
-        "changeableAttributes": tag.attributes.wire(),
+        "changeableAttributes": tag.attributes.shared_wire,
     }
 
 

@@ -45,10 +45,11 @@ class Attributes:
 
     def wire(self) -> dict[str, bool]:
         """The flags under their ACR wire names (``deleteEnabled`` …); a fresh dict the caller may change."""
-        return dict(self._wire)
+        return dict(self.shared_wire)
 
     @cached_property
-    def _wire(self) -> dict[str, bool]:
+    def shared_wire(self) -> dict[str, bool]:
+        """:meth:`wire`'s dict itself, shared by every use of these flags: for encoding a listing, never to change."""
         return {wire: bool(getattr(self, name)) for wire, name in ATTRIBUTE_FIELDS.items()}
 
 
@@ -77,7 +78,7 @@ class RepositoryRecord:
     attributes: Attributes = field(default_factory=Attributes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: listings build thousands (no per-record __dict__ to allocate)
 class TagRecord:
     """A stored tag: a name pointing at a manifest digest."""
 
