@@ -237,3 +237,22 @@ def test_tag_from_a_listing_page_is_the_same_model() -> None:
     with pytest.raises(AttributeError):
         parsed.something_else = 1  # type: ignore[attr-defined]
     assert tag_from_wire({}, "team/app") == ArtifactTagProperties(repository_name="team/app")
+
+
+def test_listing_built_tags_leave_the_garbage_collector_little_to_walk() -> None:
+    """A listing page builds thousands of tags at once: each keeps its fields in one dict of plain values,
+    which the cyclic garbage collector does not track (a full collection would otherwise walk them all)."""
+    import copy
+    import gc
+    import pickle
+
+    from dockyard.protocol.wire import tag_from_wire
+
+    wire = {"name": "v1", "digest": "sha256:" + "b" * 64, "createdTime": "2026-01-02T03:04:05Z",
+            "lastUpdateTime": "2026-01-02T03:04:05Z", "changeableAttributes": {"listEnabled": True}}
+    tag = tag_from_wire(wire, "team/app")
+    assert not gc.is_tracked(vars(tag))
+    assert pickle.loads(pickle.dumps(tag)) == tag
+    duplicate = copy.copy(tag)
+    duplicate.can_list = False
+    assert tag.can_list is True and duplicate != tag
