@@ -122,6 +122,7 @@ def _enum_or_str(enum: type[_StrEnum], value: Any) -> Any:
 
 
 T = TypeVar("T")
+M = TypeVar("M", bound="_Model")
 
 
 class _ReadOnly(Generic[T]):
@@ -139,7 +140,7 @@ class _ReadOnly(Generic[T]):
     def __get__(self, obj: _Model | None, owner: type) -> Any:
         if obj is None:
             return self
-        value = obj._values[self.name]
+        value = obj.__dict__[self.name]  # the instance's own entry under the field's name (this descriptor wins)
         return list(value) if isinstance(value, list) else value  # callers get a copy, never the model's list
 
     def __set__(self, obj: object, value: object) -> NoReturn:
@@ -150,7 +151,6 @@ class _Model:
     """Shared behaviour: read-only fields (``_ReadOnly``), writable lock flags, repr and equality."""
 
     _READ_ONLY: tuple[str, ...] = ()
-    _values: dict[str, Any]
 
     can_delete: bool | None
     can_write: bool | None
@@ -162,11 +162,24 @@ class _Model:
         cls._READ_ONLY = tuple(name for name, value in vars(cls).items() if isinstance(value, _ReadOnly))
 
     def __init__(self, **kwargs: Any) -> None:
-        values = {name: kwargs.pop(name, None) for name in self._READ_ONLY}
-        object.__setattr__(self, "_values", values)
+        state = self.__dict__  # read-only fields live here under their names; their descriptors guard them
+        for name in self._READ_ONLY:
+            state[name] = kwargs.pop(name, None)
         for name in LOCK_ATTRIBUTES:
             object.__setattr__(self, name, kwargs.pop(name, None))
         # Like the original, unknown keyword arguments are accepted and ignored.
+
+    @classmethod
+    def _from_values(cls: type[M], values: dict[str, Any], locks: dict[str, Any]) -> M:
+        """A model from ``values`` (every read-only field, by name; the dict becomes the model's own state, not
+        copied) and ``locks`` (lock flags by attribute name; missing ones are ``None``): what ``__init__`` builds,
+        without its per-keyword work. One dict per model, holding no containers, so the garbage collector does
+        not track it: listings make thousands of models from one page."""
+        for name in LOCK_ATTRIBUTES:
+            values[name] = locks.get(name)
+        model = cls.__new__(cls)
+        object.__setattr__(model, "__dict__", values)
+        return model
 
     def __setattr__(self, name: str, value: Any) -> None:
         if not (name in LOCK_ATTRIBUTES or name in self._READ_ONLY or name.startswith("_")):
@@ -238,10 +251,11 @@ class ArtifactManifestProperties(_Model):
         architecture = kwargs.pop("cpu_architecture", None)
         architecture = kwargs.pop("architecture", architecture)
         super().__init__(**kwargs)
-        self._values["architecture"] = _enum_or_str(ArtifactArchitecture, architecture)
-        self._values["operating_system"] = _enum_or_str(ArtifactOperatingSystem, self._values["operating_system"])
-        self._values["tags"] = list(self._values["tags"] or [])
-        self._values["references"] = list(self._values["references"] or [])
+        state = self.__dict__
+        state["architecture"] = _enum_or_str(ArtifactArchitecture, architecture)
+        state["operating_system"] = _enum_or_str(ArtifactOperatingSystem, state["operating_system"])
+        state["tags"] = list(state["tags"] or [])
+        state["references"] = list(state["references"] or [])
 
     @property
     def fully_qualified_reference(self) -> str:

@@ -203,3 +203,56 @@ def test_errors_are_azure_core_errors() -> None:
     error = dockyard.ResourceNotFoundError(status_code=404, error_code="MANIFEST_UNKNOWN")
     assert isinstance(error, core.HttpResponseError)
     assert (error.status_code, error.error_code) == (404, "MANIFEST_UNKNOWN")
+
+
+def test_tag_from_a_listing_page_is_the_same_model() -> None:
+    """Listing pages build tags without the keyword constructor; the result is indistinguishable from it."""
+    from dockyard.protocol.wire import tag_from_wire
+
+    wire = {
+        "name": "v1",
+        "digest": "sha256:" + "a" * 64,
+        "createdTime": "2026-01-02T03:04:05.123456Z",
+        "lastUpdateTime": "2026-01-02T03:04:06Z",
+        "changeableAttributes": {"deleteEnabled": False, "writeEnabled": True, "readEnabled": True},
+    }
+    parsed = tag_from_wire(wire, "team/app")
+    built = ArtifactTagProperties(
+        name="v1",
+        digest="sha256:" + "a" * 64,
+        created_on=datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc),
+        last_updated_on=datetime(2026, 1, 2, 3, 4, 6, tzinfo=timezone.utc),
+        repository_name="team/app",
+        can_delete=False,
+        can_write=True,
+        can_read=True,
+    )
+    assert parsed == built
+    assert repr(parsed) == repr(built)
+    assert parsed.can_list is None  # absent on the wire: unknown, as the constructor leaves it
+    with pytest.raises(AttributeError):
+        parsed.name = "v2"  # type: ignore[misc]
+    parsed.can_list = True
+    assert parsed.can_list is True
+    with pytest.raises(AttributeError):
+        parsed.something_else = 1  # type: ignore[attr-defined]
+    assert tag_from_wire({}, "team/app") == ArtifactTagProperties(repository_name="team/app")
+
+
+def test_listing_built_tags_leave_the_garbage_collector_little_to_walk() -> None:
+    """A listing page builds thousands of tags at once: each keeps its fields in one dict of plain values,
+    which the cyclic garbage collector does not track (a full collection would otherwise walk them all)."""
+    import copy
+    import gc
+    import pickle
+
+    from dockyard.protocol.wire import tag_from_wire
+
+    wire = {"name": "v1", "digest": "sha256:" + "b" * 64, "createdTime": "2026-01-02T03:04:05Z",
+            "lastUpdateTime": "2026-01-02T03:04:05Z", "changeableAttributes": {"listEnabled": True}}
+    tag = tag_from_wire(wire, "team/app")
+    assert not gc.is_tracked(vars(tag))
+    assert pickle.loads(pickle.dumps(tag)) == tag
+    duplicate = copy.copy(tag)
+    duplicate.can_list = False
+    assert tag.can_list is True and duplicate != tag

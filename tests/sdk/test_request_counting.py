@@ -236,3 +236,26 @@ def test_basic_credential_one_request_per_operation(
                 [("GET", 200)],
                 [("HEAD", 200)],
             ), name
+
+
+def test_first_listing_of_a_fresh_client_needs_no_probe(
+    counted_server: tuple[DockyardServer, AccessLog], image: Content
+) -> None:
+    """A new client's first listing goes to ``/acr/v1`` straight away: the challenge, the token exchange and the
+    page, as Microsoft's SDK does, without a ``/acr/v1/_catalog`` probe and the catalog-scoped token it needs."""
+    server, log = counted_server
+    credential = CountingCredential()
+    with ContainerRegistryClient(server.url, credential) as client:
+        start = log.mark()
+        names = sorted(tag.name for tag in client.list_tag_properties(REPO))
+        end = log.mark()
+        assert client.has_acr_api() is True  # learned from the page: no request of its own
+        assert log.between(end, log.mark()) == []
+    assert names == ["v1", "v2"]
+    assert [(r["method"], r["path"], r["status"]) for r in log.between(start, end)] == [
+        ("GET", f"/acr/v1/{REPO}/_tags", 401),
+        ("POST", "/oauth2/exchange", 200),
+        ("POST", "/oauth2/token", 200),
+        ("GET", f"/acr/v1/{REPO}/_tags", 200),
+    ]
+    assert credential.count == 1

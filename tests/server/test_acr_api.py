@@ -311,3 +311,23 @@ def test_list_locks(http: httpx.Client, tagged: tuple[str, Content, list[str]],
     assert http.get(f"/v2/{repo}/manifests/t0").status_code == 200
     http.patch(f"/acr/v1/{repo}", json={"listEnabled": True})
     assert repo in http.get("/acr/v1/_catalog").json()["repositories"]
+
+
+def test_tags_list_each_tag_keeps_its_own_flags(http: httpx.Client, tagged: tuple[str, Content, list[str]]) -> None:
+    """A listing shares one flags object per combination of lock flags: every tag still shows its own, and a
+    change to one tag's flags shows in the next listing."""
+    repo, _, tags = tagged
+    http.patch(f"/acr/v1/{repo}/_tags/t1", json={"writeEnabled": False})
+    http.patch(f"/acr/v1/{repo}/_tags/t3", json={"deleteEnabled": False, "readEnabled": False})
+    listed = {t["name"]: t["changeableAttributes"] for t in http.get(f"/acr/v1/{repo}/_tags").json()["tags"]}
+    assert listed == {
+        **{name: ALL_ENABLED for name in tags},
+        "t1": {**ALL_ENABLED, "writeEnabled": False},
+        "t3": {**ALL_ENABLED, "deleteEnabled": False, "readEnabled": False},
+    }
+    http.patch(f"/acr/v1/{repo}/_tags/t1", json={"writeEnabled": True, "deleteEnabled": False})
+    paged, _ = follow(http, f"/acr/v1/{repo}/_tags?n=2&orderby=timedesc", "tags")
+    assert {t["name"]: t["changeableAttributes"] for t in paged} == {
+        **listed,
+        "t1": {**ALL_ENABLED, "deleteEnabled": False},
+    }

@@ -13,6 +13,7 @@ from typing import IO, Any, TypeVar
 
 from ..errors import (
     ClientAuthenticationError,
+    HttpResponseError,
     UnsupportedOperationError,
 )
 from ..models import (
@@ -95,13 +96,35 @@ class Operations:
 
         fetchers: dict[int, PageFetcher[T]] = {}  # one per twin and listing: client-side pages keep their list
 
+        def fetcher_of(metadata: Metadata) -> PageFetcher[T]:
+            return fetchers.setdefault(id(metadata), pages(metadata))
+
         def fetch(token: Any) -> Gen[tuple[list[T], Any]]:
+            if token is None and self.session.acr_api is None:
+                result = yield from self._first_page_unprobed(fetcher_of)
+                return result
             metadata: Metadata = self.acr if isinstance(token, str) else (yield from self.metadata())
-            fetcher = fetchers.setdefault(id(metadata), pages(metadata))
-            result = yield from fetcher(token)
+            result = yield from fetcher_of(metadata)(token)
             return result
 
         return Pager(fetch, self.session.max_pages)
+
+    def _first_page_unprobed(self, fetcher_of: Callable[[Metadata], PageFetcher[T]]) -> Gen[tuple[list[T], Any]]:
+        """A listing's first page while it is not yet known whether the registry offers ``/acr/v1``: asked there
+        straight away, since an answer settles the question without the ``has_acr_api`` probe (two requests
+        fewer with token auth: the probe and the catalog-scoped token it needs). Only a refused page falls back
+        to the probe, which decides as it always did: an ``/acr/v1`` registry's refusal is the caller's error,
+        a plain registry's listing goes on over ``/v2``."""
+        try:
+            result = yield from fetcher_of(self.acr)(None)
+        except HttpResponseError:
+            if (yield from self.has_acr_api()):
+                raise
+        else:
+            self.session.acr_api = True
+            return result
+        result = yield from fetcher_of(self.oci)(None)
+        return result
 
     # -- repositories ------------------------------------------------------------------------------
 

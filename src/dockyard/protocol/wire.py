@@ -54,15 +54,16 @@ def repository_from_wire(data: dict[str, Any]) -> RepositoryProperties:
 
 
 def tag_from_wire(data: dict[str, Any], repository: str) -> ArtifactTagProperties:
-    """A ``TagAttributesBase`` as :class:`ArtifactTagProperties`, with its ``repository_name`` filled in."""
-    return ArtifactTagProperties(
-        name=data.get("name"),
-        digest=data.get("digest"),
-        created_on=parse_time(data.get("createdTime")),
-        last_updated_on=parse_time(data.get("lastUpdateTime")),
-        repository_name=repository,
-        **_locks(data),
-    )
+    """A ``TagAttributesBase`` as :class:`ArtifactTagProperties`, with its ``repository_name`` filled in (built
+    without the keyword constructor's per-field work: a listing page may hold tens of thousands)."""
+    values = {
+        "name": data.get("name"),
+        "digest": data.get("digest"),
+        "created_on": parse_time(data.get("createdTime")),
+        "last_updated_on": parse_time(data.get("lastUpdateTime")),
+        "repository_name": repository,
+    }
+    return ArtifactTagProperties._from_values(values, _locks(data))
 
 
 def manifest_from_wire(data: dict[str, Any], repository: str, registry: str) -> ArtifactManifestProperties:

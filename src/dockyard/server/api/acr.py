@@ -18,7 +18,6 @@ from .common import (
     catalog_response,
     empty,
     fetch_limit,
-    json_off_loop,
     json_response,
     page,
     page_params,
@@ -52,13 +51,14 @@ def _repository_json(request: Request, summary: RepositorySummary) -> dict[str, 
 
 
 def _tag_json(tag: TagRecord) -> dict[str, Any]:
+    """A tag as ACR renders it; its ``changeableAttributes`` is the flags' shared dict (the result is only encoded)."""
     return {
         "name": tag.name,
         "digest": tag.digest,
         "createdTime": tag.created,
         "lastUpdateTime": tag.updated,
         "signed": False,
-        "changeableAttributes": tag.attributes.wire(),
+        "changeableAttributes": tag.attributes.shared_wire,
     }
 
 
@@ -154,8 +154,15 @@ async def tags(request: Request) -> Response:
         await reg.list_tags(name, last, fetch_limit(n), order, digest), n, last,
         f"/acr/v1/{name}/_tags", lambda row: row.name, orderby=_carried(order), digest=digest,
     )
-    body = {"registry": registry_host(request), "imageName": name, "tags": [_tag_json(r) for r in rows]}
-    return await json_off_loop(body, headers=headers)
+    host = registry_host(request)
+
+    def render() -> Response:
+        """The page's JSON (a dict per tag, then the bytes), built on a worker thread: the event loop stays free
+        while a page of up to ``MAX_PAGE`` tags is rendered."""
+        return json_response({"registry": host, "imageName": name, "tags": [_tag_json(r) for r in rows]},
+                             headers=headers)
+
+    return await asyncio.to_thread(render)
 
 
 async def tag(request: Request) -> Response:

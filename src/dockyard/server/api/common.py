@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -141,10 +142,19 @@ async def _listable(reg: Registry, grant: Grant, last: str | None, limit: int | 
         last = chunk[-1]
 
 
+def json_bytes(data: Any) -> bytes:
+    """``data`` as compact JSON: orjson (a listing page of 10,000 tags in about a millisecond, where the
+    standard library takes tens), the standard library for what orjson refuses (integers beyond 64 bits,
+    keys that are not strings)."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,
                   media_type: str = "application/json") -> Response:
-    body = json.dumps(data, separators=(",", ":")).encode()
-    return Response(body, status_code=status, headers=headers, media_type=media_type)
+    return Response(json_bytes(data), status_code=status, headers=headers, media_type=media_type)
 
 
 async def json_off_loop(data: Any, status: int = 200, headers: dict[str, str] | None = None,

@@ -55,7 +55,7 @@ class DatabaseGoneError(StoreGoneError):
 
 
 def _attributes(row: sqlite3.Row) -> r.Attributes:
-    return r.Attributes(*(bool(row[column]) for column in r.ATTRIBUTE_FIELDS.values()))
+    return r.Attributes.from_row(row)
 
 
 def _repository(row: sqlite3.Row) -> r.RepositoryRecord:
@@ -64,6 +64,15 @@ def _repository(row: sqlite3.Row) -> r.RepositoryRecord:
 
 def _tag(row: sqlite3.Row) -> r.TagRecord:
     return r.TagRecord(row["name"], row["digest"], row["created"], row["updated"], _attributes(row))
+
+
+#: A tag listing's columns: a :class:`~.records.TagRecord`'s fields, then its lock flags in field order.
+_TAG_COLUMNS = ", ".join(("name", "digest", "created", "updated", *r.ATTRIBUTE_FIELDS.values()))
+
+
+def _tag_values(values: tuple[Any, ...]) -> r.TagRecord:
+    """A row of :data:`_TAG_COLUMNS` (a plain tuple: listings read thousands) as a record."""
+    return r.TagRecord(values[0], values[1], values[2], values[3], r.Attributes.from_flags(values[4:]))
 
 
 def _manifest(row: sqlite3.Row) -> r.ManifestInfo:
@@ -207,6 +216,12 @@ class SqliteMetadataStore:
 
     def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         return self.conn.execute(sql, args).fetchall()
+
+    def _all_tuples(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Like :meth:`_all`, as plain tuples (no per-row ``sqlite3.Row``; for listings of thousands)."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, args).fetchall()
 
     # -- repositories -------------------------------------------------------------------------------------------
 
@@ -458,11 +473,11 @@ class SqliteMetadataStore:
             return []
         where, keys, sort = after
         args += keys
-        sql = f"SELECT * FROM tags WHERE repo_id = ?{filters}{where} ORDER BY {sort}"
+        sql = f"SELECT {_TAG_COLUMNS} FROM tags WHERE repo_id = ?{filters}{where} ORDER BY {sort}"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_tag(row) for row in self._all(sql, *args)]
+        return [_tag_values(row) for row in self._all_tuples(sql, *args)]
 
     # -- blob links ---------------------------------------------------------------------------------------------
 

@@ -72,8 +72,7 @@ def _reachable(where: str) -> Iterator[None]:
 
 
 def _attributes(row: sa.Row[Any]) -> r.Attributes:
-    m = row._mapping
-    return r.Attributes(*(bool(m[column]) for column in r.ATTRIBUTE_FIELDS.values()))
+    return r.Attributes.from_row(row._mapping)
 
 
 def _repository(row: sa.Row[Any]) -> r.RepositoryRecord:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from functools import cached_property, lru_cache
+from typing import Any, Literal
 
 from ...oci.locks import COLUMN_BY_WIRE
 
@@ -30,9 +32,35 @@ class Attributes:
     read_enabled: bool = True
     list_enabled: bool = True
 
+    @classmethod
+    def from_row(cls, row: Any) -> Attributes:
+        """The flags of a stored row (anything indexed by column name: ``delete_enabled`` …), one shared instance
+        per combination of values: a listing of thousands of rows builds no flags or wire form per row."""
+        return _shared_attributes(_flag_columns(row))
+
+    @classmethod
+    def from_flags(cls, flags: tuple[Any, ...]) -> Attributes:
+        """The flags from stored values in field order (``delete_enabled`` … ``list_enabled``), shared likewise."""
+        return _shared_attributes(flags)
+
     def wire(self) -> dict[str, bool]:
-        """The flags under their ACR wire names (``deleteEnabled`` …)."""
+        """The flags under their ACR wire names (``deleteEnabled`` …); a fresh dict the caller may change."""
+        return dict(self.shared_wire)
+
+    @cached_property
+    def shared_wire(self) -> dict[str, bool]:
+        """:meth:`wire`'s dict itself, shared by every use of these flags: for encoding a listing, never to change."""
         return {wire: bool(getattr(self, name)) for wire, name in ATTRIBUTE_FIELDS.items()}
+
+
+#: A row's lock-flag columns as a tuple, in :class:`Attributes` field order.
+_flag_columns = operator.itemgetter(*ATTRIBUTE_FIELDS.values())
+
+
+@lru_cache(maxsize=64)
+def _shared_attributes(flags: tuple[Any, ...]) -> Attributes:
+    """The one :class:`Attributes` for each combination of stored flag values (16 for true booleans)."""
+    return Attributes(*map(bool, flags))
 
 
 #: Changes to lock flags, by :class:`Attributes` field name (``{"write_enabled": False}``).
@@ -50,7 +78,7 @@ class RepositoryRecord:
     attributes: Attributes = field(default_factory=Attributes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: listings build thousands (no per-record __dict__ to allocate)
 class TagRecord:
     """A stored tag: a name pointing at a manifest digest."""
 
