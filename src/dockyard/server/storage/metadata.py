@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import records as r
+from .batches import in_batches
 from .private import create_private_file, make_private_dir
 from .protocols import StoreGoneError
 from .resolve import Resolved, resolve_manifest
@@ -348,13 +349,14 @@ class SqliteMetadataStore:
 
     def manifest_contents(self, repo_id: int, digests: list[str]) -> dict[str, bytes]:
         """The stored bytes of the given manifests of a repository, by digest (one query for a page)."""
-        if not digests:
-            return {}
-        marks = ",".join("?" * len(digests))
-        rows = self._all(
-            f"SELECT digest, content FROM manifests WHERE repo_id = ? AND digest IN ({marks})", repo_id, *digests
-        )
-        return {row["digest"]: bytes(row["content"]) for row in rows}
+        out: dict[str, bytes] = {}
+        for batch in in_batches(digests, _IN_BATCH):
+            marks = ",".join("?" * len(batch))
+            rows = self._all(
+                f"SELECT digest, content FROM manifests WHERE repo_id = ? AND digest IN ({marks})", repo_id, *batch
+            )
+            out.update((row["digest"], bytes(row["content"])) for row in rows)
+        return out
 
     def put_manifest(self, repo_id: int, rec: r.NewManifest) -> None:
         """Insert a manifest; pushing the same digest again changes nothing (same bytes, same times)."""
@@ -451,13 +453,11 @@ class SqliteMetadataStore:
     def tags_of(self, repo_id: int, digests: list[str]) -> dict[str, list[str]]:
         """Tag names per manifest digest, for a page of manifests."""
         out: dict[str, list[str]] = {d: [] for d in digests}
-        if not digests:
-            return out
-        marks = ",".join("?" * len(digests))
-        for row in self._all(
-            f"SELECT name, digest FROM tags WHERE repo_id = ? AND digest IN ({marks}) ORDER BY name", repo_id, *digests
-        ):
-            out[row["digest"]].append(row["name"])
+        for batch in in_batches(digests, _IN_BATCH):  # a digest's tags all come in its batch, in name order
+            marks = ",".join("?" * len(batch))
+            sql = f"SELECT name, digest FROM tags WHERE repo_id = ? AND digest IN ({marks}) ORDER BY name"
+            for row in self._all(sql, repo_id, *batch):
+                out[row["digest"]].append(row["name"])
         return out
 
     def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: r.Order = "none",
@@ -495,10 +495,8 @@ class SqliteMetadataStore:
         return self._present("manifests", repo_id, digests)
 
     def _present(self, table: str, repo_id: int, digests: Iterable[str]) -> set[str]:
-        wanted = sorted(set(digests))
         found: set[str] = set()
-        for i in range(0, len(wanted), _IN_BATCH):
-            batch = wanted[i : i + _IN_BATCH]
+        for batch in in_batches(digests, _IN_BATCH):
             marks = ",".join("?" * len(batch))
             rows = self._all(f"SELECT digest FROM {table} WHERE repo_id = ? AND digest IN ({marks})", repo_id, *batch)
             found.update(row["digest"] for row in rows)
@@ -526,10 +524,8 @@ class SqliteMetadataStore:
 
     def blob_links_of(self, digests: Iterable[str]) -> list[r.BlobLink]:
         """Every link of ``digests`` in any repository (one query per :data:`_IN_BATCH` digests)."""
-        wanted = sorted(set(digests))
         found: list[r.BlobLink] = []
-        for i in range(0, len(wanted), _IN_BATCH):
-            batch = wanted[i : i + _IN_BATCH]
+        for batch in in_batches(digests, _IN_BATCH):
             marks = ",".join("?" * len(batch))
             rows = self._all(f"SELECT repo_id, digest, created FROM repo_blobs WHERE digest IN ({marks})", *batch)
             found.extend(r.BlobLink(row["repo_id"], row["digest"], float(row["created"])) for row in rows)

@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from . import records as r
 from . import tables as t
+from .batches import in_batches
 from .protocols import StoreGoneError
 from .resolve import Resolved, resolve_manifest
 from .schema import SchemaError, describe, engine_url, state_of
@@ -382,11 +383,12 @@ class PostgresMetadataStore:
                 _manifest(manifest.row()) if manifest.present("id") else None)
 
     def manifest_contents(self, repo_id: int, digests: list[str]) -> dict[str, bytes]:
-        if not digests:
-            return {}
         m = t.manifests
-        rows = self._all(sa.select(m.c.digest, m.c.content).where(m.c.repo_id == repo_id, m.c.digest.in_(digests)))
-        return {row.digest: bytes(row.content) for row in rows}
+        out: dict[str, bytes] = {}
+        for batch in in_batches(digests, _IN_BATCH):
+            rows = self._all(sa.select(m.c.digest, m.c.content).where(m.c.repo_id == repo_id, m.c.digest.in_(batch)))
+            out.update((row.digest, bytes(row.content)) for row in rows)
+        return out
 
     def put_manifest(self, repo_id: int, rec: r.NewManifest) -> None:
         stamp = r.now()
@@ -483,13 +485,11 @@ class PostgresMetadataStore:
 
     def tags_of(self, repo_id: int, digests: list[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {d: [] for d in digests}
-        if not digests:
-            return out
         g = t.tags
-        query = sa.select(g.c.name, g.c.digest).where(g.c.repo_id == repo_id, g.c.digest.in_(digests))
-        query = query.order_by(g.c.name)
-        for row in self._all(query):
-            out[row.digest].append(row.name)
+        for batch in in_batches(digests, _IN_BATCH):  # a digest's tags all come in its batch, in name order
+            query = sa.select(g.c.name, g.c.digest).where(g.c.repo_id == repo_id, g.c.digest.in_(batch))
+            for row in self._all(query.order_by(g.c.name)):
+                out[row.digest].append(row.name)
         return out
 
     def list_tags(self, repo_id: int, last: str | None, limit: int | None, order: r.Order = "none",
@@ -520,10 +520,8 @@ class PostgresMetadataStore:
         return self._present(t.repo_blobs, repo_id, digests)
 
     def _present(self, table: sa.Table, repo_id: int, digests: Iterable[str]) -> set[str]:
-        wanted = sorted(set(digests))
         found: set[str] = set()
-        for i in range(0, len(wanted), _IN_BATCH):
-            batch = wanted[i : i + _IN_BATCH]
+        for batch in in_batches(digests, _IN_BATCH):
             query = sa.select(table.c.digest).where(table.c.repo_id == repo_id, table.c.digest.in_(batch))
             found.update(row.digest for row in self._all(query))
         return found
@@ -547,10 +545,9 @@ class PostgresMetadataStore:
 
     def blob_links_of(self, digests: Iterable[str]) -> list[r.BlobLink]:
         b = t.repo_blobs
-        wanted = sorted(set(digests))
         found: list[r.BlobLink] = []
-        for i in range(0, len(wanted), _IN_BATCH):
-            query = sa.select(b.c.repo_id, b.c.digest, b.c.created).where(b.c.digest.in_(wanted[i : i + _IN_BATCH]))
+        for batch in in_batches(digests, _IN_BATCH):
+            query = sa.select(b.c.repo_id, b.c.digest, b.c.created).where(b.c.digest.in_(batch))
             found.extend(r.BlobLink(row.repo_id, row.digest, float(row.created)) for row in self._all(query))
         return found
 
