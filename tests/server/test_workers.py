@@ -103,7 +103,7 @@ def _burst(port: int, workers: list[int]) -> dict[int, int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balances connections on Linux")
-def test_connections_opened_at_once_are_spread_over_the_workers(tmp_path: Path) -> None:
+def test_connections_opened_at_once_are_spread_over_the_workers_also_after_restarts(tmp_path: Path) -> None:
     with DockyardServer(tmp_path / "srv", "--workers", "2") as server:
         workers = _worker_pids(server.proc.pid)
         assert len(workers) == 2
@@ -118,6 +118,13 @@ def test_connections_opened_at_once_are_spread_over_the_workers(tmp_path: Path) 
         replaced = _worker_pids(server.proc.pid)
         assert workers[0] in replaced
         counts = _burst(server.port, replaced)
+        assert min(counts.values()) >= 2, counts
+
+        # SIGHUP (without TLS) replaces every worker, each on its predecessor's socket.
+        server.proc.send_signal(signal.SIGHUP)
+        _wait_for(lambda: not set(_worker_pids(server.proc.pid)) & set(replaced)
+                  and len(_worker_pids(server.proc.pid)) == 2, 30, "both workers replaced")
+        counts = _burst(server.port, _worker_pids(server.proc.pid))
         assert min(counts.values()) >= 2, counts
 
 
