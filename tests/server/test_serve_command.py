@@ -43,9 +43,26 @@ def test_a_port_in_use_is_a_one_line_error_without_a_banner(tmp_path: Path) -> N
     assert result.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
 
 
-def test_port_zero_serves_on_the_free_port_the_banner_names(tmp_path: Path) -> None:
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT")
+def test_a_port_held_by_a_reuse_port_group_is_in_use_for_workers(tmp_path: Path) -> None:
+    """The workers' sockets share their port (SO_REUSEPORT): a port that another group of the same user listens
+    on (say, a second server started by mistake) is refused, not joined."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = serve(tmp_path, "--host", "127.0.0.1", "--port", str(port), "--workers", "2")
+    assert result.returncode == 1
+    assert "serving" not in result.stdout
+    assert result.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_port_zero_serves_on_the_free_port_the_banner_names(tmp_path: Path, workers: str) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dockyard", "serve", "--port", "0", "--data-dir", str(tmp_path / "data")],
+        [sys.executable, "-m", "dockyard", "serve", "--port", "0", "--data-dir", str(tmp_path / "data"),
+         "--workers", workers],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(),
     )
     try:

@@ -1,6 +1,6 @@
 """Run the server with uvicorn (one process, or ``workers`` processes sharing the data directory).
 
-The listening socket is bound here, before anything is printed: the banner names the address actually bound
+The listening sockets are bound here, before anything is printed: the banner names the address actually bound
 (``--port 0`` picks a free port), and an address that cannot be bound is a one-line error and a non-zero exit.
 """
 
@@ -55,21 +55,62 @@ def _stopped(signum: int, frame: object) -> None:
     """Nothing left to do: the server has already shut down."""
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket bound to ``host:port``; :class:`ServeError` when that is impossible."""
+def reuse_port_balances() -> bool:
+    """Whether ``SO_REUSEPORT`` spreads new connections over the sockets sharing a port (Linux does; the BSDs
+    and macOS hand them all to one socket)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def bind_listeners(host: str, port: int, workers: int) -> list[socket.socket]:
+    """The listening sockets of ``workers`` serving processes on ``host:port``: one per worker where the kernel
+    balances an ``SO_REUSEPORT`` group (see :mod:`.supervisor`), else one that all share.
+
+    Every socket listens before this returns, so a connection arriving while the workers start waits in the
+    backlog of its socket. ``port`` 0 is resolved to one free port, where every socket is bound.
+    Raises :class:`ServeError` when the address cannot be bound.
+    """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]
+    reuse_port = workers > 1 and reuse_port_balances()
+    sockets: list[socket.socket] = []
+    try:
+        if reuse_port:
+            address = _free_address(family, kind, proto, address)
+        for _ in range(workers if reuse_port else 1):
+            sockets.append(_listen(family, kind, proto, address, reuse_port))
+            address = sockets[0].getsockname()
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sockets
+
+
+def _free_address(family: int, kind: int, proto: int, address: tuple) -> tuple:
+    """``address`` (its port chosen when 0) after a plain bind there succeeded: an address already served is
+    refused as in use, also when an ``SO_REUSEPORT`` group of this user serves it, which the new sockets would
+    otherwise join."""
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+        return probe.getsockname()
+
+
+def _listen(family: int, kind: int, proto: int, address: tuple, reuse_port: bool) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            # Only sockets of the same effective user may join the group (Linux); see _free_address.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(BACKLOG)
-    except OSError as exc:
+    except OSError:
         sock.close()
-        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise
     sock.set_inheritable(True)
     return sock
 
@@ -93,8 +134,8 @@ def descriptor_budget(max_connections: int) -> int:
 def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, workers: int = 1) -> None:
     """Bind, print the URL, serve until SIGTERM/SIGINT. Raises :class:`ServeError` when it cannot start."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
+    from .supervisor import SocketPerWorker
     from .tls import CertificateError, HangupForwarder, check_certificate, reloadable_context
 
     make_private_dir(Path(config.data_dir))
@@ -120,7 +161,7 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         tls = {"ssl_certfile": config.tls_cert, "ssl_keyfile": key, "ssl_context_factory": reloadable_context}
     prepare_metadata(config)
     os.environ[ENV_VAR] = config.to_env()
-    sock = bind(host, port)
+    sockets = bind_listeners(host, port, workers)
     uv_config = uvicorn.Config(
         "dockyard.server.app:app_from_env",
         factory=True,
@@ -140,7 +181,7 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         h11_max_incomplete_event_size=config.max_header_size,
         **tls,  # type: ignore[arg-type]
     )
-    bound_host, bound_port = sock.getsockname()[:2]
+    bound_host, bound_port = sockets[0].getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     scheme = "https" if tls else "http"
     public = f", public URL {config.public_url}" if config.public_url else ""
@@ -159,15 +200,16 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 5000, worke
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     try:
         if workers > 1:
-            supervisor = HangupForwarder if tls else Multiprocess
-            supervisor(uv_config, sockets=[sock]).run()
+            supervisor = HangupForwarder if tls else SocketPerWorker
+            supervisor(uv_config, sockets=sockets).run()
         else:
             server = uvicorn.Server(uv_config)
-            server.run(sockets=[sock])
+            server.run(sockets=sockets)
             if not server.started:
                 raise ServeError("the server did not start (see the messages above)")
     finally:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         if shared_metrics is not None:
             shutil.rmtree(shared_metrics, ignore_errors=True)
             os.environ.pop(MULTIPROC_ENV, None)

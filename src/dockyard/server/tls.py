@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from uvicorn.supervisors import Multiprocess
+from .supervisor import SocketPerWorker
 
 
 class CertificateError(Exception):
@@ -82,9 +82,10 @@ def _hangup_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
-class HangupForwarder(Multiprocess):
-    """uvicorn's worker supervisor for a TLS server, except that SIGHUP is forwarded to every worker (each reloads
-    its certificate) rather than replacing all of them, which would cut the uploads in progress."""
+class HangupForwarder(SocketPerWorker):
+    """The worker supervisor (:class:`.supervisor.SocketPerWorker`) for a TLS server, except that SIGHUP is
+    forwarded to every worker (each reloads its certificate) rather than replacing all of them, which would cut
+    the uploads in progress."""
 
     def init_processes(self) -> None:
         with _hangup_blocked():
