@@ -5,6 +5,7 @@ holding another registry and a damaged destination are refused by name."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -14,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +31,10 @@ from dockyard.cli.main import main
 from dockyard.credentials import BasicCredential
 from dockyard.errors import HttpResponseError
 from dockyard.layout import OCILayout
+from dockyard.server.migrate.blobs import _open_session
+from dockyard.server.storage.blobs import FileBlobStore, FileUploadStore
 from dockyard.server.storage.objects import open_object_store, parse_object_url
+from dockyard.server.storage.records import UploadState
 from tests.conftest import TEST_USER
 from tests.support.images import (
     Content,
@@ -446,3 +451,30 @@ def test_rows_cross_many_small_batches(source: Source, tmp_path: Path) -> None:
     assert done["verification"]["ok"] is True
     assert done["metadata"]["blob_links"] == done["verification"]["source"]["blob_links"] > 2
     assert done["metadata"]["tags"] == done["verification"]["source"]["tags"] > 2
+
+
+class _GatedUploads(FileUploadStore):
+    """A real upload store whose ``create`` waits for the test to let it finish."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, FileBlobStore(root))
+        self.gate = threading.Event()
+
+    def create(self, repository: str) -> UploadState:
+        self.gate.wait(10)
+        return super().create(repository)
+
+
+def test_a_session_created_after_its_copy_was_interrupted_is_removed(tmp_path: Path) -> None:
+    uploads = _GatedUploads(tmp_path)
+
+    async def interrupt_while_creating() -> None:
+        opening = asyncio.ensure_future(_open_session(uploads))
+        await asyncio.sleep(0.05)  # the worker thread is inside create()
+        opening.cancel()
+        uploads.gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+
+    asyncio.run(interrupt_while_creating())  # returns once the worker thread is done too
+    assert list(uploads.root.iterdir()) == []

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from ...oci.digest import Digest, Hasher
 from ...workflows.progress import NoProgress, TransferProgress
 from ..storage.protocols import BlobReader, BlobRedirect, BlobStore, UploadStore
+from ..storage.records import UploadState
 
 #: Bytes read from the source per step (the memory one running copy holds is a small multiple of it).
 CHUNK = 8 * 1024 * 1024
@@ -55,6 +57,33 @@ async def _chunks(reader: BlobReader, hasher: Hasher, digest: str, progress: Tra
         yield data
 
 
+async def _open_session(uploads: UploadStore) -> UploadState:
+    """A new destination upload session, created in a worker thread. Cancelled meanwhile (Ctrl-C), the thread
+    still finishes creating it: the session is then removed, by the thread or here, whichever comes second."""
+    lock = threading.Lock()
+    made: list[UploadState] = []
+    abandoned = False
+
+    def create() -> UploadState:
+        session = uploads.create(SESSION_REPOSITORY)
+        with lock:
+            if abandoned:
+                uploads.discard(session.id)
+            else:
+                made.append(session)
+        return session
+
+    try:
+        return await asyncio.to_thread(create)
+    except BaseException:
+        with lock:
+            abandoned = True
+            leftover = list(made)
+        for session in leftover:  # created, but this coroutine never saw it
+            await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, uploads.discard, session.id))
+        raise
+
+
 async def copy_blob(source: BlobStore, uploads: UploadStore, digest: Digest, size: int,
                     progress: TransferProgress) -> None:
     """Copy one blob through a destination upload session; :class:`BlobMismatchError` when its bytes are not what
@@ -63,7 +92,7 @@ async def copy_blob(source: BlobStore, uploads: UploadStore, digest: Digest, siz
     if reader is None or isinstance(reader, BlobRedirect):
         raise BlobMismatchError(f"blob {digest} vanished from the source while it was being copied")
     try:
-        session = await asyncio.to_thread(uploads.create, SESSION_REPOSITORY)
+        session = await _open_session(uploads)
     except BaseException:
         await asyncio.to_thread(reader.close)
         raise
