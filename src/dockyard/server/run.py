@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import tempfile
+from typing import Any
 from pathlib import Path
 
 from .config import ENV_VAR, ServerConfig
@@ -89,17 +90,22 @@ def bind_listeners(host: str, port: int, workers: int) -> list[socket.socket]:
     return sockets
 
 
-def _free_address(family: int, kind: int, proto: int, address: tuple) -> tuple:
+#: A socket address as ``getaddrinfo`` gives it: (host, port) for IPv4, (host, port, flow, scope) for IPv6.
+SocketAddress = tuple[Any, ...]
+
+
+def _free_address(family: int, kind: int, proto: int, address: SocketAddress) -> SocketAddress:
     """``address`` (its port chosen when 0) after a plain bind there succeeded: an address already served is
     refused as in use, also when an ``SO_REUSEPORT`` group of this user serves it, which the new sockets would
     otherwise join."""
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(address)
-        return probe.getsockname()
+        bound: SocketAddress = probe.getsockname()
+        return bound
 
 
-def _listen(family: int, kind: int, proto: int, address: tuple, reuse_port: bool) -> socket.socket:
+def _listen(family: int, kind: int, proto: int, address: SocketAddress, reuse_port: bool) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
