@@ -15,8 +15,8 @@ import signal
 import socket
 import sys
 import tempfile
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from .config import ENV_VAR, ServerConfig
 from .storage.private import exposure_warning, make_private_dir
