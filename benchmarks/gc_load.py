@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import httpx
 from tests.support.images import make_image, upload_blob
@@ -211,16 +212,8 @@ def _backend(ctx: Context, name: str) -> Iterator[tuple[Path, list[str], dict[st
         env = s3.env()
 
         def seed(digests: list[str]) -> None:
-            saved = {key: os.environ.get(key) for key in env}
-            os.environ.update(env)
-            try:
+            with mock.patch.dict(os.environ, env):
                 _seed_objects(storage, digests)
-            finally:
-                for key, value in saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
 
         yield data, ["--metadata-url", url, "--storage-url", storage], env, seed, lambda: open_metadata(url, data)
     finally:
@@ -247,16 +240,8 @@ def _one(ctx: Context, name: str, count: int) -> None:
         seed_blobs(digests)
         duration.notes.append(f"{case}: seeding through the store APIs took {time.monotonic() - began:.1f} s")
         server = DockyardServer(ctx.fresh_dir("b12-serve"), *flags, data_dir=data)
-        saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
-        try:
+        with mock.patch.dict(os.environ, env):
             server.start(timeout=60)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
         pusher = Pusher(server.url)
         try:
             time.sleep(0.2)  # the seeded links are older than the collection's start

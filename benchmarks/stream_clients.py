@@ -3,6 +3,7 @@ transfer and reports the CPU seconds (user + system, all threads) the process sp
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import resource
 from typing import Any
@@ -103,30 +104,27 @@ def stream_azure(url: str, repo: str, digest: str, out: str, auth: bool = False)
     return {"seconds": sw.seconds, "cpu": cpu}
 
 
-def upload_path_dockyard(url: str, repo: str, path: str, auth: bool = False) -> dict[str, Any]:
-    """``upload_blob(repo, path)``."""
+def _upload_dockyard(url: str, repo: str, path: str, auth: bool, as_file: bool) -> dict[str, Any]:
     from dockyard import ContainerRegistryClient
 
     client = ContainerRegistryClient(url, _credential(auth))
     cpu = _cpu()
-    with Stopwatch() as sw:
-        digest, _ = client.upload_blob(repo, path)
+    with Stopwatch() as sw, contextlib.ExitStack() as stack:
+        data = stack.enter_context(open(path, "rb")) if as_file else path
+        digest, _ = client.upload_blob(repo, data)
     cpu = _cpu() - cpu
     client.close()
     return {"seconds": sw.seconds, "cpu": cpu, "digest": digest}
+
+
+def upload_path_dockyard(url: str, repo: str, path: str, auth: bool = False) -> dict[str, Any]:
+    """``upload_blob(repo, path)``."""
+    return _upload_dockyard(url, repo, path, auth, as_file=False)
 
 
 def upload_stream_dockyard(url: str, repo: str, path: str, auth: bool = False) -> dict[str, Any]:
     """``upload_blob(repo, stream)`` with an open file object (as azure-containerregistry is given one)."""
-    from dockyard import ContainerRegistryClient
-
-    client = ContainerRegistryClient(url, _credential(auth))
-    cpu = _cpu()
-    with Stopwatch() as sw, open(path, "rb") as fh:
-        digest, _ = client.upload_blob(repo, fh)
-    cpu = _cpu() - cpu
-    client.close()
-    return {"seconds": sw.seconds, "cpu": cpu, "digest": digest}
+    return _upload_dockyard(url, repo, path, auth, as_file=True)
 
 
 def upload_azure(url: str, repo: str, path: str, auth: bool = False) -> dict[str, Any]:
