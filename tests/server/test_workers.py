@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.images import make_image, push
 from tests.support.servers import DockyardServer
+from tests.support.sockets import established
 
 THREADS = 8
 PUSHES_PER_THREAD = 6
@@ -56,24 +57,7 @@ def _worker_processes(pid: int) -> int:
 
 def _accepted_by(worker_pids: list[int], port: int) -> dict[int, int]:
     """How many established connections to ``port`` each worker holds (its accepted sockets, from /proc)."""
-    established: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for row in Path(table).read_text().splitlines()[1:]:
-            fields = row.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # local port, ESTABLISHED
-                established.add(fields[9])  # inode
-    counts = {}
-    for pid in worker_pids:
-        inodes = set()
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = os.readlink(fd)
-            except FileNotFoundError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[len("socket:["):-1])
-        counts[pid] = len(inodes & established)
-    return counts
+    return {pid: established(pid, local_port=port) for pid in worker_pids}
 
 
 def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:

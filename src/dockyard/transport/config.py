@@ -6,12 +6,15 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol.operations import Operations
 from ..protocol.retry import RetryPolicy
 from ..protocol.session import DEFAULT_MAX_PAGES, Session
 from .tls import tls_context
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Options the original SDK forwards to azure-core that dockyard accepts and ignores.
 IGNORED_OPTIONS = ("enforce_https", "credential_scopes", "connection_timeout")
@@ -58,20 +61,25 @@ class ClientConfig:
 
     def httpx_options(self, *, asynchronous: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` (``asynchronous``): pooled, with the
-        ``proxies`` option, else (unless a custom transport is given) the proxy variables of the environment."""
+        ``proxies`` option, else (unless a custom transport is given) the proxy variables of the environment.
+        The sync client's pools are one per thread (:mod:`dockyard.transport.perthread`); a custom transport is
+        used as given."""
         import httpx
 
         pool = max(10, self.max_concurrency * 2)
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         kind = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
-        mounts = {
+        mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = {
             pattern: None if url is None else kind(proxy=url, verify=self.verify, http2=self.http2, limits=limits)
             for pattern, url in self.proxies.items()
         }
+        transport = self.transport
+        if not asynchronous and transport is None:
+            transport, mounts = self._per_thread_transports(limits)
         return {
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
             "http2": self.http2,
-            "transport": self.transport,
+            "transport": transport,
             "mounts": mounts or None,
             "verify": self.verify,
             "headers": self.headers,
@@ -80,6 +88,28 @@ class ClientConfig:
             # them for every host; only their own ``no_proxy`` key exempts hosts.
             "trust_env": self.trust_env and not self.proxies,
         }
+
+    def _per_thread_transports(
+        self, limits: httpx.Limits
+    ) -> tuple[httpx.BaseTransport, dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None]]:
+        """The sync client's transport and proxy mounts, each a pool per thread
+        (:mod:`dockyard.transport.perthread`): the ``proxies`` option's, else (with ``trust_env``) the
+        environment's proxies, found as ``httpx.Client`` finds them (it does not, once given a transport)."""
+        import httpx
+        from httpx._utils import get_environment_proxies
+
+        from .perthread import PerThreadTransport
+
+        def pools(proxy: str | None = None) -> PerThreadTransport:
+            return PerThreadTransport(
+                lambda: httpx.HTTPTransport(proxy=proxy, verify=self.verify, http2=self.http2, limits=limits)
+            )
+
+        patterns = self.proxies or (get_environment_proxies() if self.trust_env else {})
+        mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = {
+            pattern: None if url is None else pools(url) for pattern, url in patterns.items()
+        }
+        return pools(), mounts
 
     def uses_proxy(self, url: str) -> bool:
         """True when requests to ``url`` may go through a proxy (given, or from the environment)."""
