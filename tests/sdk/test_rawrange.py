@@ -121,4 +121,5 @@ def test_one_tls_context_for_httpx_and_the_reader(verify: bool) -> None:
         assert isinstance(context, ssl.SSLContext)
         assert (context.verify_mode == ssl.CERT_NONE) is (not verify)
         assert client._driver.part_reader.context is context
-        assert client._driver.http._transport._pool._ssl_context is context  # type: ignore[attr-defined]
+        pool = client._driver.http._transport.for_this_thread()._pool  # type: ignore[attr-defined]
+        assert pool._ssl_context is context

@@ -33,7 +33,7 @@ class PerThreadTransport(httpx.BaseTransport):
         #: Every transport made, with (a weak reference to) the thread it serves now.
         self._owners: list[tuple[weakref.ref[threading.Thread], httpx.BaseTransport]] = []
 
-    def _own(self) -> httpx.BaseTransport:
+    def for_this_thread(self) -> httpx.BaseTransport:
         """The calling thread's transport: its own, else one a thread that ended left, else a new one."""
         transport: httpx.BaseTransport | None = getattr(self._local, "transport", None)
         if transport is not None:
@@ -59,7 +59,7 @@ class PerThreadTransport(httpx.BaseTransport):
             return len(self._owners)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._own().handle_request(request)
+        return self.for_this_thread().handle_request(request)
 
     def close(self) -> None:
         """Close every thread's transport (their connections); a later request opens new connections."""
