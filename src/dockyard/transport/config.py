@@ -36,6 +36,20 @@ def proxy_patterns(proxies: Mapping[str, str] | None) -> dict[str, str | None]:
     return patterns
 
 
+def environment_proxy_patterns() -> dict[str, str | None]:
+    """The ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` variables as httpx URL patterns, read as
+    ``httpx.Client`` reads them (it ignores them once given a transport); the standard library's reading when a
+    later httpx no longer has that function."""
+    try:
+        from httpx._utils import get_environment_proxies
+    except ImportError:  # pragma: no cover - depends on the installed httpx
+        import urllib.request
+
+        found = urllib.request.getproxies_environment()
+        return proxy_patterns({("no_proxy" if key == "no" else key): url for key, url in found.items()})
+    return dict(get_environment_proxies())
+
+
 USER_AGENT = "dockyard-python"
 
 
@@ -96,7 +110,6 @@ class ClientConfig:
         (:mod:`dockyard.transport.perthread`): the ``proxies`` option's, else (with ``trust_env``) the
         environment's proxies, found as ``httpx.Client`` finds them (it does not, once given a transport)."""
         import httpx
-        from httpx._utils import get_environment_proxies
 
         from .perthread import PerThreadTransport
 
@@ -105,7 +118,7 @@ class ClientConfig:
                 lambda: httpx.HTTPTransport(proxy=proxy, verify=self.verify, http2=self.http2, limits=limits)
             )
 
-        patterns = self.proxies or (get_environment_proxies() if self.trust_env else {})
+        patterns = self.proxies or (environment_proxy_patterns() if self.trust_env else {})
         mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = {
             pattern: None if url is None else pools(url) for pattern, url in patterns.items()
         }
