@@ -1,11 +1,14 @@
 """B7 client operations, each run by :mod:`benchmarks.worker` in a process of its own. Each times only its
-transfer and reports the CPU seconds (user + system, all threads) the process spent on it (``cpu``)."""
+transfer and reports the CPU seconds (user + system, all threads) the process spent on it (``cpu``); the stream
+loops also report the CPU seconds of their own ``write`` calls into the output file (``write_cpu``, part of
+``cpu``): on a VM that hands free memory back to its host, that part swings tenfold between rounds."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import resource
+import time
 from typing import Any
 
 from tests.support.credentials import CountingCredential
@@ -23,6 +26,27 @@ def _cpu() -> float:
 
 def _credential(auth: bool) -> CountingCredential | None:
     return CountingCredential() if auth else None
+
+
+class TimedWriter:
+    """The stream loops' output file: counts the CPU seconds the calling thread spends in ``write``."""
+
+    def __init__(self, path: str) -> None:
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by ``__exit__``
+        self.cpu = 0.0
+
+    def write(self, chunk: bytes) -> None:
+        start = time.thread_time()
+        self.file.write(chunk)
+        self.cpu += time.thread_time() - start
+
+    def __enter__(self) -> TimedWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        start = time.thread_time()
+        self.file.close()
+        self.cpu += time.thread_time() - start
 
 
 def sha256_ceiling(path: str) -> dict[str, Any]:
@@ -48,12 +72,12 @@ def stream_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = Fal
 
     client = ContainerRegistryClient(url, _credential(auth))
     cpu = _cpu()
-    with Stopwatch() as sw, open(out, "wb") as fh:
+    with Stopwatch() as sw, TimedWriter(out) as fh:
         for chunk in client.download_blob(repo, digest):
             fh.write(chunk)
     cpu = _cpu() - cpu
     client.close()
-    return {"seconds": sw.seconds, "cpu": cpu}
+    return {"seconds": sw.seconds, "cpu": cpu, "write_cpu": fh.cpu}
 
 
 def stream_dockyard_aio(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
@@ -67,12 +91,12 @@ def stream_dockyard_aio(url: str, repo: str, digest: str, out: str, auth: bool =
     async def run() -> dict[str, Any]:
         client = ContainerRegistryClient(url, AsyncCountingCredential() if auth else None)
         cpu = _cpu()
-        with Stopwatch() as sw, open(out, "wb") as fh:
+        with Stopwatch() as sw, TimedWriter(out) as fh:
             async for chunk in await client.download_blob(repo, digest):
                 fh.write(chunk)
         cpu = _cpu() - cpu
         await client.close()
-        return {"seconds": sw.seconds, "cpu": cpu}
+        return {"seconds": sw.seconds, "cpu": cpu, "write_cpu": fh.cpu}
 
     return asyncio.run(run())
 
@@ -96,12 +120,12 @@ def stream_azure(url: str, repo: str, digest: str, out: str, auth: bool = False)
 
     client = ContainerRegistryClient(url, _credential(auth))
     cpu = _cpu()
-    with Stopwatch() as sw, open(out, "wb") as fh:
+    with Stopwatch() as sw, TimedWriter(out) as fh:
         for chunk in client.download_blob(repo, digest, enforce_https=False):
             fh.write(chunk)
     cpu = _cpu() - cpu
     client.close()
-    return {"seconds": sw.seconds, "cpu": cpu}
+    return {"seconds": sw.seconds, "cpu": cpu, "write_cpu": fh.cpu}
 
 
 def _upload_dockyard(url: str, repo: str, path: str, auth: bool, as_file: bool) -> dict[str, Any]:

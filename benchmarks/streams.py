@@ -11,6 +11,7 @@ with the ceiling's CPU per GiB. Client processes: :mod:`benchmarks.stream_client
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import httpx
@@ -69,6 +70,7 @@ def _downloads(ctx: Context, variant: Variant, path: Path, digest: str, size: in
     rows = [_row(ctx, case, tool, size, STREAM) for tool in (*_DOWNLOADS, SHA256)]
     repo = "bench/stream"
     out = ctx.fresh_dir("stream") / "blob.out"
+    writes: dict[str, list[float]] = {}
     with ctx.server("dockyard", *_server_flags(ctx, variant)) as server:
         with httpx.Client(timeout=600, auth=USER if variant.auth else None) as http, path.open("rb") as data:
             upload_blob(http, server.url, repo, data, digest)  # type: ignore[arg-type]
@@ -77,13 +79,31 @@ def _downloads(ctx: Context, variant: Variant, path: Path, digest: str, size: in
                 _measure(ctx, row, None, "sha256_ceiling", path=str(path))
                 continue
             try:
-                _measure(ctx, row, server, _DOWNLOADS[row.tool], url=server.url, repo=repo, digest=digest,
-                         out=str(out), auth=variant.auth)
+                extra = _measure(ctx, row, server, _DOWNLOADS[row.tool], url=server.url, repo=repo, digest=digest,
+                                 out=str(out), auth=variant.auth)
+                if extra is not None and "write_cpu" in extra:
+                    writes.setdefault(row.tool, []).append(float(extra["write_cpu"]))  # type: ignore[arg-type]
                 actual = out.stat().st_size if out.exists() else -1
                 if actual != size and row.status == "ok":
                     row.fail(f"downloaded file has {actual} bytes, expected {size}")
             finally:
                 out.unlink(missing_ok=True)
+    for row in rows:
+        if writes.get(row.tool) and row.status == "ok":
+            row.notes.append(_write_note(writes[row.tool], row, size))
+
+
+def _write_note(write_cpu: list[float], row: Row, size: int) -> str:
+    """How much of a stream loop's client CPU its own ``write`` calls into the output file took: the page-cache
+    copy, ~0.15-0.2 CPU-s/GiB into pages the kernel has at hand, ten times that into pages the VM had handed back
+    to its host (see README, "This round's run")."""
+    gib = size / (1 << 30)
+    per_gib = sorted(value / gib for value in write_cpu)
+    client = statistics.median(row.client_cpu) / gib if row.client_cpu else 0.0
+    rest = statistics.median(c - w for c, w in zip(row.client_cpu, write_cpu, strict=False)) / gib
+    return (f"{row.case}: the loop's own file writes took {statistics.median(per_gib):.2f} "
+            f"({per_gib[0]:.2f}-{per_gib[-1]:.2f}) of the client's {client:.2f} CPU-s/GiB; "
+            f"the rest {rest:.2f} CPU-s/GiB")
 
 
 def _uploads(ctx: Context, variant: Variant, path: Path, digest: str, size: int) -> None:

@@ -5,13 +5,18 @@ No timing assertions: this only keeps ``python -m benchmarks.run`` from rotting.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
+from tests.support.images import upload_blob
 from tests.support.peers import require_module
-from tests.support.servers import subprocess_env
+from tests.support.servers import DockyardServer, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,3 +87,19 @@ def test_b11_seeded_listings_page_where_the_benchmark_expects(tmp_path: Path) ->
             assert last.json()["tags"][-1] == "t0000999" and "Link" not in last.headers
             oldest = client.get(f"/acr/v1/{seeded.tag_repository}/_tags", params={"n": 1, "orderby": "timeasc"})
             assert oldest.json()["tags"][0]["name"] == seeded.tag_at_time_rank(0)
+
+
+def test_b7_stream_loops_report_the_cpu_of_their_own_file_writes(tmp_path: Path, files_server: DockyardServer) -> None:
+    """B7 separates the caller's page-cache writes from the SDK's CPU (they swing tenfold between rounds on a VM
+    that hands free memory back to its host); the written file is still the whole blob."""
+    from benchmarks.stream_clients import stream_dockyard, stream_dockyard_aio
+
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+    with httpx.Client(timeout=60) as http:
+        upload_blob(http, files_server.url, "bench/write-cpu", data, digest)
+    for client in (stream_dockyard, stream_dockyard_aio):
+        out = tmp_path / f"{client.__name__}.out"
+        result = client(url=files_server.url, repo="bench/write-cpu", digest=digest, out=str(out))
+        assert out.read_bytes() == data
+        assert 0.0 <= result["write_cpu"] <= result["cpu"]
