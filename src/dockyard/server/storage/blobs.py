@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ...oci.digest import DEFAULT_ALGORITHM, Digest, Hasher
+from ...transport.filesink import PAGE_CACHE_WRITE
 from .private import create_private_file, make_private_dir
 from .protocols import UploadBusyError, UploadGoneError, UploadOffsetError
 from .records import UploadState
@@ -249,6 +250,11 @@ class FileUploadStore:
             hasher = self._hashers.get(upload_id)
             if hasher is not None and hasher.size != offset:
                 hasher = None
+            if hasher is None and offset == 0:
+                # Nothing received yet: this process hashes the body as it writes it, though another one started
+                # the session (a client whose POST and PATCH went to different workers, or a restart); else the
+                # whole file would be read back and hashed when the upload finishes.
+                hasher = Hasher(DEFAULT_ALGORITHM)
             self._hashers.pop(upload_id, None)
             try:
                 written = await _copy_stream(body, fd, hasher)
@@ -343,10 +349,18 @@ _MAX_IOV = 512
 
 
 def _write_all(fd: int, chunks: list[bytes]) -> None:
-    """Write ``chunks`` to ``fd`` with as few ``writev`` calls as the kernel allows (no joining copy)."""
+    """Write ``chunks`` to ``fd`` without joining them, at most ``PAGE_CACHE_WRITE`` bytes per ``writev`` (larger
+    writes get large page-cache folios, which on a VM can cost ten times the CPU: see :data:`PAGE_CACHE_WRITE`)."""
     pending = [memoryview(c) for c in chunks]
     while pending:
-        n = os.writev(fd, pending[:_MAX_IOV])
+        group: list[memoryview] = []
+        size = 0
+        for view in pending[:_MAX_IOV]:
+            group.append(view[: PAGE_CACHE_WRITE - size])
+            size += len(group[-1])
+            if size == PAGE_CACHE_WRITE:
+                break
+        n = os.writev(fd, group)
         while pending and n >= len(pending[0]):
             n -= len(pending[0])
             pending.pop(0)
