@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,11 @@ class Row:
             self.client_rss_kib = max(self.client_rss_kib or 0, client_rss_kib)
         if server_rss_kib is not None:
             self.server_rss_kib = max(self.server_rss_kib or 0, server_rss_kib)
+        if client_cpu is not None or server_cpu is not None:
+            # Each round's CPU split as it happens (the table keeps medians; latest.json keeps every round).
+            cpu = " / ".join("—" if v is None else f"{v:.2f}" for v in (client_cpu, server_cpu))
+            print(f"[{self.bench}] {self.case} · {self.tool}: {value:.3g} {self.unit}, CPU s client / server {cpu}",
+                  file=sys.stderr, flush=True)
 
     def fail(self, reason: str) -> None:
         """Mark the row failed with a one-line reason (the first line of the error)."""
