@@ -17,11 +17,12 @@ from pathlib import Path
 from ..errors import DigestValidationError
 from ..oci.digest import Hasher, parse_digest
 
-#: The largest single write into a file, by the SDK's downloads and the server's upload bodies alike. Linux (ext4 with large folios) gives a write its own folio of up to the
-#: write's size; 1 MiB folios come out of the 2 MiB free blocks that a VM's free page reporting hands back to its
-#: host, and the first touch of such memory faults in the host: on the benchmark machine writing 256 MiB in 1 MiB
-#: pieces cost 0.37-0.6 CPU-s instead of 0.04 in most rounds, in 512 KiB pieces 0.04-0.05 in every round (the
-#: server's 4 MiB ``writev`` batches: 0.18-0.58 CPU-s per 256 MiB, against 0.04-0.06 in 512 KiB calls).
+#: The largest single write into a file, by the SDK's downloads and the server's upload bodies alike. Linux (ext4
+#: with large folios) gives a write its own folio of up to the write's size; folios of 1 MiB and more come out of
+#: the 2 MiB free blocks that a VM's free page reporting hands back to its host, and the first touch of such memory
+#: faults in the host: on the benchmark machine writing 256 MiB in 1 MiB pieces cost 0.37-0.6 CPU-s instead of
+#: 0.04 in most rounds, in 512 KiB pieces 0.04-0.05 in every round (the server's 4 MiB ``writev`` batches:
+#: 0.18-0.58 CPU-s per 256 MiB, against 0.04-0.06 in 512 KiB calls).
 PAGE_CACHE_WRITE = 512 * 1024
 
 #: Read-back size for hashing bytes written ahead: 1 MiB stays in the core's cache between the read and the hash
