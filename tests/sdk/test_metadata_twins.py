@@ -61,3 +61,21 @@ def test_acr_registry_refusing_the_first_page_is_the_callers_error(dockyard_serv
             list(client.list_tag_properties("no/such-repository"))
         assert client._ops.session.acr_api is True
         assert isinstance(client._driver.run(client._ops.metadata()), AcrMetadata)
+
+
+def test_concurrent_untags_on_a_plain_registry_all_succeed(distribution_server: Any, repo_name: str) -> None:
+    """Where the tag DELETE is refused (CNCF distribution), each untag pushes a placeholder manifest that needs
+    the empty blob; untags of one repository at once upload that blob over each other, and distribution checks a
+    manifest against a blob link it is rewriting in place. Each untag gets through, and every tag is gone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tags = [f"t{index}" for index in range(24)]
+    with ContainerRegistryClient(distribution_server.url) as client:
+        for index, tag in enumerate(tags):
+            _image(client, repo_name, tag, f"layer {index}".encode())
+        for _ in range(4):  # the race is narrow: several waves of untags at once
+            with ThreadPoolExecutor(len(tags)) as pool:
+                list(pool.map(lambda tag: client.delete_tag(repo_name, tag), tags))
+            assert list(client.list_tag_properties(repo_name)) == []
+            for index, tag in enumerate(tags):
+                _image(client, repo_name, tag, f"layer {index}".encode())

@@ -10,17 +10,22 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from ..errors import ResourceNotFoundError
+from ..errors import HttpResponseError, ResourceNotFoundError
 from ..models import ArtifactManifestProperties, ArtifactTagProperties, GetManifestResult, RepositoryProperties
 from ..oci import mediatypes as mt
 from ..oci.manifest import EMPTY_JSON, EMPTY_JSON_DIGEST, Manifest, parse_image_config
 from . import blobs, manifests, paths
-from .instructions import Gen, Request
+from .instructions import Gen, Request, Sleep
 from .manifests import get_manifest, get_manifest_descriptor, parse_result
 from .paging import PageFetcher, PageGuard, link_pages, list_field, sliced_pages
 from .responses import raise_for_status
 from .session import Session
 from .wire import parse_time
+
+#: Pushes of an untag placeholder manifest tried before giving up (see ``_untag_by_placeholder``).
+PLACEHOLDER_ATTEMPTS = 4
+#: Error codes distribution answers when a manifest is checked while a blob link is rewritten.
+_LINK_RACE_CODES = ("DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN")
 
 _CONFIG_LIMIT = 1024 * 1024
 
@@ -245,10 +250,20 @@ class OciMetadata:
             yield from get_manifest_descriptor(self.session, repository, tag)
         except ResourceNotFoundError:
             return
-        if not (yield from blobs.blob_exists(self.session, repository, EMPTY_JSON_DIGEST)):
-            yield from blobs.upload_blob(self.session, repository, EMPTY_JSON)
         data, digest = manifests.empty_manifest_bytes(uuid.uuid4().hex)
-        yield from manifests.set_manifest(self.session, repository, data, tag=tag, media_type=mt.OCI_MANIFEST)
+        for attempt in range(1, PLACEHOLDER_ATTEMPTS + 1):
+            if not (yield from blobs.blob_exists(self.session, repository, EMPTY_JSON_DIGEST)):
+                yield from blobs.upload_blob(self.session, repository, EMPTY_JSON)
+            try:
+                yield from manifests.set_manifest(self.session, repository, data, tag=tag, media_type=mt.OCI_MANIFEST)
+                break
+            except HttpResponseError as exc:
+                # CNCF distribution rewrites a repository's blob link in place when the same blob is uploaded
+                # again: a manifest checked while another untag of this repository uploads the empty blob reads
+                # a half-written link and is refused (400 DIGEST_INVALID, or MANIFEST_BLOB_UNKNOWN). Again.
+                if attempt == PLACEHOLDER_ATTEMPTS or exc.error_code not in _LINK_RACE_CODES:
+                    raise
+                yield Sleep(0.05 * attempt)
         response = yield from self.session.send(Request("DELETE", self.session.url(paths.manifest(repository, digest))))
         if response.status != 404:
             raise_for_status(response, context=f"delete tag {repository}:{tag}")
