@@ -50,9 +50,8 @@ def stream_range(reader: PartReader, step: ReadRange) -> Generator[tuple[int, by
     finished. A caller that stops early leaves the thread to close the reader on its own."""
     ahead = Prefetch(reader.stream(step), name="dockyard-stream-reader")
     try:
-        while (batch := ahead.get()) is not None:
-            while batch:
-                yield batch.pop(0)  # popped: a piece the caller let go of is freed at once
+        while (piece := ahead.get()) is not None:
+            yield piece
     finally:
         ahead.close()
 

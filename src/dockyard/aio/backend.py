@@ -39,9 +39,8 @@ async def stream_range(reader: PartReader, step: ReadRange) -> AsyncGenerator[tu
     ahead of the caller (the event loop only awaits them); failures end them early and leave the rest to httpx."""
     ahead = Prefetch(reader.stream(step), name="dockyard-stream-reader")
     try:
-        while (batch := await ahead.aget()) is not None:
-            while batch:
-                yield batch.pop(0)  # popped: a piece the caller let go of is freed at once
+        while (piece := await ahead.aget()) is not None:
+            yield piece
     finally:
         ahead.close()
 

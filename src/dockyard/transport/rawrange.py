@@ -13,11 +13,10 @@ and the caller continues over httpx from where this stopped.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import ssl
 import struct
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from urllib.parse import urlsplit
 
 from ..oci.ranges import parse_content_range, range_header
@@ -25,17 +24,12 @@ from ..protocol.download import BlobReadState, Sink
 from ..protocol.instructions import ReadRange
 from ..protocol.messages import Response
 from .config import ClientConfig
-from .filesink import PAGE_CACHE_WRITE
 
 BUFFER = 1024 * 1024
 #: The size of the pieces a streamed download hands out: large enough that the Python per piece does not count,
-#: small enough that a piece is still in the CPU's cache when it is hashed, and that a caller writing each piece
-#: into a file gets page-cache folios that do not come from memory a VM gave back to its host
-#: (:data:`~dockyard.transport.filesink.PAGE_CACHE_WRITE`).
-STREAM_PIECE = PAGE_CACHE_WRITE
-#: How many pieces the reader thread hands over at once: one hand-over per MiB, as with 1 MiB pieces (512 KiB
-#: pieces handed over one by one cost ~0.05 CPU-s/GiB more in the sync stream).
-STREAM_BATCH = max(1, BUFFER // STREAM_PIECE)
+#: small enough that a piece is still in the CPU's cache when it is hashed and written (4 MiB pieces cost
+#: about twice the CPU per GiB on the machine the benchmarks run on).
+STREAM_PIECE = 1024 * 1024
 _MAX_HEADER = 64 * 1024
 
 
@@ -166,7 +160,7 @@ def _receive(sock: socket.socket, wanted: int) -> bytes:
 def stream_body(
     url: str, headers: dict[str, str], state: BlobReadState, *, timeout: float, context: ssl.SSLContext,
     piece: int = STREAM_PIECE,
-) -> Generator[tuple[int, bytes], None, None]:
+) -> Iterator[tuple[int, bytes]]:
     """``(offset, bytes)`` pieces of ``state``'s remaining bytes from ``url``, each hashed (``state.feed``) as it
     arrives, on the thread that receives it: the piece is still in the core's cache, and the hash releases the
     GIL while the consumer's thread handles the piece before.
@@ -217,22 +211,13 @@ class PartReader:
         except (Unsupported, OSError):
             pass  # the protocol goes on over httpx from wherever the reader stopped
 
-    def stream(self, step: ReadRange) -> Generator[list[tuple[int, bytes]], None, None]:
-        """``step``'s bytes as ``(offset, bytes)`` pieces when allowed, :data:`STREAM_BATCH` pieces at a time
-        (one hand-over between threads per batch); failures end the pieces early, after the ones already
-        received, and leave the rest to the protocol's ordinary transport."""
+    def stream(self, step: ReadRange) -> Generator[tuple[int, bytes], None, None]:
+        """``step``'s bytes as ``(offset, bytes)`` pieces when allowed; failures end the pieces early and leave
+        the rest to the protocol's ordinary transport."""
         if not self.allowed(step):
             return
-        batch: list[tuple[int, bytes]] = []
-        with contextlib.closing(stream_body(step.request.url, step.request.headers, step.state,
-                                            timeout=self.timeout, context=self.context)) as pieces:
-            try:
-                for piece in pieces:
-                    batch.append(piece)
-                    if len(batch) == STREAM_BATCH:
-                        yield batch
-                        batch = []
-            except (Unsupported, OSError):
-                pass  # the protocol goes on over httpx from wherever the reader stopped
-        if batch:
-            yield batch
+        try:
+            yield from stream_body(step.request.url, step.request.headers, step.state, timeout=self.timeout,
+                                   context=self.context)
+        except (Unsupported, OSError):
+            return  # the protocol goes on over httpx from wherever the reader stopped
