@@ -122,7 +122,11 @@ class ClientConfig:
         mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = {
             pattern: None if url is None else pools(url) for pattern, url in patterns.items()
         }
-        return pools(), mounts
+        transport = pools()
+        # The constructing thread's pool is made now, as httpx.Client makes its transport: building one costs
+        # ~20 ms (TLS and pool set-up), which belongs to the client's construction, not to its first request.
+        transport.for_this_thread()
+        return transport, mounts
 
     def uses_proxy(self, url: str) -> bool:
         """True when requests to ``url`` may go through a proxy (given, or from the environment)."""
