@@ -25,9 +25,9 @@ def _body(size: int) -> bytes:
     return os.urandom(1 << 16) * (size >> 16)
 
 
-def test_a_batch_of_large_chunks_is_written_in_pieces_no_larger_than_the_page_cache_write(tmp_path: Path) -> None:
-    chunks = [_body(1 << 20) for _ in range(7)] + [b"tail", _body(3 << 20)]
-    path = tmp_path / "data"
+def _write_counted(path: Path, chunks: list[bytes]) -> int:
+    """Write ``chunks`` to a new file at ``path`` as the upload store does; the write calls it took (the file's
+    content is checked)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         before = _write_calls()
@@ -35,22 +35,19 @@ def test_a_batch_of_large_chunks_is_written_in_pieces_no_larger_than_the_page_ca
         calls = _write_calls() - before
     finally:
         os.close(fd)
-    total = sum(len(c) for c in chunks)
     assert path.read_bytes() == b"".join(chunks)
-    assert calls >= total // PAGE_CACHE_WRITE  # one writev of everything before
+    return calls
+
+
+def test_a_batch_of_large_chunks_is_written_in_pieces_no_larger_than_the_page_cache_write(tmp_path: Path) -> None:
+    chunks = [_body(1 << 20) for _ in range(7)] + [b"tail", _body(3 << 20)]
+    calls = _write_counted(tmp_path / "data", chunks)
+    assert calls >= sum(len(c) for c in chunks) // PAGE_CACHE_WRITE  # one writev of everything before
 
 
 def test_many_small_chunks_still_share_a_write(tmp_path: Path) -> None:
     chunks = [_body(1 << 16) for _ in range(16)]  # 1 MiB in 64 KiB chunks: two writes, not sixteen
-    fd = os.open(tmp_path / "data", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        before = _write_calls()
-        _write_all(fd, chunks)
-        calls = _write_calls() - before
-    finally:
-        os.close(fd)
-    assert calls == (1 << 20) // PAGE_CACHE_WRITE
-    assert (tmp_path / "data").read_bytes() == b"".join(chunks)
+    assert _write_counted(tmp_path / "data", chunks) == (1 << 20) // PAGE_CACHE_WRITE
 
 
 def test_a_downloaded_piece_is_written_in_pieces_no_larger_than_the_page_cache_write(tmp_path: Path) -> None:
