@@ -352,20 +352,29 @@ def test_watch_picks_up_a_new_tag(
 def test_interrupt_deletes_upload_sessions(
     cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
 ) -> None:
+    from tests.support.proxy import FaultProxy
+
     prefix = unique("ctrlc")
-    push(make_image(layers=1, layer_size=30_000_000, seed=prefix), dockyard_server.url, f"{prefix}/app", "v1")
-    proc = _dockyard("sync", f"{dockyard_server.host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if any(e["method"] == "POST" and e["status"] == 202 for e in dest.requests()):
-                break  # an upload session is open and its bytes are on their way
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    image = make_image(layers=1, layer_size=4_000_000, seed=prefix)
+    push(image, dockyard_server.url, f"{prefix}/app", "v1")
+    with FaultProxy(dockyard_server.url) as source:
+        # After 1 MB the layer's download trickles: its upload is surely still running when the interrupt comes
+        # (however fast the destination writes).
+        source.inject_trickle(1_000_000, path_contains=f"/blobs/{image.blobs[-1].digest}")
+        host = source.url.split("://", 1)[1]
+        proc = _dockyard("sync", f"{host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                opened = [e for e in dest.requests() if e["method"] == "POST" and e["status"] == 202]
+                if len(opened) == len(image.blobs):
+                    break  # every upload session is open, the layer's bytes are on their way
+                time.sleep(0.005)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     assert proc.returncode == 130
     entries = dest.requests()
     opened = [e for e in entries if e["method"] == "POST" and "/blobs/uploads" in e["path"] and e["status"] == 202]

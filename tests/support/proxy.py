@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade", "trailer"}
+#: A ``trickle`` fault's piece and the pause before each.
+_TRICKLE = 64 * 1024
+_TRICKLE_PAUSE = 0.05
 _PIECE = 64 * 1024
 
 
@@ -33,7 +36,8 @@ class Seen:
 
 @dataclass
 class Fault:
-    """A programmed fault (``status``, ``corrupt``, ``drop``, ``ignore_range``); ``times=None`` means forever."""
+    """A programmed fault (``status``, ``corrupt``, ``drop``, ``trickle``, ``ignore_range``); ``times=None`` means
+    forever."""
 
     kind: str
     method: str | None = None
@@ -70,6 +74,8 @@ class FaultProxy:
         self.seen: list[Seen] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
+        #: Set when the proxy stops: ends every ``trickle`` fault's transfer.
+        self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._server.block_on_close = False
@@ -111,6 +117,13 @@ class FaultProxy:
     ) -> Fault:
         """Forward matching requests, send ``after_bytes`` bytes of the body, then close the socket."""
         return self._add(Fault("drop", method, path_contains, times, after_bytes=after_bytes))
+
+    def inject_trickle(
+        self, after_bytes: int, *, method: str | None = "GET", path_contains: str | None = None, times: int | None = 1
+    ) -> Fault:
+        """Forward matching requests, send ``after_bytes`` bytes of the body at full speed and the rest in 64 KiB
+        pieces 50 ms apart (until the proxy stops): a transfer kept in flight, its bytes still on their way."""
+        return self._add(Fault("trickle", method, path_contains, times, after_bytes=after_bytes))
 
     def inject_ignore_range(
         self, *, method: str | None = "GET", path_contains: str | None = None, times: int | None = None
@@ -159,6 +172,7 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -253,6 +267,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                     self.wfile.flush()
                     self._drop()
                     return
+                if fault is not None and fault.kind == "trickle" and sent + len(piece) >= fault.after_bytes:
+                    for start in range(0, len(piece), _TRICKLE):
+                        if start + sent >= fault.after_bytes:
+                            self.wfile.flush()
+                            if self.owner._released.wait(_TRICKLE_PAUSE):
+                                self._drop()
+                                return
+                        self._write(piece[start : start + _TRICKLE], chunked)
+                    sent += len(piece)
+                    continue
                 self._write(piece, chunked)
                 sent += len(piece)
             if chunked:
