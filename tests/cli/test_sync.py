@@ -360,7 +360,7 @@ def test_interrupt_deletes_upload_sessions(
     with FaultProxy(dockyard_server.url) as source:
         # After 1 MB the layer's download trickles: its upload is surely still running when the interrupt comes
         # (however fast the destination writes).
-        source.inject_trickle(1_000_000, path_contains=f"/blobs/{image.blobs[-1].digest}")
+        source.inject_trickle(1_000_000, path_contains=f"/blobs/{image.blobs[-1].digest}", times=None)
         host = source.url.split("://", 1)[1]
         proc = _dockyard("sync", f"{host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
         try:
@@ -382,8 +382,12 @@ def test_interrupt_deletes_upload_sessions(
                 and e["status"] in (201, 202, 204)]
     assert opened, "no upload was started"
     assert len(finished) == len(opened), f"upload sessions left behind: {entries}"
-    # The running upload was stopped and its session deleted, rather than waited for.
-    assert any(e["method"] == "DELETE" and "/blobs/uploads/" in e["path"] for e in entries), entries
+    # The layer's upload was stopped and its session deleted, unless it had already been committed when the
+    # interrupt was handled (a loaded machine may deliver it late).
+    layer = image.blobs[-1].digest.partition(":")[2]  # the hex, however the query is encoded
+    committed = any(e["method"] == "PUT" and e["status"] == 201 and layer in e.get("query", "") for e in entries)
+    deleted = any(e["method"] == "DELETE" and "/blobs/uploads/" in e["path"] for e in entries)
+    assert deleted or committed, entries
 
 
 def test_a_dropped_connection_is_retried_once(cli: Cli, dockyard_server: DockyardServer, dest: CountedServer) -> None:
