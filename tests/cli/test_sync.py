@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +285,20 @@ def _dockyard(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
                             stdin=subprocess.DEVNULL)
 
 
+def _signal_when(proc: subprocess.Popen[str], sig: int, ready: Callable[[], bool]) -> None:
+    """Send ``sig`` to ``proc`` once ``ready()`` (polled, for up to 60 s) and wait for it to end (killed after
+    30 s)."""
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not ready():
+            time.sleep(0.005)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_killed_sync_resumes_without_recopying(
     cli: Cli, cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
 ) -> None:
@@ -295,18 +309,9 @@ def test_killed_sync_resumes_without_recopying(
              f"{prefix}/{name}", "v1")
     proc = _dockyard("sync", f"{dockyard_server.host}/{prefix}", f"{dest.host}/{prefix}", "--jobs", "1",
                      "--concurrency", "1", env=cli_env)
-    try:  # kill it once the first repository is complete (its tag pushed) and before the last one is
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            tagged = [e for e in dest.requests() if e["method"] == "PUT" and e["path"].endswith("/manifests/v1")]
-            if tagged:
-                break
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # Killed once the first repository is complete (its tag pushed) and before the last one is.
+    _signal_when(proc, signal.SIGKILL, lambda: any(
+        e["method"] == "PUT" and e["path"].endswith("/manifests/v1") for e in dest.requests()))
     done = {e["path"].split("/")[3] for e in dest.requests()
             if e["method"] == "PUT" and e["path"].endswith("/manifests/v1")}
     assert done and len(done) < len(names), "the sync was not interrupted mid-run"
@@ -363,18 +368,9 @@ def test_interrupt_deletes_upload_sessions(
         source.inject_trickle(1_000_000, path_contains=f"/blobs/{image.blobs[-1].digest}", times=None)
         host = source.url.split("://", 1)[1]
         proc = _dockyard("sync", f"{host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                opened = [e for e in dest.requests() if e["method"] == "POST" and e["status"] == 202]
-                if len(opened) == len(image.blobs):
-                    break  # every upload session is open, the layer's bytes are on their way
-                time.sleep(0.005)
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        # Interrupted once every upload session is open, while the layer's bytes are on their way.
+        _signal_when(proc, signal.SIGINT, lambda: len(
+            [e for e in dest.requests() if e["method"] == "POST" and e["status"] == 202]) == len(image.blobs))
     assert proc.returncode == 130
     entries = dest.requests()
     opened = [e for e in entries if e["method"] == "POST" and "/blobs/uploads" in e["path"] and e["status"] == 202]
