@@ -6,15 +6,12 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..protocol.operations import Operations
 from ..protocol.retry import RetryPolicy
 from ..protocol.session import DEFAULT_MAX_PAGES, Session
 from .tls import tls_context
-
-if TYPE_CHECKING:
-    import httpx
 
 #: Options the original SDK forwards to azure-core that dockyard accepts and ignores.
 IGNORED_OPTIONS = ("enforce_https", "credential_scopes", "connection_timeout")
@@ -80,16 +77,31 @@ class ClientConfig:
         used as given."""
         import httpx
 
+        from .perthread import PerThreadTransport
+
         pool = max(10, self.max_concurrency * 2)
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-        kind = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
-        mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = {
-            pattern: None if url is None else kind(proxy=url, verify=self.verify, http2=self.http2, limits=limits)
-            for pattern, url in self.proxies.items()
-        }
+        # The sync client without a transport of the user's: a pool per thread, for direct and proxied requests.
+        per_thread = not asynchronous and self.transport is None
+
+        def transport_for(proxy: str | None) -> Any:
+            if per_thread:
+                return PerThreadTransport(
+                    lambda: httpx.HTTPTransport(proxy=proxy, verify=self.verify, http2=self.http2, limits=limits)
+                )
+            kind = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
+            return kind(proxy=proxy, verify=self.verify, http2=self.http2, limits=limits)
+
+        patterns = self.proxies
         transport = self.transport
-        if not asynchronous and transport is None:
-            transport, mounts = self._per_thread_transports(limits)
+        if per_thread:
+            # httpx.Client reads the environment's proxies only when it makes its own transport: read them here.
+            patterns = patterns or (environment_proxy_patterns() if self.trust_env else {})
+            transport = transport_for(None)
+            # The constructing thread's pool is made now, as httpx.Client makes its transport: building one costs
+            # ~20 ms (TLS and pool set-up), which belongs to the client's construction, not to its first request.
+            transport.for_this_thread()
+        mounts = {pattern: None if url is None else transport_for(url) for pattern, url in patterns.items()}
         return {
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
             "http2": self.http2,
@@ -102,31 +114,6 @@ class ClientConfig:
             # them for every host; only their own ``no_proxy`` key exempts hosts.
             "trust_env": self.trust_env and not self.proxies,
         }
-
-    def _per_thread_transports(
-        self, limits: httpx.Limits
-    ) -> tuple[httpx.BaseTransport, dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None]]:
-        """The sync client's transport and proxy mounts, each a pool per thread
-        (:mod:`dockyard.transport.perthread`): the ``proxies`` option's, else (with ``trust_env``) the
-        environment's proxies, found as ``httpx.Client`` finds them (it does not, once given a transport)."""
-        import httpx
-
-        from .perthread import PerThreadTransport
-
-        def pools(proxy: str | None = None) -> PerThreadTransport:
-            return PerThreadTransport(
-                lambda: httpx.HTTPTransport(proxy=proxy, verify=self.verify, http2=self.http2, limits=limits)
-            )
-
-        patterns = self.proxies or (environment_proxy_patterns() if self.trust_env else {})
-        mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = {
-            pattern: None if url is None else pools(url) for pattern, url in patterns.items()
-        }
-        transport = pools()
-        # The constructing thread's pool is made now, as httpx.Client makes its transport: building one costs
-        # ~20 ms (TLS and pool set-up), which belongs to the client's construction, not to its first request.
-        transport.for_this_thread()
-        return transport, mounts
 
     def uses_proxy(self, url: str) -> bool:
         """True when requests to ``url`` may go through a proxy (given, or from the environment)."""
