@@ -4,6 +4,7 @@ read the tag list once per listing, not once per page."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -67,8 +68,6 @@ def test_concurrent_untags_on_a_plain_registry_all_succeed(distribution_server: 
     """Where the tag DELETE is refused (CNCF distribution), each untag pushes a placeholder manifest that needs
     the empty blob; untags of one repository at once upload that blob over each other, and distribution checks a
     manifest against a blob link it is rewriting in place. Each untag gets through, and every tag is gone."""
-    from concurrent.futures import ThreadPoolExecutor
-
     tags = [f"t{index}" for index in range(24)]
     with ContainerRegistryClient(distribution_server.url) as client:
         for index, tag in enumerate(tags):
