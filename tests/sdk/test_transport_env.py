@@ -1,29 +1,43 @@
 """The SDK behind a proxy and with its own CA bundle, as azure-core is: ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``,
-``proxies=``, ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE``, ``connection_verify``, and ``logging_enable``."""
+``proxies=``, ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE``, ``connection_verify``, and ``logging_enable``.
+
+The proxy environment is read once, when the client is built, into the patterns of httpx's mounts; the raw range
+reader's "does this URL go through a proxy?" is answered from the same patterns, so a blob goes where the rest of
+the client's requests to that host go, whatever form ``NO_PROXY`` takes.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from dockyard import ContainerRegistryClient, ServiceRequestError
 from dockyard.aio import ContainerRegistryClient as AsyncContainerRegistryClient
 from dockyard.credentials import BasicCredential
-from tests.conftest import TEST_USER
+from dockyard.transport.config import environment_proxy_patterns
+from tests.conftest import TEST_USER, unique
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.images import upload_blob
 from tests.support.servers import DockyardServer
 from tests.support.tls import TLSRelay
 
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def _clear_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
 
 @pytest.fixture
 def proxy(monkeypatch: pytest.MonkeyPatch) -> ForwardProxy:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    _clear_proxy_environment(monkeypatch)
     with ForwardProxy() as running:
         yield running  # type: ignore[misc]
 
@@ -89,6 +103,211 @@ def upload_blob_to(server: DockyardServer, repository: str, data: bytes) -> str:
 
     with httpx.Client(timeout=60, trust_env=False) as http:
         return upload_blob(http, server.url, repository, data)
+
+
+# -- one reading of the proxy environment ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def proxied_blob(dockyard_server: DockyardServer) -> tuple[str, str, bytes]:
+    """A small blob on the shared server: its repository, digest and bytes."""
+    repository, data = unique("proxyenv"), os.urandom(256 * 1024)
+    return repository, upload_blob_to(dockyard_server, repository, data), data
+
+
+#: (environment, host of the registry URL, whether requests to it go through the proxy). ``{proxy}`` is the
+#: loopback proxy's URL, ``{port}`` the registry's port, ``{other_port}`` another port. The answers are httpx's
+#: reading of curl's ``NO_PROXY`` forms: ``.domain`` exempts subdomains only, ``host`` the host and its
+#: subdomains, ``host:port`` that port only, ``*`` every host; an address with ``/bits`` is not understood.
+ENVIRONMENT_CASES = [
+    pytest.param({"HTTP_PROXY": "{proxy}"}, "127.0.0.1", True, id="http-proxy"),
+    pytest.param({"http_proxy": "{proxy}", "HTTP_PROXY": "http://127.0.0.1:9"}, "127.0.0.1", True,
+                 id="lower-case-wins"),
+    pytest.param({"HTTPS_PROXY": "{proxy}"}, "127.0.0.1", False, id="https-proxy-only"),
+    pytest.param({"ALL_PROXY": "{proxy}"}, "127.0.0.1", True, id="all-proxy"),
+    pytest.param({"ALL_PROXY": "{proxy}", "no_proxy": "127.0.0.1"}, "127.0.0.1", False, id="all-proxy-no-proxy-ip"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1"}, "127.0.0.1", False, id="no-proxy-ip"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "*"}, "127.0.0.1", False, id="no-proxy-star"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1:{port}"}, "127.0.0.1", False,
+                 id="no-proxy-ip-port"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1:{other_port}"}, "127.0.0.1", True,
+                 id="no-proxy-other-port"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "example.com, localhost"}, "localhost", False,
+                 id="no-proxy-host-in-list"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "localhost:{port}"}, "localhost", False,
+                 id="no-proxy-host-port"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "localhost"}, "127.0.0.1", True, id="no-proxy-other-host"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": ".localhost"}, "localhost", True,
+                 id="no-proxy-dot-domain-is-subdomains-only"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "http://127.0.0.1"}, "127.0.0.1", False,
+                 id="no-proxy-url-pattern"),
+    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.0/8"}, "127.0.0.1", True,
+                 id="no-proxy-cidr-not-understood"),
+]
+
+
+def _set_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], proxy: ForwardProxy, port: int) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(proxy=proxy.url, port=port, other_port=port + 1))
+
+
+def _httpx_routes_through_a_proxy(http: httpx.Client | httpx.AsyncClient, url: str) -> bool:
+    """Whether the client's httpx client sends a request to ``url`` with one of its proxy mounts."""
+    return http._transport_for_url(httpx.URL(url)) is not http._transport
+
+
+def _assert_routing(
+    client: Any, proxy: ForwardProxy, url: str, digest: str, *, proxied: bool
+) -> None:
+    """The client's two answers to "does ``url`` go through a proxy?" and what the proxy saw all say ``proxied``."""
+    assert bool([s for s in proxy.requests() if "/_catalog" in s.url]) is proxied
+    assert bool([s for s in proxy.requests("GET") if digest in s.url]) is proxied
+    assert client._config.uses_proxy(f"{url}/v2/") is proxied
+    assert _httpx_routes_through_a_proxy(client._driver.http, f"{url}/v2/") is proxied
+
+
+@pytest.mark.parametrize(("env", "host", "proxied"), ENVIRONMENT_CASES)
+def test_blob_reader_and_httpx_route_alike(
+    proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer,
+    proxied_blob: tuple[str, str, bytes], env: dict[str, str], host: str, proxied: bool,
+) -> None:
+    repository, digest, data = proxied_blob
+    _set_environment(monkeypatch, env, proxy, dockyard_server.port)
+    url = f"http://{host}:{dockyard_server.port}"
+    with ContainerRegistryClient(url) as client:
+        _names(client)
+        assert b"".join(client.download_blob(repository, digest)) == data
+        _assert_routing(client, proxy, url, digest, proxied=proxied)
+
+
+@pytest.mark.parametrize(("env", "host", "proxied"), ENVIRONMENT_CASES)
+async def test_async_blob_reader_and_httpx_route_alike(
+    proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer,
+    proxied_blob: tuple[str, str, bytes], env: dict[str, str], host: str, proxied: bool,
+) -> None:
+    repository, digest, data = proxied_blob
+    _set_environment(monkeypatch, env, proxy, dockyard_server.port)
+    url = f"http://{host}:{dockyard_server.port}"
+    async with AsyncContainerRegistryClient(url) as client:
+        [name async for name in client.list_repository_names()]
+        stream = await client.download_blob(repository, digest)
+        assert b"".join([piece async for piece in stream]) == data
+        _assert_routing(client, proxy, url, digest, proxied=proxied)
+
+
+def test_environment_changed_after_construction_changes_no_routing(
+    proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer,
+    proxied_blob: tuple[str, str, bytes],
+) -> None:
+    repository, digest, data = proxied_blob
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    with ContainerRegistryClient(dockyard_server.url) as client:
+        monkeypatch.delenv("HTTP_PROXY")
+        monkeypatch.setenv("NO_PROXY", "*")
+        _names(client)
+        assert b"".join(client.download_blob(repository, digest)) == data
+        _assert_routing(client, proxy, dockyard_server.url, digest, proxied=True)
+    proxy.seen.clear()
+    with ContainerRegistryClient(dockyard_server.url) as client:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY")
+        _names(client)
+        assert b"".join(client.download_blob(repository, digest)) == data
+        _assert_routing(client, proxy, dockyard_server.url, digest, proxied=False)
+
+
+def test_trust_env_false_ignores_the_proxy_environment(
+    proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer,
+    proxied_blob: tuple[str, str, bytes],
+) -> None:
+    repository, digest, data = proxied_blob
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    with ContainerRegistryClient(dockyard_server.url, trust_env=False) as client:
+        _names(client)
+        assert b"".join(client.download_blob(repository, digest)) == data
+        _assert_routing(client, proxy, dockyard_server.url, digest, proxied=False)
+
+
+def test_given_proxies_route_the_blob_reader_too(
+    proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer,
+    proxied_blob: tuple[str, str, bytes],
+) -> None:
+    """``proxies=`` wins over the environment, for the blob reader as for httpx; its ``no_proxy`` takes the
+    forms ``NO_PROXY`` takes."""
+    repository, digest, data = proxied_blob
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    url = f"http://localhost:{dockyard_server.port}"
+    for proxies, proxied in (({"http": proxy.url}, True), ({"http": proxy.url, "no_proxy": "localhost"}, False),
+                             ({"all": proxy.url, "no_proxy": ".localhost"}, True),
+                             ({"http": proxy.url, "no_proxy": "example.com,*"}, False)):
+        proxy.seen.clear()
+        with ContainerRegistryClient(url, proxies=proxies) as client:
+            _names(client)
+            assert b"".join(client.download_blob(repository, digest)) == data
+            _assert_routing(client, proxy, url, digest, proxied=proxied)
+
+
+def test_custom_transport_ignores_the_proxy_environment(
+    proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    with ContainerRegistryClient(dockyard_server.url, transport=httpx.HTTPTransport()) as client:
+        _names(client)
+        assert not client._config.uses_proxy(dockyard_server.url)
+    assert proxy.requests() == []
+
+
+#: Environments in every ``NO_PROXY`` form, and URLs to route under each, for the comparisons with httpx's own.
+READING_CASES = [
+    {"HTTP_PROXY": "http://proxy.test:3128", "NO_PROXY": ".example.com, example.org,::1,192.168.0.0/16,localhost,"
+     "http://direct.test,registry.test:5000,*.wild.test"},
+    {"http_proxy": "proxy.test:1", "HTTP_PROXY": "http://upper.test:2", "ALL_PROXY": "http://all.test:3",
+     "no_proxy": "lower.test", "NO_PROXY": "upper.test"},
+    {"HTTPS_PROXY": "http://proxy.test:3128", "ALL_PROXY": "http://all.test:3128", "NO_PROXY": "10.0.0.1"},
+    {"HTTP_PROXY": "http://proxy.test:3128", "NO_PROXY": "direct.test,*"},
+    {"FTP_PROXY": "http://proxy.test:21"},
+]
+URLS = ["http://example.com/v2/", "http://www.example.com/v2/", "https://example.org/v2/", "http://badexample.org/",
+        "http://EXAMPLE.ORG/", "http://[::1]:5000/v2/", "http://192.168.1.1/", "http://192.168.0.0/",
+        "http://localhost:5000/v2/", "http://direct.test/", "https://direct.test/", "http://registry.test:5000/",
+        "http://registry.test/", "https://registry.test:5000/", "http://a.wild.test/", "http://wild.test/",
+        "http://lower.test/", "http://upper.test/", "https://10.0.0.1/", "https://10.0.0.2:443/", "ftp://x.test/"]
+
+
+def _use_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """The proxy variables are ``env``'s, and only those."""
+    _clear_proxy_environment(monkeypatch)
+    monkeypatch.delenv("FTP_PROXY", raising=False)
+    monkeypatch.delenv("REQUEST_METHOD", raising=False)  # the standard library's CGI guard
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize("env", READING_CASES)
+def test_environment_is_read_as_httpx_reads_it(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """The patterns (and their order) are those ``httpx.Client(trust_env=True)`` mounts from the same variables."""
+    from httpx._utils import get_environment_proxies
+
+    _use_environment(monkeypatch, env)
+    assert list(environment_proxy_patterns().items()) == list(get_environment_proxies().items())
+
+
+@pytest.mark.parametrize("env", READING_CASES)
+def test_proxy_decision_is_the_mount_httpx_picks(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """For every URL, the client's proxy is the one of the mount httpx's own reading of the environment picks,
+    and the client's httpx client picks the same."""
+    from httpx._utils import get_environment_proxies
+
+    _use_environment(monkeypatch, env)
+    proxies = get_environment_proxies()
+    with httpx.Client(trust_env=True) as reference, ContainerRegistryClient("http://127.0.0.1:9") as client:
+        patterns = {transport: pattern.pattern for pattern, transport in reference._mounts.items() if transport}
+        for url in URLS:
+            chosen = reference._transport_for_url(httpx.URL(url))
+            expected = proxies[patterns[chosen]] if chosen in patterns else None
+            assert client._config.uses_proxy(url) is (expected is not None), url
+            assert _httpx_routes_through_a_proxy(client._driver.http, url) is (expected is not None), url
+            assert client._config.proxy_for(url) == expected, url
 
 
 # -- CA bundles --------------------------------------------------------------------------------------------------

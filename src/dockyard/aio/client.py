@@ -69,8 +69,9 @@ class ContainerRegistryClient:
         :keyword transport: an ``httpx`` transport (for tests; it then decides proxies and TLS itself).
         :keyword connection_verify: ``True`` (default: the CA bundle of ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``
             or ``SSL_CERT_FILE``, else the system's), ``False`` (no verification), or a CA bundle path.
-        :keyword proxies: ``{"http": URL, "https": URL}`` as in azure-core; ``HTTP_PROXY``/``HTTPS_PROXY``/
-            ``NO_PROXY`` apply too (unless a custom ``transport`` is given).
+        :keyword proxies: ``{"http": URL, "https": URL}`` (and ``"no_proxy": hosts``) as in azure-core; without
+            it, ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` apply, read once, when the client is built
+            (not with a custom ``transport``, nor with ``trust_env=False``).
         :keyword logging_enable: log each request's and response's headers (secrets redacted) at ``DEBUG`` on
             ``azure.core.pipeline.policies.http_logging_policy``.
         :keyword max_pages: the most pages one listing follows (default 10,000); a listing whose ``Link``

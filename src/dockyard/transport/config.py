@@ -3,6 +3,7 @@ the transport settings (one TLS context, proxies, pool limits) of the driver."""
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,35 +17,116 @@ from .tls import tls_context
 #: Options the original SDK forwards to azure-core that dockyard accepts and ignores.
 IGNORED_OPTIONS = ("enforce_https", "credential_scopes", "connection_timeout")
 
+#: The proxy variables httpx takes from the environment (``getproxies()``'s keys; ``no`` is ``NO_PROXY``).
+ENVIRONMENT_PROXY_KEYS = ("http", "https", "all")
+
+
+def no_proxy_pattern(host: str) -> str:
+    """One ``NO_PROXY`` entry as the httpx URL pattern that exempts it, in curl's forms as httpx reads them:
+    ``example.com`` (the host and its subdomains), ``.example.com`` (its subdomains only), ``localhost``, an IPv4
+    or IPv6 address (a ``/bits`` suffix is kept but not understood, as in httpx), ``host:port`` (that port only),
+    or a pattern with a scheme (``http://example.com``) as it is."""
+    import ipaddress
+
+    def is_address(kind: type[ipaddress.IPv4Address] | type[ipaddress.IPv6Address]) -> bool:
+        try:
+            kind(host.split("/")[0])
+        except ValueError:
+            return False
+        return True
+
+    if "://" in host:
+        return host
+    if is_address(ipaddress.IPv4Address):
+        return f"all://{host}"
+    if is_address(ipaddress.IPv6Address):
+        return f"all://[{host}]"
+    if host.lower() == "localhost":
+        return f"all://{host}"
+    return f"all://*{host}"
+
+
 def proxy_patterns(proxies: Mapping[str, str] | None) -> dict[str, str | None]:
     """azure-core's ``proxies`` (``{"http": URL, "https": URL}``, keys also ``all`` or ``scheme://host``, and
-    requests' ``no_proxy``: hosts that bypass them) as httpx URL patterns (``None``: no proxy)."""
+    ``no_proxy``: hosts that bypass them) as httpx URL patterns (``None``: no proxy), in the order httpx mounts
+    them: the proxies, then the ``no_proxy`` hosts (:func:`no_proxy_pattern`); ``no_proxy`` ``*``: no proxy at all."""
     patterns: dict[str, str | None] = {}
+    no_proxy = ""
     for key, url in (proxies or {}).items():
         if not url:
             continue
         if key.lower() == "no_proxy":
-            for host in (h.strip() for h in url.split(",")):
-                if host:
-                    patterns[f"all://{host}"] = None
+            no_proxy = url
             continue
         pattern = key if "://" in key else f"{key}://"
         patterns[pattern] = url if "://" in url else f"http://{url}"
+    for host in (h.strip() for h in no_proxy.split(",")):
+        if host == "*":
+            return {}
+        if host:
+            patterns[no_proxy_pattern(host)] = None
     return patterns
 
 
 def environment_proxy_patterns() -> dict[str, str | None]:
-    """The ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` variables as httpx URL patterns, read as
-    ``httpx.Client`` reads them (it ignores them once given a transport); the standard library's reading when a
-    later httpx no longer has that function."""
-    try:
-        from httpx._utils import get_environment_proxies
-    except ImportError:  # pragma: no cover - depends on the installed httpx
-        import urllib.request
+    """The ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` variables (lower case first, as the standard
+    library's ``getproxies`` reads them) as httpx URL patterns: what ``httpx.Client(trust_env=True)`` mounts."""
+    import urllib.request
 
-        found = urllib.request.getproxies_environment()
-        return proxy_patterns({("no_proxy" if key == "no" else key): url for key, url in found.items()})
-    return dict(get_environment_proxies())
+    found = urllib.request.getproxies()
+    given = {key: found[key] for key in ENVIRONMENT_PROXY_KEYS if found.get(key)}
+    return proxy_patterns({**given, "no_proxy": found.get("no", "")})
+
+
+@dataclass(frozen=True)
+class ProxyRoute:
+    """One mount of an httpx client: a URL pattern (``all://``, ``https://``, ``all://*example.com:5000``) and
+    the proxy its requests go through (``None``: none), matched as httpx matches its mounts."""
+
+    pattern: str
+    proxy: str | None
+    scheme: str
+    host: str
+    port: int | None
+    host_regex: re.Pattern[str] | None
+
+    @classmethod
+    def parse(cls, pattern: str, proxy: str | None) -> ProxyRoute:
+        """The route of ``pattern``; ``ValueError`` for a pattern httpx refuses too (a scheme without ``://``)."""
+        import httpx
+
+        if pattern and ":" not in pattern:
+            raise ValueError(f"proxy keys are URL patterns: {pattern!r} should be {pattern + '://'!r}")
+        url = httpx.URL(pattern)
+        host = "" if url.host == "*" else url.host
+        if not host:
+            regex = None
+        elif host.startswith("*."):  # subdomains only
+            regex = re.compile(rf"^.+\.{re.escape(host[2:])}$")
+        elif host.startswith("*"):  # the domain and its subdomains
+            regex = re.compile(rf"^(.+\.)?{re.escape(host[1:])}$")
+        else:
+            regex = re.compile(rf"^{re.escape(host)}$")
+        return cls(pattern, proxy, "" if url.scheme == "all" else url.scheme, host, url.port, regex)
+
+    @property
+    def priority(self) -> tuple[int, int, int]:
+        """httpx's order: patterns with a port first, then longer hosts, then longer schemes."""
+        return (0 if self.port is not None else 1, -len(self.host), -len(self.scheme))
+
+    def matches(self, url: Any) -> bool:
+        """Whether requests to ``url`` (an ``httpx.URL``) take this route."""
+        if self.scheme and self.scheme != url.scheme:
+            return False
+        if self.host_regex is not None and not self.host_regex.match(url.host):
+            return False
+        return self.port is None or self.port == url.port
+
+
+def proxy_routes(patterns: Mapping[str, str | None]) -> tuple[ProxyRoute, ...]:
+    """``patterns`` as httpx orders its mounts: most specific first, ties in the given order."""
+    return tuple(sorted((ProxyRoute.parse(pattern, proxy) for pattern, proxy in patterns.items()),
+                        key=lambda route: route.priority))
 
 
 USER_AGENT = "dockyard-python"
@@ -63,18 +145,27 @@ class ClientConfig:
     #: The one TLS context (verification on or off) of httpx and the raw range reader.
     verify: ssl.SSLContext = field(default_factory=ssl.create_default_context)
     headers: dict[str, str] = field(default_factory=dict)
-    #: httpx URL pattern -> proxy URL (``None``: no proxy), from the ``proxies`` option.
+    #: httpx URL pattern -> proxy URL (``None``: no proxy): the ``proxies`` option, else (with ``trust_env``) the
+    #: proxy variables of the environment as they were when the client was built. The one source of the routes
+    #: of httpx's mounts and of :meth:`uses_proxy`.
     proxies: dict[str, str | None] = field(default_factory=dict)
-    #: Whether ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` apply (never with a custom transport).
+    #: Whether the environment's proxy variables and CA bundle apply (never with a custom transport).
     trust_env: bool = True
     #: ``logging_enable``: log each request's and response's headers (see :mod:`dockyard.transport.httplog`).
     logging_enable: bool = False
+    #: ``proxies`` as httpx orders its mounts, and whether any of them is a proxy.
+    _routes: tuple[ProxyRoute, ...] = field(init=False, repr=False)
+    _any_proxy: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._routes = proxy_routes(self.proxies)
+        self._any_proxy = any(route.proxy is not None for route in self._routes)
 
     def httpx_options(self, *, asynchronous: bool = False) -> dict[str, Any]:
-        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` (``asynchronous``): pooled, with the
-        ``proxies`` option, else (unless a custom transport is given) the proxy variables of the environment.
-        The sync client's pools are one per thread (:mod:`dockyard.transport.perthread`); a custom transport is
-        used as given."""
+        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` (``asynchronous``): pooled, with a mount
+        for each of the ``proxies`` patterns (the option's, else the environment's as read at construction). The
+        sync client's pools are one per thread (:mod:`dockyard.transport.perthread`); a custom transport is used
+        as given."""
         import httpx
 
         from .perthread import PerThreadTransport
@@ -92,16 +183,13 @@ class ClientConfig:
             kind = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
             return kind(proxy=proxy, verify=self.verify, http2=self.http2, limits=limits)
 
-        patterns = self.proxies
         transport = self.transport
         if per_thread:
-            # httpx.Client reads the environment's proxies only when it makes its own transport: read them here.
-            patterns = patterns or (environment_proxy_patterns() if self.trust_env else {})
             transport = transport_for(None)
             # The constructing thread's pool is made now, as httpx.Client makes its transport: building one costs
             # ~20 ms (TLS and pool set-up), which belongs to the client's construction, not to its first request.
             transport.for_this_thread()
-        mounts = {pattern: None if url is None else transport_for(url) for pattern, url in patterns.items()}
+        mounts = {pattern: None if url is None else transport_for(url) for pattern, url in self.proxies.items()}
         return {
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
             "http2": self.http2,
@@ -110,25 +198,22 @@ class ClientConfig:
             "verify": self.verify,
             "headers": self.headers,
             "limits": limits,
-            # Given proxies win over the environment's, NO_PROXY included: requests (azure-core's transport) uses
-            # them for every host; only their own ``no_proxy`` key exempts hosts.
-            "trust_env": self.trust_env and not self.proxies,
+            # The environment was read once, into ``proxies``: httpx must not read it again (and differently).
+            "trust_env": False,
         }
 
-    def uses_proxy(self, url: str) -> bool:
-        """True when requests to ``url`` may go through a proxy (given, or from the environment)."""
-        import urllib.request
-        from urllib.parse import urlsplit
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy a request to ``url`` goes through (``None``: it goes direct), as httpx's mounts route it."""
+        if not self._any_proxy:
+            return None
+        import httpx
 
-        if self.proxies:
-            return any(url is not None for url in self.proxies.values())
-        if not self.trust_env:
-            return False
-        scheme = urlsplit(url).scheme
-        found = urllib.request.getproxies_environment()
-        if not (found.get(scheme) or found.get("all")):
-            return False
-        return not urllib.request.proxy_bypass(urlsplit(url).netloc)
+        target = httpx.URL(url)
+        return next((route.proxy for route in self._routes if route.matches(target)), None)
+
+    def uses_proxy(self, url: str) -> bool:
+        """Whether a request to ``url`` goes through a proxy (then the raw range reader leaves it to httpx)."""
+        return self.proxy_for(url) is not None
 
 
 def require_h2() -> None:
@@ -177,6 +262,13 @@ def build_config(
         max_pages=max_pages,
     )
     trust_env = transport is None and bool(options.get("trust_env", True))
+    # Given proxies win over the environment's, NO_PROXY included: requests (azure-core's transport) uses them for
+    # every host; only their own ``no_proxy`` key exempts hosts. The environment is read here, once.
+    given = options.get("proxies")
+    if given and any(given.values()):
+        proxies = proxy_patterns(given)
+    else:
+        proxies = environment_proxy_patterns() if trust_env else {}
     headers = {"User-Agent": options.get("user_agent") or USER_AGENT}
     extra = options.get("headers")
     if isinstance(extra, dict):
@@ -190,7 +282,7 @@ def build_config(
         transport=transport,
         verify=tls_context(options.get("connection_verify", True), trust_env=trust_env),
         headers=headers,
-        proxies=proxy_patterns(options.get("proxies")),
+        proxies=proxies,
         trust_env=trust_env,
         logging_enable=bool(options.get("logging_enable", False)),
     )
