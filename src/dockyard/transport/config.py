@@ -7,12 +7,15 @@ import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol.operations import Operations
 from ..protocol.retry import RetryPolicy
 from ..protocol.session import DEFAULT_MAX_PAGES, Session
 from .tls import tls_context
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Options the original SDK forwards to azure-core that dockyard accepts and ignores.
 IGNORED_OPTIONS = ("enforce_https", "credential_scopes", "connection_timeout")
@@ -114,8 +117,8 @@ class ProxyRoute:
         """httpx's order: patterns with a port first, then longer hosts, then longer schemes."""
         return (0 if self.port is not None else 1, -len(self.host), -len(self.scheme))
 
-    def matches(self, url: Any) -> bool:
-        """Whether requests to ``url`` (an ``httpx.URL``) take this route."""
+    def matches(self, url: httpx.URL) -> bool:
+        """Whether requests to ``url`` take this route."""
         if self.scheme and self.scheme != url.scheme:
             return False
         if self.host_regex is not None and not self.host_regex.match(url.host):
