@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from dockyard.server.app import create_app
 from dockyard.server.config import ServerConfig
@@ -37,3 +43,59 @@ def test_a_serving_process_freezes_its_start_up_heap(tmp_path: Path) -> None:
         assert gc.isenabled()  # garbage made while serving is still collected
     finally:
         gc.unfreeze()
+
+
+# Freed megabyte pieces (what a fill or an upload moves) made on one thread and dropped on another, 400 of them,
+# after an app's lifespan start-up in a fresh process: prints the minor page faults the pieces cost.
+_PIECES = """
+import asyncio, queue, resource, sys, threading
+sys.path[:0] = [sys.argv[3]]
+from test_worker_heap import _started_and_stopped
+from dockyard.server.app import create_app
+from dockyard.server.config import ServerConfig
+app = create_app(ServerConfig(data_dir=sys.argv[1]), serving_process=sys.argv[2] == "serving")
+asyncio.run(_started_and_stopped(app))
+pieces = queue.Queue(4)
+def make():
+    for _ in range(400):
+        pieces.put(bytes([1]) * (1 << 20))
+    pieces.put(None)
+def drop():
+    held = []
+    while (piece := pieces.get()) is not None:
+        held.append(piece)
+        if len(held) > 8:
+            held.clear()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+threads = [threading.Thread(target=make), threading.Thread(target=drop)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+_GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def _piece_faults(tmp_path: Path, kind: str, **env: str) -> int:
+    environ = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_")}
+    done = subprocess.run([sys.executable, "-c", _PIECES, str(tmp_path / kind), kind, str(Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=120, env={**environ, **env})
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not _GLIBC, reason="the allocator settings are glibc's")
+def test_a_serving_process_reuses_freed_pieces_instead_of_faulting_them_in_again(tmp_path: Path) -> None:
+    embedded = _piece_faults(tmp_path, "embedded")
+    serving = _piece_faults(tmp_path, "serving")
+    # 400 MiB of pieces are 102,400 pages: given back and faulted in again, most of them are paid for again.
+    assert embedded > 20_000
+    assert serving < embedded / 3
+
+
+@pytest.mark.skipif(not _GLIBC, reason="the allocator settings are glibc's")
+def test_allocator_settings_of_the_operator_are_left_alone(tmp_path: Path) -> None:
+    tuned = _piece_faults(tmp_path, "serving", GLIBC_TUNABLES="glibc.malloc.check=0")
+    assert tuned > 20_000  # the defaults stay: the operator's environment decides

@@ -28,6 +28,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import anyio
+
 from ...oci import mediatypes as mt
 from ...oci.digest import is_digest_reference
 from ...oci.manifest import InvalidManifestError, parse_manifest
@@ -162,6 +164,9 @@ class PullThroughCache:
 
     async def start(self) -> None:
         """Resolve every rule's upstream credentials (off the event loop)."""
+        if self.rules.rules:
+            # The HTTP client's async backend is imported on its first use: here, not in the first pull (~30 ms).
+            await anyio.sleep(0)
         for rule in self.rules.rules:
             credential = await asyncio.to_thread(resolve_credential, rule)
             upstream = Upstream(rule, credential, check_timeout=self._check_timeout,
