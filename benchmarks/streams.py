@@ -105,11 +105,11 @@ def _downloads(ctx: Context, variant: Variant, path: Path, digest: str, size: in
 def _recycle(path: Path, size: int) -> None:
     """Write ``size`` bytes to ``path`` for the next client to delete just before its clock starts
     (:func:`benchmarks.stream_clients._free`), so that every download writes its file into memory freed a moment
-    before. Without it a row's write cost depended on what ran before it: after a stream row (its file just
-    deleted) the next row's writes took 0.19-0.20 CPU-s/GiB; after the SHA-256 row, the setup or
-    azure-containerregistry's row (its file in 4 KiB writes), 0.6-1.3 in half the rounds, and the rotation put
-    the SDK stream there in every round. Memory freed 1-3 s before, or none, is what the VM hands back to its
-    host; a write into it faults in the host."""
+    before. Without it a row's write cost depended on what ran before it: right after a stream row (its file just
+    deleted) the next row's writes took 0.19-0.22 CPU-s/GiB; after the SHA-256 row, the setup or
+    azure-containerregistry's row (its file in 4 KiB writes), 0.8-1.3 in 8 of 18 rounds, and the rotation put
+    the SDK stream there in every round. Memory that stayed free a while, or freed in small pieces, is what the
+    VM hands back to its host; a write into it faults in the host."""
     piece = bytes(RECYCLE_PIECE)
     with path.open("wb", buffering=0) as fh:
         for _ in range(size // RECYCLE_PIECE):
