@@ -108,8 +108,8 @@ def _recycle(path: Path, size: int) -> None:
     before. Without it a row's write cost depended on what ran before it: right after a stream row (its file just
     deleted) the next row's writes took 0.19-0.22 CPU-s/GiB; after the SHA-256 row, the setup or
     azure-containerregistry's row (its file in 4 KiB writes), 0.8-1.3 in 8 of 18 rounds, and the rotation put
-    the SDK stream there in every round. Memory that stayed free a while, or freed in small pieces, is what the
-    VM hands back to its host; a write into it faults in the host."""
+    the SDK stream there in every round (with nothing freed for 3 s: 3 of 5 slow). A write into memory the VM
+    handed back to its host faults in the host."""
     piece = bytes(RECYCLE_PIECE)
     with path.open("wb", buffering=0) as fh:
         for _ in range(size // RECYCLE_PIECE):
