@@ -1,12 +1,18 @@
 """B7 client operations, each run by :mod:`benchmarks.worker` in a process of its own. Each times only its
 transfer and reports the CPU seconds (user + system, all threads) the process spent on it (``cpu``); the stream
 loops also report the CPU seconds of their own ``write`` calls into the output file (``write_cpu``, part of
-``cpu``): on a VM that hands free memory back to its host, that part swings tenfold between rounds."""
+``cpu``): on a VM that hands free memory back to its host, that part swings fivefold between rounds.
+
+Every download starts from the same memory: the harness writes a file of the blob's size (``recycle``) and the
+client deletes it just before its clock starts, so the page cache it writes finds memory freed a moment before,
+whatever ran before it (see :func:`_free`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import resource
 import time
 from typing import Any
@@ -22,6 +28,16 @@ PIECE = 16 * 1024 * 1024
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _free(recycle: str | None) -> None:
+    """Delete the harness's file of the blob's size (outside the measured time). Its page-cache memory becomes
+    free just before this client's writes need that much: a file written into memory the VM had handed back to
+    its host costs ~5x the CPU, and whether free memory was handed back depends on what was freed how long ago
+    (the host takes free 2 MiB blocks every ~2 s). Without this, a row's write cost depended on the row before
+    it (README, "This round's run", B7)."""
+    if recycle is not None:
+        os.unlink(recycle)
 
 
 def _credential(auth: bool) -> CountingCredential | None:
@@ -66,11 +82,13 @@ def sha256_ceiling(path: str) -> dict[str, Any]:
     return {"seconds": seconds, "cpu": cpu, "digest": f"sha256:{hasher.hexdigest()}"}
 
 
-def stream_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+def stream_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False,
+                    recycle: str | None = None) -> dict[str, Any]:
     """The seed document's download: iterate ``download_blob`` (verified at its end) into a file."""
     from dockyard import ContainerRegistryClient
 
     client = ContainerRegistryClient(url, _credential(auth))
+    _free(recycle)
     cpu = _cpu()
     with Stopwatch() as sw, TimedWriter(out) as fh:
         for chunk in client.download_blob(repo, digest):
@@ -80,7 +98,8 @@ def stream_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = Fal
     return {"seconds": sw.seconds, "cpu": cpu, "write_cpu": fh.cpu}
 
 
-def stream_dockyard_aio(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+def stream_dockyard_aio(url: str, repo: str, digest: str, out: str, auth: bool = False,
+                        recycle: str | None = None) -> dict[str, Any]:
     """The same with ``dockyard.aio`` (``async for``)."""
     import asyncio
 
@@ -90,6 +109,7 @@ def stream_dockyard_aio(url: str, repo: str, digest: str, out: str, auth: bool =
 
     async def run() -> dict[str, Any]:
         client = ContainerRegistryClient(url, AsyncCountingCredential() if auth else None)
+        _free(recycle)
         cpu = _cpu()
         with Stopwatch() as sw, TimedWriter(out) as fh:
             async for chunk in await client.download_blob(repo, digest):
@@ -101,11 +121,13 @@ def stream_dockyard_aio(url: str, repo: str, digest: str, out: str, auth: bool =
     return asyncio.run(run())
 
 
-def file_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+def file_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False,
+                  recycle: str | None = None) -> dict[str, Any]:
     """``download_blob_to_file`` (verified before the file appears)."""
     from dockyard import ContainerRegistryClient
 
     client = ContainerRegistryClient(url, _credential(auth))
+    _free(recycle)
     cpu = _cpu()
     with Stopwatch() as sw:
         client.download_blob_to_file(repo, digest, out)
@@ -114,11 +136,13 @@ def file_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False
     return {"seconds": sw.seconds, "cpu": cpu}
 
 
-def stream_azure(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+def stream_azure(url: str, repo: str, digest: str, out: str, auth: bool = False,
+                 recycle: str | None = None) -> dict[str, Any]:
     """azure-containerregistry's ``download_blob`` iterated into a file (it verifies at the end)."""
     from azure.containerregistry import ContainerRegistryClient
 
     client = ContainerRegistryClient(url, _credential(auth))
+    _free(recycle)
     cpu = _cpu()
     with Stopwatch() as sw, TimedWriter(out) as fh:
         for chunk in client.download_blob(repo, digest, enforce_https=False):

@@ -7,6 +7,9 @@ SHA-256 ceiling (one core hashing the same bytes from memory). Upload: ``upload_
 open file, azure-containerregistry's ``upload_blob`` (a fresh server per upload). "CPU s client" is the CPU the
 client process spent on the transfer itself (all its threads; start-up and imports excluded), so it compares
 with the ceiling's CPU per GiB. Client processes: :mod:`benchmarks.stream_clients`.
+
+Every download row starts from the same memory (:func:`_recycle`): on a VM that hands free memory back to its
+host, a file written into such memory costs ~5x the CPU, and which rows met it depended on the row before them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from benchmarks.context import Context, server_label
 from benchmarks.measure import RunFailed, run_python_client
 from benchmarks.results import Row
 from benchmarks.tools import AZURE
+
+#: The piece size of the file each download row frees first (the SDK stream's pieces; smaller writes split it).
+RECYCLE_PIECE = 1024 * 1024
 
 STREAM = "dockyard SDK stream"
 STREAM_AIO = "dockyard aio stream"
@@ -69,7 +75,8 @@ def _downloads(ctx: Context, variant: Variant, path: Path, digest: str, size: in
     case = download_case(size, variant)
     rows = [_row(ctx, case, tool, size, STREAM) for tool in (*_DOWNLOADS, SHA256)]
     repo = "bench/stream"
-    out = ctx.fresh_dir("stream") / "blob.out"
+    scratch = ctx.fresh_dir("stream")
+    out, recycle = scratch / "blob.out", scratch / "recycle.bin"
     writes: dict[str, list[float]] = {}
     with ctx.server("dockyard", *_server_flags(ctx, variant)) as server:
         with httpx.Client(timeout=600, auth=USER if variant.auth else None) as http, path.open("rb") as data:
@@ -79,8 +86,9 @@ def _downloads(ctx: Context, variant: Variant, path: Path, digest: str, size: in
                 _measure(ctx, row, None, "sha256_ceiling", path=str(path))
                 continue
             try:
+                _recycle(recycle, size)
                 extra = _measure(ctx, row, server, _DOWNLOADS[row.tool], url=server.url, repo=repo, digest=digest,
-                                 out=str(out), auth=variant.auth)
+                                 out=str(out), auth=variant.auth, recycle=str(recycle))
                 if extra is not None and "write_cpu" in extra:
                     writes.setdefault(row.tool, []).append(float(extra["write_cpu"]))  # type: ignore[arg-type]
                 actual = out.stat().st_size if out.exists() else -1
@@ -88,15 +96,31 @@ def _downloads(ctx: Context, variant: Variant, path: Path, digest: str, size: in
                     row.fail(f"downloaded file has {actual} bytes, expected {size}")
             finally:
                 out.unlink(missing_ok=True)
+                recycle.unlink(missing_ok=True)
     for row in rows:
         if writes.get(row.tool) and row.status == "ok":
             row.notes.append(_write_note(writes[row.tool], row, size))
 
 
+def _recycle(path: Path, size: int) -> None:
+    """Write ``size`` bytes to ``path`` for the next client to delete just before its clock starts
+    (:func:`benchmarks.stream_clients._free`), so that every download writes its file into memory freed a moment
+    before. Without it a row's write cost depended on what ran before it: right after a stream row (its file just
+    deleted) the next row's writes took 0.19-0.22 CPU-s/GiB; after the SHA-256 row, the setup or
+    azure-containerregistry's row (its file in 4 KiB writes), 0.8-1.3 in 8 of 18 rounds, and the rotation put
+    the SDK stream there in every round (with nothing freed for 3 s: 3 of 5 slow). A write into memory the VM
+    handed back to its host faults in the host."""
+    piece = bytes(RECYCLE_PIECE)
+    with path.open("wb", buffering=0) as fh:
+        for _ in range(size // RECYCLE_PIECE):
+            fh.write(piece)
+        fh.write(piece[: size % RECYCLE_PIECE])
+
+
 def _write_note(write_cpu: list[float], row: Row, size: int) -> str:
     """How much of a stream loop's client CPU its own ``write`` calls into the output file took: the page-cache
-    copy, ~0.15-0.2 CPU-s/GiB into pages the kernel has at hand, ten times that into pages the VM had handed back
-    to its host (see README, "This round's run")."""
+    copy, ~0.2 CPU-s/GiB into memory the kernel has at hand, ~5x that into memory the VM had handed back to its
+    host (see README, "This round's run"); azure-containerregistry's loop pays per call (4 KiB chunks)."""
     gib = size / (1 << 30)
     per_gib = sorted(value / gib for value in write_cpu)
     client = statistics.median(row.client_cpu) / gib if row.client_cpu else 0.0
