@@ -9,6 +9,7 @@ from typing import Any
 from tests.support.credentials import CountingCredential
 
 from benchmarks.clientside import Stopwatch
+from benchmarks.recycle import release
 
 
 def _credential(auth: bool) -> CountingCredential | None:
@@ -49,20 +50,24 @@ def upload_oras(host: str, repo: str, path: str) -> dict[str, Any]:
     return {"seconds": sw.seconds, "digest": layer["digest"]}
 
 
-def download_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+def download_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False,
+                      recycle: str | None = None) -> dict[str, Any]:
     from dockyard import ContainerRegistryClient
 
     client = ContainerRegistryClient(url, _credential(auth))
+    release(recycle)
     with Stopwatch() as sw:
         client.download_blob_to_file(repo, digest, out)
     client.close()
     return {"seconds": sw.seconds}
 
 
-def download_azure(url: str, repo: str, digest: str, out: str, auth: bool = False) -> dict[str, Any]:
+def download_azure(url: str, repo: str, digest: str, out: str, auth: bool = False,
+                   recycle: str | None = None) -> dict[str, Any]:
     from azure.containerregistry import ContainerRegistryClient
 
     client = ContainerRegistryClient(url, _credential(auth))
+    release(recycle)
     with Stopwatch() as sw:
         stream = client.download_blob(repo, digest, enforce_https=False)
         with open(out, "wb") as fh:
@@ -72,11 +77,12 @@ def download_azure(url: str, repo: str, digest: str, out: str, auth: bool = Fals
     return {"seconds": sw.seconds}
 
 
-def download_oras(host: str, repo: str, digest: str, out: str) -> dict[str, Any]:
+def download_oras(host: str, repo: str, digest: str, out: str, recycle: str | None = None) -> dict[str, Any]:
     import oras.client
 
     client = oras.client.OrasClient(hostname=host, insecure=True)
     container = client.get_container(f"{host}/{repo}")
+    release(recycle)
     with Stopwatch() as sw:
         client.download_blob(container, digest, out)
         # oras-py does not verify what it downloaded; verify as a careful caller would.

@@ -17,6 +17,7 @@ from tests.support.servers import DistributionServer, DockyardServer, write_htpa
 
 from benchmarks.context import Context, server_label
 from benchmarks.measure import RunFailed, run_python_client
+from benchmarks.recycle import fill as recycle_memory
 from benchmarks.results import Row
 from benchmarks.tools import AZURE, DOCKYARD_SDK, ORAS
 
@@ -109,25 +110,29 @@ def run_b2(ctx: Context) -> None:
             with httpx.Client(timeout=600, auth=auth) as http, path.open("rb") as data:
                 # httpx streams a file object in chunks (a bytes body of this size is several times slower to send).
                 upload_blob(http, server.url, repo, data, digest)  # type: ignore[arg-type]
-            out = ctx.fresh_dir("download") / "blob.out"
+            scratch = ctx.fresh_dir("download")
             for row in ctx.rotations(rows):
-                _download(ctx, row, server, variant, repo, digest, out, size)
+                _download(ctx, row, server, variant, repo, digest, scratch, size)
 
 
 def _download(ctx: Context, row: Row, server: DockyardServer | DistributionServer, variant: Variant, repo: str,
-              digest: str, out: Path, size: int) -> None:
+              digest: str, scratch: Path, size: int) -> None:
+    """One timed download into ``scratch``, from the same memory as every other row (:mod:`benchmarks.recycle`)."""
+    out, recycle = scratch / "blob.out", scratch / "recycle.bin"
+    recycle_memory(recycle, size)
     ctx.reset_server_peak(server)
     cpu, requests = ctx.server_cpu(server), ctx.request_count(server)
     try:
         run = run_python_client(f"benchmarks.blob_clients:{_DOWNLOADS[row.tool]}", ctx.logdir,
                                 timeout=ctx.settings.timeout, repo=repo, digest=digest, out=str(out),
-                                **_kwargs(row.tool, server, variant.auth))
+                                recycle=str(recycle), **_kwargs(row.tool, server, variant.auth))
         _check_download(row, out, size)
     except RunFailed as exc:
         row.fail(str(exc))
         return
     finally:
         out.unlink(missing_ok=True)
+        recycle.unlink(missing_ok=True)
     if row.status == "ok":
         row.add(run.seconds, client_rss_kib=run.peak_rss_kib, server_rss_kib=ctx.server_peak_kib(server),
                 client_cpu=run.cpu_seconds, server_cpu=ctx.server_cpu(server) - cpu)

@@ -5,14 +5,13 @@ loops also report the CPU seconds of their own ``write`` calls into the output f
 
 Every download starts from the same memory: the harness writes a file of the blob's size (``recycle``) and the
 client deletes it just before its clock starts, so the page cache it writes finds memory freed a moment before,
-whatever ran before it (see :func:`_free`).
+whatever ran before it (see :mod:`benchmarks.recycle`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import resource
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from tests.support.credentials import CountingCredential
 
 from benchmarks.clientside import Stopwatch
+from benchmarks.recycle import release
 
 #: Read size of the SHA-256 ceiling and of the stream uploads' source file.
 PIECE = 16 * 1024 * 1024
@@ -28,16 +28,6 @@ PIECE = 16 * 1024 * 1024
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _free(recycle: str | None) -> None:
-    """Delete the harness's file of the blob's size (outside the measured time). Its page-cache memory becomes
-    free just before this client's writes need that much: a file written into memory the VM had handed back to
-    its host costs ~5x the CPU, and whether free memory was handed back depends on what was freed how long ago
-    (the host takes free 2 MiB blocks every ~2 s). Without this, a row's write cost depended on the row before
-    it (README, "This round's run", B7)."""
-    if recycle is not None:
-        os.unlink(recycle)
 
 
 def _credential(auth: bool) -> CountingCredential | None:
@@ -88,7 +78,7 @@ def stream_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = Fal
     from dockyard import ContainerRegistryClient
 
     client = ContainerRegistryClient(url, _credential(auth))
-    _free(recycle)
+    release(recycle)
     cpu = _cpu()
     with Stopwatch() as sw, TimedWriter(out) as fh:
         for chunk in client.download_blob(repo, digest):
@@ -109,7 +99,7 @@ def stream_dockyard_aio(url: str, repo: str, digest: str, out: str, auth: bool =
 
     async def run() -> dict[str, Any]:
         client = ContainerRegistryClient(url, AsyncCountingCredential() if auth else None)
-        _free(recycle)
+        release(recycle)
         cpu = _cpu()
         with Stopwatch() as sw, TimedWriter(out) as fh:
             async for chunk in await client.download_blob(repo, digest):
@@ -127,7 +117,7 @@ def file_dockyard(url: str, repo: str, digest: str, out: str, auth: bool = False
     from dockyard import ContainerRegistryClient
 
     client = ContainerRegistryClient(url, _credential(auth))
-    _free(recycle)
+    release(recycle)
     cpu = _cpu()
     with Stopwatch() as sw:
         client.download_blob_to_file(repo, digest, out)
@@ -142,7 +132,7 @@ def stream_azure(url: str, repo: str, digest: str, out: str, auth: bool = False,
     from azure.containerregistry import ContainerRegistryClient
 
     client = ContainerRegistryClient(url, _credential(auth))
-    _free(recycle)
+    release(recycle)
     cpu = _cpu()
     with Stopwatch() as sw, TimedWriter(out) as fh:
         for chunk in client.download_blob(repo, digest, enforce_https=False):

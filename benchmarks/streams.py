@@ -8,7 +8,7 @@ open file, azure-containerregistry's ``upload_blob`` (a fresh server per upload)
 client process spent on the transfer itself (all its threads; start-up and imports excluded), so it compares
 with the ceiling's CPU per GiB. Client processes: :mod:`benchmarks.stream_clients`.
 
-Every download row starts from the same memory (:func:`_recycle`): on a VM that hands free memory back to its
+Every download row starts from the same memory (:mod:`benchmarks.recycle`): on a VM that hands free memory back to its
 host, a file written into such memory costs ~5x the CPU, and which rows met it depended on the row before them.
 """
 
@@ -24,11 +24,9 @@ from tests.support.servers import DistributionServer, DockyardServer
 from benchmarks.blobs import USER, VARIANTS, Variant, _server_flags
 from benchmarks.context import Context, server_label
 from benchmarks.measure import RunFailed, run_python_client
+from benchmarks.recycle import fill as recycle_memory
 from benchmarks.results import Row
 from benchmarks.tools import AZURE
-
-#: The piece size of the file each download row frees first (the SDK stream's pieces; smaller writes split it).
-RECYCLE_PIECE = 1024 * 1024
 
 STREAM = "dockyard SDK stream"
 STREAM_AIO = "dockyard aio stream"
@@ -86,7 +84,7 @@ def _downloads(ctx: Context, variant: Variant, path: Path, digest: str, size: in
                 _measure(ctx, row, None, "sha256_ceiling", path=str(path))
                 continue
             try:
-                _recycle(recycle, size)
+                recycle_memory(recycle, size)
                 extra = _measure(ctx, row, server, _DOWNLOADS[row.tool], url=server.url, repo=repo, digest=digest,
                                  out=str(out), auth=variant.auth, recycle=str(recycle))
                 if extra is not None and "write_cpu" in extra:
@@ -100,21 +98,6 @@ def _downloads(ctx: Context, variant: Variant, path: Path, digest: str, size: in
     for row in rows:
         if writes.get(row.tool) and row.status == "ok":
             row.notes.append(_write_note(writes[row.tool], row, size))
-
-
-def _recycle(path: Path, size: int) -> None:
-    """Write ``size`` bytes to ``path`` for the next client to delete just before its clock starts
-    (:func:`benchmarks.stream_clients._free`), so that every download writes its file into memory freed a moment
-    before. Without it a row's write cost depended on what ran before it: right after a stream row (its file just
-    deleted) the next row's writes took 0.19-0.22 CPU-s/GiB; after the SHA-256 row, the setup or
-    azure-containerregistry's row (its file in 4 KiB writes), 0.8-1.3 in 8 of 18 rounds, and the rotation put
-    the SDK stream there in every round (with nothing freed for 3 s: 3 of 5 slow). A write into memory the VM
-    handed back to its host faults in the host."""
-    piece = bytes(RECYCLE_PIECE)
-    with path.open("wb", buffering=0) as fh:
-        for _ in range(size // RECYCLE_PIECE):
-            fh.write(piece)
-        fh.write(piece[: size % RECYCLE_PIECE])
 
 
 def _write_note(write_cpu: list[float], row: Row, size: int) -> str:
