@@ -382,17 +382,24 @@ def test_interrupt_deletes_upload_sessions(
     from tests.support.proxy import FaultProxy
 
     prefix = unique("ctrlc")
-    image = make_image(layers=1, layer_size=4_000_000, seed=prefix)
+    image = make_image(layers=1, layer_size=8_000_000, seed=prefix)
     layer = image.blobs[-1].digest
     push(image, dockyard_server.url, f"{prefix}/app", "v1")
+    at_signal: list[dict[str, Any]] = []
+
+    def every_session_open() -> bool:
+        at_signal[:] = dest.requests()
+        return len(_upload_sessions(at_signal)[0]) == len(image.blobs)
+
     with FaultProxy(dockyard_server.url) as source:
-        # After 1 MB the layer's download trickles (3 MB in 64 KiB pieces 50 ms apart: seconds): its upload is still
-        # running when the interrupt comes, however fast the destination writes.
+        # After 1 MB the layer's download trickles (7 MB in 64 KiB pieces 50 ms apart: over 5 s): its upload is
+        # still running when the interrupt comes, however fast the destination writes.
         source.inject_trickle(1_000_000, path_contains=f"/blobs/{layer}", times=None)
         host = source.url.split("://", 1)[1]
         proc = _dockyard("sync", f"{host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
         # Interrupted once every upload session is open, while the layer's bytes are on their way.
-        _signal_when(proc, signal.SIGINT, lambda: len(_upload_sessions(dest.requests())[0]) == len(image.blobs))
+        _signal_when(proc, signal.SIGINT, every_session_open)
+    assert not _committed(at_signal, layer), "the layer's upload ended before the interrupt was sent"
     assert proc.returncode == 130
     assert _one_line(proc.stderr.read() if proc.stderr else "") == "dockyard: interrupted"
     entries = dest.requests()
