@@ -46,6 +46,8 @@ _LAYOUT_NAMES = frozenset({"blobs", "index.json", "oci-layout"})
 STOP_WAIT = 3.0
 #: Meanwhile, how often (seconds) ``on_interrupt`` runs again.
 _STOP_POLL = 0.2
+#: How long (seconds) the main thread waits for a repository at a time (see :func:`_result`).
+_SIGNAL_POLL = 0.1
 
 
 class SyncError(DockyardError):
@@ -374,13 +376,22 @@ def run_jobs(
             futures.append(pool.submit(sync_repository, job, name, ledger=ledger, progress=progress,
                                        concurrency=concurrency, dry_run=dry_run, describe_error=describe_error))
         for item in futures:
-            report.repositories.append(item.result() if isinstance(item, Future) else item)
+            report.repositories.append(_result(item) if isinstance(item, Future) else item)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         _stop_running([f for f in futures if isinstance(f, Future)], on_interrupt)
         raise
     pool.shutdown(wait=True)
     return report
+
+
+def _result(future: Future[RepositoryReport]) -> RepositoryReport:
+    """``future``'s result, waited for :data:`_SIGNAL_POLL` seconds at a time. Python runs a signal's handler (Ctrl-C's
+    KeyboardInterrupt) in the main thread only once that thread runs again, and a wait without a timeout is not
+    woken when the kernel hands the signal to another thread: the interrupt would wait for the transfer to end."""
+    while not wait([future], timeout=_SIGNAL_POLL).done:
+        pass
+    return future.result()
 
 
 def _stop_running(running: Sequence[Future[RepositoryReport]], on_interrupt: Callable[[], None] | None,
