@@ -81,7 +81,7 @@ def abort_uploads(session: Session) -> Gen[int]:
         session.open_uploads.discard(url)
         try:
             response = yield from session.send(Request("DELETE", url), cleanup=True)
-        except ServiceRequestError:
+        except (ServiceRequestError, HttpResponseError):  # best effort: the registry forgets it in time
             continue
         deleted += 200 <= response.status < 300
     return deleted

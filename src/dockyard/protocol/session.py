@@ -120,11 +120,13 @@ class Session:
         """Send ``request`` with credentials, challenge handling and retries; return the final response.
 
         Once the session is :attr:`cancelled`, only ``cleanup`` requests (deleting what the stopped transfers
-        left) are sent; any other raises ``TransferCancelledError``, and so does one whose connection was cut."""
+        left) are sent; any other raises ``TransferCancelledError``, and so does one whose connection was cut. (A
+        token request, ``auth=False``, is made for a request that has passed this check, and is sent.)"""
+        guarded = auth and not cleanup
         attempt = 0
         challenged = False
         while True:
-            if not cleanup:
+            if guarded:
                 self.check_running()
             if auth:
                 yield from self._authorize(request)
@@ -133,7 +135,7 @@ class Session:
             try:
                 response: Response = yield request
             except ServiceRequestError as exc:
-                if not cleanup:
+                if guarded:
                     self.check_running(exc)  # a connection cut by abort_uploads is not retried
                 # A refused connection fails at once; dropped connections and timeouts are worth another try.
                 if exc.connect_failed or not request.replayable or not self.retry.should_retry(attempt, None):
