@@ -383,13 +383,15 @@ def test_interrupt_deletes_upload_sessions(
 
     prefix = unique("ctrlc")
     image = make_image(layers=1, layer_size=8_000_000, seed=prefix)
-    layer = image.blobs[-1].digest
+    config, layer = (blob.digest for blob in image.blobs)
     push(image, dockyard_server.url, f"{prefix}/app", "v1")
     at_signal: list[dict[str, Any]] = []
 
-    def every_session_open() -> bool:
+    def layer_on_its_way() -> bool:
+        # The config blob is stored and the layer's download has begun, so the sync knows the layer's upload
+        # session (it opens it before it reads the layer): every session it opened is one it can delete.
         at_signal[:] = dest.requests()
-        return len(_upload_sessions(at_signal)[0]) == len(image.blobs)
+        return _committed(at_signal, config) and bool(source.requests("GET", f"/blobs/{layer}"))
 
     with FaultProxy(dockyard_server.url) as source:
         # After 1 MB the layer's download trickles (7 MB in 64 KiB pieces 50 ms apart: over 5 s): its upload is
@@ -397,8 +399,8 @@ def test_interrupt_deletes_upload_sessions(
         source.inject_trickle(1_000_000, path_contains=f"/blobs/{layer}", times=None)
         host = source.url.split("://", 1)[1]
         proc = _dockyard("sync", f"{host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
-        # Interrupted once every upload session is open, while the layer's bytes are on their way.
-        _signal_when(proc, signal.SIGINT, every_session_open)
+        # Interrupted while the layer's bytes are on their way.
+        _signal_when(proc, signal.SIGINT, layer_on_its_way)
     assert not _committed(at_signal, layer), "the layer's upload ended before the interrupt was sent"
     assert proc.returncode == 130
     assert _one_line(proc.stderr.read() if proc.stderr else "") == "dockyard: interrupted"
