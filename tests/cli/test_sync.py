@@ -285,18 +285,19 @@ def _dockyard(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
                             stdin=subprocess.DEVNULL)
 
 
-def _signal_when(proc: subprocess.Popen[str], sig: int, ready: Callable[[], bool]) -> None:
-    """Send ``sig`` to ``proc`` once ``ready()`` (polled, for up to 60 s) and wait for it to end (killed after
-    30 s)."""
+def _signal_when(proc: subprocess.Popen[str], sig: int, ready: Callable[[], bool], wait: float = 30) -> None:
+    """Send ``sig`` to ``proc`` once ``ready()`` (polled, for up to 60 s) and wait for it to end: killed, and
+    ``subprocess.TimeoutExpired`` raised, when it is still running ``wait`` seconds after the signal."""
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not ready():
             time.sleep(0.005)
         proc.send_signal(sig)
-        proc.wait(timeout=30)
+        proc.wait(timeout=wait)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
 
 
 def test_killed_sync_resumes_without_recopying(
@@ -354,36 +355,116 @@ def test_watch_picks_up_a_new_tag(
     assert proc.returncode == 130
 
 
+def _upload_sessions(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The upload sessions a registry opened (``POST`` answered 202), and the requests that ended one (committed
+    or deleted)."""
+    opened = [e for e in entries if e["method"] == "POST" and "/blobs/uploads" in e["path"] and e["status"] == 202]
+    ended = [e for e in entries if e["method"] in ("PUT", "DELETE") and "/blobs/uploads/" in e["path"]
+             and e["status"] in (201, 202, 204)]
+    return opened, ended
+
+
+def _committed(entries: list[dict[str, Any]], digest: str) -> bool:
+    """Whether an upload of ``digest`` was committed (``PUT ?digest=`` answered 201)."""
+    hex_digest = digest.partition(":")[2]  # the hex, however the query is encoded
+    return any(e["method"] == "PUT" and e["status"] == 201 and hex_digest in e.get("query", "") for e in entries)
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
 def test_interrupt_deletes_upload_sessions(
     cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
 ) -> None:
     from tests.support.proxy import FaultProxy
 
     prefix = unique("ctrlc")
-    image = make_image(layers=1, layer_size=4_000_000, seed=prefix)
+    image = make_image(layers=1, layer_size=8_000_000, seed=prefix)
+    config, layer = (blob.digest for blob in image.blobs)
     push(image, dockyard_server.url, f"{prefix}/app", "v1")
+    at_signal: list[dict[str, Any]] = []
+
+    def layer_on_its_way() -> bool:
+        # The config blob is stored and the layer's download has begun, so the sync knows the layer's upload
+        # session (it opens it before it reads the layer): every session it opened is one it can delete.
+        at_signal[:] = dest.requests()
+        return _committed(at_signal, config) and bool(source.requests("GET", f"/blobs/{layer}"))
+
     with FaultProxy(dockyard_server.url) as source:
-        # After 1 MB the layer's download trickles: its upload is surely still running when the interrupt comes
-        # (however fast the destination writes).
-        source.inject_trickle(1_000_000, path_contains=f"/blobs/{image.blobs[-1].digest}", times=None)
+        # After 1 MB the layer's download trickles (7 MB in 64 KiB pieces 50 ms apart: over 5 s): its upload is
+        # still running when the interrupt comes, however fast the destination writes.
+        source.inject_trickle(1_000_000, path_contains=f"/blobs/{layer}", times=None)
         host = source.url.split("://", 1)[1]
         proc = _dockyard("sync", f"{host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
-        # Interrupted once every upload session is open, while the layer's bytes are on their way.
-        _signal_when(proc, signal.SIGINT, lambda: len(
-            [e for e in dest.requests() if e["method"] == "POST" and e["status"] == 202]) == len(image.blobs))
+        # Interrupted while the layer's bytes are on their way.
+        _signal_when(proc, signal.SIGINT, layer_on_its_way)
+    assert not _committed(at_signal, layer), "the layer's upload ended before the interrupt was sent"
     assert proc.returncode == 130
+    assert _one_line(proc.stderr.read() if proc.stderr else "") == "dockyard: interrupted"
     entries = dest.requests()
-    opened = [e for e in entries if e["method"] == "POST" and "/blobs/uploads" in e["path"] and e["status"] == 202]
-    finished = [e for e in entries if e["method"] in ("PUT", "DELETE") and "/blobs/uploads/" in e["path"]
-                and e["status"] in (201, 202, 204)]
-    assert opened, "no upload was started"
-    assert len(finished) == len(opened), f"upload sessions left behind: {entries}"
-    # The layer's upload was stopped and its session deleted, unless it had already been committed when the
-    # interrupt was handled (a loaded machine may deliver it late).
-    layer = image.blobs[-1].digest.partition(":")[2]  # the hex, however the query is encoded
-    committed = any(e["method"] == "PUT" and e["status"] == 201 and layer in e.get("query", "") for e in entries)
-    deleted = any(e["method"] == "DELETE" and "/blobs/uploads/" in e["path"] for e in entries)
-    assert deleted or committed, entries
+    opened, ended = _upload_sessions(entries)
+    assert len(opened) == len(image.blobs) == len(ended), f"upload sessions left behind: {entries}"
+    # The running upload was cut at once, not left to finish: its session was deleted, never committed.
+    assert not _committed(entries, layer), entries
+    assert any(e["method"] == "DELETE" and "/blobs/uploads/" in e["path"] for e in entries), entries
+
+
+@pytest.mark.parametrize(("sig", "code", "message"), [(signal.SIGINT, 130, "dockyard: interrupted"),
+                                                      (signal.SIGTERM, 143, "dockyard: terminated")])
+def test_interrupt_abandons_a_stalled_download(
+    cli: Cli, cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer, sig: int, code: int,
+    message: str,
+) -> None:
+    from tests.support.proxy import FaultProxy
+
+    prefix = unique("stall")
+    image = make_image(layers=1, layer_size=3_000_000, seed=prefix)
+    config, layer = (blob.digest for blob in image.blobs)
+    push(image, dockyard_server.url, f"{prefix}/app", "v1")
+    with FaultProxy(dockyard_server.url) as source:
+        # The source sends 1 MB of the layer and then nothing, its connection open: a read that never returns.
+        stall = source.inject_stall(1_000_000, path_contains=f"/blobs/{layer}", times=None)
+        host = source.url.split("://", 1)[1]
+        proc = _dockyard("sync", f"{host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
+        # Signalled once the config blob is stored, while the layer's download hangs and its upload session is
+        # open; it must end within 10 s (the read timeout is 60 s).
+        _signal_when(proc, sig, lambda: stall.stalled.is_set() and _committed(dest.requests(), config), wait=10)
+    assert proc.returncode == code
+    assert _one_line(proc.stderr.read() if proc.stderr else "") == message
+    entries = dest.requests()
+    opened, ended = _upload_sessions(entries)
+    assert len(opened) == len(image.blobs) == len(ended), f"upload sessions left behind: {entries}"
+    assert not _committed(entries, layer)
+
+    # A second run resumes: the config blob is there; only the layer moves.
+    again = cli("sync", f"{dockyard_server.host}/{prefix}", f"{dest.host}/{prefix}", "-o", "json").ok().json()
+    assert again["tags_copied"] == 1 and again["blobs_copied"] == 1 and again["blobs_skipped"] == 1
+    assert repo_tags(cli, dest.host, f"{prefix}/app") == {"v1"}
+
+
+def test_interrupt_is_bounded_when_the_destination_hangs(
+    cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
+) -> None:
+    from tests.support.proxy import FaultProxy
+
+    prefix = unique("hang")
+    image = make_image(layers=1, layer_size=3_000_000, seed=prefix)
+    layer = image.blobs[-1].digest
+    push(image, dockyard_server.url, f"{prefix}/app", "v1")
+    with FaultProxy(dockyard_server.url) as source, FaultProxy(dest.url) as target:
+        stall = source.inject_stall(1_000_000, path_contains=f"/blobs/{layer}", times=None)
+        # The destination answers no request from the interrupt on: the deletes of the sessions hang.
+        hang = target.inject_stall(None, method="DELETE", times=None)
+        proc = _dockyard("sync", f"{source.url.split('://', 1)[1]}/{prefix}",
+                         f"{target.url.split('://', 1)[1]}/{prefix}", env=cli_env)
+        _signal_when(proc, signal.SIGINT, lambda: stall.stalled.is_set() and len(
+            _upload_sessions(dest.requests())[0]) == 2, wait=10)
+        assert hang.stalled.wait(5)  # the sync did try to delete its session
+    assert proc.returncode == 130
+    assert _one_line(proc.stderr.read() if proc.stderr else "") == "dockyard: interrupted"
 
 
 def test_a_dropped_connection_is_retried_once(cli: Cli, dockyard_server: DockyardServer, dest: CountedServer) -> None:

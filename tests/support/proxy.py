@@ -36,8 +36,8 @@ class Seen:
 
 @dataclass
 class Fault:
-    """A programmed fault (``status``, ``corrupt``, ``drop``, ``trickle``, ``ignore_range``); ``times=None`` means
-    forever."""
+    """A programmed fault (``status``, ``corrupt``, ``drop``, ``trickle``, ``stall``, ``ignore_range``);
+    ``times=None`` means forever."""
 
     kind: str
     method: str | None = None
@@ -49,6 +49,8 @@ class Fault:
     hits: int = 0
     #: Only requests carrying this header (any value; case-insensitive name) match.
     header: str | None = None
+    #: Set when a ``stall`` fault starts holding a connection silent.
+    stalled: threading.Event = field(default_factory=threading.Event)
 
     def matches(self, method: str, path: str, headers: dict[str, str]) -> bool:
         if self.times is not None and self.hits >= self.times:
@@ -124,6 +126,16 @@ class FaultProxy:
         """Forward matching requests, send ``after_bytes`` bytes of the body at full speed and the rest in 64 KiB
         pieces 50 ms apart (until the proxy stops): a transfer kept in flight, its bytes still on their way."""
         return self._add(Fault("trickle", method, path_contains, times, after_bytes=after_bytes))
+
+    def inject_stall(
+        self, after_bytes: int | None, *, method: str | None = "GET", path_contains: str | None = None,
+        times: int | None = 1,
+    ) -> Fault:
+        """Forward matching requests, send the head and ``after_bytes`` bytes of the body, then send nothing more,
+        the connection held open (until the proxy stops): a hard stall. ``after_bytes=None``: the request is not
+        forwarded and nothing at all is answered (a registry that hangs)."""
+        return self._add(Fault("stall", method, path_contains, times, after_bytes=-1 if after_bytes is None
+                               else after_bytes))
 
     def inject_ignore_range(
         self, *, method: str | None = "GET", path_contains: str | None = None, times: int | None = None
@@ -233,6 +245,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if method != "HEAD":
                 self.wfile.write(payload)
             return
+        if fault is not None and fault.kind == "stall" and fault.after_bytes < 0:  # not forwarded, never answered
+            self.owner._record(Seen(method, path, request_headers, 0, "stall"))
+            self._stall(fault)
+            return
 
         upstream = http.client.HTTPConnection(self.owner.upstream_host, self.owner.upstream_port, timeout=120)
         try:
@@ -277,6 +293,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                         self._write(piece[start : start + _TRICKLE], chunked)
                     sent += len(piece)
                     continue
+                if fault is not None and fault.kind == "stall" and sent + len(piece) >= fault.after_bytes:
+                    self._write(piece[: max(0, fault.after_bytes - sent)], chunked)
+                    self._stall(fault)
+                    return
                 self._write(piece, chunked)
                 sent += len(piece)
             if chunked:
@@ -291,6 +311,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
         else:
             self.wfile.write(piece)
+
+    def _stall(self, fault: Fault) -> None:
+        """Send what is written so far, then nothing until the proxy stops."""
+        self.wfile.flush()
+        fault.stalled.set()
+        self.owner._released.wait()
+        self._drop()
 
     def _drop(self) -> None:
         self.close_connection = True

@@ -362,10 +362,11 @@ class ContainerRegistryClient:
         self._driver.run(self._ops.delete_blob(repository, digest, **kwargs))
 
     def abort_uploads(self, **kwargs: Any) -> int:
-        """Stop this client's uploads and delete their open upload sessions; returns how many were deleted.
+        """Stop this client's transfers and delete their open upload sessions; returns how many were deleted.
 
-        Running uploads stop at their next piece with ``TransferCancelledError``, and so do later ones: this is
-        for Ctrl-C handlers, on the way out.
+        Requests in flight in other threads fail at once (their connections are shut down: a stalled download and
+        a running upload alike), and every later request raises ``TransferCancelledError``: this is for Ctrl-C
+        handlers, on the way out. Safe to call again, for a session opened while the transfers were stopping.
         """
         return self._driver.run(self._ops.abort_uploads(**kwargs))
 

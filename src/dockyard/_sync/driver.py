@@ -17,6 +17,7 @@ from ..protocol.instructions import (
     CallCredential,
     CloseResponse,
     Command,
+    CutConnections,
     Emit,
     Gen,
     NextChunk,
@@ -32,6 +33,7 @@ from ..transport import httplog, rawrange
 from ..transport.config import ClientConfig
 from ..transport.errors import transport_error
 from ..transport.filesink import FileSink
+from ..transport.livesockets import LiveSockets
 from . import backend
 
 T = TypeVar("T")
@@ -57,8 +59,10 @@ class SyncDriver:
 
     def __init__(self, config: ClientConfig) -> None:
         self.http = httpx.Client(**config.httpx_options(asynchronous=False))
+        #: Every socket this driver opened (httpx's connections and the lean reader's), to cut them at once.
+        self.live = LiveSockets()
         #: The lean socket reader for the parts of parallel downloads.
-        self.part_reader = rawrange.PartReader(config)
+        self.part_reader = rawrange.PartReader(config, self.live)
         self.logging_enable = config.logging_enable
 
     def stream(
@@ -102,6 +106,8 @@ class SyncDriver:
                 bodies.pop(id(raw), None)
                 if raw is not None:
                     raw.close()
+            case CutConnections():
+                self.live.cut()
             case OpenSink(path=path, digest=digest):
                 return FileSink(path, digest)
             case Sleep(seconds=seconds):
@@ -127,7 +133,8 @@ class SyncDriver:
         """Send one request; a streamed success keeps its body open in ``Response.raw``."""
         body = request.body
         content: Any = _body(body) if isinstance(body, BodySource) else body
-        built = self.http.build_request(request.method, request.url, headers=request.headers, content=content)
+        built = self.http.build_request(request.method, request.url, headers=request.headers, content=content,
+                                        extensions={"trace": self._trace})
         if self.logging_enable:
             httplog.log_request(built.method, str(built.url), built.headers.multi_items())
         raw = self.http.send(built, stream=True, follow_redirects=request.follow_redirects)
@@ -140,6 +147,12 @@ class SyncDriver:
         finally:
             raw.close()
         return Response(raw.status_code, raw.headers, content_bytes, str(raw.url), truncated=truncated)
+
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: remembers the socket of every connection opened for this driver (a proxied one
+        too), so that :class:`CutConnections` reaches the connections in use, whichever thread is using them."""
+        if event.endswith(("connect_tcp.complete", "start_tls.complete")):  # TLS wraps the socket in a new one
+            self.live.add_stream(info.get("return_value"))
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -16,6 +16,7 @@ from ..protocol.instructions import (
     CallCredential,
     CloseResponse,
     Command,
+    CutConnections,
     Emit,
     Gen,
     NextChunk,
@@ -31,6 +32,7 @@ from ..transport import httplog, rawrange
 from ..transport.config import ClientConfig
 from ..transport.errors import transport_error
 from ..transport.filesink import FileSink
+from ..transport.livesockets import LiveSockets
 from . import backend
 
 T = TypeVar("T")
@@ -56,8 +58,10 @@ class AsyncDriver:
 
     def __init__(self, config: ClientConfig) -> None:
         self.http = httpx.AsyncClient(**config.httpx_options(asynchronous=True))
+        #: Every socket this driver opened (httpx's connections and the lean reader's), to cut them at once.
+        self.live = LiveSockets()
         #: The lean socket reader for the parts of parallel downloads.
-        self.part_reader = rawrange.PartReader(config)
+        self.part_reader = rawrange.PartReader(config, self.live)
         self.logging_enable = config.logging_enable
 
     async def stream(
@@ -101,6 +105,8 @@ class AsyncDriver:
                 bodies.pop(id(raw), None)
                 if raw is not None:
                     await raw.aclose()
+            case CutConnections():
+                self.live.cut()
             case OpenSink(path=path, digest=digest):
                 return FileSink(path, digest)
             case Sleep(seconds=seconds):
@@ -126,7 +132,8 @@ class AsyncDriver:
         """Send one request; a streamed success keeps its body open in ``Response.raw``."""
         body = request.body
         content: Any = _body(body) if isinstance(body, BodySource) else body
-        built = self.http.build_request(request.method, request.url, headers=request.headers, content=content)
+        built = self.http.build_request(request.method, request.url, headers=request.headers, content=content,
+                                        extensions={"trace": self._trace})
         if self.logging_enable:
             httplog.log_request(built.method, str(built.url), built.headers.multi_items())
         raw = await self.http.send(built, stream=True, follow_redirects=request.follow_redirects)
@@ -139,6 +146,12 @@ class AsyncDriver:
         finally:
             await raw.aclose()
         return Response(raw.status_code, raw.headers, content_bytes, str(raw.url), truncated=truncated)
+
+    async def _trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: remembers the socket of every connection opened for this driver (a proxied one
+        too), so that :class:`CutConnections` reaches the connections in use, whichever thread is using them."""
+        if event.endswith(("connect_tcp.complete", "start_tls.complete")):  # TLS wraps the socket in a new one
+            self.live.add_stream(info.get("return_value"))
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -5,8 +5,12 @@ to another registry prefix or ``oci:DIR`` tree; many jobs from a ``--config`` fi
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from contextlib import ExitStack
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,6 +37,33 @@ dockyard sync oci:./library-backup 127.0.0.1:5000/restored --dry-run
 
 #: The default of ``--jobs``: repositories synced at once.
 DEFAULT_JOBS = 8
+#: On Ctrl-C, how long (seconds) one round of deleting the upload sessions may take (a destination that does not
+#: answer keeps them until they expire).
+CLEANUP_WAIT = 2.0
+#: The exit status after SIGTERM (128 + 15, as when the signal ends a process).
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: the sync winds down as on Ctrl-C, then exits with :data:`EXIT_TERMINATED`."""
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While in the block, SIGTERM raises :class:`Terminated` in the main thread (as SIGINT raises
+    KeyboardInterrupt), so that the sync stops its transfers and deletes its upload sessions before it exits."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Clients:
@@ -74,12 +105,23 @@ class _Clients:
         return BasicCredential(*found)
 
     def abort_uploads(self) -> None:
-        """Stop every upload and delete the upload sessions they left (Ctrl-C)."""
-        for client in self.by_url.values():
-            try:
-                client.abort_uploads()
-            except Exception:  # on the way out: a registry that cannot be told keeps its session until it expires
-                continue
+        """Stop every transfer at once and delete the upload sessions they left (Ctrl-C): each client on a thread
+        of its own, waited for at most :data:`CLEANUP_WAIT` seconds (a registry that does not answer keeps its
+        sessions until they expire)."""
+        threads = [threading.Thread(target=_abort_uploads, args=(client,), name="sync-abort", daemon=True)
+                   for client in self.by_url.values()]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + CLEANUP_WAIT
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _abort_uploads(client: Any) -> None:
+    try:
+        client.abort_uploads()
+    except Exception:  # on the way out: a registry that cannot be told keeps its session until it expires
+        pass
 
 
 def parse_side(text: str, options: GlobalOptions, clients: _Clients, repositories: tuple[str, ...] | None) -> Side:
@@ -218,12 +260,16 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("give SOURCE and DEST (or --config FILE)")
             settings = SyncConfig([JobSpec(source, destination, include, exclude, tags, tuple(platform or ()),
                                            referrers)])
-        with ExitStack() as stack:
-            clients = _Clients(options, stack, settings.credentials)
-            built = [build_job(spec, options, clients) for spec in settings.jobs]
-            progress = stack.enter_context(transfer_progress(options, stderr=True))
-            _run(options, built, clients, progress, jobs=jobs, concurrency=concurrency, dry_run=dry_run,
-                 interval=interval)
+        try:
+            with _sigterm_interrupts(), ExitStack() as stack:
+                clients = _Clients(options, stack, settings.credentials)
+                built = [build_job(spec, options, clients) for spec in settings.jobs]
+                progress = stack.enter_context(transfer_progress(options, stderr=True))
+                _run(options, built, clients, progress, jobs=jobs, concurrency=concurrency, dry_run=dry_run,
+                     interval=interval)
+        except Terminated:
+            print("dockyard: terminated", file=sys.stderr)
+            raise typer.Exit(EXIT_TERMINATED) from None
 
 
 def _interval(text: str | None) -> float | None:

@@ -12,7 +12,7 @@ from ..errors import DigestValidationError, HttpResponseError, ServiceRequestErr
 from ..oci.digest import Hasher, compute_digest, parse_digest
 from ..oci.ranges import upload_range
 from . import paths
-from .instructions import Gen, Request
+from .instructions import CutConnections, Gen, Request
 from .messages import BodySource, Response
 from .responses import raise_for_status
 from .session import Session
@@ -68,15 +68,20 @@ def mount_blob(session: Session, repository: str, digest: str, from_repository: 
 
 
 def abort_uploads(session: Session) -> Gen[int]:
-    """Stop the session's uploads at their next piece and delete the upload sessions they opened on the
-    registry (best effort); the number deleted. Uploads started afterwards raise ``TransferCancelledError``."""
+    """Stop the session's transfers and delete the upload sessions its uploads opened on the registry (best
+    effort); the number deleted.
+
+    Requests in flight, in whichever thread, fail at once (the driver cuts its connections: a stalled download
+    and a running upload alike), and every later request but these deletes raises ``TransferCancelledError``.
+    Safe to call again (e.g. for a session opened while the transfers were stopping)."""
     session.cancelled.set()
+    yield CutConnections()
     deleted = 0
     for url in list(session.open_uploads):
         session.open_uploads.discard(url)
         try:
-            response = yield from session.send(Request("DELETE", url))
-        except ServiceRequestError:
+            response = yield from session.send(Request("DELETE", url), cleanup=True)
+        except (ServiceRequestError, HttpResponseError):  # best effort: the registry forgets it in time
             continue
         deleted += 200 <= response.status < 300
     return deleted

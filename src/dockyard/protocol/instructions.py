@@ -138,8 +138,15 @@ class ReadRange(BaseInstruction):
     sink: Sink | None = None
 
 
+@dataclass(frozen=True)
+class CutConnections(BaseInstruction):
+    """Ask the driver to shut down every connection it has open, in whichever thread it is used: requests in flight
+    (a stalled download, a running upload) fail at once; an idle connection is dropped by its pool before reuse."""
+
+
 #: What a driver carries out itself (everything but :class:`Emit`).
-Command: TypeAlias = Request | Sleep | CallCredential | NextChunk | CloseResponse | OpenSink | ReadRange | Parallel
+Command: TypeAlias = (Request | Sleep | CallCredential | NextChunk | CloseResponse | OpenSink | ReadRange | Parallel
+                      | CutConnections)
 #: The closed set of instructions.
 Instruction: TypeAlias = Command | Emit
 #: A protocol operation: yields instructions, receives the driver's answers, returns ``T``.

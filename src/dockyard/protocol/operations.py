@@ -316,10 +316,10 @@ class Operations:
         return result
 
     def abort_uploads(self, **kwargs: Any) -> Gen[int]:
-        """Stop this client's uploads and delete their open upload sessions; returns how many were deleted.
+        """Stop this client's transfers and delete their open upload sessions; returns how many were deleted.
 
-        Running uploads stop at their next piece with ``TransferCancelledError``, and so do later ones: this is
-        for Ctrl-C handlers, on the way out.
+        Requests in flight fail at once (the driver cuts its connections) and every later request raises
+        ``TransferCancelledError``: this is for Ctrl-C handlers, on the way out.
         """
         result = yield from blobs.abort_uploads(self.session)
         return result

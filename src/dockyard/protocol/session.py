@@ -14,7 +14,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..credentials import BasicCredential
-from ..errors import HttpResponseError, InsecureCredentialsError, ResponseTooLargeError, ServiceRequestError
+from ..errors import (
+    HttpResponseError,
+    InsecureCredentialsError,
+    ResponseTooLargeError,
+    ServiceRequestError,
+    TransferCancelledError,
+)
 from ..oci.hosts import is_loopback_url, parse_endpoint
 from ..oci.hosts import origin as url_origin
 from .challenge import Challenge, parse_challenge
@@ -60,7 +66,9 @@ class Session:
         self.acr_api: bool | None = None
         #: Whether ``/acr/v1/<name>/_manifests/<ref>`` accepts a tag; ``None`` until learned.
         self.acr_manifest_tags: bool | None = None
-        #: Set by ``abort_uploads``: uploads stop at their next piece (``TransferCancelledError``).
+        #: Set by ``abort_uploads``: the client's transfers are stopped. Uploads stop at their next piece, and every
+        #: request sent (or retried) afterwards, but the deletes of ``abort_uploads`` itself, raises
+        #: ``TransferCancelledError``.
         self.cancelled = threading.Event()
         #: The URLs of upload sessions started and not yet finished (what ``abort_uploads`` deletes).
         self.open_uploads: set[str] = set()
@@ -108,11 +116,18 @@ class Session:
 
     # -- sending -----------------------------------------------------------------------------------
 
-    def send(self, request: Request, *, auth: bool = True) -> Gen[Response]:
-        """Send ``request`` with credentials, challenge handling and retries; return the final response."""
+    def send(self, request: Request, *, auth: bool = True, cleanup: bool = False) -> Gen[Response]:
+        """Send ``request`` with credentials, challenge handling and retries; return the final response.
+
+        Once the session is :attr:`cancelled`, only ``cleanup`` requests (deleting what the stopped transfers
+        left) are sent; any other raises ``TransferCancelledError``, and so does one whose connection was cut. (A
+        token request, ``auth=False``, is made for a request that has passed this check, and is sent.)"""
+        guarded = auth and not cleanup
         attempt = 0
         challenged = False
         while True:
+            if guarded:
+                self.check_running()
             if auth:
                 yield from self._authorize(request)
             if isinstance(request.body, BodySource):
@@ -120,6 +135,8 @@ class Session:
             try:
                 response: Response = yield request
             except ServiceRequestError as exc:
+                if guarded:
+                    self.check_running(exc)  # a connection cut by abort_uploads is not retried
                 # A refused connection fails at once; dropped connections and timeouts are worth another try.
                 if exc.connect_failed or not request.replayable or not self.retry.should_retry(attempt, None):
                     raise
@@ -148,8 +165,15 @@ class Session:
                 continue
             return response
 
+    def check_running(self, cause: BaseException | None = None) -> None:
+        """Raise ``TransferCancelledError`` (from ``cause``) when the session's transfers were stopped."""
+        if self.cancelled.is_set():
+            raise TransferCancelledError("the transfer was cancelled") from cause
+
     def authorize(self, request: Request) -> Gen[Request]:
-        """Attach credentials to ``request`` without sending it (for readers that move the bytes themselves)."""
+        """Attach credentials to ``request`` without sending it (for readers that move the bytes themselves);
+        ``TransferCancelledError`` once the session is :attr:`cancelled`."""
+        self.check_running()
         yield from self._authorize(request)
         return request
 

@@ -24,6 +24,7 @@ from ..protocol.download import BlobReadState, Sink
 from ..protocol.instructions import ReadRange
 from ..protocol.messages import Response
 from .config import ClientConfig
+from .livesockets import LiveSockets
 
 BUFFER = 1024 * 1024
 #: The size of the pieces a streamed download hands out: large enough that the Python per piece does not count,
@@ -68,9 +69,10 @@ def _blocking(sock: socket.socket, timeout: float) -> None:
 
 
 def _open(url: str, headers: dict[str, str], state: BlobReadState, *, timeout: float,
-          context: ssl.SSLContext) -> tuple[socket.socket, bytes]:
+          context: ssl.SSLContext, live: LiveSockets | None = None) -> tuple[socket.socket, bytes]:
     """Send ``state``'s GET and check the answer (``state.accept``); the socket and the body bytes that came
-    with the head. Raises :class:`Unsupported` for anything but a plain sized ``200``/``206``."""
+    with the head. Raises :class:`Unsupported` for anything but a plain sized ``200``/``206``. The socket is
+    remembered in ``live`` (to be cut from another thread)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise Unsupported(parts.scheme)
@@ -78,9 +80,13 @@ def _open(url: str, headers: dict[str, str], state: BlobReadState, *, timeout: f
     host = parts.hostname or ""
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     sock = socket.create_connection((host, port), timeout=timeout)
+    if live is not None:
+        live.add(sock)
     try:
         if parts.scheme == "https":
             sock = context.wrap_socket(sock, server_hostname=host)
+            if live is not None:
+                live.add(sock)
         lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close", "Accept-Encoding: identity"]
         if state.position > 0 or state.end is not None:
             lines.append(f"Range: {range_header(state.position, state.end)}")
@@ -116,12 +122,13 @@ def _open(url: str, headers: dict[str, str], state: BlobReadState, *, timeout: f
 
 
 def fetch_part(
-    url: str, headers: dict[str, str], state: BlobReadState, sink: Sink, *, timeout: float, context: ssl.SSLContext
+    url: str, headers: dict[str, str], state: BlobReadState, sink: Sink, *, timeout: float, context: ssl.SSLContext,
+    live: LiveSockets | None = None,
 ) -> None:
     """Fetch ``state``'s remaining range from ``url`` into ``sink``; raises :class:`Unsupported` or OSError."""
     if state.end is None:
         raise Unsupported("parts are bounded ranges")
-    sock, rest = _open(url, headers, state, timeout=timeout, context=context)
+    sock, rest = _open(url, headers, state, timeout=timeout, context=context, live=live)
     try:
         if rest:
             offset = state.position
@@ -159,7 +166,7 @@ def _receive(sock: socket.socket, wanted: int) -> bytes:
 
 def stream_body(
     url: str, headers: dict[str, str], state: BlobReadState, *, timeout: float, context: ssl.SSLContext,
-    piece: int = STREAM_PIECE,
+    piece: int = STREAM_PIECE, live: LiveSockets | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """``(offset, bytes)`` pieces of ``state``'s remaining bytes from ``url``, each hashed (``state.feed``) as it
     arrives, on the thread that receives it: the piece is still in the core's cache, and the hash releases the
@@ -167,7 +174,7 @@ def stream_body(
 
     Raises :class:`Unsupported` or OSError before or while reading; ``state`` then tells where it stopped.
     """
-    sock, rest = _open(url, headers, state, timeout=timeout, context=context)
+    sock, rest = _open(url, headers, state, timeout=timeout, context=context, live=live)
     try:
         while not state.complete:
             wanted = min(piece, (state.expected_end or 0) - state.position)
@@ -187,14 +194,15 @@ def stream_body(
 
 class PartReader:
     """The lean reader as both drivers use it, set up from a client's settings (off with a custom transport and
-    for URLs that go through a proxy)."""
+    for URLs that go through a proxy); its sockets are remembered in ``live`` (to be cut from another thread)."""
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, live: LiveSockets | None = None) -> None:
         #: Whether parallel parts may use this reader at all (not with a custom transport).
         self.enabled = config.transport is None
         self.config = config
         self.timeout = config.timeout
         self.context = config.verify
+        self.live = live
 
     def allowed(self, step: ReadRange) -> bool:
         """Whether this reader may fetch ``step`` (enabled, and no proxy on the way)."""
@@ -207,7 +215,7 @@ class PartReader:
             return
         try:
             fetch_part(step.request.url, step.request.headers, step.state, step.sink, timeout=self.timeout,
-                       context=self.context)
+                       context=self.context, live=self.live)
         except (Unsupported, OSError):
             pass  # the protocol goes on over httpx from wherever the reader stopped
 
@@ -218,6 +226,6 @@ class PartReader:
             return
         try:
             yield from stream_body(step.request.url, step.request.headers, step.state, timeout=self.timeout,
-                                   context=self.context)
+                                   context=self.context, live=self.live)
         except (Unsupported, OSError):
             return  # the protocol goes on over httpx from wherever the reader stopped

@@ -22,7 +22,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,13 @@ _REFERRERS_TAG = re.compile(r"sha256-[0-9a-f]{64}")
 ATTEMPTS = 2
 #: File and directory names of an OCI layout; a repository path through them would land inside another layout.
 _LAYOUT_NAMES = frozenset({"blobs", "index.json", "oci-layout"})
+#: After an interrupt, how long (seconds) the running repositories get to end once their transfers are stopped,
+#: before the run ends without waiting for them.
+STOP_WAIT = 3.0
+#: Meanwhile, how often (seconds) ``on_interrupt`` runs again.
+_STOP_POLL = 0.2
+#: How long (seconds) the main thread waits for a repository at a time (see :func:`_result`).
+_SIGNAL_POLL = 0.1
 
 
 class SyncError(DockyardError):
@@ -339,8 +346,9 @@ def run_jobs(
 
     A job whose repositories cannot be listed is one failed entry (``raise_listing_errors``: the error is
     raised); every other repository still runs. On
-    Ctrl-C (or any exception in this thread), repositories not started are cancelled and ``on_interrupt`` runs
-    before and after the running ones stop (to stop their uploads and delete their upload sessions).
+    Ctrl-C (or any exception in this thread), repositories not started are cancelled and ``on_interrupt`` runs at
+    once, again while the running ones end, and once more after (see :func:`_stop_running`): it must stop every
+    transfer at once (cut the connections in use) and delete the upload sessions they left.
     """
     report = SyncReport(dry_run=dry_run)
     ledgers: dict[int, BlobLedger] = {}
@@ -355,8 +363,8 @@ def run_jobs(
             continue
         work.extend((job, name, None) for name in names)
     pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="sync")
+    futures: list[Future[RepositoryReport] | RepositoryReport] = []
     try:
-        futures: list[Future[RepositoryReport] | RepositoryReport] = []
         for job, name, error in work:
             if name is None:
                 futures.append(RepositoryReport(job.source.describe(), job.destination.describe(), error=error,
@@ -368,17 +376,39 @@ def run_jobs(
             futures.append(pool.submit(sync_repository, job, name, ledger=ledger, progress=progress,
                                        concurrency=concurrency, dry_run=dry_run, describe_error=describe_error))
         for item in futures:
-            report.repositories.append(item.result() if isinstance(item, Future) else item)
+            report.repositories.append(_result(item) if isinstance(item, Future) else item)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
-        if on_interrupt is not None:
-            on_interrupt()
-        pool.shutdown(wait=True)
-        if on_interrupt is not None:
-            on_interrupt()
+        _stop_running([f for f in futures if isinstance(f, Future)], on_interrupt)
         raise
     pool.shutdown(wait=True)
     return report
+
+
+def _result(future: Future[RepositoryReport]) -> RepositoryReport:
+    """``future``'s result, waited for :data:`_SIGNAL_POLL` seconds at a time. Python runs a signal's handler (Ctrl-C's
+    KeyboardInterrupt) in the main thread only once that thread runs again, and a wait without a timeout is not
+    woken when the kernel hands the signal to another thread: the interrupt would wait for the transfer to end."""
+    while not wait([future], timeout=_SIGNAL_POLL).done:
+        pass
+    return future.result()
+
+
+def _stop_running(running: Sequence[Future[RepositoryReport]], on_interrupt: Callable[[], None] | None,
+                  grace: float = STOP_WAIT) -> bool:
+    """On the way out: run ``on_interrupt`` now, again every :data:`_STOP_POLL` seconds while repositories are
+    still running (a request one of them started as the others were stopped is cut too), and once more when they
+    have all ended (deleting a session opened meanwhile). Waits at most ``grace`` seconds for them; True when they
+    all ended. The run never waits for a transfer to finish: its connections are cut instead."""
+    deadline = time.monotonic() + grace
+    pending = {future for future in running if not future.done()}
+    while True:
+        if on_interrupt is not None:
+            on_interrupt()
+        remaining = deadline - time.monotonic()
+        if not pending or remaining <= 0:
+            return not pending
+        _, pending = wait(pending, timeout=min(_STOP_POLL, remaining))
 
 
 def watch(run: Callable[[], SyncReport], interval: float,
