@@ -4,6 +4,7 @@ PostgreSQL cluster (``tests/support/postgres.py``) and an S3 endpoint (``moto_se
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from tests.support.cluster import HAPROXY
 from tests.support.objectstores import MotoS3
-from tests.support.postgres import PG_BIN, PostgresCluster
+from tests.support.postgres import PG_BIN, PostgresCluster, runuser_program
 
 from benchmarks.measure import tree_cpu_seconds
 
@@ -26,8 +27,8 @@ def postgres_missing() -> str | None:
     """Why a private PostgreSQL cluster cannot be started here, or None."""
     if not (PG_BIN / "initdb").exists():
         return f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing; apt-get install postgresql)"
-    if shutil.which("runuser") is None:
-        return "runuser is not on PATH (needed to run PostgreSQL as an unprivileged user; add /usr/sbin to PATH)"
+    if os.geteuid() == 0 and runuser_program() is None:
+        return "runuser is not installed (needed to run PostgreSQL as an unprivileged user; apt-get install util-linux)"
     return None
 
 

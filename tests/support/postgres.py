@@ -18,6 +18,15 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 _databases = itertools.count()
 
 
+def runuser_program() -> str | None:
+    """util-linux's ``runuser`` (to run PostgreSQL as an unprivileged user when the tests run as root): on PATH, or
+    in the sbin folder a user's PATH may lack; None when absent."""
+    found = shutil.which("runuser")
+    if found is not None:
+        return found
+    return next((str(path) for path in (Path("/usr/sbin/runuser"), Path("/sbin/runuser")) if path.exists()), None)
+
+
 class PostgresCluster:
     """One cluster; :meth:`database` creates a fresh empty database and returns its ``postgresql://`` URL."""
 
@@ -41,7 +50,10 @@ class PostgresCluster:
             owner = pwd.getpwnam("nobody")
             for path in (self.root, self.sockets):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
-            self._run_as = ["runuser", "-u", "nobody", "--"]
+            runuser = runuser_program()
+            if runuser is None:
+                missing("runuser (util-linux), to run PostgreSQL as an unprivileged user", "apt-get install util-linux")
+            self._run_as = [runuser or "runuser", "-u", "nobody", "--"]
         self._checked(str(initdb), "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8",
                       "--locale=C.UTF-8", "--no-sync")
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
