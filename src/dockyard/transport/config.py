@@ -152,8 +152,6 @@ class ClientConfig:
     #: proxy variables of the environment as they were when the client was built. The one source of the routes
     #: of httpx's mounts and of :meth:`uses_proxy`.
     proxies: dict[str, str | None] = field(default_factory=dict)
-    #: Whether the environment's proxy variables and CA bundle apply (never with a custom transport).
-    trust_env: bool = True
     #: ``logging_enable``: log each request's and response's headers (see :mod:`dockyard.transport.httplog`).
     logging_enable: bool = False
     #: ``proxies`` as httpx orders its mounts, and whether any of them is a proxy.
@@ -286,6 +284,5 @@ def build_config(
         verify=tls_context(options.get("connection_verify", True), trust_env=trust_env),
         headers=headers,
         proxies=proxies,
-        trust_env=trust_env,
         logging_enable=bool(options.get("logging_enable", False)),
     )

@@ -34,23 +34,15 @@ class LiveSockets:
         if callable(get_extra_info):
             self.add(get_extra_info("socket"))
 
-    def discard(self, sock: socket.socket) -> None:
-        """Forget ``sock`` (closed by its owner)."""
-        with self._lock:
-            self._sockets.discard(sock)
-
-    def cut(self) -> int:
+    def cut(self) -> None:
         """Shut down (both ways) every remembered socket: blocked reads and writes on them fail now. Their
-        owners still close them. Returns how many were cut."""
+        owners still close them."""
         with self._lock:
             sockets = list(self._sockets)
-        cut = 0
         for sock in sockets:
             try:
                 # The plain socket's shutdown, also for a TLS socket: its own would drop its TLS state under a
                 # thread that is reading it.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                cut += 1
             except OSError:  # already closed, or never connected
                 continue
-        return cut

@@ -196,7 +196,7 @@ class PartReader:
     """The lean reader as both drivers use it, set up from a client's settings (off with a custom transport and
     for URLs that go through a proxy); its sockets are remembered in ``live`` (to be cut from another thread)."""
 
-    def __init__(self, config: ClientConfig, live: LiveSockets | None = None) -> None:
+    def __init__(self, config: ClientConfig, live: LiveSockets) -> None:
         #: Whether parallel parts may use this reader at all (not with a custom transport).
         self.enabled = config.transport is None
         self.config = config

@@ -394,20 +394,19 @@ def _result(future: Future[RepositoryReport]) -> RepositoryReport:
     return future.result()
 
 
-def _stop_running(running: Sequence[Future[RepositoryReport]], on_interrupt: Callable[[], None] | None,
-                  grace: float = STOP_WAIT) -> bool:
+def _stop_running(running: Sequence[Future[RepositoryReport]], on_interrupt: Callable[[], None] | None) -> None:
     """On the way out: run ``on_interrupt`` now, again every :data:`_STOP_POLL` seconds while repositories are
     still running (a request one of them started as the others were stopped is cut too), and once more when they
-    have all ended (deleting a session opened meanwhile). Waits at most ``grace`` seconds for them; True when they
-    all ended. The run never waits for a transfer to finish: its connections are cut instead."""
-    deadline = time.monotonic() + grace
+    have all ended (deleting a session opened meanwhile). Waits at most :data:`STOP_WAIT` seconds for them: the
+    run never waits for a transfer to finish, its connections are cut instead."""
+    deadline = time.monotonic() + STOP_WAIT
     pending = {future for future in running if not future.done()}
     while True:
         if on_interrupt is not None:
             on_interrupt()
         remaining = deadline - time.monotonic()
         if not pending or remaining <= 0:
-            return not pending
+            return
         _, pending = wait(pending, timeout=min(_STOP_POLL, remaining))
 
 
