@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from dockyard.server.app import create_app
 from dockyard.server.config import ServerConfig
+from dockyard.server.heap import runs_on_glibc
 
 
 async def _started_and_stopped(app: Any) -> int:
@@ -75,7 +75,6 @@ for thread in threads:
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
-_GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 
 def _piece_faults(tmp_path: Path, kind: str, **env: str) -> int:
@@ -86,7 +85,7 @@ def _piece_faults(tmp_path: Path, kind: str, **env: str) -> int:
     return int(done.stdout.split()[-1])
 
 
-@pytest.mark.skipif(not _GLIBC, reason="the allocator settings are glibc's")
+@pytest.mark.skipif(not runs_on_glibc(), reason="the allocator settings are glibc's")
 def test_a_serving_process_reuses_freed_pieces_instead_of_faulting_them_in_again(tmp_path: Path) -> None:
     embedded = _piece_faults(tmp_path, "embedded")
     serving = _piece_faults(tmp_path, "serving")
@@ -95,7 +94,7 @@ def test_a_serving_process_reuses_freed_pieces_instead_of_faulting_them_in_again
     assert serving < embedded / 3
 
 
-@pytest.mark.skipif(not _GLIBC, reason="the allocator settings are glibc's")
+@pytest.mark.skipif(not runs_on_glibc(), reason="the allocator settings are glibc's")
 def test_allocator_settings_of_the_operator_are_left_alone(tmp_path: Path) -> None:
     tuned = _piece_faults(tmp_path, "serving", GLIBC_TUNABLES="glibc.malloc.check=0")
     assert tuned > 20_000  # the defaults stay: the operator's environment decides

@@ -14,8 +14,6 @@ import ctypes
 import gc
 import logging
 import os
-import platform
-import sys
 
 log = logging.getLogger("dockyard.server")
 
@@ -33,12 +31,20 @@ _M_MMAP_THRESHOLD = -3
 _OPERATOR_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
+def runs_on_glibc() -> bool:
+    """Whether this process's C library is glibc (whose allocator :func:`keep_freed_memory` tunes)."""
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError):  # not a GNU system
+        return False
+
+
 def keep_freed_memory() -> bool:
     """Tell glibc's allocator to keep freed blocks for reuse (see the module's docstring); whether it was done.
 
     Nothing is changed on another C library, or when the operator tunes the allocator through its environment
     variables (``GLIBC_TUNABLES``, ``MALLOC_TRIM_THRESHOLD_``, …)."""
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if not runs_on_glibc():
         return False
     if any(name in os.environ for name in _OPERATOR_SETTINGS):
         return False
