@@ -397,8 +397,7 @@ def test_interrupt_deletes_upload_sessions(
         # After 1 MB the layer's download trickles (7 MB in 64 KiB pieces 50 ms apart: over 5 s): its upload is
         # still running when the interrupt comes, however fast the destination writes.
         source.inject_trickle(1_000_000, path_contains=f"/blobs/{layer}", times=None)
-        host = source.url.split("://", 1)[1]
-        proc = _dockyard("sync", f"{host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
+        proc = _dockyard("sync", f"{source.host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
         # Interrupted while the layer's bytes are on their way.
         _signal_when(proc, signal.SIGINT, layer_on_its_way)
     assert not _committed(at_signal, layer), "the layer's upload ended before the interrupt was sent"
@@ -427,8 +426,7 @@ def test_interrupt_abandons_a_stalled_download(
     with FaultProxy(dockyard_server.url) as source:
         # The source sends 1 MB of the layer and then nothing, its connection open: a read that never returns.
         stall = source.inject_stall(1_000_000, path_contains=f"/blobs/{layer}", times=None)
-        host = source.url.split("://", 1)[1]
-        proc = _dockyard("sync", f"{host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
+        proc = _dockyard("sync", f"{source.host}/{prefix}", f"{dest.host}/{prefix}", env=cli_env)
         # Signalled once the config blob is stored, while the layer's download hangs and its upload session is
         # open; it must end within 10 s (the read timeout is 60 s).
         _signal_when(proc, sig, lambda: stall.stalled.is_set() and _committed(dest.requests(), config), wait=10)
@@ -458,8 +456,7 @@ def test_interrupt_is_bounded_when_the_destination_hangs(
         stall = source.inject_stall(1_000_000, path_contains=f"/blobs/{layer}", times=None)
         # The destination answers no request from the interrupt on: the deletes of the sessions hang.
         hang = target.inject_stall(None, method="DELETE", times=None)
-        proc = _dockyard("sync", f"{source.url.split('://', 1)[1]}/{prefix}",
-                         f"{target.url.split('://', 1)[1]}/{prefix}", env=cli_env)
+        proc = _dockyard("sync", f"{source.host}/{prefix}", f"{target.host}/{prefix}", env=cli_env)
         _signal_when(proc, signal.SIGINT, lambda: stall.stalled.is_set() and len(
             _upload_sessions(dest.requests())[0]) == 2, wait=10)
         assert hang.stalled.wait(5)  # the sync did try to delete its session
@@ -475,8 +472,7 @@ def test_a_dropped_connection_is_retried_once(cli: Cli, dockyard_server: Dockyar
     with FaultProxy(dest.url) as proxy:
         # The tag's manifest PUT goes through to the registry, then the connection drops before the answer.
         fault = proxy.inject_drop(0, method="PUT", path_contains="/manifests/v1", times=1)
-        host = proxy.url.split("://", 1)[1]
-        result = cli("sync", f"{dockyard_server.host}/{prefix}", f"{host}/{prefix}", "-o", "json").ok().json()
+        result = cli("sync", f"{dockyard_server.host}/{prefix}", f"{proxy.host}/{prefix}", "-o", "json").ok().json()
     assert fault.hits == 1
     assert result["failed"] == 0 and result["tags_copied"] == 1
     assert repo_tags(cli, dest.host, f"{prefix}/app") == {"v1"}

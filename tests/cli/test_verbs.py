@@ -335,7 +335,7 @@ def test_blob_get_and_config_verify_what_they_read(cli: Cli, cli_env: dict[str, 
     push(single, dockyard_server.url, repo_name, "v1")
     layer = single.blobs[1]
     with FaultProxy(dockyard_server.url) as proxy:
-        host = proxy.url.split("://", 1)[1]
+        host = proxy.host
         proxy.inject_corruption(path_contains="/blobs/")
         target = tmp_path / "layer.bin"
         error = cli("blob", "get", "-r", host, f"{repo_name}@{layer.digest}", "-O", str(target)).failed(1).stderr

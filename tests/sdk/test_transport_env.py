@@ -119,6 +119,11 @@ def proxied_blob(dockyard_server: DockyardServer) -> tuple[str, str, bytes]:
 #: loopback proxy's URL, ``{port}`` the registry's port, ``{other_port}`` another port. The answers are httpx's
 #: reading of curl's ``NO_PROXY`` forms: ``.domain`` exempts subdomains only, ``host`` the host and its
 #: subdomains, ``host:port`` that port only, ``*`` every host; an address with ``/bits`` is not understood.
+def _no_proxy(entry: str, host: str, proxied: bool, name: str) -> Any:
+    """A case of ``HTTP_PROXY`` set and ``NO_PROXY=entry``: a request to ``host`` goes through it or not."""
+    return pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": entry}, host, proxied, id=f"no-proxy-{name}")
+
+
 ENVIRONMENT_CASES = [
     pytest.param({"HTTP_PROXY": "{proxy}"}, "127.0.0.1", True, id="http-proxy"),
     pytest.param({"http_proxy": "{proxy}", "HTTP_PROXY": "http://127.0.0.1:9"}, "127.0.0.1", True,
@@ -126,23 +131,16 @@ ENVIRONMENT_CASES = [
     pytest.param({"HTTPS_PROXY": "{proxy}"}, "127.0.0.1", False, id="https-proxy-only"),
     pytest.param({"ALL_PROXY": "{proxy}"}, "127.0.0.1", True, id="all-proxy"),
     pytest.param({"ALL_PROXY": "{proxy}", "no_proxy": "127.0.0.1"}, "127.0.0.1", False, id="all-proxy-no-proxy-ip"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1"}, "127.0.0.1", False, id="no-proxy-ip"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "*"}, "127.0.0.1", False, id="no-proxy-star"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1:{port}"}, "127.0.0.1", False,
-                 id="no-proxy-ip-port"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1:{other_port}"}, "127.0.0.1", True,
-                 id="no-proxy-other-port"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "example.com, localhost"}, "localhost", False,
-                 id="no-proxy-host-in-list"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "localhost:{port}"}, "localhost", False,
-                 id="no-proxy-host-port"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "localhost"}, "127.0.0.1", True, id="no-proxy-other-host"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": ".localhost"}, "localhost", True,
-                 id="no-proxy-dot-domain-is-subdomains-only"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "http://127.0.0.1"}, "127.0.0.1", False,
-                 id="no-proxy-url-pattern"),
-    pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.0/8"}, "127.0.0.1", True,
-                 id="no-proxy-cidr-not-understood"),
+    _no_proxy("127.0.0.1", "127.0.0.1", False, "ip"),
+    _no_proxy("*", "127.0.0.1", False, "star"),
+    _no_proxy("127.0.0.1:{port}", "127.0.0.1", False, "ip-port"),
+    _no_proxy("127.0.0.1:{other_port}", "127.0.0.1", True, "other-port"),
+    _no_proxy("example.com, localhost", "localhost", False, "host-in-list"),
+    _no_proxy("localhost:{port}", "localhost", False, "host-port"),
+    _no_proxy("localhost", "127.0.0.1", True, "other-host"),
+    _no_proxy(".localhost", "localhost", True, "dot-domain-is-subdomains-only"),
+    _no_proxy("http://127.0.0.1", "127.0.0.1", False, "url-pattern"),
+    _no_proxy("127.0.0.0/8", "127.0.0.1", True, "cidr-not-understood"),
 ]
 
 

@@ -91,6 +91,11 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``: the proxy as a registry reference's host."""
+        return f"127.0.0.1:{self.port}"
+
     # -- programming faults ---------------------------------------------------------------------------
 
     def inject_status(
