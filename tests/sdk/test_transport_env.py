@@ -164,18 +164,25 @@ def _assert_routing(
     assert _httpx_routes_through_a_proxy(client._driver.http, f"{url}/v2/") is proxied
 
 
+def _list_download_and_check_route(
+    client: ContainerRegistryClient, proxy: ForwardProxy, url: str, blob: tuple[str, str, bytes], *, proxied: bool
+) -> None:
+    """A listing and a streamed blob download with ``client``, then :func:`_assert_routing`."""
+    repository, digest, data = blob
+    _names(client)
+    assert b"".join(client.download_blob(repository, digest)) == data
+    _assert_routing(client, proxy, url, digest, proxied=proxied)
+
+
 @pytest.mark.parametrize(("env", "host", "proxied"), ENVIRONMENT_CASES)
 def test_blob_reader_and_httpx_route_alike(
     proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer,
     proxied_blob: tuple[str, str, bytes], env: dict[str, str], host: str, proxied: bool,
 ) -> None:
-    repository, digest, data = proxied_blob
     _set_environment(monkeypatch, env, proxy, dockyard_server.port)
     url = f"http://{host}:{dockyard_server.port}"
     with ContainerRegistryClient(url) as client:
-        _names(client)
-        assert b"".join(client.download_blob(repository, digest)) == data
-        _assert_routing(client, proxy, url, digest, proxied=proxied)
+        _list_download_and_check_route(client, proxy, url, proxied_blob, proxied=proxied)
 
 
 @pytest.mark.parametrize(("env", "host", "proxied"), ENVIRONMENT_CASES)
@@ -197,33 +204,25 @@ def test_environment_changed_after_construction_changes_no_routing(
     proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer,
     proxied_blob: tuple[str, str, bytes],
 ) -> None:
-    repository, digest, data = proxied_blob
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     with ContainerRegistryClient(dockyard_server.url) as client:
         monkeypatch.delenv("HTTP_PROXY")
         monkeypatch.setenv("NO_PROXY", "*")
-        _names(client)
-        assert b"".join(client.download_blob(repository, digest)) == data
-        _assert_routing(client, proxy, dockyard_server.url, digest, proxied=True)
+        _list_download_and_check_route(client, proxy, dockyard_server.url, proxied_blob, proxied=True)
     proxy.seen.clear()
     with ContainerRegistryClient(dockyard_server.url) as client:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.delenv("NO_PROXY")
-        _names(client)
-        assert b"".join(client.download_blob(repository, digest)) == data
-        _assert_routing(client, proxy, dockyard_server.url, digest, proxied=False)
+        _list_download_and_check_route(client, proxy, dockyard_server.url, proxied_blob, proxied=False)
 
 
 def test_trust_env_false_ignores_the_proxy_environment(
     proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, dockyard_server: DockyardServer,
     proxied_blob: tuple[str, str, bytes],
 ) -> None:
-    repository, digest, data = proxied_blob
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     with ContainerRegistryClient(dockyard_server.url, trust_env=False) as client:
-        _names(client)
-        assert b"".join(client.download_blob(repository, digest)) == data
-        _assert_routing(client, proxy, dockyard_server.url, digest, proxied=False)
+        _list_download_and_check_route(client, proxy, dockyard_server.url, proxied_blob, proxied=False)
 
 
 def test_given_proxies_route_the_blob_reader_too(
@@ -232,7 +231,6 @@ def test_given_proxies_route_the_blob_reader_too(
 ) -> None:
     """``proxies=`` wins over the environment, for the blob reader as for httpx; its ``no_proxy`` takes the
     forms ``NO_PROXY`` takes."""
-    repository, digest, data = proxied_blob
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     url = f"http://localhost:{dockyard_server.port}"
     for proxies, proxied in (({"http": proxy.url}, True), ({"http": proxy.url, "no_proxy": "localhost"}, False),
@@ -240,9 +238,7 @@ def test_given_proxies_route_the_blob_reader_too(
                              ({"http": proxy.url, "no_proxy": "example.com,*"}, False)):
         proxy.seen.clear()
         with ContainerRegistryClient(url, proxies=proxies) as client:
-            _names(client)
-            assert b"".join(client.download_blob(repository, digest)) == data
-            _assert_routing(client, proxy, url, digest, proxied=proxied)
+            _list_download_and_check_route(client, proxy, url, proxied_blob, proxied=proxied)
 
 
 def test_custom_transport_ignores_the_proxy_environment(
