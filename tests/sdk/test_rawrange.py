@@ -5,6 +5,7 @@ written, and a short read stops where the bytes stopped, so the ordinary transpo
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from dockyard import ContainerRegistryClient
+from dockyard.errors import HttpResponseError
 from dockyard.oci.digest import Hasher
 from dockyard.protocol.download import BlobReadState
 from dockyard.transport.filesink import FileSink
@@ -123,3 +125,45 @@ def test_one_tls_context_for_httpx_and_the_reader(verify: bool) -> None:
         assert client._driver.part_reader.context is context
         pool = client._driver.http._transport.for_this_thread()._pool  # type: ignore[attr-defined]
         assert pool._ssl_context is context
+
+
+def _refusal(status: int, reason: str, code: str, extra: str = "") -> bytes:
+    body = json.dumps({"errors": [{"code": code, "message": f"{code.lower()} from the canned registry"}]}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"{extra}\r\n")
+    return head.encode() + body
+
+
+def test_an_error_answer_is_kept_for_the_protocol(server: CannedReplyServer, read: Any) -> None:
+    server.reply = _refusal(429, "Too Many Requests", "TOOMANYREQUESTS", "Retry-After: 7\r\n")
+    with pytest.raises(Unsupported):
+        read(0, 4095)
+    state, sink = read.last
+    assert state.refusal is not None and state.refusal.status == 429
+    assert state.refusal.header("retry-after") == "7" and b"TOOMANYREQUESTS" in state.refusal.content
+    assert state.position == state.written == 0 and sink.temp.stat().st_size == 0
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "retries", "requests"),
+    [
+        # Each is the answer to the one request: asked again over httpx it would reach the registry twice.
+        (_refusal(429, "Too Many Requests", "TOOMANYREQUESTS", "Retry-After: 0\r\n"), 429, 0, 1),
+        (_refusal(404, "Not Found", "BLOB_UNKNOWN"), 404, 0, 1),
+        (_refusal(404, "Not Found", "BLOB_UNKNOWN"), 404, 3, 1),
+        # A status to retry: the lean reader's request was the first attempt of the policy's 1 + retries.
+        (_refusal(503, "Service Unavailable", "UNAVAILABLE", "Retry-After: 0\r\n"), 503, 1, 2),
+        (_refusal(429, "Too Many Requests", "TOOMANYREQUESTS", "Retry-After: 0\r\n"), 429, 2, 3),
+    ],
+    ids=["429-no-retries", "404", "404-with-retries", "503-one-retry", "429-two-retries"],
+)
+def test_a_streamed_download_sends_an_answered_request_once_per_attempt(
+    server: CannedReplyServer, reply: bytes, status: int, retries: int, requests: int
+) -> None:
+    server.reply = reply
+    with (ContainerRegistryClient(f"http://127.0.0.1:{server.port}", retry_total=retries) as client,
+          pytest.raises(HttpResponseError) as raised):
+        b"".join(client.download_blob("repo", _digest(), size=len(BLOB)))
+    assert raised.value.status_code == status
+    assert "from the canned registry" in str(raised.value)
+    assert len(server.heads) == requests

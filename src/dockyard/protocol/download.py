@@ -92,6 +92,10 @@ class BlobReadState:
         #: Whether the registry is known to serve this blob (a part of a download whose first answer came, or a
         #: read that received bytes): a connection it then refuses is a restart to wait out, not an error.
         self.reached = False
+        #: An error answer the driver's lean reader received for this read (see :func:`settle_refusal`).
+        self.refusal: Response | None = None
+        #: Attempts the next request of this read already had (a retryable refusal counts as one).
+        self.attempts = 0
 
     @property
     def expected_end(self) -> int | None:
@@ -112,7 +116,8 @@ class BlobReadState:
 
     def open(self) -> Gen[Response]:
         """Send the (next) GET and check its status and ``Content-Range``; returns the streamed response."""
-        response = yield from self.session.send(self.request())
+        response = yield from self.session.send(self.request(), first_attempt=self.attempts)
+        self.attempts = 0
         if response.status == 416 and self.position > 0 and self.total is not None and self.complete:
             return response
         if response.status == 416 and self.position == 0:
@@ -294,10 +299,27 @@ class BlobStreamInfo:
         return self._state.total
 
 
+def settle_refusal(state: BlobReadState) -> Gen[None]:
+    """After the driver's lean reader: an error answer it received (``state.refusal``) is the read's first attempt,
+    not a reason to send the request again at once. A status the retry policy retries (429, 503, …) is waited out
+    as it says (``Retry-After`` honoured) and the read goes on over the ordinary transport as its next attempt; any
+    other status, or one with no retries left, raises as that answer over the ordinary transport would."""
+    response, state.refusal = state.refusal, None
+    if response is None:
+        return
+    retry = state.session.retry
+    if retry.should_retry(0, response):
+        yield Sleep(retry.delay(0, response))
+        state.attempts = 1
+        return
+    raise error_from_response(response, f"blob {state.repository}@{state.digest}")
+
+
 def read_part(state: BlobReadState, sink: Sink) -> Gen[None]:
     """One part of a parallel download: the driver's lean reader first, then :func:`read_blob` for the rest."""
     request = yield from state.session.authorize(state.request())
     yield ReadRange(request, state, sink)
+    yield from settle_refusal(state)
     if not state.complete:
         yield from read_blob(state, sink)
 
@@ -313,6 +335,7 @@ def stream_blob(state: BlobReadState) -> Gen[None]:
         yield from state.learn_size()
         request = yield from state.session.authorize(state.request())
     yield ReadRange(request, state)
+    yield from settle_refusal(state)
     if state.complete:
         state.finish()
         return

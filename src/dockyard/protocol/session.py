@@ -116,14 +116,19 @@ class Session:
 
     # -- sending -----------------------------------------------------------------------------------
 
-    def send(self, request: Request, *, auth: bool = True, cleanup: bool = False) -> Gen[Response]:
+    def send(
+        self, request: Request, *, auth: bool = True, cleanup: bool = False, first_attempt: int = 0
+    ) -> Gen[Response]:
         """Send ``request`` with credentials, challenge handling and retries; return the final response.
+
+        ``first_attempt``: the attempts the request already had (the lean blob reader sent it and was answered
+        with a status to retry), counted against the retry policy.
 
         Once the session is :attr:`cancelled`, only ``cleanup`` requests (deleting what the stopped transfers
         left) are sent; any other raises ``TransferCancelledError``, and so does one whose connection was cut. (A
         token request, ``auth=False``, is made for a request that has passed this check, and is sent.)"""
         guarded = auth and not cleanup
-        attempt = 0
+        attempt = first_attempt
         challenged = False
         while True:
             if guarded:

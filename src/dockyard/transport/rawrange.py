@@ -7,8 +7,9 @@ reader receives straight from the socket in large pieces: a parallel part into a
 received and hashed on a thread of its own (:mod:`dockyard.transport.prefetch`) while the caller handles the
 piece before.
 ``recv`` and ``pwrite`` release the GIL, and so does hashing, so the work overlaps. Anything unusual (a
-redirect, another status, chunked encoding, a proxy or a custom transport) raises :class:`Unsupported`
-and the caller continues over httpx from where this stopped.
+redirect, a challenge, chunked encoding, a proxy or a custom transport) raises :class:`Unsupported`
+and the caller continues over httpx from where this stopped; an error answer (a 404, a 429) is kept for the
+protocol (``BlobReadState.refusal``), which treats it as the request's first attempt.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from .config import ClientConfig
 from .livesockets import LiveSockets
 
 BUFFER = 1024 * 1024
+#: The most of an error answer's body kept for its message.
+MAX_ERROR_BODY = 64 * 1024
+#: Error statuses left to the ordinary transport: a challenge to answer (401, 407) and a range the protocol
+#: handles itself (416). Any other error status is the request's answer, kept in ``BlobReadState.refusal``.
+_LEFT_TO_HTTPX = frozenset({401, 407, 416})
 #: The size of the pieces a streamed download hands out: large enough that the Python per piece does not count,
 #: small enough that a piece is still in the CPU's cache when it is hashed and written (4 MiB pieces cost
 #: about twice the CPU per GiB on the machine the benchmarks run on).
@@ -57,6 +63,22 @@ def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return int(parts[1]), headers, rest
+
+
+def _error_body(sock: socket.socket, rest: bytes, headers: dict[str, str]) -> bytes:
+    """At most :data:`MAX_ERROR_BODY` bytes of an error answer's body (none when it is chunked or has no length:
+    its message then comes from the status)."""
+    length = headers.get("content-length", "")
+    if not length.isdigit() or "chunked" in headers.get("transfer-encoding", "").lower():
+        return b""
+    wanted = min(int(length), MAX_ERROR_BODY)
+    body = rest[:wanted]
+    while len(body) < wanted:
+        more = sock.recv(wanted - len(body))
+        if not more:
+            break
+        body += more
+    return body
 
 
 def _blocking(sock: socket.socket, timeout: float) -> None:
@@ -94,6 +116,11 @@ def _open(url: str, headers: dict[str, str], state: BlobReadState, *, timeout: f
                                                                            "accept-encoding")]
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         status, response_headers, rest = _read_head(sock)
+        if status >= 400 and status not in _LEFT_TO_HTTPX:
+            # The answer to this request (a 404, a 429 to wait out, …): asking again over httpx would send the
+            # registry a second request for it.
+            state.refusal = Response(status, response_headers, _error_body(sock, rest, response_headers), url=url)
+            raise Unsupported(f"status {status}")
         if (
             status not in (200, 206)
             or "chunked" in response_headers.get("transfer-encoding", "").lower()
