@@ -460,3 +460,141 @@ def test_two_replicas_on_one_database_fetch_each_blob_once(
     for blob in image.blobs:
         assert count(seen, "GET", f"/blobs/{blob.digest}") == 1, seen
     assert count(seen, "GET", "/manifests/v1") == 1, seen
+
+
+def test_a_blob_streams_to_the_client_before_the_upstream_has_sent_it_all(
+    upstream: DistributionServer, tmp_path: Path
+) -> None:
+    """The upstream sends 4 MiB of a 12 MiB layer and then stalls: the client streaming the fill already holds
+    bytes of the layer while the cache has not got (let alone stored) the whole of it."""
+    repo = unique("stream")
+    image = make_image(seed=repo, layers=1, layer_size=12 * MiB)
+    push(image, upstream.url, repo, "v1")
+    layer = image.blobs[1]
+    received: list[int] = []
+    got_bytes = threading.Event()
+
+    def read(url: str) -> None:
+        try:
+            with httpx.stream("GET", url, timeout=30) as response:
+                assert response.status_code == 200
+                for piece in response.iter_bytes():
+                    received.append(len(piece))
+                    got_bytes.set()
+        except httpx.HTTPError:
+            pass  # cut short when the proxy stops
+
+    with FaultProxy(upstream.url) as proxy, DockyardServer(
+        tmp_path / "cache", "--cache-rule", f"st/*={proxy.url}/*"
+    ) as cache:
+        base = f"{cache.url}/v2/st/{repo}"
+        assert httpx.get(f"{base}/manifests/v1", headers={"Accept": image.media_type}).status_code == 200
+        stall = proxy.inject_stall(4 * MiB, path_contains=f"/blobs/{layer.digest}")
+        reader = threading.Thread(target=read, args=(f"{base}/blobs/{layer.digest}",), daemon=True)
+        reader.start()
+        assert stall.stalled.wait(10)
+        assert got_bytes.wait(10), "the client got nothing while the upstream was still sending"
+        assert 0 < sum(received) < layer.size
+        blob_file = cache.data_dir / "blobs" / "sha256" / layer.digest[7:9] / layer.digest[7:]
+        assert not blob_file.exists()
+        proxy.stop()  # ends the stalled transfer (and with it the client's download)
+        reader.join(30)
+    assert not reader.is_alive()
+
+
+def test_config_file_rules_serve_a_repository_target_credentials_ttl_and_allow_push(
+    upstream: DistributionServer, distribution_auth_server: DistributionServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``[[cache_rules]]`` tables of a config file, served: a one-repository TARGET, ``credentials`` naming a
+    docker config entry with ``ttl = "0s"`` (every pull of the tag sends one HEAD), and ``allow_push``."""
+    solo, private = unique("solo"), unique("private")
+    image = make_image(seed=solo, layers=1)
+    push(image, upstream.url, solo, "v1")
+    secret = make_image(seed=private, layers=1)
+    push(secret, distribution_auth_server.url, private, "v1", auth=(USER, PASSWORD))
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (docker / "config.json").write_text(json.dumps({"auths": {distribution_auth_server.host: {"auth": token}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[[cache_rules]]\n"
+        f'target = "one"\nsource = "http://{upstream.host}/{solo}"\n'
+        "[[cache_rules]]\n"
+        f'target = "priv/*"\nsource = "http://{distribution_auth_server.host}/*"\n'
+        f'credentials = "{distribution_auth_server.host}"\nttl = "0s"\n'
+        "[[cache_rules]]\n"
+        f'target = "open/*"\nsource = "http://{upstream.host}/*"\nallow_push = true\n'
+    )
+    with DockyardServer(tmp_path / "cache", "--config", str(config)) as cache:
+        one = httpx.get(f"{cache.url}/v2/one/manifests/v1", headers={"Accept": image.media_type})
+        assert one.status_code == 200 and one.headers["docker-content-digest"] == image.digest
+        assert count(upstream_requests(upstream, f"/v2/{solo}/"), "GET", "/manifests/v1") == 1
+        # Only the one repository is a cache: a neighbour is a plain repository.
+        assert httpx.get(f"{cache.url}/v2/one/other/manifests/v1").status_code == 404
+
+        url = f"{cache.url}/v2/priv/{private}/manifests/v1"
+        for _ in range(3):
+            answer = httpx.get(url, headers={"Accept": secret.media_type})
+            assert answer.status_code == 200 and answer.headers["docker-content-digest"] == secret.digest
+        served = [s for s in upstream_requests(distribution_auth_server, f"/v2/{private}/manifests/") if s[2] == 200]
+        assert (count(served, "GET", "/v1"), count(served, "HEAD", "/v1")) == (1, 2)
+
+        pushed = make_image(seed=f"{solo}-pushed", layers=1)
+        push(pushed, cache.url, f"open/{unique('mine')}", "v1")  # allow_push: taken as in any repository
+        assert httpx.post(f"{cache.url}/v2/priv/{private}/blobs/uploads/").status_code == 403
+
+
+def test_a_write_locked_cached_tag_is_not_replaced_by_the_upstreams_new_manifest(
+    upstream: DistributionServer, tmp_path: Path
+) -> None:
+    """ACR's ``/acr/v1`` properties of a cached repository work as for any other: a tag locked with
+    ``writeEnabled: false`` (through Microsoft's SDK) keeps its digest when the upstream's tag moves."""
+    require_module("azure.containerregistry", "azure-containerregistry==1.2.0")
+    from azure.containerregistry import ContainerRegistryClient
+
+    repo = unique("locked")
+    first, second = make_image(seed=f"{repo}-1"), make_image(seed=f"{repo}-2")
+    push(first, upstream.url, repo, "v1")
+    with cache_server(tmp_path / "cache", f"lk/*=http://{upstream.host}/*,ttl=0s") as cache, \
+            ContainerRegistryClient(cache.url, None) as client:
+        assert client.get_manifest(f"lk/{repo}", "v1", enforce_https=False).digest == first.digest
+        locked = client.update_tag_properties(f"lk/{repo}", "v1", can_write=False, enforce_https=False)
+        assert locked.can_write is False
+        push(second, upstream.url, repo, "v1")
+        assert client.get_manifest(f"lk/{repo}", "v1", enforce_https=False).digest == first.digest
+        assert client.get_tag_properties(f"lk/{repo}", "v1", enforce_https=False).can_write is False
+        client.update_tag_properties(f"lk/{repo}", "v1", can_write=True, enforce_https=False)
+        assert client.get_manifest(f"lk/{repo}", "v1", enforce_https=False).digest == second.digest
+
+
+def test_after_a_429_the_upstream_is_asked_again_once_retry_after_has_passed(
+    upstream: DistributionServer, tmp_path: Path
+) -> None:
+    """``Retry-After: 1``: pulls in that second ask nothing upstream (a cached blob neither), the first pull
+    after it sends one HEAD; the client sees 200 throughout."""
+    repo = unique("retry")
+    image = make_image(seed=repo, layers=1)
+    push(image, upstream.url, repo, "v1")
+    layer = image.blobs[1]
+    with FaultProxy(upstream.url) as proxy, cache_server(tmp_path / "cache", f"ra/*={proxy.url}/*,ttl=0s") as cache:
+        base = f"{cache.url}/v2/ra/{repo}"
+        accept = {"Accept": image.media_type}
+        assert httpx.get(f"{base}/manifests/v1", headers=accept).status_code == 200
+        assert httpx.get(f"{base}/blobs/{layer.digest}").status_code == 200
+        proxy.inject_status(429, times=None, headers={"Retry-After": "1"})
+        before = len(proxy.requests())
+        for _ in range(3):
+            assert httpx.get(f"{base}/manifests/v1", headers=accept).status_code == 200
+            blob = httpx.get(f"{base}/blobs/{layer.digest}")
+            assert blob.status_code == 200 and compute_digest(blob.content) == layer.digest
+        assert [(s.method, s.status) for s in proxy.requests()[before:]] == [("HEAD", 429)]
+        time.sleep(1.2)
+        assert httpx.get(f"{base}/manifests/v1", headers=accept).status_code == 200
+        assert [(s.method, s.status) for s in proxy.requests()[before:]] == [("HEAD", 429), ("HEAD", 429)]
+        proxy.clear()
+        time.sleep(1.2)
+        assert httpx.get(f"{base}/manifests/v1", headers=accept).status_code == 200
+        assert [(s.method, s.status) for s in proxy.requests()[before:]][-1] == ("HEAD", 200)
