@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dockyard.layout import OCILayout
-from tests.cli.conftest import Cli, repo_tags
+from tests.cli.conftest import Cli, repo_digests, repo_tags
 from tests.conftest import TEST_USER, unique
 from tests.support.images import make_artifact, make_image, make_multiarch_index, push
 from tests.support.servers import DistributionServer, DockyardServer
@@ -476,3 +476,73 @@ def test_a_dropped_connection_is_retried_once(cli: Cli, dockyard_server: Dockyar
     assert fault.hits == 1
     assert result["failed"] == 0 and result["tags_copied"] == 1
     assert repo_tags(cli, dest.host, f"{prefix}/app") == {"v1"}
+
+
+def test_include_takes_whole_paths_and_exclude_wins(
+    cli: Cli, distribution_server: DistributionServer, dest: CountedServer,
+) -> None:
+    prefix = unique("incl")
+    for name in ("app/web", "app/web-test", "myapp", "app"):
+        push(make_image(seed=f"{prefix}-{name}"), distribution_server.url, f"{prefix}/{name}", "v1")
+    result = cli("sync", f"{distribution_server.host}/{prefix}", f"{dest.host}/{prefix}", "--include", "app/.*",
+                 "--exclude", ".*-test", "-o", "json").ok().json()
+    # app/.* matches app/web and app/web-test as a whole, not myapp or app; --exclude then drops app/web-test.
+    assert [r["source"].split(f"/{prefix}/")[1] for r in result["repositories"]] == ["app/web"]
+    assert [r["name"] for r in cli("repo", "list", "-r", dest.host, "-o", "json").ok().json()] == [
+        f"{prefix}/app/web"]
+
+
+def test_jobs_bounds_the_repositories_in_flight(
+    cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
+) -> None:
+    """``--jobs 2`` with four repositories whose layers stall at the source: two repositories transfer at once,
+    and no third starts while they run."""
+    from tests.support.proxy import FaultProxy
+
+    prefix = unique("jobs")
+    layers = {}
+    for name in ("a", "b", "c", "d"):
+        image = make_image(layers=1, layer_size=200_000, seed=f"{prefix}-{name}")
+        push(image, dockyard_server.url, f"{prefix}/{name}", "v1")
+        layers[name] = image.blobs[-1].digest
+    with FaultProxy(dockyard_server.url) as source:
+        stalls = {name: source.inject_stall(1000, path_contains=f"/blobs/{digest}") for name, digest in layers.items()}
+        proc = _dockyard("sync", f"{source.host}/{prefix}", f"{dest.host}/{prefix}", "--jobs", "2", env=cli_env)
+
+        def stalled() -> list[str]:
+            return [name for name, fault in stalls.items() if fault.stalled.is_set()]
+
+        def two_stalled_and_settled() -> bool:
+            if len(stalled()) < 2:
+                return False
+            time.sleep(1)  # a third repository, were it allowed, would have reached its layer by now
+            return True
+
+        _signal_when(proc, signal.SIGINT, two_stalled_and_settled, wait=10)
+        in_flight = stalled()
+        started = {name for name in layers if source.requests("GET", f"/v2/{prefix}/{name}/")}
+    assert proc.returncode == 130
+    assert len(in_flight) == 2, in_flight
+    assert started == set(in_flight), started  # the other two were never started
+
+
+def test_whole_registry_through_a_429_and_503_answering_proxy(
+    cli: Cli, tmp_path: Path, dest: CountedServer,
+) -> None:
+    """SOURCE without a prefix (every repository of the registry), read through a proxy answering 429 (with
+    Retry-After) and 503: the sync waits and retries, and reports every repository copied."""
+    from tests.support.proxy import FaultProxy
+
+    images = {name: make_image(seed=f"{tmp_path}-{name}", layers=1) for name in ("one", "team/two")}
+    with DockyardServer(tmp_path / "source") as origin, FaultProxy(origin.url) as source:
+        for name, image in images.items():
+            push(image, origin.url, name, "v1")
+        throttled = source.inject_status(429, headers={"Retry-After": "1"}, path_contains="/one/manifests/")
+        failing = source.inject_status(503, path_contains="/blobs/", method="GET", times=2)
+        result = cli("sync", source.host, f"{dest.host}/all", "-o", "json").ok().json()
+        assert throttled.hits == 1 and failing.hits == 2
+    assert sorted(r["destination"].split("/all/")[1] for r in result["repositories"]) == ["one", "team/two"]
+    assert result["failed"] == 0 and result["tags_copied"] == 2
+    for name, image in images.items():
+        assert repo_tags(cli, dest.host, f"all/{name}") == {"v1"}
+        assert repo_digests(cli, dest.host, f"all/{name}") == {image.digest}
