@@ -433,16 +433,20 @@ def test_podman_pulls_through_the_cache(upstream: DistributionServer, cache: Doc
         assert count(seen, "GET", blob.digest) == 1
 
 
-def test_two_replicas_on_one_database_fetch_each_blob_once(
-    upstream: DistributionServer, tmp_path: Path, postgres_url: str
+@pytest.mark.parametrize("metadata", ["sqlite", "postgresql"])
+def test_two_servers_on_one_database_fetch_each_blob_once(
+    upstream: DistributionServer, tmp_path: Path, request: pytest.FixtureRequest, metadata: str
 ) -> None:
-    """Two servers sharing a PostgreSQL database and a blob folder: 8 clients on each, one upstream GET per blob
-    (the fill's lease is held in the shared database)."""
-    repo = unique("replicas")
+    """Two server processes sharing a blob folder and a metadata database — the data directory's SQLite (what
+    ``--workers`` processes share) or PostgreSQL (replicas) — with 8 clients on each: one upstream GET per blob
+    and one for the tag's manifest (the fill's lease is held in the shared database)."""
+    repo = unique(f"replicas-{metadata}")
     image = make_image(seed=repo, layers=2, layer_size=2 * MiB)
     push(image, upstream.url, repo, "v1")
     shared = tmp_path / "shared"
-    rule = ["--cache-rule", f"rep/*=http://{upstream.host}/*", "--metadata-url", postgres_url]
+    rule = ["--cache-rule", f"rep/*=http://{upstream.host}/*"]
+    if metadata == "postgresql":
+        rule += ["--metadata-url", request.getfixturevalue("postgres_url")]
     with (
         DockyardServer(tmp_path / "a", *rule, data_dir=shared) as a,
         DockyardServer(tmp_path / "b", *rule, data_dir=shared) as b,
