@@ -236,11 +236,20 @@ credentials:
   - registry: "{distribution_auth_server.host}"
     username: "{user}"
     password_file: "{password_file}"
+  - registry: "{dockyard_auth_server.host}"
+    docker_config: "{dockyard_auth_server.host}"
+defaults:
+  tags: "v.*"
 jobs:
   - source: "{distribution_auth_server.host}/{prefix}"
     dest: "{dest.host}/one"
+  - source: "{dockyard_auth_server.host}/{token_prefix}"
+    dest: "{dest.host}/two"
 """)
-    assert cli("sync", "--config", str(yaml_config), "-o", "json").ok().json()["tags_skipped"] == 1
+    mark = dest.mark()
+    again = cli("sync", "--config", str(yaml_config), "-o", "json").ok().json()
+    assert [r["job"] for r in again["repositories"]] == ["#1", "#2"]
+    assert again["tags_skipped"] == 2 and writes(dest.since(mark)) == []
 
 
 def test_catalog_denied_and_bad_input(cli: Cli, distribution_auth_server: DistributionServer,

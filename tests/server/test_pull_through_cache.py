@@ -181,8 +181,12 @@ def test_a_blob_head_on_a_miss_answers_from_the_manifest_without_fetching(
     repo = unique("head")
     image = make_image(seed=repo, layers=1, layer_size=100_000)
     push(image, upstream.url, repo, "v1")
+    # Docker's resolver asks HEAD first: a HEAD of a tag on a miss fills it as a GET does.
+    manifest_head = httpx.head(f"{cache.url}/v2/mirror/{repo}/manifests/v1", headers={"Accept": image.media_type})
+    assert manifest_head.status_code == 200 and manifest_head.headers["docker-content-digest"] == image.digest
     assert httpx.get(f"{cache.url}/v2/mirror/{repo}/manifests/v1",
                      headers={"Accept": image.media_type}).status_code == 200
+    assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", "/manifests/v1") == 1
     layer = image.blobs[1]
     head = httpx.head(f"{cache.url}/v2/mirror/{repo}/blobs/{layer.digest}")
     assert head.status_code == 200 and head.headers["content-length"] == str(layer.size)
@@ -271,6 +275,14 @@ def test_tags_are_revalidated_after_ttl_with_a_head(upstream: DistributionServer
         assert httpx.get(url, headers=accept).headers["docker-content-digest"] == second.digest
         seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
         assert count(seen, "HEAD", "/v1") == 2 and count(seen, "GET", second.digest) == 1
+        # The tag disappears upstream: the check's 404 keeps the cached copy served.
+        assert httpx.delete(f"{upstream.url}/v2/{repo}/manifests/{second.digest}").status_code == 202
+        time.sleep(1.2)
+        kept = httpx.get(url, headers=accept)
+        assert kept.status_code == 200 and kept.headers["docker-content-digest"] == second.digest
+        seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
+        assert [s for s in seen if s[0] == "HEAD"][-1] == ("HEAD", f"/v2/{repo}/manifests/v1", 404)
+        assert count(seen, "HEAD", "/v1") == 3 and count(seen, "GET", "/v1") == 1
 
 
 def test_cache_check_timeout_bounds_a_hanging_tag_check(tmp_path: Path) -> None:
@@ -511,7 +523,8 @@ def test_config_file_rules_serve_a_repository_target_credentials_ttl_and_allow_p
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``[[cache_rules]]`` tables of a config file, served: a one-repository TARGET, ``credentials`` naming a
-    docker config entry with ``ttl = "0s"`` (every pull of the tag sends one HEAD), and ``allow_push``."""
+    docker config entry with ``ttl = "0s"`` (every pull of the tag sends one HEAD), ``allow_push``, and a
+    ``username``/``password_file`` the upstream rejects."""
     solo, private = unique("solo"), unique("private")
     image = make_image(seed=solo, layers=1)
     push(image, upstream.url, solo, "v1")
@@ -522,6 +535,8 @@ def test_config_file_rules_serve_a_repository_target_credentials_ttl_and_allow_p
     token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     (docker / "config.json").write_text(json.dumps({"auths": {distribution_auth_server.host: {"auth": token}}}))
     monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not-the-password\n")
     config = tmp_path / "config.toml"
     config.write_text(
         "[[cache_rules]]\n"
@@ -531,6 +546,9 @@ def test_config_file_rules_serve_a_repository_target_credentials_ttl_and_allow_p
         f'credentials = "{distribution_auth_server.host}"\nttl = "0s"\n'
         "[[cache_rules]]\n"
         f'target = "open/*"\nsource = "http://{upstream.host}/*"\nallow_push = true\n'
+        "[[cache_rules]]\n"
+        f'target = "wrong/*"\nsource = "http://{distribution_auth_server.host}/*"\n'
+        f'username = "{USER}"\npassword_file = "{wrong}"\n'
     )
     with DockyardServer(tmp_path / "cache", "--config", str(config)) as cache:
         one = httpx.get(f"{cache.url}/v2/one/manifests/v1", headers={"Accept": image.media_type})
@@ -549,6 +567,10 @@ def test_config_file_rules_serve_a_repository_target_credentials_ttl_and_allow_p
         pushed = make_image(seed=f"{solo}-pushed", layers=1)
         push(pushed, cache.url, f"open/{unique('mine')}", "v1")  # allow_push: taken as in any repository
         assert httpx.post(f"{cache.url}/v2/priv/{private}/blobs/uploads/").status_code == 403
+        # Credentials the upstream rejects: 502 naming the rule, not the upstream's 401.
+        rejected = httpx.get(f"{cache.url}/v2/wrong/{private}/manifests/v1", headers={"Accept": secret.media_type})
+        assert rejected.status_code == 502
+        assert rejected.json()["errors"][0]["detail"]["rule"] == f"wrong/*=http://{distribution_auth_server.host}/*"
 
 
 def test_a_write_locked_cached_tag_is_not_replaced_by_the_upstreams_new_manifest(
