@@ -17,12 +17,10 @@ import pytest
 from dockyard.layout import OCILayout
 from tests.cli.conftest import Cli, repo_digests, repo_tags
 from tests.conftest import TEST_USER, unique
+from tests.support.access_logs import WRITE_METHODS, logged_requests
 from tests.support.images import make_artifact, make_image, make_multiarch_index, push
 from tests.support.servers import DistributionServer, DockyardServer
 from tests.support.skopeo import Skopeo
-
-#: Requests that write: uploads (POST/PATCH/PUT of blobs), mounts, manifest PUTs.
-WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 
 class CountedServer(DockyardServer):
@@ -56,7 +54,7 @@ def blob_writes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def writes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in entries if e["method"] in WRITES]
+    return [e for e in entries if e["method"] in WRITE_METHODS]
 
 
 def test_prefix_filters_and_second_run_moves_nothing(
@@ -555,3 +553,39 @@ def test_whole_registry_through_a_429_and_503_answering_proxy(
     for name, image in images.items():
         assert repo_tags(cli, dest.host, f"all/{name}") == {"v1"}
         assert repo_digests(cli, dest.host, f"all/{name}") == {image.digest}
+
+
+def test_into_docker_registry_with_htpasswd_referrers_and_mounts_then_nothing_moves(
+    cli: Cli, dockyard_server: DockyardServer, distribution_auth_server: DistributionServer,
+) -> None:
+    """Debian's docker-registry behind htpasswd as the destination (no referrers API: the tag-schema index is
+    kept there): a multi-arch index with a signature, blobs shared by two repositories mounted; a second run
+    asks the destination nothing that writes (counted from its own log)."""
+    user, password = TEST_USER
+    prefix = unique("todist")
+    index = make_multiarch_index(("linux/amd64", "linux/arm64"), seed=prefix, layers=1)
+    push(index, dockyard_server.url, f"{prefix}/app", "v1")
+    sig = make_artifact({"sig": prefix.encode()}, artifact_type="application/vnd.example.sig", subject=index)
+    push(sig, dockyard_server.url, f"{prefix}/app")
+    base = make_image(seed=f"{prefix}-base", layers=2)
+    push(base, dockyard_server.url, f"{prefix}/app", "base")
+    push(base, dockyard_server.url, f"{prefix}/db", "v1")
+    cli("login", distribution_auth_server.host, "-u", user, "--password-stdin", input=password).ok()
+    args = ["sync", f"{dockyard_server.host}/{prefix}", f"{distribution_auth_server.host}/{prefix}", "--referrers",
+            "-o", "json"]
+    first = cli(*args).ok().json()
+    assert first["failed"] == 0 and first["tags_copied"] == 3
+    assert first["blobs_mounted"] == len(base.all_blobs())
+    assert {d for r in first["repositories"] for d in r["referrers_copied"]} == {sig.digest}
+    assert repo_tags(cli, distribution_auth_server.host, f"{prefix}/db") == {"v1"}
+    found = cli("manifest", "referrers", "-r", distribution_auth_server.host, f"{prefix}/app:v1", "-o", "json"
+                ).ok().json()
+    assert [d["digest"] for d in found] == [sig.digest]
+
+    mark = len(logged_requests(distribution_auth_server))
+    second = cli(*args).ok().json()
+    assert (second["tags_copied"], second["tags_skipped"], second["blobs_copied"], second["blobs_mounted"]) == (
+        0, 3, 0, 0)
+    assert all(r["referrers_copied"] == [] for r in second["repositories"])
+    moved = logged_requests(distribution_auth_server)[mark:]
+    assert moved and [r for r in moved if r[0] in WRITE_METHODS] == []

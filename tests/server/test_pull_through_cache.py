@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import pytest
 
 from dockyard.oci import compute_digest
 from tests.conftest import TEST_USER, unique
+from tests.support.access_logs import count, logged_requests
 from tests.support.hostile_registry import HostileRegistry, Reply
 from tests.support.images import make_image, make_multiarch_index, push
 from tests.support.peers import require_module, require_program
@@ -33,28 +33,6 @@ from tests.support.skopeo import Skopeo
 
 MiB = 1024 * 1024
 USER, PASSWORD = TEST_USER
-_ACCESS = re.compile(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP/[0-9.]+" (\d{3})')
-
-
-def upstream_requests(server: DistributionServer | DockyardServer, path_contains: str) -> list[tuple[str, str, int]]:
-    """(method, path, status) of every request the upstream logged whose path contains ``path_contains``: the
-    combined log lines of docker-registry, or the JSON lines of dockyard's ``--access-log``."""
-    found: list[tuple[str, str, int]] = []
-    if isinstance(server, DistributionServer):
-        for match in _ACCESS.finditer(server.log()):
-            method, path, status = match.group(1), match.group(2), int(match.group(3))
-            if path_contains in path:
-                found.append((method, path, status))
-        return found
-    for line in (server.workdir / "access.log").read_text().splitlines():
-        entry = json.loads(line)
-        if path_contains in entry["path"]:
-            found.append((entry["method"], entry["path"], int(entry["status"])))
-    return found
-
-
-def count(requests: list[tuple[str, str, int]], method: str, path_contains: str) -> int:
-    return sum(1 for m, p, _ in requests if m == method and path_contains in p)
 
 
 def cache_server(workdir: Path, *rules: str, workers: int = 1) -> DockyardServer:
@@ -98,9 +76,9 @@ def test_cold_pull_stores_and_serves_then_warm_pull_asks_upstream_nothing(
     push(image, upstream.url, repo, "v1")
     pull_with_skopeo(skopeo, cache, f"mirror/{repo}:v1", tmp_path / "one")
     assert {b.digest for b in image.blobs} <= layout_blobs(tmp_path / "one")
-    before = len(upstream_requests(upstream, f"/v2/{repo}/"))
+    before = len(logged_requests(upstream, f"/v2/{repo}/"))
     pull_with_skopeo(skopeo, cache, f"mirror/{repo}@{image.digest}", tmp_path / "two")
-    assert len(upstream_requests(upstream, f"/v2/{repo}/")) == before  # digests never go upstream again
+    assert len(logged_requests(upstream, f"/v2/{repo}/")) == before  # digests never go upstream again
     catalog = httpx.get(f"{cache.url}/v2/_catalog").json()["repositories"]
     assert f"mirror/{repo}" in catalog
     tags = httpx.get(f"{cache.url}/v2/mirror/{repo}/tags/list").json()["tags"]
@@ -131,7 +109,7 @@ def test_concurrent_cold_pulls_make_one_upstream_fetch_per_blob(
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(pull, range(clients)))
     assert all(r == {b.digest for b in image.blobs} for r in results)
-    seen = upstream_requests(upstream, f"/v2/{repo}/")
+    seen = logged_requests(upstream, f"/v2/{repo}/")
     for blob in image.blobs:
         assert count(seen, "GET", f"/blobs/{blob.digest}") == 1, seen
     assert count(seen, "GET", "/manifests/v1") == 1, seen
@@ -145,7 +123,7 @@ def test_index_pull_fetches_only_the_platform_pulled(
     push(index, upstream.url, repo, "v1")
     pull_with_skopeo(skopeo, cache, f"mirror/{repo}:v1", tmp_path / "arm", "--override-arch", "arm64")
     arm = next(c for c in index.children if c.platform and c.platform.architecture == "arm64")
-    seen = upstream_requests(upstream, f"/v2/{repo}/")
+    seen = logged_requests(upstream, f"/v2/{repo}/")
     fetched = {p.rsplit("/", 1)[1] for m, p, _ in seen if m == "GET" and "/blobs/" in p}
     assert fetched == {b.digest for b in arm.blobs}
     fetched_manifests = {p.rsplit("/", 1)[1] for m, p, _ in seen if m == "GET" and "/manifests/" in p}
@@ -186,15 +164,15 @@ def test_a_blob_head_on_a_miss_answers_from_the_manifest_without_fetching(
     assert manifest_head.status_code == 200 and manifest_head.headers["docker-content-digest"] == image.digest
     assert httpx.get(f"{cache.url}/v2/mirror/{repo}/manifests/v1",
                      headers={"Accept": image.media_type}).status_code == 200
-    assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", "/manifests/v1") == 1
+    assert count(logged_requests(upstream, f"/v2/{repo}/"), "GET", "/manifests/v1") == 1
     layer = image.blobs[1]
     head = httpx.head(f"{cache.url}/v2/mirror/{repo}/blobs/{layer.digest}")
     assert head.status_code == 200 and head.headers["content-length"] == str(layer.size)
-    assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", "/blobs/") == 0
+    assert count(logged_requests(upstream, f"/v2/{repo}/"), "GET", "/blobs/") == 0
     # A digest no cached manifest names is not fetched: the cache proxies only what it cached.
     other = compute_digest(b"not in any manifest")
     assert httpx.get(f"{cache.url}/v2/mirror/{repo}/blobs/{other}").status_code == 404
-    assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", other) == 0
+    assert count(logged_requests(upstream, f"/v2/{repo}/"), "GET", other) == 0
 
 
 def test_a_client_that_hangs_up_does_not_abort_the_fill(upstream: DistributionServer, cache: DockyardServer) -> None:
@@ -214,7 +192,7 @@ def test_a_client_that_hangs_up_does_not_abort_the_fill(upstream: DistributionSe
             break
         time.sleep(0.1)
     assert compute_digest(got.content) == layer.digest
-    assert count(upstream_requests(upstream, f"/v2/{repo}/"), "GET", f"/blobs/{layer.digest}") == 1
+    assert count(logged_requests(upstream, f"/v2/{repo}/"), "GET", f"/blobs/{layer.digest}") == 1
 
 
 def test_a_lying_upstream_is_refused_and_nothing_is_stored(upstream: DistributionServer, tmp_path: Path) -> None:
@@ -263,24 +241,24 @@ def test_tags_are_revalidated_after_ttl_with_a_head(upstream: DistributionServer
         accept = {"Accept": first.media_type}
         assert httpx.get(url, headers=accept).headers["docker-content-digest"] == first.digest
         assert httpx.get(url, headers=accept).status_code == 200  # within ttl: nothing upstream
-        seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
+        seen = logged_requests(upstream, f"/v2/{repo}/manifests/")
         assert (count(seen, "GET", "/v1"), count(seen, "HEAD", "/v1")) == (1, 0)
         time.sleep(1.2)
         assert httpx.get(url, headers=accept).headers["docker-content-digest"] == first.digest
-        seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
+        seen = logged_requests(upstream, f"/v2/{repo}/manifests/")
         assert (count(seen, "GET", "/v1"), count(seen, "HEAD", "/v1")) == (1, 1)
         second = make_image(seed=repo + "2")
         push(second, upstream.url, repo, "v1")
         time.sleep(1.2)
         assert httpx.get(url, headers=accept).headers["docker-content-digest"] == second.digest
-        seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
+        seen = logged_requests(upstream, f"/v2/{repo}/manifests/")
         assert count(seen, "HEAD", "/v1") == 2 and count(seen, "GET", second.digest) == 1
         # The tag disappears upstream: the check's 404 keeps the cached copy served.
         assert httpx.delete(f"{upstream.url}/v2/{repo}/manifests/{second.digest}").status_code == 202
         time.sleep(1.2)
         kept = httpx.get(url, headers=accept)
         assert kept.status_code == 200 and kept.headers["docker-content-digest"] == second.digest
-        seen = upstream_requests(upstream, f"/v2/{repo}/manifests/")
+        seen = logged_requests(upstream, f"/v2/{repo}/manifests/")
         assert [s for s in seen if s[0] == "HEAD"][-1] == ("HEAD", f"/v2/{repo}/manifests/v1", 404)
         assert count(seen, "HEAD", "/v1") == 3 and count(seen, "GET", "/v1") == 1
 
@@ -419,7 +397,7 @@ def test_token_auth_dockyard_upstream_and_microsofts_sdk(tmp_path: Path, htpassw
                 tag = client.get_tag_properties(f"team/{repo}", "v1", enforce_https=False)
                 assert tag.digest == image.digest
         # Token auth: the first request of each kind meets a 401 challenge; what was served counts.
-        served = [s for s in upstream_requests(upstream, f"/v2/{repo}/") if s[2] == 200]
+        served = [s for s in logged_requests(upstream, f"/v2/{repo}/") if s[2] == 200]
         assert count(served, "GET", "/manifests/v1") == 1
         for blob in image.blobs:
             assert count(served, "GET", blob.digest) == 1
@@ -440,7 +418,7 @@ def test_podman_pulls_through_the_cache(upstream: DistributionServer, cache: Doc
     subprocess.run(["rm", "-rf", str(runroot)], check=False)
     assert proc.returncode == 0, proc.stderr
     assert image.digest in proc.stdout or proc.stdout.strip()
-    seen = upstream_requests(upstream, f"/v2/{repo}/")
+    seen = logged_requests(upstream, f"/v2/{repo}/")
     for blob in image.blobs:
         assert count(seen, "GET", blob.digest) == 1
 
@@ -472,7 +450,7 @@ def test_two_servers_on_one_database_fetch_each_blob_once(
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             results = list(pool.map(pull, range(16)))
     assert all(r == {b.digest for b in image.blobs} for r in results)
-    seen = upstream_requests(upstream, f"/v2/{repo}/")
+    seen = logged_requests(upstream, f"/v2/{repo}/")
     for blob in image.blobs:
         assert count(seen, "GET", f"/blobs/{blob.digest}") == 1, seen
     assert count(seen, "GET", "/manifests/v1") == 1, seen
@@ -553,7 +531,7 @@ def test_config_file_rules_serve_a_repository_target_credentials_ttl_and_allow_p
     with DockyardServer(tmp_path / "cache", "--config", str(config)) as cache:
         one = httpx.get(f"{cache.url}/v2/one/manifests/v1", headers={"Accept": image.media_type})
         assert one.status_code == 200 and one.headers["docker-content-digest"] == image.digest
-        assert count(upstream_requests(upstream, f"/v2/{solo}/"), "GET", "/manifests/v1") == 1
+        assert count(logged_requests(upstream, f"/v2/{solo}/"), "GET", "/manifests/v1") == 1
         # Only the one repository is a cache: a neighbour is a plain repository.
         assert httpx.get(f"{cache.url}/v2/one/other/manifests/v1").status_code == 404
 
@@ -561,7 +539,7 @@ def test_config_file_rules_serve_a_repository_target_credentials_ttl_and_allow_p
         for _ in range(3):
             answer = httpx.get(url, headers={"Accept": secret.media_type})
             assert answer.status_code == 200 and answer.headers["docker-content-digest"] == secret.digest
-        served = [s for s in upstream_requests(distribution_auth_server, f"/v2/{private}/manifests/") if s[2] == 200]
+        served = [s for s in logged_requests(distribution_auth_server, f"/v2/{private}/manifests/") if s[2] == 200]
         assert (count(served, "GET", "/v1"), count(served, "HEAD", "/v1")) == (1, 2)
 
         pushed = make_image(seed=f"{solo}-pushed", layers=1)
