@@ -589,3 +589,32 @@ def test_into_docker_registry_with_htpasswd_referrers_and_mounts_then_nothing_mo
     assert all(r["referrers_copied"] == [] for r in second["repositories"])
     moved = logged_requests(distribution_auth_server)[mark:]
     assert moved and [r for r in moved if r[0] in WRITE_METHODS] == []
+
+
+def test_referrers_round_trip_through_layouts(
+    cli: Cli, dockyard_server: DockyardServer, dest: CountedServer, tmp_path: Path,
+) -> None:
+    """The air-gapped transfer of docs/mirror.md: registry → oci:DIR → registry with ``--platform`` and
+    ``--referrers``; the signature of the (rewritten) index's platform manifest arrives, and both legs are
+    idempotent."""
+    prefix = unique("gap")
+    index = make_multiarch_index(("linux/amd64", "linux/arm64"), seed=prefix, layers=1)
+    push(index, dockyard_server.url, f"{prefix}/base", "v1")
+    amd = next(c for c in index.children if str(c.platform) == "linux/amd64")
+    sig = make_artifact({"sig": prefix.encode()}, artifact_type="application/vnd.example.sig", subject=amd)
+    push(sig, dockyard_server.url, f"{prefix}/base")
+    disk = tmp_path / "disk"
+    out = ["sync", f"{dockyard_server.host}/{prefix}", f"oci:{disk}", "--platform", "linux/amd64", "--referrers",
+           "-o", "json"]
+    there = cli(*out).ok().json()
+    assert there["repositories"][0]["referrers_copied"] == [sig.digest]
+    back = ["sync", f"oci:{disk}", f"{dest.host}/{prefix}", "--referrers", "-o", "json"]
+    arrived = cli(*back).ok().json()
+    assert arrived["failed"] == 0 and arrived["repositories"][0]["referrers_copied"] == [sig.digest]
+    found = cli("manifest", "referrers", "-r", dest.host, f"{prefix}/base@{amd.digest}", "-o", "json").ok().json()
+    assert [d["digest"] for d in found] == [sig.digest]
+    assert cli(*out).ok().json()["blobs_copied"] == 0
+    mark = dest.mark()
+    again = cli(*back).ok().json()
+    assert again["tags_skipped"] == 1 and again["repositories"][0]["referrers_copied"] == []
+    assert writes(dest.since(mark)) == []
