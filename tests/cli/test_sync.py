@@ -608,6 +608,9 @@ def test_referrers_round_trip_through_layouts(
            "-o", "json"]
     there = cli(*out).ok().json()
     assert there["repositories"][0]["referrers_copied"] == [sig.digest]
+    # skopeo reads the layout: its v1 is the index rewritten to list linux/amd64 only.
+    raw = json.loads(Skopeo(tmp_path / "skopeo").run("inspect", "--raw", f"oci:{disk}/base:v1").stdout)
+    assert [m["digest"] for m in raw["manifests"]] == [amd.digest]
     back = ["sync", f"oci:{disk}", f"{dest.host}/{prefix}", "--referrers", "-o", "json"]
     arrived = cli(*back).ok().json()
     assert arrived["failed"] == 0 and arrived["repositories"][0]["referrers_copied"] == [sig.digest]
