@@ -602,3 +602,23 @@ def test_after_a_429_the_upstream_is_asked_again_once_retry_after_has_passed(
         time.sleep(1.2)
         assert httpx.get(f"{base}/manifests/v1", headers=accept).status_code == 200
         assert [(s.method, s.status) for s in proxy.requests()[before:]][-1] == ("HEAD", 200)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the SDK's lean blob reader (dockyard.transport.rawrange) treats an error status as 'unsupported' and "
+           "the download asks again over httpx: one cold blob miss sends the throttling upstream two GETs",
+)
+def test_a_cold_blob_miss_that_meets_a_429_asks_upstream_once(upstream: DistributionServer, tmp_path: Path) -> None:
+    repo = unique("cold429")
+    image = make_image(seed=repo, layers=1)
+    push(image, upstream.url, repo, "v1")
+    layer = image.blobs[1]
+    with FaultProxy(upstream.url) as proxy, cache_server(tmp_path / "cache", f"c4/*={proxy.url}/*") as cache:
+        base = f"{cache.url}/v2/c4/{repo}"
+        assert httpx.get(f"{base}/manifests/v1", headers={"Accept": image.media_type}).status_code == 200
+        proxy.inject_status(429, times=None, headers={"Retry-After": "30"}, path_contains="/blobs/")
+        for _ in range(2):
+            refused = httpx.get(f"{base}/blobs/{layer.digest}")
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+        assert len(proxy.requests("GET", f"/blobs/{layer.digest}")) == 1
