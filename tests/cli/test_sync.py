@@ -621,3 +621,26 @@ def test_referrers_round_trip_through_layouts(
     again = cli(*back).ok().json()
     assert again["tags_skipped"] == 1 and again["repositories"][0]["referrers_copied"] == []
     assert writes(dest.since(mark)) == []
+
+
+def test_a_prefix_that_is_itself_a_repository_comes_along_with_its_children(
+    cli: Cli, distribution_server: DistributionServer, dest: CountedServer, tmp_path: Path,
+) -> None:
+    prefix = unique("self")
+    top, child = make_image(seed=f"{prefix}-top"), make_image(seed=f"{prefix}-child")
+    push(top, distribution_server.url, f"{prefix}/app", "v1")
+    push(child, distribution_server.url, f"{prefix}/app/web", "v1")
+    push(make_image(seed=f"{prefix}-near"), distribution_server.url, f"{prefix}/appendix", "v1")  # not under app/
+    result = cli("sync", f"{distribution_server.host}/{prefix}/app", f"{dest.host}/copy-{prefix}", "-o", "json"
+                 ).ok().json()
+    assert sorted(r["destination"] for r in result["repositories"]) == [
+        f"{dest.host}/copy-{prefix}", f"{dest.host}/copy-{prefix}/web"]
+    assert repo_digests(cli, dest.host, f"copy-{prefix}") == {top.digest}
+    assert repo_digests(cli, dest.host, f"copy-{prefix}/web") == {child.digest}
+    tree = tmp_path / "tree"
+    cli("sync", f"{dest.host}/copy-{prefix}", f"oci:{tree}").ok()
+    assert OCILayout.open(tree).resolve("v1").digest == top.digest
+    assert OCILayout.open(tree / "web").resolve("v1").digest == child.digest
+    back = cli("sync", f"oci:{tree}", f"{dest.host}/back-{prefix}", "-o", "json").ok().json()
+    assert back["failed"] == 0 and back["tags_copied"] == 2
+    assert repo_digests(cli, dest.host, f"back-{prefix}/web") == {child.digest}
