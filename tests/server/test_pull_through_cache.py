@@ -403,22 +403,55 @@ def test_token_auth_dockyard_upstream_and_microsofts_sdk(tmp_path: Path, htpassw
             assert count(served, "GET", blob.digest) == 1
 
 
-def test_podman_pulls_through_the_cache(upstream: DistributionServer, cache: DockyardServer, tmp_path: Path) -> None:
+def podman_pull(tmp_path: Path, reference: str, *, registries_conf: Path | None = None) -> str:
+    """``podman pull reference`` with its own storage under ``tmp_path``; returns its standard output."""
     program = require_program("podman", "podman")
+    env = {**subprocess_env(), "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}
+    if registries_conf is not None:
+        env["CONTAINERS_REGISTRIES_CONF"] = str(registries_conf)
+    runroot = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))
+    try:
+        proc = subprocess.run(
+            [program, "--root", str(tmp_path / "root"), "--runroot", str(runroot), "--storage-driver", "vfs",
+             "pull", "--tls-verify=false", reference],
+            env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )
+    finally:
+        subprocess.run(["rm", "-rf", str(runroot)], check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_podman_pulls_through_the_cache(upstream: DistributionServer, cache: DockyardServer, tmp_path: Path) -> None:
     repo = unique("podman")
     image = make_image(seed=repo, layers=2, docker=True)
     push(image, upstream.url, repo, "v1")
-    env = {**subprocess_env(), "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}
-    runroot = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))
-    proc = subprocess.run(
-        [program, "--root", str(tmp_path / "root"), "--runroot", str(runroot), "--storage-driver", "vfs",
-         "pull", "--tls-verify=false", f"{cache.host}/mirror/{repo}:v1"],
-        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )
-    subprocess.run(["rm", "-rf", str(runroot)], check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert image.digest in proc.stdout or proc.stdout.strip()
+    out = podman_pull(tmp_path, f"{cache.host}/mirror/{repo}:v1")
+    assert image.blobs[0].digest.partition(":")[2] in out  # podman prints the image ID: the config's digest
     seen = logged_requests(upstream, f"/v2/{repo}/")
+    for blob in image.blobs:
+        assert count(seen, "GET", blob.digest) == 1
+
+
+def test_podman_uses_the_cache_as_a_registries_conf_mirror(
+    upstream: DistributionServer, cache: DockyardServer, tmp_path: Path
+) -> None:
+    """docs/mirror.md's registries.conf: a registry name whose mirror is ``CACHE/mirror``; podman pulls the
+    image by its usual name and gets it through the cache (the registry name itself does not resolve)."""
+    repo = unique("mirrored")
+    image = make_image(seed=repo, layers=1, docker=True)
+    push(image, upstream.url, repo, "v1")
+    conf = tmp_path / "registries.conf"
+    conf.write_text(
+        "[[registry]]\n"
+        'prefix = "registry.invalid"\nlocation = "registry.invalid"\n'
+        "[[registry.mirror]]\n"
+        f'location = "{cache.host}/mirror"\ninsecure = true\n'
+    )
+    out = podman_pull(tmp_path, f"registry.invalid/{repo}:v1", registries_conf=conf)
+    assert image.blobs[0].digest.partition(":")[2] in out
+    seen = logged_requests(upstream, f"/v2/{repo}/")
+    assert count(seen, "GET", "/manifests/v1") == 1
     for blob in image.blobs:
         assert count(seen, "GET", blob.digest) == 1
 
