@@ -655,3 +655,20 @@ def test_a_cold_blob_miss_that_meets_a_429_asks_upstream_once(upstream: Distribu
             refused = httpx.get(f"{base}/blobs/{layer.digest}")
             assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
         assert len(proxy.requests("GET", f"/blobs/{layer.digest}")) == 1
+
+
+def test_a_root_mirror_rule_and_the_most_specific_rule_wins(upstream: DistributionServer, tmp_path: Path) -> None:
+    """``*`` makes every repository a cache (the root mirror Docker's ``registry-mirrors`` needs); a repository
+    rule beside it wins for its name."""
+    plain, nested, pinned = unique("root"), f"{unique('ns')}/app", unique("pinned")
+    images = {name: make_image(seed=name, layers=1) for name in (plain, nested, pinned)}
+    for name, image in images.items():
+        push(image, upstream.url, name, "v1")
+    with cache_server(tmp_path / "cache", f"*=http://{upstream.host}/*",
+                      f"special=http://{upstream.host}/{pinned}") as cache:
+        for local, name in ((plain, plain), (nested, nested), ("special", pinned)):
+            got = httpx.get(f"{cache.url}/v2/{local}/manifests/v1", headers={"Accept": images[name].media_type})
+            assert got.status_code == 200 and got.headers["docker-content-digest"] == images[name].digest
+            assert count(logged_requests(upstream, f"/v2/{name}/"), "GET", "/manifests/v1") == 1
+        refused = httpx.post(f"{cache.url}/v2/{unique('any')}/blobs/uploads/")
+        assert refused.status_code == 403 and refused.json()["errors"][0]["code"] == "DENIED"
