@@ -15,14 +15,12 @@ from typing import Any
 import pytest
 
 from dockyard.layout import OCILayout
-from tests.cli.conftest import Cli, repo_tags
+from tests.cli.conftest import Cli, repo_digests, repo_tags
 from tests.conftest import TEST_USER, unique
+from tests.support.access_logs import WRITE_METHODS, logged_requests
 from tests.support.images import make_artifact, make_image, make_multiarch_index, push
 from tests.support.servers import DistributionServer, DockyardServer
 from tests.support.skopeo import Skopeo
-
-#: Requests that write: uploads (POST/PATCH/PUT of blobs), mounts, manifest PUTs.
-WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 
 class CountedServer(DockyardServer):
@@ -56,7 +54,7 @@ def blob_writes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def writes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in entries if e["method"] in WRITES]
+    return [e for e in entries if e["method"] in WRITE_METHODS]
 
 
 def test_prefix_filters_and_second_run_moves_nothing(
@@ -236,11 +234,20 @@ credentials:
   - registry: "{distribution_auth_server.host}"
     username: "{user}"
     password_file: "{password_file}"
+  - registry: "{dockyard_auth_server.host}"
+    docker_config: "{dockyard_auth_server.host}"
+defaults:
+  tags: "v.*"
 jobs:
   - source: "{distribution_auth_server.host}/{prefix}"
     dest: "{dest.host}/one"
+  - source: "{dockyard_auth_server.host}/{token_prefix}"
+    dest: "{dest.host}/two"
 """)
-    assert cli("sync", "--config", str(yaml_config), "-o", "json").ok().json()["tags_skipped"] == 1
+    mark = dest.mark()
+    again = cli("sync", "--config", str(yaml_config), "-o", "json").ok().json()
+    assert [r["job"] for r in again["repositories"]] == ["#1", "#2"]
+    assert again["tags_skipped"] == 2 and writes(dest.since(mark)) == []
 
 
 def test_catalog_denied_and_bad_input(cli: Cli, distribution_auth_server: DistributionServer,
@@ -476,3 +483,164 @@ def test_a_dropped_connection_is_retried_once(cli: Cli, dockyard_server: Dockyar
     assert fault.hits == 1
     assert result["failed"] == 0 and result["tags_copied"] == 1
     assert repo_tags(cli, dest.host, f"{prefix}/app") == {"v1"}
+
+
+def test_include_takes_whole_paths_and_exclude_wins(
+    cli: Cli, distribution_server: DistributionServer, dest: CountedServer,
+) -> None:
+    prefix = unique("incl")
+    for name in ("app/web", "app/web-test", "myapp", "app"):
+        push(make_image(seed=f"{prefix}-{name}"), distribution_server.url, f"{prefix}/{name}", "v1")
+    result = cli("sync", f"{distribution_server.host}/{prefix}", f"{dest.host}/{prefix}", "--include", "app/.*",
+                 "--exclude", ".*-test", "-o", "json").ok().json()
+    # app/.* matches app/web and app/web-test as a whole, not myapp or app; --exclude then drops app/web-test.
+    assert [r["source"].split(f"/{prefix}/")[1] for r in result["repositories"]] == ["app/web"]
+    assert [r["name"] for r in cli("repo", "list", "-r", dest.host, "-o", "json").ok().json()] == [
+        f"{prefix}/app/web"]
+
+
+def test_jobs_bounds_the_repositories_in_flight(
+    cli_env: dict[str, str], dockyard_server: DockyardServer, dest: CountedServer,
+) -> None:
+    """``--jobs 2`` with four repositories whose layers stall at the source: two repositories transfer at once,
+    and no third starts while they run."""
+    from tests.support.proxy import FaultProxy
+
+    prefix = unique("jobs")
+    layers = {}
+    for name in ("a", "b", "c", "d"):
+        image = make_image(layers=1, layer_size=200_000, seed=f"{prefix}-{name}")
+        push(image, dockyard_server.url, f"{prefix}/{name}", "v1")
+        layers[name] = image.blobs[-1].digest
+    with FaultProxy(dockyard_server.url) as source:
+        stalls = {name: source.inject_stall(1000, path_contains=f"/blobs/{digest}") for name, digest in layers.items()}
+        proc = _dockyard("sync", f"{source.host}/{prefix}", f"{dest.host}/{prefix}", "--jobs", "2", env=cli_env)
+
+        def stalled() -> list[str]:
+            return [name for name, fault in stalls.items() if fault.stalled.is_set()]
+
+        def two_stalled_and_settled() -> bool:
+            if len(stalled()) < 2:
+                return False
+            time.sleep(1)  # a third repository, were it allowed, would have reached its layer by now
+            return True
+
+        _signal_when(proc, signal.SIGINT, two_stalled_and_settled, wait=10)
+        in_flight = stalled()
+        started = {name for name in layers if source.requests("GET", f"/v2/{prefix}/{name}/")}
+    assert proc.returncode == 130
+    assert len(in_flight) == 2, in_flight
+    assert started == set(in_flight), started  # the other two were never started
+
+
+def test_whole_registry_through_a_429_and_503_answering_proxy(
+    cli: Cli, tmp_path: Path, dest: CountedServer,
+) -> None:
+    """SOURCE without a prefix (every repository of the registry), read through a proxy answering 429 (with
+    Retry-After) and 503: the sync waits and retries, and reports every repository copied."""
+    from tests.support.proxy import FaultProxy
+
+    images = {name: make_image(seed=f"{tmp_path}-{name}", layers=1) for name in ("one", "team/two")}
+    with DockyardServer(tmp_path / "source") as origin, FaultProxy(origin.url) as source:
+        for name, image in images.items():
+            push(image, origin.url, name, "v1")
+        throttled = source.inject_status(429, headers={"Retry-After": "1"}, path_contains="/one/manifests/")
+        failing = source.inject_status(503, path_contains="/blobs/", method="GET", times=2)
+        result = cli("sync", source.host, f"{dest.host}/all", "-o", "json").ok().json()
+        assert throttled.hits == 1 and failing.hits == 2
+    assert sorted(r["destination"].split("/all/")[1] for r in result["repositories"]) == ["one", "team/two"]
+    assert result["failed"] == 0 and result["tags_copied"] == 2
+    for name, image in images.items():
+        assert repo_tags(cli, dest.host, f"all/{name}") == {"v1"}
+        assert repo_digests(cli, dest.host, f"all/{name}") == {image.digest}
+
+
+def test_into_docker_registry_with_htpasswd_referrers_and_mounts_then_nothing_moves(
+    cli: Cli, dockyard_server: DockyardServer, distribution_auth_server: DistributionServer,
+) -> None:
+    """Debian's docker-registry behind htpasswd as the destination (no referrers API: the tag-schema index is
+    kept there): a multi-arch index with a signature, blobs shared by two repositories mounted; a second run
+    asks the destination nothing that writes (counted from its own log)."""
+    user, password = TEST_USER
+    prefix = unique("todist")
+    index = make_multiarch_index(("linux/amd64", "linux/arm64"), seed=prefix, layers=1)
+    push(index, dockyard_server.url, f"{prefix}/app", "v1")
+    sig = make_artifact({"sig": prefix.encode()}, artifact_type="application/vnd.example.sig", subject=index)
+    push(sig, dockyard_server.url, f"{prefix}/app")
+    base = make_image(seed=f"{prefix}-base", layers=2)
+    push(base, dockyard_server.url, f"{prefix}/app", "base")
+    push(base, dockyard_server.url, f"{prefix}/db", "v1")
+    cli("login", distribution_auth_server.host, "-u", user, "--password-stdin", input=password).ok()
+    args = ["sync", f"{dockyard_server.host}/{prefix}", f"{distribution_auth_server.host}/{prefix}", "--referrers",
+            "-o", "json"]
+    first = cli(*args).ok().json()
+    assert first["failed"] == 0 and first["tags_copied"] == 3
+    assert first["blobs_mounted"] == len(base.all_blobs())
+    assert {d for r in first["repositories"] for d in r["referrers_copied"]} == {sig.digest}
+    assert repo_tags(cli, distribution_auth_server.host, f"{prefix}/db") == {"v1"}
+    found = cli("manifest", "referrers", "-r", distribution_auth_server.host, f"{prefix}/app:v1", "-o", "json"
+                ).ok().json()
+    assert [d["digest"] for d in found] == [sig.digest]
+
+    mark = len(logged_requests(distribution_auth_server))
+    second = cli(*args).ok().json()
+    assert (second["tags_copied"], second["tags_skipped"], second["blobs_copied"], second["blobs_mounted"]) == (
+        0, 3, 0, 0)
+    assert all(r["referrers_copied"] == [] for r in second["repositories"])
+    moved = logged_requests(distribution_auth_server)[mark:]
+    assert moved and [r for r in moved if r[0] in WRITE_METHODS] == []
+
+
+def test_referrers_round_trip_through_layouts(
+    cli: Cli, dockyard_server: DockyardServer, dest: CountedServer, tmp_path: Path,
+) -> None:
+    """The air-gapped transfer of docs/mirror.md: registry → oci:DIR → registry with ``--platform`` and
+    ``--referrers``; the signature of the (rewritten) index's platform manifest arrives, and both legs are
+    idempotent."""
+    prefix = unique("gap")
+    index = make_multiarch_index(("linux/amd64", "linux/arm64"), seed=prefix, layers=1)
+    push(index, dockyard_server.url, f"{prefix}/base", "v1")
+    amd = next(c for c in index.children if str(c.platform) == "linux/amd64")
+    sig = make_artifact({"sig": prefix.encode()}, artifact_type="application/vnd.example.sig", subject=amd)
+    push(sig, dockyard_server.url, f"{prefix}/base")
+    disk = tmp_path / "disk"
+    out = ["sync", f"{dockyard_server.host}/{prefix}", f"oci:{disk}", "--platform", "linux/amd64", "--referrers",
+           "-o", "json"]
+    there = cli(*out).ok().json()
+    assert there["repositories"][0]["referrers_copied"] == [sig.digest]
+    # skopeo reads the layout: its v1 is the index rewritten to list linux/amd64 only.
+    raw = json.loads(Skopeo(tmp_path / "skopeo").run("inspect", "--raw", f"oci:{disk}/base:v1").stdout)
+    assert [m["digest"] for m in raw["manifests"]] == [amd.digest]
+    back = ["sync", f"oci:{disk}", f"{dest.host}/{prefix}", "--referrers", "-o", "json"]
+    arrived = cli(*back).ok().json()
+    assert arrived["failed"] == 0 and arrived["repositories"][0]["referrers_copied"] == [sig.digest]
+    found = cli("manifest", "referrers", "-r", dest.host, f"{prefix}/base@{amd.digest}", "-o", "json").ok().json()
+    assert [d["digest"] for d in found] == [sig.digest]
+    assert cli(*out).ok().json()["blobs_copied"] == 0
+    mark = dest.mark()
+    again = cli(*back).ok().json()
+    assert again["tags_skipped"] == 1 and again["repositories"][0]["referrers_copied"] == []
+    assert writes(dest.since(mark)) == []
+
+
+def test_a_prefix_that_is_itself_a_repository_comes_along_with_its_children(
+    cli: Cli, distribution_server: DistributionServer, dest: CountedServer, tmp_path: Path,
+) -> None:
+    prefix = unique("self")
+    top, child = make_image(seed=f"{prefix}-top"), make_image(seed=f"{prefix}-child")
+    push(top, distribution_server.url, f"{prefix}/app", "v1")
+    push(child, distribution_server.url, f"{prefix}/app/web", "v1")
+    push(make_image(seed=f"{prefix}-near"), distribution_server.url, f"{prefix}/appendix", "v1")  # not under app/
+    result = cli("sync", f"{distribution_server.host}/{prefix}/app", f"{dest.host}/copy-{prefix}", "-o", "json"
+                 ).ok().json()
+    assert sorted(r["destination"] for r in result["repositories"]) == [
+        f"{dest.host}/copy-{prefix}", f"{dest.host}/copy-{prefix}/web"]
+    assert repo_digests(cli, dest.host, f"copy-{prefix}") == {top.digest}
+    assert repo_digests(cli, dest.host, f"copy-{prefix}/web") == {child.digest}
+    tree = tmp_path / "tree"
+    cli("sync", f"{dest.host}/copy-{prefix}", f"oci:{tree}").ok()
+    assert OCILayout.open(tree).resolve("v1").digest == top.digest
+    assert OCILayout.open(tree / "web").resolve("v1").digest == child.digest
+    back = cli("sync", f"oci:{tree}", f"{dest.host}/back-{prefix}", "-o", "json").ok().json()
+    assert back["failed"] == 0 and back["tags_copied"] == 2
+    assert repo_digests(cli, dest.host, f"back-{prefix}/web") == {child.digest}
