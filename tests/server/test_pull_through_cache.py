@@ -633,11 +633,6 @@ def test_after_a_429_the_upstream_is_asked_again_once_retry_after_has_passed(
         assert [(s.method, s.status) for s in proxy.requests()[before:]] == [("HEAD", 429), ("HEAD", 429)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SDK's lean blob reader (dockyard.transport.rawrange) treats an error status as 'unsupported' and "
-           "the download asks again over httpx: one cold blob miss sends the throttling upstream two GETs",
-)
 def test_a_cold_blob_miss_that_meets_a_429_asks_upstream_once(upstream: DistributionServer, tmp_path: Path) -> None:
     repo = unique("cold429")
     image = make_image(seed=repo, layers=1)
