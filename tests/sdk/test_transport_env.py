@@ -20,6 +20,7 @@ from dockyard import ContainerRegistryClient, ServiceRequestError
 from dockyard.aio import ContainerRegistryClient as AsyncContainerRegistryClient
 from dockyard.credentials import BasicCredential
 from dockyard.transport.config import environment_proxy_patterns
+from dockyard.transport.exempt import AsyncExemptingTransport, ExemptingTransport
 from tests.conftest import TEST_USER, unique
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.images import upload_blob
@@ -118,7 +119,8 @@ def proxied_blob(dockyard_server: DockyardServer) -> tuple[str, str, bytes]:
 #: (environment, host of the registry URL, whether requests to it go through the proxy). ``{proxy}`` is the
 #: loopback proxy's URL, ``{port}`` the registry's port, ``{other_port}`` another port. The answers are httpx's
 #: reading of curl's ``NO_PROXY`` forms: ``.domain`` exempts subdomains only, ``host`` the host and its
-#: subdomains, ``host:port`` that port only, ``*`` every host; an address with ``/bits`` is not understood.
+#: subdomains, ``host:port`` that port only, ``*`` every host; and an address range (``/bits``, which httpx does
+#: not understand) every address in it, as curl and requests (azure-core's transport) exempt them.
 def _no_proxy(entry: str, host: str, proxied: bool, name: str) -> Any:
     """A case of ``HTTP_PROXY`` set and ``NO_PROXY=entry``: a request to ``host`` goes through it or not."""
     return pytest.param({"HTTP_PROXY": "{proxy}", "NO_PROXY": entry}, host, proxied, id=f"no-proxy-{name}")
@@ -140,7 +142,10 @@ ENVIRONMENT_CASES = [
     _no_proxy("localhost", "127.0.0.1", True, "other-host"),
     _no_proxy(".localhost", "localhost", True, "dot-domain-is-subdomains-only"),
     _no_proxy("http://127.0.0.1", "127.0.0.1", False, "url-pattern"),
-    _no_proxy("127.0.0.0/8", "127.0.0.1", True, "cidr-not-understood"),
+    _no_proxy("127.0.0.0/8", "127.0.0.1", False, "address-range"),
+    _no_proxy("example.com,127.0.0.1/32", "127.0.0.1", False, "address-range-of-one"),
+    _no_proxy("10.0.0.0/8,::1/128", "127.0.0.1", True, "other-address-ranges"),
+    _no_proxy("127.0.0.0/8", "localhost", True, "a-name-is-not-resolved"),
 ]
 
 
@@ -150,8 +155,13 @@ def _set_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], proxy
 
 
 def _httpx_routes_through_a_proxy(http: httpx.Client | httpx.AsyncClient, url: str) -> bool:
-    """Whether the client's httpx client sends a request to ``url`` with one of its proxy mounts."""
-    return http._transport_for_url(httpx.URL(url)) is not http._transport
+    """Whether the client's httpx client sends a request to ``url`` through one of its proxies (a proxy's mount
+    sends an address in a ``NO_PROXY`` range out on the direct transport)."""
+    target = httpx.URL(url)
+    chosen = http._transport_for_url(target)
+    if isinstance(chosen, ExemptingTransport | AsyncExemptingTransport):
+        chosen = chosen.pick(target.host)
+    return chosen is not http._transport
 
 
 def _assert_routing(
@@ -279,11 +289,14 @@ def _use_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> No
 
 @pytest.mark.parametrize("env", READING_CASES)
 def test_environment_is_read_as_httpx_reads_it(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
-    """The patterns (and their order) are those ``httpx.Client(trust_env=True)`` mounts from the same variables."""
+    """The patterns (and their order) are those ``httpx.Client(trust_env=True)`` mounts from the same variables, but
+    for address ranges (``192.168.0.0/16``, which httpx mounts as its first address): they exempt by range."""
     from httpx._utils import get_environment_proxies
 
     _use_environment(monkeypatch, env)
-    assert list(environment_proxy_patterns().items()) == list(get_environment_proxies().items())
+    httpx_patterns = [(pattern, proxy) for pattern, proxy in get_environment_proxies().items() if "/" not in
+                      pattern.partition("://")[2]]
+    assert list(environment_proxy_patterns().items()) == httpx_patterns
 
 
 @pytest.mark.parametrize("env", READING_CASES)
@@ -299,9 +312,50 @@ def test_proxy_decision_is_the_mount_httpx_picks(monkeypatch: pytest.MonkeyPatch
         for url in URLS:
             chosen = reference._transport_for_url(httpx.URL(url))
             expected = proxies[patterns[chosen]] if chosen in patterns else None
+            if _requests_exempts_the_address(url):
+                expected = None  # an address in a NO_PROXY range, which httpx does not understand
             assert client._config.uses_proxy(url) is (expected is not None), url
             assert _httpx_routes_through_a_proxy(client._driver.http, url) is (expected is not None), url
             assert client._config.proxy_for(url) == expected, url
+
+
+def _requests_exempts_the_address(url: str) -> bool:
+    """requests' answer (azure-core's transport) for an IPv4 address in one of ``NO_PROXY``'s address ranges."""
+    from requests.utils import address_in_network, is_ipv4_address, is_valid_cidr
+
+    host = httpx.URL(url).host
+    entries = (os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or "").split(",")
+    ranges = [entry.strip() for entry in entries if is_valid_cidr(entry.strip())]
+    return is_ipv4_address(host) and any(address_in_network(host, network) for network in ranges)
+
+
+RANGE_URLS = ["http://10.1.2.3:5000/v2/", "https://10.255.0.1/", "http://11.0.0.1/", "http://192.168.7.7/",
+              "http://192.169.0.1/", "http://172.16.0.1/", "https://registry.test/", "http://10.0.0.1.nip.test/"]
+
+
+@pytest.mark.parametrize("no_proxy", ["10.0.0.0/8", "192.168.0.0/16, 10.0.0.0/8", "172.16.0.0/12,registry.test",
+                                      "10.0.0.0/33,10.1.2.3"])
+def test_address_ranges_are_exempt_as_requests_exempts_them(monkeypatch: pytest.MonkeyPatch, no_proxy: str) -> None:
+    """An address inside a ``NO_PROXY`` range goes direct, for the blob reader as for httpx, as requests (and so
+    azure-containerregistry) sends it; host names are not resolved; a malformed range is ignored."""
+    _use_environment(monkeypatch, {"HTTP_PROXY": "http://proxy.test:3128", "HTTPS_PROXY": "http://proxy.test:3128",
+                                   "NO_PROXY": no_proxy})
+    from requests.utils import get_environ_proxies
+
+    for make in (ContainerRegistryClient, AsyncContainerRegistryClient):
+        client: Any = make("http://127.0.0.1:9")
+        for url in RANGE_URLS:
+            proxied = bool(get_environ_proxies(url))
+            assert client._config.uses_proxy(url) is proxied, (make, url)
+            assert _httpx_routes_through_a_proxy(client._driver.http, url) is proxied, (make, url)
+
+
+def test_an_ipv6_address_range_is_exempt_as_in_curl(monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_environment(monkeypatch, {"ALL_PROXY": "http://proxy.test:3128", "NO_PROXY": "fd00::/8,fe00::/200"})
+    with ContainerRegistryClient("http://127.0.0.1:9") as client:
+        assert not client._config.uses_proxy("http://[fd12:3456::1]:5000/v2/")
+        assert client._config.uses_proxy("http://[fe80::1]:5000/v2/")
+        assert client._config.uses_proxy("http://127.0.0.1:5000/v2/")
 
 
 # -- CA bundles --------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ the transport settings (one TLS context, proxies, pool limits) of the driver."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import ssl
 from collections.abc import Mapping
@@ -24,12 +25,15 @@ IGNORED_OPTIONS = ("enforce_https", "credential_scopes", "connection_timeout")
 ENVIRONMENT_PROXY_KEYS = ("http", "https", "all")
 
 
+#: An address range of ``NO_PROXY`` (``10.0.0.0/8``, ``fd00::/8``).
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 def no_proxy_pattern(host: str) -> str:
     """One ``NO_PROXY`` entry as the httpx URL pattern that exempts it, in curl's forms as httpx reads them:
     ``example.com`` (the host and its subdomains), ``.example.com`` (its subdomains only), ``localhost``, an IPv4
-    or IPv6 address (a ``/bits`` suffix is kept but not understood, as in httpx), ``host:port`` (that port only),
-    or a pattern with a scheme (``http://example.com``) as it is."""
-    import ipaddress
+    or IPv6 address, ``host:port`` (that port only), or a pattern with a scheme (``http://example.com``) as it is.
+    (An address range, ``10.0.0.0/8``, is no pattern: see :func:`no_proxy_networks`.)"""
 
     def is_address(kind: type[ipaddress.IPv4Address] | type[ipaddress.IPv6Address]) -> bool:
         try:
@@ -49,36 +53,68 @@ def no_proxy_pattern(host: str) -> str:
     return f"all://*{host}"
 
 
+def _no_proxy_entries(proxies: Mapping[str, str] | None) -> list[str]:
+    """The hosts of a ``proxies`` mapping's ``no_proxy`` key (comma-separated), in order."""
+    no_proxy = next((value for key, value in (proxies or {}).items() if key.lower() == "no_proxy" and value), "")
+    return [host for host in (entry.strip() for entry in no_proxy.split(",")) if host]
+
+
 def proxy_patterns(proxies: Mapping[str, str] | None) -> dict[str, str | None]:
     """azure-core's ``proxies`` (``{"http": URL, "https": URL}``, keys also ``all`` or ``scheme://host``, and
     ``no_proxy``: hosts that bypass them) as httpx URL patterns (``None``: no proxy), in the order httpx mounts
     them: the proxies, then the ``no_proxy`` hosts (:func:`no_proxy_pattern`); ``no_proxy`` ``*``: no proxy at all."""
     patterns: dict[str, str | None] = {}
-    no_proxy = ""
     for key, url in (proxies or {}).items():
-        if not url:
-            continue
-        if key.lower() == "no_proxy":
-            no_proxy = url
+        if not url or key.lower() == "no_proxy":
             continue
         pattern = key if "://" in key else f"{key}://"
         patterns[pattern] = url if "://" in url else f"http://{url}"
-    for host in (h.strip() for h in no_proxy.split(",")):
+    for host in _no_proxy_entries(proxies):
         if host == "*":
             return {}
-        if host:
-            patterns[no_proxy_pattern(host)] = None
+        if _names_a_range(host):
+            continue  # an address range (a malformed one is ignored, as requests ignores it): no_proxy_networks
+        patterns[no_proxy_pattern(host)] = None
     return patterns
 
 
-def environment_proxy_patterns() -> dict[str, str | None]:
+def _names_a_range(host: str) -> bool:
+    """Whether a ``NO_PROXY`` entry is written as an address range (``10.0.0.0/8``), well-formed or not."""
+    return "/" in host and "://" not in host
+
+
+def _address_range(host: str) -> Network | None:
+    """The address range a ``NO_PROXY`` entry names (``10.0.0.0/8``, ``fd00::/8``), else None."""
+    if not _names_a_range(host):
+        return None
+    try:
+        return ipaddress.ip_network(host.strip("[]"), strict=False)
+    except ValueError:
+        return None
+
+
+def no_proxy_networks(proxies: Mapping[str, str] | None) -> tuple[Network, ...]:
+    """The address ranges among a ``proxies`` mapping's ``no_proxy`` hosts (``10.0.0.0/8``, ``fd00::/8``): a request
+    to an address inside one goes direct, as curl and requests (azure-core's transport) send it. A host name is not
+    resolved to find out, as in both."""
+    found = (_address_range(host) for host in _no_proxy_entries(proxies))
+    return tuple(network for network in found if network is not None)
+
+
+def environment_proxies() -> dict[str, str]:
     """The ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` variables (lower case first, as the standard
-    library's ``getproxies`` reads them) as httpx URL patterns: what ``httpx.Client(trust_env=True)`` mounts."""
+    library's ``getproxies`` reads them) as a ``proxies`` mapping (``no_proxy`` for ``NO_PROXY``)."""
     import urllib.request
 
     found = urllib.request.getproxies()
     given = {key: found[key] for key in ENVIRONMENT_PROXY_KEYS if found.get(key)}
-    return proxy_patterns({**given, "no_proxy": found.get("no", "")})
+    return {**given, "no_proxy": found.get("no", "")}
+
+
+def environment_proxy_patterns() -> dict[str, str | None]:
+    """The proxy variables as httpx URL patterns: what ``httpx.Client(trust_env=True)`` mounts, but for address
+    ranges (which httpx mounts as the range's first address)."""
+    return proxy_patterns(environment_proxies())
 
 
 @dataclass(frozen=True)
@@ -152,6 +188,8 @@ class ClientConfig:
     #: proxy variables of the environment as they were when the client was built. The one source of the routes
     #: of httpx's mounts and of :meth:`uses_proxy`.
     proxies: dict[str, str | None] = field(default_factory=dict)
+    #: The address ranges of the same ``no_proxy`` (see :meth:`exempt`).
+    no_proxy_networks: tuple[Network, ...] = ()
     #: ``logging_enable``: log each request's and response's headers (see :mod:`dockyard.transport.httplog`).
     logging_enable: bool = False
     #: ``proxies`` as httpx orders its mounts, and whether any of them is a proxy.
@@ -164,9 +202,10 @@ class ClientConfig:
 
     def httpx_options(self, *, asynchronous: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` (``asynchronous``): pooled, with a mount
-        for each of the ``proxies`` patterns (the option's, else the environment's as read at construction). The
-        sync client's pools are one per thread (:mod:`dockyard.transport.perthread`); a custom transport is used
-        as given."""
+        for each of the ``proxies`` patterns (the option's, else the environment's as read at construction); with
+        ``NO_PROXY`` address ranges, each proxy's mount sends the addresses in them direct
+        (:mod:`dockyard.transport.exempt`). The sync client's pools are one per thread
+        (:mod:`dockyard.transport.perthread`); a custom transport is used as given."""
         import httpx
 
         from .perthread import PerThreadTransport
@@ -190,7 +229,19 @@ class ClientConfig:
             # The constructing thread's pool is made now, as httpx.Client makes its transport: building one costs
             # ~20 ms (TLS and pool set-up), which belongs to the client's construction, not to its first request.
             transport.for_this_thread()
-        mounts = {pattern: None if url is None else transport_for(url) for pattern, url in self.proxies.items()}
+        elif transport is None and self.no_proxy_networks:
+            transport = transport_for(None)  # the direct pool, shared with the proxy mounts for exempt addresses
+
+        def mount_for(proxy: str) -> Any:
+            proxied = transport_for(proxy)
+            if not self.no_proxy_networks:
+                return proxied
+            from .exempt import AsyncExemptingTransport, ExemptingTransport
+
+            kind = AsyncExemptingTransport if asynchronous else ExemptingTransport
+            return kind(proxied, transport, self.exempt)
+
+        mounts = {pattern: None if url is None else mount_for(url) for pattern, url in self.proxies.items()}
         return {
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
             "http2": self.http2,
@@ -203,13 +254,27 @@ class ClientConfig:
             "trust_env": False,
         }
 
+    def exempt(self, host: str) -> bool:
+        """Whether ``host`` is an address inside one of the ``NO_PROXY`` ranges (it then goes direct, whichever
+        proxy pattern matches it)."""
+        if not self.no_proxy_networks:
+            return False
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return False
+        return any(address in network for network in self.no_proxy_networks)
+
     def proxy_for(self, url: str) -> str | None:
-        """The proxy a request to ``url`` goes through (``None``: it goes direct), as httpx's mounts route it."""
+        """The proxy a request to ``url`` goes through (``None``: it goes direct), as the client's mounts route it:
+        the proxy of the mount httpx picks, unless the host is :meth:`exempt`."""
         if not self._any_proxy:
             return None
         import httpx
 
         target = httpx.URL(url)
+        if self.exempt(target.host):
+            return None
         return next((route.proxy for route in self._routes if route.matches(target)), None)
 
     def uses_proxy(self, url: str) -> bool:
@@ -266,10 +331,8 @@ def build_config(
     # Given proxies win over the environment's, NO_PROXY included: requests (azure-core's transport) uses them for
     # every host; only their own ``no_proxy`` key exempts hosts. The environment is read here, once.
     given = options.get("proxies")
-    if given and any(given.values()):
-        proxies = proxy_patterns(given)
-    else:
-        proxies = environment_proxy_patterns() if trust_env else {}
+    chosen = given if given and any(given.values()) else environment_proxies() if trust_env else {}
+    proxies = proxy_patterns(chosen)
     headers = {"User-Agent": options.get("user_agent") or USER_AGENT}
     extra = options.get("headers")
     if isinstance(extra, dict):
@@ -284,5 +347,6 @@ def build_config(
         verify=tls_context(options.get("connection_verify", True), trust_env=trust_env),
         headers=headers,
         proxies=proxies,
+        no_proxy_networks=no_proxy_networks(chosen) if proxies else (),
         logging_enable=bool(options.get("logging_enable", False)),
     )
