@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from benchmarks import startup, streams
+from benchmarks import cache, startup, streams
 from benchmarks.results import MIB, Results, Row, ratio
 from benchmarks.serverside import NO_AUTH
 from benchmarks.tools import AZURE, ORAS, SKOPEO
@@ -26,6 +26,12 @@ RATIO_TARGETS: list[tuple[str, str, float]] = [
     ("B13", "docker-registry (direct)", 1 / 1.2),
     ("B13", "dockyard serve (plain)", 1 / 1.05),
     ("B14", "skopeo sync", 1.0),
+]
+#: (bench, peer server): dockyard against the peer, reported with no target. B13: the cold pull through nginx
+#: in front of the same upstream, the ceiling a C proxy reaches on the same shared cores.
+REPORTED_RATIOS: list[tuple[str, str]] = [
+    ("B13", cache.NGINX_CACHE),
+    ("B13", cache.NGINX_PASS),
 ]
 #: B13: bytes the upstream sends for concurrent cold pulls, as a multiple of the image (1x: one fetch per blob).
 B13_MAX_UPSTREAM = 1.0
@@ -67,6 +73,12 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
             label = f"{bench} {peer.case}: dockyard ≥ {at_least:g}x {peer_tool}"
             out.append(_entry(label, "not measured" if value is None else f"{value:.2f}x",
                               None if value is None else value >= at_least))
+    for bench, peer_server in REPORTED_RATIOS:
+        for peer in (r for r in results.rows if r.bench == bench and r.server == peer_server and not r.dockyard):
+            base = results.dockyard_row(peer.bench, peer.case)
+            value = ratio(base, peer) if base is not None else None
+            label = f"{bench} {peer.case}: dockyard vs {peer_server}, its time / dockyard's (reported, no target)"
+            out.append(_entry(label, "not measured" if value is None else f"{value:.2f}x", None))
     for row in results.rows:
         if row.bench == "B2" and row.dockyard:
             tput = row.throughput_mb_s()
