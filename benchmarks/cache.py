@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tests.support.access_logs import logged_requests
 from tests.support.servers import DistributionServer, DockyardServer, _Process
 from tests.support.skopeo import Skopeo
 
@@ -132,6 +133,18 @@ def _cpu_note(row: Row, split: list[tuple[float, float]]) -> str:
             f"{total:.2f} CPU-s on {cores} cores ≥ {total / cores:.2f} s")
 
 
+def _request_counts(requests: list[tuple[str, str, int]], blobs: int) -> str:
+    """The upstream's requests during the concurrent pulls, by method and kind, from its access log."""
+    counted: dict[str, int] = {}
+    for method, path, status in requests:
+        kind = "blob" if "/blobs/" in path else "manifest" if "/manifests/" in path else "other"
+        key = f"{method} {kind} {status}"
+        counted[key] = counted.get(key, 0) + 1
+    listed = ", ".join(f"{n} {key}" for key, n in sorted(counted.items()))
+    return (f"{CONCURRENT} concurrent cold pulls: upstream requests (its access log) for an image of {blobs} blobs "
+            f"(config and layers): {listed or 'none'}")
+
+
 def _measure(row: Row, action: object) -> None:
     try:
         row.add(action())  # type: ignore[operator]
@@ -175,6 +188,7 @@ def run_b13(ctx: Context) -> None:
                       dockyard=True)
         with ctx.server("dockyard", *_cache_flags(upstream)) as cache:
             before = upstream_bytes(upstream)
+            requests_before = len(logged_requests(upstream))
             started = time.monotonic()
             try:
                 with concurrent.futures.ThreadPoolExecutor(CONCURRENT) as pool:
@@ -187,3 +201,5 @@ def run_b13(ctx: Context) -> None:
             row.add(fetched / image.size)
             row.notes.append(f"{CONCURRENT} concurrent cold pulls: the upstream sent {fetched:,} bytes for a "
                              f"{image.size:,}-byte image; all pulls done in {elapsed:.1f} s")
+            during = logged_requests(upstream)[requests_before:]
+            row.notes.append(_request_counts(during, ctx.settings.image_layers + 1))
