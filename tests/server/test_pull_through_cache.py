@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,7 @@ from dockyard.oci import compute_digest
 from tests.conftest import TEST_USER, unique
 from tests.support.access_logs import count, logged_requests
 from tests.support.hostile_registry import HostileRegistry, Reply
-from tests.support.images import make_image, make_multiarch_index, push
+from tests.support.images import Content, make_image, make_multiarch_index, push
 from tests.support.peers import require_module, require_program
 from tests.support.proxy import FaultProxy
 from tests.support.servers import DistributionServer, DockyardServer, subprocess_env
@@ -349,17 +350,22 @@ def test_a_429_or_503_storm_serves_the_stale_copy_and_backs_off(
             assert len(proxy.requests()) - before == 1
 
 
+def _docker_config_login(server: DistributionServer, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A docker config in ``directory`` holding the test user's login to ``server``, the server's
+    ``DOCKER_CONFIG`` (a cache rule's ``credentials`` names an entry of it)."""
+    directory.mkdir()
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (directory / "config.json").write_text(json.dumps({"auths": {server.host: {"auth": token}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(directory))
+
+
 def test_htpasswd_upstream_with_docker_config_credentials_and_the_dockyard_cli(
     distribution_auth_server: DistributionServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = unique("authup")
     image = make_image(seed=repo, layers=2)
     push(image, distribution_auth_server.url, repo, "v1", auth=(USER, PASSWORD))
-    config = tmp_path / "docker"
-    config.mkdir()
-    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    (config / "config.json").write_text(json.dumps({"auths": {distribution_auth_server.host: {"auth": token}}}))
-    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    _docker_config_login(distribution_auth_server, tmp_path / "docker", monkeypatch)
     rule = f"priv/*=http://{distribution_auth_server.host}/*,credentials={distribution_auth_server.host}"
     with cache_server(tmp_path / "cache", rule) as cache:
         env = {**subprocess_env(), "DOCKER_CONFIG": str(tmp_path / "client-config")}
@@ -541,11 +547,7 @@ def test_config_file_rules_serve_a_repository_target_credentials_ttl_and_allow_p
     push(image, upstream.url, solo, "v1")
     secret = make_image(seed=private, layers=1)
     push(secret, distribution_auth_server.url, private, "v1", auth=(USER, PASSWORD))
-    docker = tmp_path / "docker"
-    docker.mkdir()
-    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    (docker / "config.json").write_text(json.dumps({"auths": {distribution_auth_server.host: {"auth": token}}}))
-    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    _docker_config_login(distribution_auth_server, tmp_path / "docker", monkeypatch)
     wrong = tmp_path / "wrong-password"
     wrong.write_text("not-the-password\n")
     config = tmp_path / "config.toml"
@@ -607,17 +609,26 @@ def test_a_write_locked_cached_tag_is_not_replaced_by_the_upstreams_new_manifest
         assert client.get_manifest(f"lk/{repo}", "v1", enforce_https=False).digest == second.digest
 
 
+@contextmanager
+def _behind_a_fault_proxy(
+    upstream: DistributionServer, tmp_path: Path, name: str, options: str = ""
+) -> Iterator[tuple[FaultProxy, str, Content]]:
+    """A one-layer image pushed to ``upstream`` as ``<name>-…:v1``, and a cache of it whose upstream requests go
+    through a fault proxy (rule ``options`` appended): the proxy, the cached repository's ``/v2`` URL, the image."""
+    repo = unique(name)
+    image = make_image(seed=repo, layers=1)
+    push(image, upstream.url, repo, "v1")
+    with FaultProxy(upstream.url) as proxy, cache_server(tmp_path / "cache", f"fp/*={proxy.url}/*{options}") as cache:
+        yield proxy, f"{cache.url}/v2/fp/{repo}", image
+
+
 def test_after_a_429_the_upstream_is_asked_again_once_retry_after_has_passed(
     upstream: DistributionServer, tmp_path: Path
 ) -> None:
     """``Retry-After: 1``: pulls in that second ask nothing upstream (a cached blob neither), the first pull
     after it sends one HEAD; the client sees 200 throughout."""
-    repo = unique("retry")
-    image = make_image(seed=repo, layers=1)
-    push(image, upstream.url, repo, "v1")
-    layer = image.blobs[1]
-    with FaultProxy(upstream.url) as proxy, cache_server(tmp_path / "cache", f"ra/*={proxy.url}/*,ttl=0s") as cache:
-        base = f"{cache.url}/v2/ra/{repo}"
+    with _behind_a_fault_proxy(upstream, tmp_path, "retry", ",ttl=0s") as (proxy, base, image):
+        layer = image.blobs[1]
         accept = {"Accept": image.media_type}
         assert httpx.get(f"{base}/manifests/v1", headers=accept).status_code == 200
         assert httpx.get(f"{base}/blobs/{layer.digest}").status_code == 200
@@ -634,12 +645,8 @@ def test_after_a_429_the_upstream_is_asked_again_once_retry_after_has_passed(
 
 
 def test_a_cold_blob_miss_that_meets_a_429_asks_upstream_once(upstream: DistributionServer, tmp_path: Path) -> None:
-    repo = unique("cold429")
-    image = make_image(seed=repo, layers=1)
-    push(image, upstream.url, repo, "v1")
-    layer = image.blobs[1]
-    with FaultProxy(upstream.url) as proxy, cache_server(tmp_path / "cache", f"c4/*={proxy.url}/*") as cache:
-        base = f"{cache.url}/v2/c4/{repo}"
+    with _behind_a_fault_proxy(upstream, tmp_path, "cold429") as (proxy, base, image):
+        layer = image.blobs[1]
         assert httpx.get(f"{base}/manifests/v1", headers={"Accept": image.media_type}).status_code == 200
         proxy.inject_status(429, times=None, headers={"Retry-After": "30"}, path_contains="/blobs/")
         for _ in range(2):

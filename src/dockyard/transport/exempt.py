@@ -9,22 +9,28 @@ blob reader follows too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import httpx
 
+T = TypeVar("T")
 
-class ExemptingTransport(httpx.BaseTransport):
-    """A proxy mount: ``proxied`` for most requests, ``direct`` (the client's own transport) for exempt hosts."""
 
-    def __init__(self, proxied: httpx.BaseTransport, direct: httpx.BaseTransport,
-                 exempt: Callable[[str], bool]) -> None:
+class _Choice(Generic[T]):
+    """The two transports of a proxy's mount and the rule that picks between them."""
+
+    def __init__(self, proxied: T, direct: T, exempt: Callable[[str], bool]) -> None:
         self.proxied = proxied
         self.direct = direct
         self._exempt = exempt
 
-    def pick(self, host: str) -> httpx.BaseTransport:
+    def pick(self, host: str) -> T:
         """The transport a request to ``host`` goes out on."""
         return self.direct if self._exempt(host) else self.proxied
+
+
+class ExemptingTransport(_Choice[httpx.BaseTransport], httpx.BaseTransport):
+    """A proxy mount: ``proxied`` for most requests, ``direct`` (the client's own transport) for exempt hosts."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self.pick(request.url.host).handle_request(request)
@@ -34,18 +40,8 @@ class ExemptingTransport(httpx.BaseTransport):
         self.proxied.close()
 
 
-class AsyncExemptingTransport(httpx.AsyncBaseTransport):
+class AsyncExemptingTransport(_Choice[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """The async client's :class:`ExemptingTransport`."""
-
-    def __init__(self, proxied: httpx.AsyncBaseTransport, direct: httpx.AsyncBaseTransport,
-                 exempt: Callable[[str], bool]) -> None:
-        self.proxied = proxied
-        self.direct = direct
-        self._exempt = exempt
-
-    def pick(self, host: str) -> httpx.AsyncBaseTransport:
-        """The transport a request to ``host`` goes out on."""
-        return self.direct if self._exempt(host) else self.proxied
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self.pick(request.url.host).handle_async_request(request)
