@@ -27,7 +27,7 @@ from tests.support.skopeo import Skopeo
 
 from benchmarks.context import Context
 from benchmarks.images import REPO, TAG, _image
-from benchmarks.measure import ClientRun, RunFailed, run_process, tree_cpu_seconds
+from benchmarks.measure import ClientRun, RunFailed, run_process
 from benchmarks.nginx import Nginx, nginx_program
 from benchmarks.results import Row
 from benchmarks.tools import SKOPEO
@@ -101,17 +101,13 @@ def _cold_route(ctx: Context, server: str, upstream: DistributionServer) -> Iter
         yield upstream.host, REPO, None
 
 
-def _tree_cpu(process: _Process | None) -> float:
-    return 0.0 if process is None or process.proc is None else tree_cpu_seconds(process.proc.pid)
-
-
 def _cold_pull(ctx: Context, row: Row, skopeo: Skopeo, upstream: DistributionServer) -> tuple[float, float]:
     """One round of a cold-pull row: the pull's time and skopeo's CPU into ``row``, the server side's CPU (upstream +
     middle hop) as the row's server CPU; returns (upstream, middle hop) CPU-seconds."""
     with _cold_route(ctx, row.server, upstream) as (host, repository, middle):
-        up, mid = ctx.server_cpu(upstream), _tree_cpu(middle)
+        up, mid = ctx.server_cpu(upstream), ctx.server_cpu(middle)
         run = _pull(ctx, skopeo, host, repository)
-        up, mid = ctx.server_cpu(upstream) - up, _tree_cpu(middle) - mid
+        up, mid = ctx.server_cpu(upstream) - up, ctx.server_cpu(middle) - mid
         if isinstance(middle, Nginx) and middle.cache and middle.stored_bytes() < (row.nbytes or 0):
             raise RunFailed(f"nginx stored {middle.stored_bytes():,} bytes of a {row.nbytes:,}-byte image")
     row.add(run.wall_seconds, client_cpu=run.cpu_seconds, server_cpu=up + mid)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from tests.support.servers import DistributionServer, DockyardServer
+from tests.support.servers import DistributionServer, DockyardServer, _Process
 
 from benchmarks.measure import ROOT, reset_peak, tree_cpu_seconds, tree_memory_kib
 from benchmarks.results import MIB, Results, Row
@@ -135,9 +135,10 @@ class Context:
             reset_peak(server.proc.pid)
 
     @staticmethod
-    def server_cpu(server: DockyardServer | DistributionServer) -> float:
-        """CPU seconds the server's process tree used so far (take the difference around a measurement)."""
-        if server.proc is None or server.proc.poll() is not None:
+    def server_cpu(server: _Process | None) -> float:
+        """CPU seconds the server's process tree used so far (take the difference around a measurement); 0 for
+        none."""
+        if server is None or server.proc is None or server.proc.poll() is not None:
             return 0.0
         return tree_cpu_seconds(server.proc.pid)
 

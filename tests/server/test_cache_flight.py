@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.server.cache import flight
-from dockyard.server.cache.flight import Flights, Renewal
+from dockyard.server.cache.flight import Fill, Flights, Renewal
 from dockyard.server.registry import Registry
 
 KEY = "blob:sha256:" + "ab" * 32
@@ -44,75 +44,66 @@ class Store:
     async def ready(self) -> str | None:
         return self.result
 
+    def fill_as(self, name: str, seconds: float = 0.0) -> Fill[str]:
+        """A fill that records ``name``, takes ``seconds`` and stores "filled by <name>"."""
 
-async def _wait_for(condition: object, limit: float = 5.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
+        async def fill(renew: Renewal) -> str:
+            self.fills.append(name)
+            await asyncio.sleep(seconds)
+            self.result = f"filled by {name}"
+            return self.result
+
+        return fill
+
+    def holder(self, *, renews: bool) -> tuple[Fill[str], asyncio.Event]:
+        """The first fill, and the event set once it runs (holding the lease): one that renews while 1.5 s of
+        "bytes" arrive (three lease lifetimes) and stores "filled by first", or one that receives nothing, so it
+        never renews and never ends."""
+        running = asyncio.Event()
+
+        async def fill(renew: Renewal) -> str:
+            self.fills.append("first")
+            running.set()
+            if not renews:
+                await asyncio.Event().wait()
+            for _ in range(30):
+                renew()
+                await asyncio.sleep(0.05)
+            self.result = "filled by first"
+            return self.result
+
+        return fill, running
 
 
 async def test_a_stalled_holder_is_taken_over_once_its_lease_lapses(registry: Registry) -> None:
     store = Store()
-    stalled = asyncio.Event()
-
-    async def hangs(renew: Renewal) -> str:
-        store.fills.append("first")
-        stalled.set()
-        await asyncio.Event().wait()  # receives nothing, so it never renews
-        raise AssertionError("unreachable")
-
-    async def fills(renew: Renewal) -> str:
-        store.fills.append("second")
-        store.result = "filled by the second"
-        return store.result
-
+    hangs, stalled = store.holder(renews=False)
     first = asyncio.ensure_future(Flights(registry).run(KEY, store.ready, hangs))
     try:
         await asyncio.wait_for(stalled.wait(), 5)
         started = time.monotonic()
-        result = await asyncio.wait_for(Flights(registry).run(KEY, store.ready, fills), 10)
+        result = await asyncio.wait_for(Flights(registry).run(KEY, store.ready, store.fill_as("second")), 10)
         waited = time.monotonic() - started
     finally:
         first.cancel()
-    assert result == "filled by the second"
+    assert result == "filled by second"
     assert store.fills == ["first", "second"]
     assert waited >= 0.4  # it waited for the lease to lapse, not fetched beside a live holder
 
 
 async def test_a_holder_that_renews_keeps_the_fill_and_the_other_gets_its_result(registry: Registry) -> None:
     store = Store()
-    started = asyncio.Event()
-
-    async def slow(renew: Renewal) -> str:
-        store.fills.append("first")
-        started.set()
-        for _ in range(30):  # 1.5 s of "bytes arriving", three lease lifetimes
-            renew()
-            await asyncio.sleep(0.05)
-        store.result = "filled by the first"
-        return store.result
-
-    async def must_not_run(renew: Renewal) -> str:
-        store.fills.append("second")
-        return "filled by the second"
-
+    slow, started = store.holder(renews=True)
     first = asyncio.ensure_future(Flights(registry).run(KEY, store.ready, slow))
     await asyncio.wait_for(started.wait(), 5)
-    second = await asyncio.wait_for(Flights(registry).run(KEY, store.ready, must_not_run), 10)
-    assert second == "filled by the first" and await first == "filled by the first"
+    second = await asyncio.wait_for(Flights(registry).run(KEY, store.ready, store.fill_as("second")), 10)
+    assert second == "filled by first" and await first == "filled by first"
     assert store.fills == ["first"]
 
 
 async def test_requests_in_one_process_share_one_fill(registry: Registry) -> None:
     store = Store()
-
-    async def fills(renew: Renewal) -> str:
-        store.fills.append("one")
-        await asyncio.sleep(0.1)
-        store.result = "filled"
-        return store.result
-
     flights = Flights(registry)
-    results = await asyncio.gather(*(flights.run(KEY, store.ready, fills) for _ in range(8)))
-    assert results == ["filled"] * 8 and store.fills == ["one"]
+    fill = store.fill_as("one", 0.1)
+    results = await asyncio.gather(*(flights.run(KEY, store.ready, fill) for _ in range(8)))
+    assert results == ["filled by one"] * 8 and store.fills == ["one"]
